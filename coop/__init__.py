@@ -1,0 +1,3 @@
+"""coop: a consent-first data cooperative server."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from coop.cli import main
+
+sys.exit(main())

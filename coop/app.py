@@ -1,0 +1,59 @@
+"""Composition: build the Starlette application from settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+from tortoise.contrib.starlette import RegisterTortoise
+
+from coop.config import Settings
+from coop.db import ensure_data_dir, tortoise_config
+from coop.http.middleware import middleware_stack
+from coop.http.runtime import Runtime
+from coop.vault import Vault, load_keyring, load_secret_key
+from coop.web.errors import exception_handlers
+
+log = logging.getLogger("coop")
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    ensure_data_dir(settings)
+    return Runtime(
+        settings=settings, vault=Vault(load_keyring(settings), load_secret_key(settings))
+    )
+
+
+def routes() -> list[BaseRoute]:
+    from coop.http import health
+    from coop.web import routes as web
+
+    return [*health.routes(), *web.routes()]
+
+
+def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
+    """The ASGI app. `manage_db=False` when the caller (tests) already initialised tortoise."""
+    settings = settings or Settings.from_env()
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if manage_db:
+                await stack.enter_async_context(
+                    RegisterTortoise(app, config=tortoise_config(settings))
+                )
+                await runtime.vault.check_keyring()
+            yield
+
+    app = Starlette(
+        routes=routes(),
+        middleware=middleware_stack(settings),
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app

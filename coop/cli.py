@@ -1,0 +1,151 @@
+"""The `coop` command line. Bad arguments exit 2 with one line on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
+
+from coop.config import Settings
+from coop.errors import CoopError
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+async def with_db(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+    """Run `work` with tortoise initialised on the configured database."""
+    from tortoise import Tortoise
+
+    from coop.db import ensure_data_dir, tortoise_config
+
+    ensure_data_dir(settings)
+    await Tortoise.init(config=tortoise_config(settings))
+    try:
+        return await work()
+    finally:
+        await Tortoise.close_connections()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from coop.app import build_app
+    from coop.logs import configure_logging
+
+    configure_logging(settings)
+    app = build_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        workers=1,
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.db import migrate
+
+    asyncio.run(migrate(settings))
+    print("migrations applied")
+    return 0
+
+
+def cmd_makemigrations(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.db import make_migrations
+
+    paths = asyncio.run(make_migrations(settings, args.name))
+    for path in paths:
+        print(f"created {path}")
+    if not paths:
+        print("no model changes")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.app import build_runtime
+
+    runtime = build_runtime(settings)
+
+    async def work() -> Any:
+        await runtime.vault.check_keyring()
+        return await runtime.vault.rotate(new_kek=not args.rewrap_only)
+
+    report = asyncio.run(with_db(settings, work))
+    print(
+        f"re-wrapped {report.rewrapped} member keys under {report.active_kek}; "
+        f"{report.remaining} remaining"
+        + (f"; retired {', '.join(report.retired)}" if report.retired else "")
+    )
+    return 0 if report.remaining == 0 else 1
+
+
+def cmd_keys_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.vault.keyring import generate_master_key
+
+    print(generate_master_key())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="coop", description="coop: a consent-first data cooperative server")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="serve coop over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    makemigrations = sub.add_parser(
+        "makemigrations", help="(developers) write migrations for model changes"
+    )
+    makemigrations.add_argument("--name", help="a short name for the migration")
+    makemigrations.set_defaults(handler=cmd_makemigrations)
+
+    keys = sub.add_parser("keys", help="manage key-encryption keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    rotate = keys_sub.add_parser("rotate", help="re-wrap every member key under a new KEK")
+    rotate.add_argument(
+        "--rewrap-only",
+        action="store_true",
+        help="do not generate a key; re-wrap under the active one (COOP_MASTER_KEY's first)",
+    )
+    rotate.set_defaults(handler=cmd_keys_rotate)
+    generate = keys_sub.add_parser("generate", help="print a new id:key for COOP_MASTER_KEY")
+    generate.set_defaults(handler=cmd_keys_generate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except CoopError as exc:
+        print(f"coop: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    logging.basicConfig()
+    sys.exit(main())

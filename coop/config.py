@@ -1,0 +1,119 @@
+"""Settings read from the environment (the configuration contract in docs/operations.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from coop.errors import ConfigError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network | str, ...]:
+    """Parse COOP_OUTBOUND_ALLOW: CIDRs become networks, anything else is a host name."""
+    items: list[ipaddress.IPv4Network | ipaddress.IPv6Network | str] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            items.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            items.append(part.lower())
+    return tuple(items)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob coop reads. Build with `Settings.from_env()`; tests pass overrides."""
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    master_key: str | None = None
+    secret_key: str | None = None
+    issuer: str = "http://127.0.0.1:8000"
+    plugins: tuple[str, ...] | None = None
+    dev: bool = False
+    outbound_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network | str, ...] = ()
+    rate_limit: int = 600
+    session_idle_seconds: int = 30 * 60
+    session_absolute_seconds: int = 12 * 60 * 60
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 50 * 1024 * 1024
+    login_attempts_per_window: int = 10
+    login_window_seconds: int = 15 * 60
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("COOP_DATA_DIR") or "var")
+        database_url = env.get("COOP_DATABASE_URL") or f"sqlite://{data_dir / 'coop.sqlite3'}"
+        issuer = (env.get("COOP_ISSUER") or "http://127.0.0.1:8000").rstrip("/")
+        parts = urlsplit(issuer)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ConfigError(f"COOP_ISSUER must be an absolute http(s) URL, got {issuer!r}")
+        plugins_raw = env.get("COOP_PLUGINS")
+        plugins = (
+            None
+            if plugins_raw is None
+            else tuple(p.strip() for p in plugins_raw.split(",") if p.strip())
+        )
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            master_key=env.get("COOP_MASTER_KEY") or None,
+            secret_key=env.get("COOP_SECRET_KEY") or None,
+            issuer=issuer,
+            plugins=plugins,
+            dev=_flag(env, "COOP_DEV"),
+            outbound_allow=_networks(env.get("COOP_OUTBOUND_ALLOW", "")),
+            rate_limit=_int(env, "COOP_RATE_LIMIT", 600),
+            session_idle_seconds=_int(env, "COOP_SESSION_IDLE_SECONDS", 30 * 60, minimum=60),
+            session_absolute_seconds=_int(
+                env, "COOP_SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60, minimum=60
+            ),
+            max_body_bytes=_int(env, "COOP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
+            max_upload_bytes=_int(env, "COOP_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024),
+            extra={k: v for k, v in env.items() if k.startswith("COOP_")},
+        )
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get `Secure` and the `__Host-` prefix when coop is served over https."""
+        return self.issuer.startswith("https://")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")

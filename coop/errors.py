@@ -1,0 +1,115 @@
+"""The CoopError hierarchy: every expected failure has a stable snake_case code.
+
+Services raise these; each transport maps them in one place (GraphQL `extensions.code`,
+HTML error page, OAuth error JSON, CLI exit 2). The catalogue is documented in docs/errors.md
+and a test fails when a code is missing there.
+"""
+
+from __future__ import annotations
+
+
+class CoopError(Exception):
+    """Base of every expected error. `code` is stable; `message` is safe to show a user."""
+
+    code: str = "error"
+    status: int = 400
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        self.message = message or self.default_message()
+        if code is not None:
+            self.code = code
+        super().__init__(self.message)
+
+    @classmethod
+    def default_message(cls) -> str:
+        return cls.__doc__.strip().splitlines()[0] if cls.__doc__ else cls.code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(CoopError):
+    """The configuration is invalid."""
+
+    code = "config_error"
+    status = 500
+
+
+class InvalidInputError(CoopError):
+    """The input is not valid."""
+
+    code = "invalid_input"
+    status = 400
+
+
+class NotFoundError(CoopError):
+    """Nothing was found here."""
+
+    code = "not_found"
+    status = 404
+
+
+class ConflictError(CoopError):
+    """That conflicts with the current state."""
+
+    code = "conflict"
+    status = 409
+
+
+class PermissionDeniedError(CoopError):
+    """You are not allowed to do that."""
+
+    code = "forbidden"
+    status = 403
+
+
+class AuthenticationError(CoopError):
+    """Email or password is incorrect."""
+
+    code = "invalid_credentials"
+    status = 401
+
+
+class RateLimitedError(CoopError):
+    """Too many attempts; wait a little and try again."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class VaultError(CoopError):
+    """Encrypted data could not be opened."""
+
+    code = "vault_error"
+    status = 500
+
+
+class IntegrityError(VaultError):
+    """Encrypted data failed its integrity check."""
+
+    code = "integrity_error"
+
+
+class KeyMissingError(VaultError):
+    """This member's data key no longer exists."""
+
+    code = "key_destroyed"
+    status = 410
+
+
+class PayloadTooLargeError(CoopError):
+    """The request body is too large."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class CsrfError(CoopError):
+    """The form has expired or did not come from this site; reload the page and try again."""
+
+    code = "csrf_failed"
+    status = 403

@@ -1,0 +1,1 @@
+"""Shared transport code: the runtime handle, request -> Actor, CSRF, security headers."""

@@ -1,0 +1,35 @@
+"""Liveness/readiness (`/healthz`) and Prometheus metrics (`/metrics`)."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from tortoise import connections
+
+log = logging.getLogger("coop.health")
+
+
+async def healthz(request: Request) -> Response:
+    """200 when the database answers, 503 (with Retry-After) when it does not."""
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception as exc:  # any driver error means "not ready"
+        log.warning("health check: database unavailable (%s)", type(exc).__name__)
+        return JSONResponse(
+            {"status": "unavailable", "database": "down"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    return JSONResponse({"status": "ok", "database": "up"})
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/healthz", healthz), Route("/metrics", metrics)]

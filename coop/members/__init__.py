@@ -1,0 +1,1 @@
+"""Members: accounts, passwords and web sessions."""

@@ -1,0 +1,171 @@
+"""The vault service: create, open, rotate and shred member data keys; seal and open data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from coop.errors import ConfigError, IntegrityError, KeyMissingError
+from coop.types import utcnow
+from coop.vault import cipher
+from coop.vault.keyring import Keyring
+from coop.vault.models import MemberKey
+
+log = logging.getLogger("coop.vault")
+
+
+def _aad(*parts: str) -> bytes:
+    # Length-prefix each part so no two different tuples encode to the same bytes.
+    return b"".join(len(p.encode()).to_bytes(2, "big") + p.encode() for p in parts)
+
+
+def _dek_aad(member_id: uuid.UUID, kek_id: str) -> bytes:
+    return _aad("coop-dek-v1", str(member_id), kek_id)
+
+
+class MemberCipher:
+    """Seals and opens one member's data. AAD binds each blob to (member, table, column, row)."""
+
+    __slots__ = ("_dek", "member_id")
+
+    def __init__(self, member_id: uuid.UUID, dek: bytes) -> None:
+        self.member_id = member_id
+        self._dek = dek
+
+    def _aad(self, table: str, column: str, row: object) -> bytes:
+        return _aad("coop-data-v1", str(self.member_id), table, column, str(row))
+
+    def seal(self, plaintext: bytes | str, *, table: str, column: str, row: object) -> bytes:
+        data = plaintext.encode() if isinstance(plaintext, str) else plaintext
+        return cipher.seal(self._dek, data, self._aad(table, column, row))
+
+    def open(self, blob: bytes, *, table: str, column: str, row: object) -> bytes:
+        return cipher.open_sealed(self._dek, bytes(blob), self._aad(table, column, row))
+
+    def open_text(self, blob: bytes, *, table: str, column: str, row: object) -> str:
+        return self.open(blob, table=table, column=column, row=row).decode()
+
+    def seal_json(self, value: Any, *, table: str, column: str, row: object) -> bytes:
+        text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        return self.seal(text, table=table, column=column, row=row)
+
+    def open_json(self, blob: bytes, *, table: str, column: str, row: object) -> Any:
+        return json.loads(self.open(blob, table=table, column=column, row=row))
+
+    def __repr__(self) -> str:  # never show key material
+        return f"MemberCipher(member_id={self.member_id})"
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    rewrapped: int
+    remaining: int
+    active_kek: str
+    retired: tuple[str, ...]
+
+
+class Vault:
+    """Holds the keyring and server secret; everything else is in the database."""
+
+    def __init__(self, keyring: Keyring, secret: bytes) -> None:
+        self.keyring = keyring
+        self._index_key = cipher.derive_key(secret, "coop blind index v1")
+        self._csrf_key = cipher.derive_key(secret, "coop csrf v1")
+
+    # -- member keys ---------------------------------------------------------------------
+    async def create_key(self, member_id: uuid.UUID) -> MemberCipher:
+        """Create and store a new data key for a member (inside the caller's transaction)."""
+        dek = cipher.new_key()
+        kek_id = self.keyring.active_id
+        wrapped = cipher.seal(self.keyring.active, dek, _dek_aad(member_id, kek_id))
+        await MemberKey.create(
+            member_id=member_id, kek_id=kek_id, wrapped=wrapped, created_at=utcnow()
+        )
+        return MemberCipher(member_id, dek)
+
+    async def cipher_for(self, member_id: uuid.UUID) -> MemberCipher:
+        """Unwrap a member's data key. Raises KeyMissingError once the key is shredded."""
+        row = await MemberKey.get_or_none(member_id=member_id)
+        if row is None:
+            raise KeyMissingError()
+        return MemberCipher(member_id, self._unwrap(row))
+
+    def _unwrap(self, row: MemberKey) -> bytes:
+        kek = self.keyring.get(row.kek_id)
+        try:
+            return cipher.open_sealed(kek, bytes(row.wrapped), _dek_aad(row.member_id, row.kek_id))
+        except IntegrityError:
+            log.error("integrity: wrapped data key failed to open", extra={"kek": row.kek_id})
+            raise
+
+    async def shred(self, member_id: uuid.UUID) -> bool:
+        """Destroy a member's data key: from this commit on nothing of theirs can be opened."""
+        deleted = await MemberKey.filter(member_id=member_id).delete()
+        return bool(deleted)
+
+    async def has_keys(self) -> bool:
+        return await MemberKey.exists()
+
+    async def check_keyring(self) -> None:
+        """Refuse to run when stored keys were wrapped by KEKs this keyring does not hold.
+
+        This is what stops a freshly generated dev keyring from silently replacing the real one.
+        """
+        used = set(await MemberKey.all().distinct().values_list("kek_id", flat=True))
+        missing = sorted(str(k) for k in used - set(self.keyring.keys))
+        if missing:
+            raise ConfigError(
+                "Member data keys are wrapped by key-encryption keys this server does not have "
+                f"({', '.join(missing)}). Restore COOP_MASTER_KEY or the keyring file; "
+                "refusing to start."
+            )
+
+    async def rotate(self, *, new_kek: bool = True, batch_size: int = 500) -> RotationReport:
+        """Re-wrap every data key under the active KEK, in committed batches (resumable).
+
+        With a file-backed keyring and `new_kek`, a new KEK is generated first. Old KEKs are
+        retired from the file only after a count shows no key still uses them.
+        """
+        if new_kek and self.keyring.is_file_backed:
+            self.keyring.add_new_active()
+        active = self.keyring.active_id
+        rewrapped = 0
+        while True:
+            async with in_transaction():
+                rows = await MemberKey.filter(kek_id__not=active).limit(batch_size)
+                if not rows:
+                    break
+                for row in rows:
+                    dek = self._unwrap(row)
+                    row.wrapped = cipher.seal(
+                        self.keyring.active, dek, _dek_aad(row.member_id, active)
+                    )
+                    row.kek_id = active
+                    row.rotated_at = utcnow()
+                    await row.save(update_fields=["wrapped", "kek_id", "rotated_at"])
+                rewrapped += len(rows)
+        remaining = await MemberKey.filter(kek_id__not=active).count()
+        retired: tuple[str, ...] = ()
+        if remaining == 0 and self.keyring.is_file_backed:
+            retired = tuple(sorted(set(self.keyring.keys) - {active}))
+            self.keyring.retire(set(retired))
+        return RotationReport(
+            rewrapped=rewrapped, remaining=remaining, active_kek=active, retired=retired
+        )
+
+    # -- keyed hashes ----------------------------------------------------------------------
+    def blind_index(self, value: str, *, purpose: str) -> str:
+        """A keyed, deterministic hash for lookups of sealed values (e.g. email at login)."""
+        return cipher.keyed_hash(self._index_key, f"{purpose}\x00{value}")
+
+    def csrf_token(self, binding: str) -> str:
+        return cipher.keyed_hash(self._csrf_key, binding)
+
+    @staticmethod
+    def token_hash(token: str) -> str:
+        return cipher.token_hash(token)

@@ -1,0 +1,1 @@
+"""The member web UI: server-rendered pages (Jinja2) that work without JavaScript."""

@@ -1,0 +1,80 @@
+"""One mapping from errors to responses for the web and plain HTTP endpoints.
+
+JSON for API-ish requests (`Accept: application/json` or non-HTML paths), an HTML page otherwise.
+Unexpected exceptions are logged with the request id and shown as a generic page: never a trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from coop.errors import CoopError, RateLimitedError
+
+log = logging.getLogger("coop.errors")
+
+_JSON_PREFIXES = ("/graphql", "/oauth/token", "/oauth/revoke", "/oauth/introspect", "/.well-known")
+
+
+def wants_json(request: Request) -> bool:
+    if request.url.path.startswith(_JSON_PREFIXES):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def render_error(request: Request, status: int, code: str, message: str) -> Response:
+    headers: dict[str, str] = {}
+    if wants_json(request):
+        return JSONResponse({"error": code, "message": message}, status, headers=headers)
+    from coop.web.templating import render
+
+    return render(
+        request,
+        "error.html",
+        {"status": status, "code": code, "message": message},
+        status_code=status,
+    )
+
+
+async def coop_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, CoopError)
+    response = render_error(request, exc.status, exc.code, exc.message)
+    if isinstance(exc, RateLimitedError):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {
+        404: ("not_found", "There is nothing here."),
+        405: ("method_not_allowed", "That method is not allowed here."),
+    }
+    code, message = messages.get(exc.status_code, ("http_error", str(exc.detail)))
+    response = render_error(request, exc.status_code, code, message)
+    for key, value in (exc.headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    request_id = request.scope.get("state", {}).get("request_id", "-")
+    log.error(
+        "unexpected error %s", type(exc).__name__, exc_info=exc, extra={"request_id": request_id}
+    )
+    return render_error(
+        request,
+        500,
+        "internal_error",
+        f"Something went wrong on our side. Reference: {request_id}.",
+    )
+
+
+def exception_handlers() -> Mapping[Any, Any]:
+    return {CoopError: coop_error, HTTPException: http_error, Exception: unexpected_error}
