@@ -1,0 +1,1 @@
+"""Connectors: data sources a member explicitly authorizes, and the engine that syncs them."""

@@ -1,0 +1,1 @@
+"""Scoring: explainable scorers from plugins, run isolated, on the data members consent to."""

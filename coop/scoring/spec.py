@@ -1,0 +1,78 @@
+"""The scorer contract (entry-point group `coop.scorers`).
+
+A scorer is a class (or instance) with the attributes below and a pure `score` method:
+same records, same `now`, same version -> the same result, with no I/O. It sees only the
+record kinds it declares in `reads`, and only for members who enabled it. Its result explains
+itself: contributions that point at input records by `ref`, and reasons in plain words.
+
+Plugin authors import only this module and `coop.testing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Protocol, runtime_checkable
+
+API_VERSION = 1
+
+MAX_CONTRIBUTIONS = 50
+MAX_REASONS = 20
+MAX_TEXT = 280
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One record as a scorer sees it. `ref` is an opaque reference, valid for this run only,
+    that contributions use to point at the record. `text` is present only when the scorer
+    declared `needs_text = True`."""
+
+    ref: str
+    kind: str
+    occurred_at: datetime
+    counts: Mapping[str, int] = field(default_factory=dict)
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """How much one record (or, with `ref=None`, a group of records) moved the score, and why."""
+
+    amount: float
+    reason: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """The value (inside the scorer's declared `range`) and its explanation.
+
+    - `contributions`: the largest movers, at most MAX_CONTRIBUTIONS, each pointing at a record.
+    - `reasons`: short sentences a member can read ("3 posts this week were boosted 12 times").
+    - `breakdown`: optional named sub-values (e.g. per week) that the UI can chart.
+    """
+
+    value: float
+    contributions: Sequence[Contribution] = ()
+    reasons: Sequence[str] = ()
+    breakdown: Mapping[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A scoring plugin. Class attributes are read before any member data is involved."""
+
+    api_version: ClassVar[int]
+    name: ClassVar[str]  # stable, lowercase, [a-z][a-z0-9_-]*: used in scopes (`score:<name>`)
+    version: ClassVar[str]  # bump on every change that can move a score
+    title: ClassVar[str]
+    description: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]]  # record kinds, see coop.connectors.spec.KINDS
+    range: ClassVar[tuple[float, float]]
+    needs_text: ClassVar[bool]
+    homepage: ClassVar[str]
+
+    def score(self, records: Sequence[InputRecord], now: datetime) -> ScoreResult:
+        """Compute the score from the member's records as of `now`. Must be pure."""
+        ...
