@@ -1,0 +1,181 @@
+"""End-to-end fixtures: a real `coop serve` process on loopback and Debian's Chromium.
+
+The server runs as a subprocess exactly as an operator would start it (migrations applied by
+`coop migrate`, keys from the environment), on a fresh SQLite file or a fresh PostgreSQL
+database per engine. The browser is Playwright driving /usr/bin/chromium (installed by .ci/run
+with apt-get); Playwright's own browser downloads are never used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from tests.conftest import _pg_url, create_pg_database, drop_pg_database, make_master_key
+from tests.fakes.server import free_port
+
+CHROMIUM = os.environ.get("COOP_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class CoopServer:
+    base_url: str
+    env: dict[str, str]
+    data_dir: Path
+    database_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def url(self, path: str = "/") -> str:
+        return self.base_url + path
+
+    def coop(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run a `coop` CLI command against this server's database and keys."""
+        return subprocess.run(
+            [sys.executable, "-m", "coop", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _server_env(data_dir: Path, database_url: str, port: int) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith("COOP_")}
+    return {
+        **keep,
+        "COOP_DATA_DIR": str(data_dir),
+        "COOP_DATABASE_URL": database_url,
+        "COOP_MASTER_KEY": make_master_key(),
+        "COOP_SECRET_KEY": "e2e-secret-" + "x" * 40,
+        "COOP_ISSUER": f"http://127.0.0.1:{port}",
+        "COOP_OUTBOUND_ALLOW": "127.0.0.1/32",
+        "COOP_RATE_LIMIT": "0",
+    }
+
+
+@pytest.fixture(scope="session")
+async def coop_server(
+    engine: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[CoopServer]:
+    """A real coop server (one uvicorn worker) on a free loopback port, for this engine."""
+    data_dir = tmp_path_factory.mktemp(f"e2e-{engine}")
+    pg_name = None
+    if engine == "sqlite":
+        database_url = f"sqlite://{data_dir / 'coop.sqlite3'}"
+    else:
+        pg_name = await create_pg_database()
+        database_url = _pg_url(pg_name)
+    port = free_port()
+    env = _server_env(data_dir, database_url, port)
+    subprocess.run(
+        [sys.executable, "-m", "coop", "migrate"], env=env, check=True, timeout=120,
+        capture_output=True,
+    )
+    log_path = data_dir / "server.log"
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coop", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = CoopServer(f"http://127.0.0.1:{port}", env, data_dir, database_url, process, log_path)
+    try:
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient() as client:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"coop serve exited early:\n{server.log()}")
+                try:
+                    if (await client.get(server.url("/healthz"))).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"coop serve did not become healthy:\n{server.log()}")
+                time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log_file.close()
+        if pg_name:
+            await drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's `chromium` (.ci/run does)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def context(browser: Browser, coop_server: CoopServer) -> AsyncIterator[BrowserContext]:
+    ctx = await browser.new_context(base_url=coop_server.base_url)
+    ctx.set_default_timeout(10_000)
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
+
+
+@pytest.fixture
+async def page(context: BrowserContext) -> AsyncIterator[Page]:
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: errors.append(msg.text) if msg.type == "error" else None,
+    )
+    yield page
+    assert not errors, f"the page reported errors: {errors}"
+
+
+def screenshot_dir() -> Iterator[Path]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    yield SCREENSHOTS
