@@ -97,9 +97,7 @@ class BodyLimitMiddleware:
     """Refuses bodies over the limit with 413, by Content-Length before reading, else while
     streaming. `limits` maps path prefixes (e.g. upload routes) to larger allowances."""
 
-    def __init__(
-        self, app: ASGIApp, default: int, limits: Sequence[tuple[str, int]] = ()
-    ) -> None:
+    def __init__(self, app: ASGIApp, default: int, limits: Sequence[tuple[str, int]] = ()) -> None:
         self.app = app
         self.default = default
         self.limits = sorted(limits, key=lambda item: -len(item[0]))

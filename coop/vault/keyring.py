@@ -24,7 +24,7 @@ from coop.vault.cipher import KEY_BYTES, new_key
 log = logging.getLogger("coop.vault")
 
 KEYRING_FILE = "keyring.json"
-SECRET_FILE = "secret.key"
+SECRET_FILE = "secret.key"  # noqa: S105 (a file name, not a secret)
 
 
 def _b64decode(text: str, what: str) -> bytes:
@@ -53,12 +53,15 @@ class Keyring:
     active_id: str
     path: Path | None = None
     generated: bool = field(default=False, compare=False)
+    _mtime_ns: int = field(default=0, compare=False, repr=False)
 
     @property
     def active(self) -> bytes:
         return self.keys[self.active_id]
 
     def get(self, kek_id: str) -> bytes:
+        if kek_id not in self.keys:
+            self.refresh()
         try:
             return self.keys[kek_id]
         except KeyError:
@@ -85,6 +88,18 @@ class Keyring:
         self.save()
         return kek_id
 
+    def refresh(self) -> None:
+        """Reload a file-backed keyring that another process (`coop keys rotate`) changed."""
+        if self.path is None:
+            return
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime != self._mtime_ns:
+            fresh = _read_keyring_file(self.path)
+            self.keys, self.active_id, self._mtime_ns = fresh.keys, fresh.active_id, mtime
+
     def retire(self, kek_ids: set[str]) -> None:
         for kek_id in kek_ids - {self.active_id}:
             self.keys.pop(kek_id, None)
@@ -98,6 +113,7 @@ class Keyring:
             "keys": {kid: _b64encode(k) for kid, k in self.keys.items()},
         }
         _write_private(self.path, json.dumps(body, indent=2) + "\n")
+        self._mtime_ns = self.path.stat().st_mtime_ns
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -136,21 +152,26 @@ def parse_master_key(raw: str) -> Keyring:
     return Keyring(keys=keys, active_id=order[0])
 
 
+def _read_keyring_file(path: Path) -> Keyring:
+    try:
+        mtime = path.stat().st_mtime_ns
+        body = json.loads(path.read_text())
+        keys = {kid: _b64decode(v, f"keyring key {kid!r}") for kid, v in body["keys"].items()}
+        active = body["active"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ConfigError(f"The keyring file {path} is malformed") from None
+    if active not in keys:
+        raise ConfigError(f"The keyring file {path} names an active key it does not hold")
+    return Keyring(keys=keys, active_id=active, path=path, _mtime_ns=mtime)
+
+
 def load_keyring(settings: Settings) -> Keyring:
     """The KEKs from COOP_MASTER_KEY, else the keyring file (generated only in dev mode)."""
     if settings.master_key:
         return parse_master_key(settings.master_key)
     path = settings.data_dir / KEYRING_FILE
     if path.exists():
-        try:
-            body = json.loads(path.read_text())
-            keys = {kid: _b64decode(v, f"keyring key {kid!r}") for kid, v in body["keys"].items()}
-            active = body["active"]
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise ConfigError(f"The keyring file {path} is malformed") from None
-        if active not in keys:
-            raise ConfigError(f"The keyring file {path} names an active key it does not hold")
-        return Keyring(keys=keys, active_id=active, path=path)
+        return _read_keyring_file(path)
     if not settings.dev:
         raise ConfigError(
             "No key-encryption key: set COOP_MASTER_KEY (see docs/operations.md), "

@@ -67,6 +67,7 @@ class RotationReport:
     remaining: int
     active_kek: str
     retired: tuple[str, ...]
+    resumed: bool = False
 
 
 class Vault:
@@ -81,6 +82,7 @@ class Vault:
     async def create_key(self, member_id: uuid.UUID) -> MemberCipher:
         """Create and store a new data key for a member (inside the caller's transaction)."""
         dek = cipher.new_key()
+        self.keyring.refresh()  # a rotation in another process may have changed the active KEK
         kek_id = self.keyring.active_id
         wrapped = cipher.seal(self.keyring.active, dek, _dek_aad(member_id, kek_id))
         await MemberKey.create(
@@ -128,35 +130,48 @@ class Vault:
     async def rotate(self, *, new_kek: bool = True, batch_size: int = 500) -> RotationReport:
         """Re-wrap every data key under the active KEK, in committed batches (resumable).
 
-        With a file-backed keyring and `new_kek`, a new KEK is generated first. Old KEKs are
-        retired from the file only after a count shows no key still uses them.
+        With a file-backed keyring and `new_kek`, a new KEK is generated first, unless the file
+        still holds more than one KEK: then an earlier rotation was interrupted and this one
+        resumes it under the active KEK instead of starting over. Old KEKs are retired from the
+        file only after a count shows that no stored key still uses them.
         """
-        if new_kek and self.keyring.is_file_backed:
+        resumed = self.keyring.is_file_backed and len(self.keyring.keys) > 1
+        if new_kek and self.keyring.is_file_backed and not resumed:
             self.keyring.add_new_active()
         active = self.keyring.active_id
         rewrapped = 0
-        while True:
-            async with in_transaction():
-                rows = await MemberKey.filter(kek_id__not=active).limit(batch_size)
-                if not rows:
-                    break
-                for row in rows:
-                    dek = self._unwrap(row)
-                    row.wrapped = cipher.seal(
-                        self.keyring.active, dek, _dek_aad(row.member_id, active)
-                    )
-                    row.kek_id = active
-                    row.rotated_at = utcnow()
-                    await row.save(update_fields=["wrapped", "kek_id", "rotated_at"])
-                rewrapped += len(rows)
+        while batch := await self._rewrap_batch(active, batch_size):
+            rewrapped += batch
         remaining = await MemberKey.filter(kek_id__not=active).count()
         retired: tuple[str, ...] = ()
         if remaining == 0 and self.keyring.is_file_backed:
             retired = tuple(sorted(set(self.keyring.keys) - {active}))
             self.keyring.retire(set(retired))
-        return RotationReport(
-            rewrapped=rewrapped, remaining=remaining, active_kek=active, retired=retired
+        log.info(
+            "vault: rotation pass done",
+            extra={"kek": active, "rewrapped": rewrapped, "remaining": remaining},
         )
+        return RotationReport(
+            rewrapped=rewrapped,
+            remaining=remaining,
+            active_kek=active,
+            retired=retired,
+            resumed=resumed,
+        )
+
+    async def _rewrap_batch(self, active: str, batch_size: int) -> int:
+        """Re-wrap up to `batch_size` keys not yet under `active`, in one transaction."""
+        async with in_transaction():
+            rows = await MemberKey.filter(kek_id__not=active).limit(batch_size)
+            for row in rows:
+                wrapped = cipher.seal(
+                    self.keyring.active, self._unwrap(row), _dek_aad(row.member_id, active)
+                )
+                # Compare-and-set: a key shredded or re-wrapped meanwhile is left alone.
+                await MemberKey.filter(member_id=row.member_id, kek_id=row.kek_id).update(
+                    wrapped=wrapped, kek_id=active, rotated_at=utcnow()
+                )
+        return len(rows)
 
     # -- keyed hashes ----------------------------------------------------------------------
     def blind_index(self, value: str, *, purpose: str) -> str:
