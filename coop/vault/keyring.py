@@ -156,7 +156,7 @@ def _read_keyring_file(path: Path) -> Keyring:
     try:
         mtime = path.stat().st_mtime_ns
         body = json.loads(path.read_text())
-        keys = {kid: _b64decode(v, f"keyring key {kid!r}") for kid, v in body["keys"].items()}
+        keys = {kid: _b64decode(v, f"Key {kid!r} in {path}") for kid, v in body["keys"].items()}
         active = body["active"]
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ConfigError(f"The keyring file {path} is malformed") from None
