@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 from tortoise import Tortoise, connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from coop.config import Settings
 from coop.db import MODEL_MODULES, tortoise_config
@@ -68,6 +69,9 @@ async def database_url(engine: str, tmp_path_factory: pytest.TempPathFactory) ->
         pg_name = await create_pg_database()
         url = _pg_url(pg_name)
     config = tortoise_config(Settings(), url=url)
+    # Tortoise caches INSERT statements per connection *name* ("default"), so statements built
+    # for the previous engine (SQLite `?` placeholders) would be reused on PostgreSQL.
+    EXECUTOR_CACHE.clear()
     await Tortoise.init(config=config)
     await Tortoise.generate_schemas(safe=False)
     try:
