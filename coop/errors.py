@@ -113,3 +113,25 @@ class CsrfError(CoopError):
 
     code = "csrf_failed"
     status = 403
+
+
+class LoginRequiredError(CoopError):
+    """Log in to continue."""
+
+    code = "login_required"
+    status = 401
+
+    def __init__(self, message: str | None = None, *, next_path: str = "/") -> None:
+        super().__init__(message)
+        self.next_path = next_path
+
+
+class ReauthRequiredError(CoopError):
+    """Confirm your password to continue."""
+
+    code = "reauth_required"
+    status = 401
+
+    def __init__(self, message: str | None = None, *, next_path: str = "/") -> None:
+        super().__init__(message)
+        self.next_path = next_path

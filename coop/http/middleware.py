@@ -209,7 +209,9 @@ class SecurityHeadersMiddleware:
 
 
 def middleware_stack(settings: Settings, upload_prefixes: Sequence[str] = ()) -> list[Middleware]:
-    """Outermost first: request context, headers, cross-site guard, body limit."""
+    """Outermost first: request context, headers, cross-site guard, body limit, session."""
+    from coop.http.auth import SessionMiddleware
+
     return [
         Middleware(RequestContextMiddleware),
         Middleware(SecurityHeadersMiddleware, https=settings.secure_cookies),
@@ -219,4 +221,5 @@ def middleware_stack(settings: Settings, upload_prefixes: Sequence[str] = ()) ->
             default=settings.max_body_bytes,
             limits=[(p, settings.max_upload_bytes) for p in upload_prefixes],
         ),
+        Middleware(SessionMiddleware),
     ]

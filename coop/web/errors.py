@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from coop.errors import CoopError, RateLimitedError
+from coop.errors import CoopError, LoginRequiredError, RateLimitedError, ReauthRequiredError
 
 log = logging.getLogger("coop.errors")
 
@@ -44,6 +45,10 @@ def render_error(request: Request, status: int, code: str, message: str) -> Resp
 
 async def coop_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CoopError)
+    if isinstance(exc, LoginRequiredError | ReauthRequiredError) and not wants_json(request):
+        # A browser is sent to log in (or confirm its password) and then brought back.
+        target = "/login" if isinstance(exc, LoginRequiredError) else "/reauth"
+        return RedirectResponse(f"{target}?{urlencode({'next': exc.next_path})}", 303)
     response = render_error(request, exc.status, exc.code, exc.message)
     if isinstance(exc, RateLimitedError):
         response.headers["Retry-After"] = str(exc.retry_after)

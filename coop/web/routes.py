@@ -1,23 +1,21 @@
-"""Routes of the member web UI."""
+"""Routes of the member web UI: each page module contributes its `routes()` (one line each)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from coop.web.templating import render
+from coop.web import account, dashboard, login
 
-
-async def home(request: Request) -> Response:
-    return render(request, "error.html", {"status": 200, "code": "-", "message": "coop"})
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def routes() -> list[BaseRoute]:
     return [
-        Route("/", home),
-        Mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"),
+        *dashboard.routes(),
+        *login.routes(),
+        *account.routes(),
+        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

@@ -1,7 +1,11 @@
-"""Jinja2 templates with autoescaping (never `|safe` on untrusted data)."""
+"""Jinja2 rendering with autoescaping (never `|safe` on untrusted data) and the page context.
+
+Every template receives `member` (or None), `csrf_token`, `flashes` and `active_nav`.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,13 +13,60 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from coop.http.auth import cached_session
+from coop.http.csrf import attach_presession_cookie, csrf_token
+from coop.http.flash import clear_flashes, read_flashes
+
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+# (navigation key, path prefix): the first match marks the current section in the header.
+NAV_PREFIXES = (
+    ("connectors", "/connectors"),
+    ("scorers", "/scorers"),
+    ("apps", "/apps"),
+    ("apps", "/developer"),
+    ("access_log", "/access-log"),
+    ("account", "/account"),
+    ("signup", "/signup"),
+    ("login", "/login"),
+)
+
+
+def active_nav_for(path: str) -> str | None:
+    if path == "/":
+        return "scores"
+    for key, prefix in NAV_PREFIXES:
+        if path == prefix or path.startswith(prefix + "/"):
+            return key
+    return None
+
+
+def format_time(value: datetime | None) -> str:
+    """UTC, minute precision: "2026-11-22 03:04 UTC"."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+TEMPLATES.env.filters["datetime"] = format_time
 
 
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200
 ) -> HTMLResponse:
+    """Render `name` (a template extending base.html) as the response to `request`."""
+    resolved = cached_session(request)
+    page: dict[str, Any] = {
+        "member": resolved[0] if resolved else None,
+        "csrf_token": csrf_token(request),
+        "active_nav": active_nav_for(request.url.path),
+        "flashes": read_flashes(request),
+    }
+    page.update(context or {})
     response: HTMLResponse = TEMPLATES.TemplateResponse(
-        request, name, context or {}, status_code=status_code
+        request, name, page, status_code=status_code
     )
+    clear_flashes(request, response)
+    attach_presession_cookie(request, response)
     return response
+
+
+__all__ = ["TEMPLATES", "render"]

@@ -1,0 +1,60 @@
+"""Login rate limiting: failed attempts per blind-indexed email and per client address."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from coop.config import Settings
+from coop.errors import RateLimitedError
+from coop.members.models import LoginThrottle
+from coop.types import utcnow
+from coop.vault import Vault
+
+
+def throttle_keys(*, vault: Vault, email_index: str, client_address: str) -> list[str]:
+    # Client addresses are personal data too: only their keyed hash is stored.
+    return [
+        f"email:{email_index}",
+        f"addr:{vault.blind_index(client_address, purpose='login-address')}",
+    ]
+
+
+async def check(*, settings: Settings, keys: list[str]) -> None:
+    """Raise RateLimitedError when any key has used up its failures for the current window."""
+    now = utcnow()
+    window = timedelta(seconds=settings.login_window_seconds)
+    retry_after = 0
+    for row in await LoginThrottle.filter(key__in=keys):
+        ends = row.window_start + window
+        if ends > now and row.failures >= settings.login_attempts_per_window:
+            retry_after = max(retry_after, math.ceil((ends - now).total_seconds()))
+    if retry_after:
+        minutes = max(1, math.ceil(retry_after / 60))
+        unit = "minute" if minutes == 1 else "minutes"
+        raise RateLimitedError(
+            f"Too many login attempts. Try again in {minutes} {unit}.", retry_after=retry_after
+        )
+
+
+async def record_failure(*, settings: Settings, keys: list[str]) -> None:
+    now = utcnow()
+    window_start_before = now - timedelta(seconds=settings.login_window_seconds)
+    for key in keys:
+        # A window that has ended starts over; otherwise count atomically (concurrent misses).
+        await LoginThrottle.filter(key=key, window_start__lte=window_start_before).update(
+            window_start=now, failures=0
+        )
+        updated = await LoginThrottle.filter(key=key).update(failures=F("failures") + 1)
+        if not updated:
+            try:
+                await LoginThrottle.create(key=key, window_start=now, failures=1)
+            except IntegrityError:  # another request created it first
+                await LoginThrottle.filter(key=key).update(failures=F("failures") + 1)
+
+
+async def clear(*, key: str) -> None:
+    await LoginThrottle.filter(key=key).delete()
