@@ -18,6 +18,11 @@ APP_LABEL = "models"
 MODEL_MODULES = [
     "coop.vault.models",
     "coop.members.models",
+    "coop.apps.models",
+    "coop.consent.models",
+    "coop.connectors.models",
+    "coop.portability.models",
+    "coop.scoring.models",
 ]
 
 # SQLite: WAL (tortoise's default) lets readers run beside the writer, busy_timeout turns

@@ -1,0 +1,129 @@
+"""The deletion receipt: what was deleted, when, which apps were told, and how it went.
+
+It is built from the ledger entry and the webhook deliveries, neither of which holds personal
+data, so it can be shown (and downloaded, through a one-time token) after the member is gone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from coop.errors import NotFoundError, ReceiptExpiredError
+from coop.portability.models import DeletionLedger, WebhookDelivery
+from coop.types import utcnow
+from coop.vault import Vault
+
+# Plain words for the tables members have rows in; any other table shows its own name.
+KIND_LABELS = {
+    "member": "account",
+    "vault_member_key": "data encryption key",
+    "web_session": "signed-in sessions",
+    "personal_token": "personal API tokens",
+    "connection": "connections",
+    "connector_record": "synced records",
+    "sync_run": "sync history entries",
+    "consent_grant": "app grants",
+    "grant_event": "grant history entries",
+    "oauth_token": "app access tokens",
+    "authorization_code": "authorization codes",
+    "access_log": "access log entries",
+    "sharing_pause": "sharing pause",
+    "app": "apps you registered",
+    "export_link": "export links",
+}
+
+
+@dataclass(frozen=True)
+class AppNotice:
+    app_id: uuid.UUID
+    app: str
+    status: str
+    attempts: int
+    delivered_at: datetime | None
+    last_error: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    ledger_id: uuid.UUID
+    requested_at: datetime
+    key_destroyed_at: datetime | None
+    completed_at: datetime | None
+    deleted: dict[str, int]
+    apps: tuple[AppNotice, ...]
+    upstream: tuple[dict[str, str], ...]
+
+    def as_json(self) -> dict[str, Any]:
+        """The downloadable receipt (documented in docs/export.md)."""
+        return {
+            "type": "coop.deletion-receipt",
+            "version": 1,
+            "ledger_id": str(self.ledger_id),
+            "requested_at": self.requested_at.isoformat(),
+            "key_destroyed_at": _iso(self.key_destroyed_at),
+            "completed_at": _iso(self.completed_at),
+            "deleted": self.deleted,
+            "apps_notified": [
+                {
+                    "app_id": str(a.app_id),
+                    "app": a.app,
+                    "status": a.status,
+                    "attempts": a.attempts,
+                    "delivered_at": _iso(a.delivered_at),
+                }
+                for a in self.apps
+            ],
+            "upstream_revocations": list(self.upstream),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def label_counts(counts: dict[str, int]) -> dict[str, int]:
+    labelled: dict[str, int] = {}
+    for table, n in sorted(counts.items()):
+        label = KIND_LABELS.get(table, table)
+        labelled[label] = labelled.get(label, 0) + int(n)
+    return labelled
+
+
+async def build_receipt(ledger_id: uuid.UUID) -> Receipt:
+    entry = await DeletionLedger.get(id=ledger_id)
+    deliveries = await WebhookDelivery.filter(ledger_id=ledger_id).order_by("app_name")
+    return Receipt(
+        ledger_id=entry.id,
+        requested_at=entry.requested_at,
+        key_destroyed_at=entry.key_destroyed_at,
+        completed_at=entry.completed_at,
+        deleted=label_counts(dict(entry.receipt.get("deleted") or {})),
+        apps=tuple(
+            AppNotice(d.app_id, d.app_name, d.status, d.attempts, d.delivered_at, d.last_error)
+            for d in deliveries
+        ),
+        upstream=tuple(entry.receipt.get("upstream") or ()),
+    )
+
+
+async def receipt_for_token(*, vault: Vault, token: str, consume: bool = False) -> Receipt:
+    """The receipt a receipt token points at. Unknown -> NotFoundError; expired or already
+    downloaded -> ReceiptExpiredError. `consume` burns the token (the one-time download)."""
+    if not token or len(token) > 100:
+        raise NotFoundError()
+    hash_ = vault.token_hash(token)
+    async with in_transaction():
+        entry = await DeletionLedger.filter(receipt_token_hash=hash_).select_for_update().first()
+        if entry is None:
+            raise NotFoundError()
+        if entry.receipt_expires_at is None or entry.receipt_expires_at <= utcnow():
+            raise ReceiptExpiredError()
+        if consume:
+            entry.receipt_expires_at = None
+            await entry.save(update_fields=["receipt_expires_at"])
+    return await build_receipt(entry.id)

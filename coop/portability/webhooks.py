@@ -1,0 +1,165 @@
+"""Signed deauthorization notices to apps, delivered with retries (see docs/export.md).
+
+Signature: `Coop-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` over `<t>.<raw body>` with
+the key SHA-256(client_secret) (32 raw bytes). The app recomputes it with its own secret,
+compares in constant time and refuses a `t` more than five minutes old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import random
+import uuid
+from datetime import datetime, timedelta
+
+import httpx
+from tortoise.transactions import in_transaction
+
+from coop.apps import service as apps
+from coop.config import Settings
+from coop.connectors.outbound import Guard, Limits, OutboundClient
+from coop.errors import CoopError
+from coop.portability.models import (
+    DELIVERY_DELIVERED,
+    DELIVERY_FAILED,
+    DELIVERY_PENDING,
+    WebhookDelivery,
+)
+from coop.types import utcnow
+
+log = logging.getLogger("coop.portability.webhooks")
+
+EVENT = "member.erased"
+SIGNATURE_HEADER = "Coop-Signature"
+MAX_ATTEMPTS = 8
+BASE_DELAY = 30.0  # seconds; attempt n waits uniform(0, min(CAP, BASE * 2**n)): full jitter
+CAP_DELAY = 6 * 3600.0
+LIMITS = Limits(connect=3.0, read=5.0, total=10.0, max_bytes=64 * 1024)
+# Statuses a retry cannot fix: the app told us the request itself is wrong.
+PERMANENT = frozenset({400, 401, 403, 404, 405, 410, 413, 422})
+UNSUPPORTED = "unsupported"
+
+
+def signing_key(secret_hash_hex: str) -> bytes:
+    """SHA-256(client_secret): what coop stores, and what the app can compute itself."""
+    return bytes.fromhex(secret_hash_hex)
+
+
+def sign(key: bytes, body: bytes, timestamp: int) -> str:
+    mac = hmac.new(key, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(client_secret: str, body: bytes, header: str, *, now: int, tolerance: int = 300) -> bool:
+    """What an app runs (documented in docs/export.md); tests use it as the reference."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    key = hashlib.sha256(client_secret.encode()).digest()
+    expected = sign(key, body, timestamp).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def notice_body(
+    *, delivery_id: uuid.UUID, ledger_id: uuid.UUID, client_id: str, subject: str, at: datetime
+) -> bytes:
+    return json.dumps(
+        {
+            "type": EVENT,
+            "id": str(delivery_id),
+            "ledger_id": str(ledger_id),
+            "client_id": client_id,
+            "subject": subject,
+            "occurred_at": at.isoformat(),
+            "action": "delete every score and record you hold for this subject",
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def backoff(attempt: int, rng: random.Random | None = None) -> float:
+    """Full-jitter exponential backoff (AWS architecture blog): uniform(0, min(cap, b*2^n))."""
+    return (rng or random).uniform(0, min(CAP_DELAY, BASE_DELAY * 2**attempt))
+
+
+async def _attempt(client: OutboundClient, delivery: WebhookDelivery) -> tuple[int | None, str]:
+    """Send once. Returns (HTTP status or None, error code or "")."""
+    app = (await apps.get_apps(ids=[delivery.app_id])).get(delivery.app_id)
+    if app is None or not app.webhook_url or not app.secret_hash or delivery.body is None:
+        return None, "app_gone"
+    body = bytes(delivery.body)
+    header = sign(signing_key(app.secret_hash), body, int(utcnow().timestamp()))
+    headers = {
+        "content-type": "application/json",
+        SIGNATURE_HEADER: header,
+        "user-agent": "coop-webhooks/1",
+    }
+    try:
+        response = await client.post(app.webhook_url, content=body, headers=headers)
+    except CoopError as exc:
+        return None, exc.code
+    except httpx.TimeoutException:
+        return None, "timeout"
+    except (httpx.HTTPError, OSError):
+        return None, "connection_error"
+    return response.status_code, "" if response.is_success else f"http_{response.status_code}"
+
+
+async def _record(delivery: WebhookDelivery, status: int | None, error: str) -> None:
+    now = utcnow()
+    delivery.attempts += 1
+    delivery.last_status = status
+    delivery.last_error = error
+    if status is not None and 200 <= status < 300:
+        delivery.status, delivery.delivered_at = DELIVERY_DELIVERED, now
+    elif error == "app_gone" or (status in PERMANENT) or delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = DELIVERY_FAILED
+    else:
+        delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts))
+    if delivery.status != DELIVERY_PENDING:
+        delivery.body = None  # the subject is kept only while delivery is pending
+        delivery.next_attempt_at = None
+    async with in_transaction():
+        await delivery.save()
+    log.info("webhook attempt", extra={"delivery": str(delivery.id), "code": error or "ok"})
+
+
+async def deliver(settings: Settings, deliveries: list[WebhookDelivery]) -> None:
+    """One attempt for each delivery, concurrently, each bounded by the client's timeouts."""
+    if not deliveries:
+        return
+    async with OutboundClient(Guard.from_settings(settings), LIMITS) as client:
+        results = await asyncio.gather(*(_attempt(client, d) for d in deliveries))
+    for delivery, (status, error) in zip(deliveries, results, strict=True):
+        await _record(delivery, status, error)
+
+
+async def deliver_due(settings: Settings, *, limit: int = 50) -> int:
+    """Attempt every pending delivery whose time has come. Returns how many were tried."""
+    due = (
+        await WebhookDelivery.filter(status=DELIVERY_PENDING, next_attempt_at__lte=utcnow())
+        .order_by("next_attempt_at")
+        .limit(limit)
+    )
+    await deliver(settings, list(due))
+    return len(due)
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event, *, interval: float = 15.0) -> None:
+    """Retry pending deliveries until `stop` is set (started by the app's lifespan)."""
+    while not stop.is_set():
+        try:
+            await deliver_due(settings)
+        except Exception as exc:  # the worker must outlive any single failure
+            log.error("webhook worker failed", extra={"code": type(exc).__name__})
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
