@@ -20,6 +20,8 @@ MODEL_MODULES = [
     "coop.members.models",
     "coop.apps.models",
     "coop.consent.models",
+    "coop.apps.models",
+    "coop.consent.models",
     "coop.connectors.models",
     "coop.portability.models",
     "coop.scoring.models",

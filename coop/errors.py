@@ -135,3 +135,31 @@ class ReauthRequiredError(CoopError):
     def __init__(self, message: str | None = None, *, next_path: str = "/") -> None:
         super().__init__(message)
         self.next_path = next_path
+
+class InvalidRedirectUriError(CoopError):
+    """A redirect URI must be an exact https URL (http only on loopback), no fragment."""
+
+    code = "invalid_redirect_uri"
+    status = 400
+
+
+class InvalidClientError(CoopError):
+    """Client authentication failed."""
+
+    code = "invalid_client"
+    status = 401
+
+
+class InvalidGrantError(CoopError):
+    """The code or refresh token is invalid, expired, revoked or not yours."""
+
+    code = "invalid_grant"
+    status = 400
+
+
+class InvalidScopeError(CoopError):
+    """The requested scope is unknown, malformed or broader than granted."""
+
+    code = "invalid_scope"
+    status = 400
+

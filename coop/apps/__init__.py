@@ -1,0 +1,1 @@
+"""Third-party apps (OAuth 2 clients): registration and client authentication."""

@@ -1,0 +1,35 @@
+"""Registered third-party apps (OAuth 2 clients)."""
+
+from __future__ import annotations
+
+import uuid
+
+from tortoise import fields
+from tortoise.models import Model
+
+from coop.members.models import Member
+
+
+class App(Model):
+    """An OAuth 2 client. Only a hash of a confidential client's secret is stored."""
+
+    id = fields.UUIDField(primary_key=True)
+    client_id = fields.CharField(max_length=64, unique=True)
+    secret_hash = fields.CharField(max_length=64, null=True)
+    name = fields.CharField(max_length=100)
+    homepage = fields.CharField(max_length=500, null=True)
+    redirect_uris: list[str] = fields.JSONField(default=list)
+    public = fields.BooleanField(default=False)
+    webhook_url = fields.CharField(max_length=500, null=True)
+    owner: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="apps", null=True, on_delete=fields.CASCADE
+    )
+    owner_id: uuid.UUID | None
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "app"
+
+    @property
+    def token_endpoint_auth_method(self) -> str:
+        return "none" if self.public else "client_secret_basic"

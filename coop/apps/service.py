@@ -1,0 +1,234 @@
+"""App registration (RFC 7591-style client information) and client authentication."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from tortoise.transactions import in_transaction
+
+from coop.errors import (
+    InvalidClientError,
+    InvalidInputError,
+    InvalidRedirectUriError,
+    NotFoundError,
+)
+from coop.types import utcnow
+from coop.vault import Vault
+
+from .models import App
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "localhost"})
+# RFC 8252 §7.3: native apps get an ephemeral port on a loopback IP literal.
+PORT_FLEXIBLE_HOSTS = frozenset({"127.0.0.1", "[::1]"})
+MAX_REDIRECT_URIS = 10
+MAX_NAME = 100
+MAX_URL = 500
+GRANT_TYPES = ("authorization_code", "refresh_token")
+
+
+@dataclass(frozen=True)
+class RegisteredApp:
+    """A new app and its client secret: the only moment the secret exists in clear."""
+
+    app: App
+    client_secret: str | None
+
+    def client_information(self) -> dict[str, Any]:
+        """RFC 7591 §3.2.1 client information response."""
+        info: dict[str, Any] = {
+            "client_id": self.app.client_id,
+            "client_name": self.app.name,
+            "redirect_uris": list(self.app.redirect_uris),
+            "token_endpoint_auth_method": self.app.token_endpoint_auth_method,
+            "grant_types": list(GRANT_TYPES),
+            "response_types": ["code"],
+            "client_id_issued_at": int(self.app.created_at.timestamp()),
+        }
+        if self.client_secret is not None:
+            info["client_secret"] = self.client_secret
+            info["client_secret_expires_at"] = 0
+        if self.app.homepage:
+            info["client_uri"] = self.app.homepage
+        return info
+
+
+def _raw_host(netloc: str) -> str:
+    """The host exactly as written (case kept), without user info or port."""
+    hostport = netloc.rsplit("@", 1)[-1]
+    if hostport.startswith("["):
+        return hostport.split("]", 1)[0] + "]"
+    return hostport.split(":", 1)[0]
+
+
+def is_loopback_http(uri: str) -> bool:
+    parts = urlsplit(uri)
+    return parts.scheme == "http" and _raw_host(parts.netloc).lower() in LOOPBACK_HOSTS
+
+
+def validate_redirect_uri(uri: str) -> str:
+    """Accept an absolute https URI (http only on loopback) with no fragment or wildcard.
+
+    RFC 9700 §2.1, §4.1.3: redirect URIs are compared byte for byte, so they must be exact.
+    """
+    uri = uri.strip()
+    if not uri or len(uri) > MAX_URL or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in uri):
+        raise InvalidRedirectUriError("A redirect URI must be a non-empty URL without spaces.")
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        raise InvalidRedirectUriError(f"Not a valid URL: {uri}") from None
+    if "#" in uri:
+        raise InvalidRedirectUriError("A redirect URI must not contain a fragment.")
+    if "*" in uri:
+        raise InvalidRedirectUriError("A redirect URI must not contain wildcards.")
+    if not parts.hostname or parts.username is not None or parts.password is not None:
+        raise InvalidRedirectUriError("A redirect URI needs a host and no user information.")
+    if parts.scheme == "https":
+        return uri
+    if parts.scheme == "http" and is_loopback_http(uri) and port != 0:
+        return uri
+    if parts.scheme == "http":
+        raise InvalidRedirectUriError(
+            "A redirect URI must use https (http only for 127.0.0.1, [::1] or localhost)."
+        )
+    raise InvalidRedirectUriError("A redirect URI must be an https URL.")
+
+
+def _validate_optional_url(value: str | None, label: str) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    parts = urlsplit(value)
+    if len(value) > MAX_URL or parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise InvalidInputError(f"{label} must be an absolute http(s) URL.")
+    if parts.scheme == "http" and not is_loopback_http(value):
+        raise InvalidInputError(f"{label} must use https.")
+    return value
+
+
+def validate_registration(
+    *, name: str, redirect_uris: list[str], homepage: str | None, webhook_url: str | None
+) -> tuple[str, list[str], str | None, str | None]:
+    clean_name = " ".join(name.split())
+    if not clean_name or len(clean_name) > MAX_NAME:
+        raise InvalidInputError(f"The app name must be 1 to {MAX_NAME} characters.")
+    if not redirect_uris:
+        raise InvalidRedirectUriError("Register at least one redirect URI.")
+    if len(redirect_uris) > MAX_REDIRECT_URIS:
+        raise InvalidRedirectUriError(f"At most {MAX_REDIRECT_URIS} redirect URIs.")
+    uris = list(dict.fromkeys(validate_redirect_uri(u) for u in redirect_uris))
+    return (
+        clean_name,
+        uris,
+        _validate_optional_url(homepage, "The homepage"),
+        _validate_optional_url(webhook_url, "The webhook URL"),
+    )
+
+
+async def create_app(
+    *,
+    vault: Vault,
+    name: str,
+    redirect_uris: list[str],
+    public: bool = False,
+    homepage: str | None = None,
+    webhook_url: str | None = None,
+    owner_id: uuid.UUID | None = None,
+) -> RegisteredApp:
+    """Register an app. `owner_id` is None for apps the operator registers with the CLI."""
+    name, uris, homepage, webhook_url = validate_registration(
+        name=name, redirect_uris=redirect_uris, homepage=homepage, webhook_url=webhook_url
+    )
+    secret = None if public else "coop_cs_" + secrets.token_urlsafe(32)
+    async with in_transaction():
+        app = await App.create(
+            id=uuid.uuid4(),
+            client_id="coop_" + secrets.token_urlsafe(18),
+            secret_hash=vault.token_hash(secret) if secret else None,
+            name=name,
+            homepage=homepage,
+            redirect_uris=uris,
+            public=public,
+            webhook_url=webhook_url,
+            owner_id=owner_id,
+            created_at=utcnow(),
+        )
+    return RegisteredApp(app=app, client_secret=secret)
+
+
+async def get_app(*, client_id: str) -> App | None:
+    if not client_id or len(client_id) > 64:
+        return None
+    return await App.get_or_none(client_id=client_id)
+
+
+async def get_apps(*, ids: list[uuid.UUID]) -> dict[uuid.UUID, App]:
+    return {app.id: app for app in await App.filter(id__in=ids)}
+
+
+async def list_apps(*, owner_id: uuid.UUID) -> list[App]:
+    return await App.filter(owner_id=owner_id).order_by("created_at")
+
+
+async def delete_app(*, owner_id: uuid.UUID, app_id: uuid.UUID) -> None:
+    """Delete an app its owner registered; its grants and tokens go with it."""
+    async with in_transaction():
+        deleted = await App.filter(id=app_id, owner_id=owner_id).delete()
+    if not deleted:
+        raise NotFoundError()
+
+
+async def authenticate_client(
+    *, vault: Vault, client_id: str | None, client_secret: str | None
+) -> App:
+    """RFC 6749 §2.3: a confidential client proves its secret, a public client sends none.
+
+    Any failure is the same `invalid_client`, so the error is no oracle for client ids.
+    """
+    app = await get_app(client_id=client_id or "")
+    if app is None:
+        raise InvalidClientError()
+    if app.public:
+        if client_secret:
+            raise InvalidClientError()
+        return app
+    if not client_secret or app.secret_hash is None:
+        raise InvalidClientError()
+    if not hmac.compare_digest(vault.token_hash(client_secret), app.secret_hash):
+        raise InvalidClientError()
+    return app
+
+
+def match_redirect_uri(app: App, uri: str | None) -> str | None:
+    """The registered URI this request may use, or None (RFC 9700 §4.1.3: exact match).
+
+    The only tolerated difference is the port of a loopback IP literal (RFC 8252 §7.3).
+    Without a `redirect_uri`, a client with exactly one registered URI uses it.
+    """
+    if uri is None or uri == "":
+        return app.redirect_uris[0] if len(app.redirect_uris) == 1 else None
+    if uri in app.redirect_uris:
+        return uri
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return None
+    host = _raw_host(parts.netloc)
+    if parts.scheme != "http" or host not in PORT_FLEXIBLE_HOSTS or "@" in parts.netloc:
+        return None
+    for registered in app.redirect_uris:
+        reg = urlsplit(registered)
+        if (
+            reg.scheme == "http"
+            and _raw_host(reg.netloc) == host
+            and (reg.path, reg.query, reg.fragment) == (parts.path, parts.query, parts.fragment)
+        ):
+            return uri
+    return None

@@ -1,0 +1,1 @@
+"""Consent: grants with their history, codes and tokens, the one read check, the access log."""

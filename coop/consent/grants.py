@@ -1,0 +1,193 @@
+"""Grants as first-class records: every change appends a GrantEvent, nothing is overwritten
+silently. The current `status` is what token checks read, on every request."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from coop.errors import InvalidInputError, InvalidScopeError, NotFoundError
+from coop.types import utcnow
+
+from .models import Grant, GrantEvent, OAuthToken, SharingPause
+
+ACTIVE, PAUSED, REVOKED, EXPIRED = "active", "paused", "revoked", "expired"
+
+# The lifetimes a member may choose on the consent page (None: until revoked).
+LIFETIMES: dict[str, timedelta | None] = {
+    "1d": timedelta(days=1),
+    "30d": timedelta(days=30),
+    "1y": timedelta(days=365),
+    "forever": None,
+}
+LIFETIME_LABELS = {
+    "1d": "1 day",
+    "30d": "30 days",
+    "1y": "1 year",
+    "forever": "Until revoked",
+}
+
+
+@dataclass(frozen=True)
+class GrantView:
+    """A grant as the member's pages show it."""
+
+    grant: Grant
+    last_access: datetime | None
+
+
+async def _event(grant: Grant, kind: str, *, reason: str | None = None) -> None:
+    await GrantEvent.create(
+        id=uuid.uuid4(), grant=grant, kind=kind, at=utcnow(), scopes=grant.scopes, reason=reason
+    )
+
+
+async def _subject_for(member_id: uuid.UUID, app_id: uuid.UUID) -> str:
+    """The pairwise id this app sees for this member: stable across the member's grants."""
+    earlier = await Grant.filter(member_id=member_id, app_id=app_id).first()
+    return earlier.subject if earlier else secrets.token_urlsafe(24)
+
+
+async def create_grant(
+    *, member_id: uuid.UUID, app_id: uuid.UUID, scopes: list[str], lifetime: str
+) -> Grant:
+    """Record a member's consent (call inside the caller's transaction).
+
+    A new grant replaces the app's previous live grant (revoked with reason "replaced"), so
+    one app holds at most one live grant per member. While sharing is paused, the new grant
+    starts paused too.
+    """
+    if lifetime not in LIFETIMES:
+        raise InvalidInputError("Choose how long the app may read your data.")
+    if not scopes:
+        raise InvalidScopeError("Choose at least one thing to share.")
+    now = utcnow()
+    span = LIFETIMES[lifetime]
+    for old in await Grant.filter(member_id=member_id, app_id=app_id, status__in=[ACTIVE, PAUSED]):
+        await _end(old, REVOKED, reason="replaced")
+    paused = await SharingPause.exists(member_id=member_id)
+    grant = await Grant.create(
+        id=uuid.uuid4(),
+        member_id=member_id,
+        app_id=app_id,
+        subject=await _subject_for(member_id, app_id),
+        scopes=scopes,
+        status=PAUSED if paused else ACTIVE,
+        created_at=now,
+        expires_at=now + span if span else None,
+    )
+    await _event(grant, "created")
+    if paused:
+        await _event(grant, "paused", reason="sharing_paused")
+    return grant
+
+
+async def _end(grant: Grant, status: str, *, reason: str | None = None) -> None:
+    grant.status = status
+    grant.ended_at = utcnow()
+    await grant.save(update_fields=["status", "ended_at"])
+    await OAuthToken.filter(grant_id=grant.id, revoked_at__isnull=True).update(
+        revoked_at=grant.ended_at
+    )
+    await _event(grant, "revoked" if status == REVOKED else status, reason=reason)
+
+
+async def _member_grant(member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
+    grant = await Grant.get_or_none(id=grant_id, member_id=member_id)
+    if grant is None:
+        raise NotFoundError()
+    return grant
+
+
+async def revoke_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
+    """End a grant now: its tokens stop working on the very next request."""
+    async with in_transaction():
+        grant = await _member_grant(member_id, grant_id)
+        if grant.status in (ACTIVE, PAUSED):
+            await _end(grant, REVOKED, reason="member")
+    return grant
+
+
+async def narrow_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID, scopes: list[str]) -> Grant:
+    """Keep only some of a grant's scopes. Live tokens are narrowed with it."""
+    async with in_transaction():
+        grant = await _member_grant(member_id, grant_id)
+        keep = [s for s in grant.scopes if s in set(scopes)]
+        if grant.status not in (ACTIVE, PAUSED):
+            raise InvalidInputError("This grant has ended.")
+        if not keep:
+            raise InvalidScopeError("Keep at least one scope, or revoke the grant.")
+        if keep != grant.scopes:
+            grant.scopes = keep
+            await grant.save(update_fields=["scopes"])
+            for token in await OAuthToken.filter(grant_id=grant.id, revoked_at__isnull=True):
+                token.scopes = [s for s in token.scopes if s in keep]
+                await token.save(update_fields=["scopes"])
+            await _event(grant, "narrowed")
+    return grant
+
+
+async def pause_sharing(*, member_id: uuid.UUID) -> int:
+    """Suspend every live grant at once; returns how many were paused."""
+    async with in_transaction():
+        if not await SharingPause.exists(member_id=member_id):
+            await SharingPause.create(member_id=member_id, since=utcnow())
+        grants = await Grant.filter(member_id=member_id, status=ACTIVE)
+        for grant in grants:
+            grant.status = PAUSED
+            await grant.save(update_fields=["status"])
+            await _event(grant, "paused", reason="sharing_paused")
+    return len(grants)
+
+
+async def resume_sharing(*, member_id: uuid.UUID) -> int:
+    """Lift the pause: grants paused by it become active again (unless they expired)."""
+    now = utcnow()
+    async with in_transaction():
+        await SharingPause.filter(member_id=member_id).delete()
+        grants = await Grant.filter(member_id=member_id, status=PAUSED)
+        for grant in grants:
+            if grant.expires_at is not None and grant.expires_at <= now:
+                await _end(grant, EXPIRED)
+                continue
+            grant.status = ACTIVE
+            await grant.save(update_fields=["status"])
+            await _event(grant, "resumed")
+    return len(grants)
+
+
+async def is_sharing_paused(*, member_id: uuid.UUID) -> bool:
+    return await SharingPause.exists(member_id=member_id)
+
+
+async def expire_due_grants(*, member_id: uuid.UUID | None = None) -> int:
+    """Record `expired` for grants past their end (token checks already refuse them)."""
+    query = Grant.filter(status__in=[ACTIVE, PAUSED], expires_at__lte=utcnow())
+    if member_id is not None:
+        query = query.filter(member_id=member_id)
+    count = 0
+    async with in_transaction():
+        for grant in await query:
+            await _end(grant, EXPIRED)
+            count += 1
+    return count
+
+
+async def list_grants(*, member_id: uuid.UUID, live_only: bool = True) -> list[Grant]:
+    query = Grant.filter(member_id=member_id)
+    if live_only:
+        query = query.filter(status__in=[ACTIVE, PAUSED])
+    return await query.order_by("-created_at")
+
+
+async def list_events(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> list[GrantEvent]:
+    grant = await _member_grant(member_id, grant_id)
+    return await GrantEvent.filter(grant_id=grant.id).order_by("at")
+
+
+def is_live(grant: Grant, now: datetime) -> bool:
+    return grant.status == ACTIVE and (grant.expires_at is None or grant.expires_at > now)

@@ -1,0 +1,158 @@
+"""Grants, their event history, authorization codes, tokens and the access log."""
+
+from __future__ import annotations
+
+import uuid
+
+from tortoise import fields
+from tortoise.models import Model
+
+from coop.members.models import Member
+
+
+class Grant(Model):
+    """What a member allowed one app to read, until when. Changes are recorded as GrantEvents.
+
+    `status` is the current state (active, paused, revoked, expired) kept for the token
+    check. `subject` is the pairwise id the app sees instead of the member id.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="grants", on_delete=fields.CASCADE
+    )
+    member_id: uuid.UUID
+    app: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
+        "models.App", related_name="grants", on_delete=fields.CASCADE
+    )
+    app_id: uuid.UUID
+    subject = fields.CharField(max_length=64, db_index=True)
+    scopes: list[str] = fields.JSONField(default=list)
+    status = fields.CharField(max_length=16, default="active")
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "consent_grant"
+        indexes = (("member_id", "status"),)
+
+
+class GrantEvent(Model):
+    """One change in a grant's life: created, narrowed, paused, resumed, expired, revoked."""
+
+    id = fields.UUIDField(primary_key=True)
+    grant: fields.ForeignKeyRelation[Grant] = fields.ForeignKeyField(
+        "models.Grant", related_name="events", on_delete=fields.CASCADE
+    )
+    grant_id: uuid.UUID
+    kind = fields.CharField(max_length=16)
+    at = fields.DatetimeField()
+    scopes: list[str] = fields.JSONField(default=list)
+    reason = fields.CharField(max_length=32, null=True)
+
+    class Meta:
+        table = "grant_event"
+
+
+class SharingPause(Model):
+    """Present while a member has paused all sharing (one row per member)."""
+
+    member: fields.OneToOneRelation[Member] = fields.OneToOneField(
+        "models.Member", related_name="sharing_pause", on_delete=fields.CASCADE, primary_key=True
+    )
+    member_id: uuid.UUID
+    since = fields.DatetimeField()
+
+    class Meta:
+        table = "sharing_pause"
+
+
+class AuthorizationCode(Model):
+    """A one-time code (hash only), bound to client, redirect URI and PKCE challenge."""
+
+    id = fields.UUIDField(primary_key=True)
+    code_hash = fields.CharField(max_length=64, unique=True)
+    grant: fields.ForeignKeyRelation[Grant] = fields.ForeignKeyField(
+        "models.Grant", related_name="codes", on_delete=fields.CASCADE
+    )
+    grant_id: uuid.UUID
+    client_id = fields.CharField(max_length=64)
+    redirect_uri = fields.CharField(max_length=500)
+    redirect_uri_given = fields.BooleanField(default=True)
+    code_challenge = fields.CharField(max_length=128)
+    scopes: list[str] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "authorization_code"
+
+
+class OAuthToken(Model):
+    """An access token and its refresh token (hashes only). Rotation makes a chain of rows
+    sharing one `family_id` (one per authorization code); reuse revokes the whole family."""
+
+    id = fields.UUIDField(primary_key=True)
+    access_hash = fields.CharField(max_length=64, unique=True)
+    refresh_hash = fields.CharField(max_length=64, unique=True, null=True)
+    grant: fields.ForeignKeyRelation[Grant] = fields.ForeignKeyField(
+        "models.Grant", related_name="tokens", on_delete=fields.CASCADE
+    )
+    grant_id: uuid.UUID
+    client_id = fields.CharField(max_length=64)
+    family_id = fields.UUIDField(db_index=True)
+    scopes: list[str] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField()
+    access_expires_at = fields.DatetimeField()
+    refresh_expires_at = fields.DatetimeField(null=True)
+    refresh_used_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "oauth_token"
+
+
+class PersonalToken(Model):
+    """A member's own API token for their own data (hash only)."""
+
+    id = fields.UUIDField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="personal_tokens", on_delete=fields.CASCADE
+    )
+    member_id: uuid.UUID
+    name = fields.CharField(max_length=100)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    scopes: list[str] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "personal_token"
+
+
+class AccessLogEntry(Model):
+    """One allowed read of a member's data: by which app (grant) or personal token, which
+    scope, which resource, when. Written in batches (see consent.accesslog)."""
+
+    id = fields.UUIDField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="access_log", on_delete=fields.CASCADE
+    )
+    member_id: uuid.UUID
+    grant: fields.ForeignKeyNullableRelation[Grant] = fields.ForeignKeyField(
+        "models.Grant", related_name="reads", null=True, on_delete=fields.SET_NULL
+    )
+    grant_id: uuid.UUID | None
+    app_id = fields.UUIDField(null=True)
+    app_name = fields.CharField(max_length=100)
+    personal_token_id = fields.UUIDField(null=True)
+    scope = fields.CharField(max_length=100)
+    resource = fields.CharField(max_length=200)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "access_log"
+        indexes = (("member_id", "at"),)

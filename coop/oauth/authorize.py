@@ -1,0 +1,215 @@
+"""The authorization endpoint (RFC 6749 §4.1.1): validate the request, show the consent page,
+turn the member's decision into a code or an `access_denied` redirect.
+
+Until the client and its redirect URI are known to be registered, errors are an HTML page
+with no Location (OA-01). After that, errors go back to the client with `state` and `iss`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from starlette.datastructures import ImmutableMultiDict
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from tortoise.transactions import in_transaction
+
+from coop.apps import service as apps
+from coop.apps.models import App
+from coop.consent import grants, tokens
+from coop.consent.scopes import describe_scope, parse_scopes
+from coop.errors import CoopError
+from coop.http.auth import require_member
+from coop.http.csrf import read_form
+from coop.http.middleware import CSP
+from coop.http.runtime import get_runtime
+from coop.oauth.responses import redirect_to_client
+from coop.web.templating import render
+
+CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}\Z")
+PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
+DEFAULT_LIFETIME = "30d"
+
+
+class NoTrustedRedirect(Exception):
+    """The client or redirect URI cannot be trusted: answer with an HTML page, never redirect."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ClientRedirectError(Exception):
+    """An error to send back to the (verified) redirect URI."""
+
+    def __init__(self, code: str, description: str, target: AuthorizationRequest) -> None:
+        super().__init__(code)
+        self.code = code
+        self.description = description
+        self.target = target
+
+
+@dataclass
+class AuthorizationRequest:
+    app: App
+    redirect_uri: str
+    redirect_uri_given: bool
+    state: str | None
+    params: dict[str, str]
+    scopes: list[str] | None = None
+    code_challenge: str = ""
+
+
+def _single(params: ImmutableMultiDict[str, str]) -> dict[str, str]:
+    """RFC 6749 §3.1: a parameter sent more than once makes the request invalid."""
+    values: dict[str, str] = {}
+    for name in PARAMS:
+        found = params.getlist(name)
+        if len(found) > 1:
+            values["__duplicate__"] = name
+        elif found:
+            values[name] = found[0]
+    return values
+
+
+async def validate(raw: ImmutableMultiDict[str, str], request: Request) -> AuthorizationRequest:
+    """The checked request, or NoTrustedRedirect / ClientRedirectError."""
+    params = _single(raw)
+    app = await apps.get_app(client_id=params.get("client_id", ""))
+    if app is None:
+        raise NoTrustedRedirect("This app is not registered with coop.")
+    given = params.get("redirect_uri")
+    redirect_uri = apps.match_redirect_uri(app, given)
+    if redirect_uri is None or params.get("__duplicate__") in ("client_id", "redirect_uri"):
+        raise NoTrustedRedirect("The redirect address does not match the app's registration.")
+    state = params.get("state")
+    target = AuthorizationRequest(app, redirect_uri, bool(given), state, params)
+    if "__duplicate__" in params:
+        raise ClientRedirectError("invalid_request", "A parameter was sent twice.", target)
+    if params.get("response_type") != "code":
+        code = "invalid_request" if "response_type" not in params else "unsupported_response_type"
+        raise ClientRedirectError(code, "Only response_type=code is supported.", target)
+    challenge = params.get("code_challenge", "")
+    if params.get("code_challenge_method") != "S256" or not CHALLENGE.match(challenge):
+        raise ClientRedirectError(
+            "invalid_request", "PKCE is required: code_challenge with method S256.", target
+        )
+    try:
+        target.scopes = parse_scopes(
+            params.get("scope"), known_scorers=get_runtime(request).extras.get("known_scorers")
+        )
+    except CoopError as exc:
+        raise ClientRedirectError("invalid_scope", exc.message, target) from None
+    target.code_challenge = challenge
+    return target
+
+
+def _error_page(request: Request, message: str) -> Response:
+    return render(
+        request,
+        "error.html",
+        {"status": 400, "code": "invalid_request", "message": message},
+        status_code=400,
+    )
+
+
+def _redirect_error(request: Request, exc: ClientRedirectError, *, after_post: bool) -> Response:
+    return redirect_to_client(
+        exc.target.redirect_uri,
+        [("error", exc.code), ("error_description", exc.description)],
+        issuer=get_runtime(request).settings.issuer,
+        state=exc.target.state,
+        after_post=after_post,
+    )
+
+
+def consent_csp(redirect_uri: str) -> str:
+    """The page's CSP, letting its form's redirect reach the app (Chrome applies form-action
+    to redirects after a submission)."""
+    parts = urlsplit(redirect_uri)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return CSP.replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
+async def authorize_page(request: Request) -> Response:
+    """GET: the consent page for a logged-in member (others log in first and come back)."""
+    try:
+        req = await validate(request.query_params, request)
+    except NoTrustedRedirect as exc:
+        return _error_page(request, exc.message)
+    except ClientRedirectError as exc:
+        return _redirect_error(request, exc, after_post=False)
+    member = await require_member(request)
+    assert req.scopes is not None
+    response = render(
+        request,
+        "oauth_consent.html",
+        {
+            "app": req.app,
+            "redirect_host": urlsplit(req.redirect_uri).netloc,
+            "scopes": [(s, describe_scope(s)) for s in req.scopes],
+            "lifetimes": list(grants.LIFETIME_LABELS.items()),
+            "default_lifetime": DEFAULT_LIFETIME,
+            "params": {k: v for k, v in req.params.items() if k in PARAMS},
+            "paused": await grants.is_sharing_paused(member_id=member.id),
+        },
+    )
+    response.headers["Content-Security-Policy"] = consent_csp(req.redirect_uri)
+    return response
+
+
+async def authorize_decision(request: Request) -> Response:
+    """POST: the member's decision (CSRF-checked). Allow -> code, Deny -> access_denied."""
+    form = await read_form(request)
+    member = await require_member(request)
+    fields: ImmutableMultiDict[str, str] = ImmutableMultiDict(
+        [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    )
+    try:
+        req = await validate(fields, request)
+    except NoTrustedRedirect as exc:
+        return _error_page(request, exc.message)
+    except ClientRedirectError as exc:
+        return _redirect_error(request, exc, after_post=True)
+    assert req.scopes is not None
+    chosen = [s for s in req.scopes if s in set(fields.getlist("grant_scope"))]
+    if fields.get("decision") != "allow" or not chosen:
+        denied = ClientRedirectError("access_denied", "The member did not allow access.", req)
+        return _redirect_error(request, denied, after_post=True)
+    lifetime = fields.get("lifetime", DEFAULT_LIFETIME)
+    async with in_transaction():
+        grant = await grants.create_grant(
+            member_id=member.id, app_id=req.app.id, scopes=chosen, lifetime=lifetime
+        )
+        code = await tokens.create_code(
+            grant=grant,
+            client_id=req.app.client_id,
+            redirect_uri=req.redirect_uri,
+            redirect_uri_given=req.redirect_uri_given,
+            code_challenge=req.code_challenge,
+        )
+    return redirect_to_client(
+        req.redirect_uri,
+        [("code", code)],
+        issuer=get_runtime(request).settings.issuer,
+        state=req.state,
+        after_post=True,
+    )
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/oauth/authorize", authorize_page, methods=["GET"]),
+        Route("/oauth/authorize", authorize_decision, methods=["POST"]),
+    ]
