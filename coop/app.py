@@ -28,11 +28,12 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def routes() -> list[BaseRoute]:
+    from coop.api import routes as api
     from coop.http import health
     from coop.oauth import routes as oauth
     from coop.web import routes as web
 
-    return [*health.routes(), *oauth.routes(), *web.routes()]
+    return [*health.routes(), *api.routes(), *oauth.routes(), *web.routes()]
 
 
 def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:

@@ -1,0 +1,1 @@
+"""The GraphQL API (strawberry): schema, transport, limits and error mapping."""

@@ -1,0 +1,179 @@
+"""What the API needs from the domain services, as plain values (the resolvers' only port).
+
+`coop.api.services.ServiceBackend` implements it on top of consent, scoring, connectors and
+portability; the resolvers never see a model or a query.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller behind a bearer token: an app under a grant, or the member's own token."""
+
+    member_id: uuid.UUID
+    scopes: frozenset[str]
+    subject: str  # the member id as this caller sees it (pairwise per app, GQ-14)
+    app_id: uuid.UUID | None = None  # None for a personal access token
+    grant_id: uuid.UUID | None = None
+    token_id: uuid.UUID | None = None
+    app_name: str = ""
+    source: Any = field(default=None, compare=False, repr=False)  # the consent service's view
+
+    @property
+    def is_personal(self) -> bool:
+        return self.app_id is None
+
+    @property
+    def rate_key(self) -> str:
+        """Rate limits are kept per (app, member): one app cannot starve another (GQ-12)."""
+        return f"{self.app_id or 'personal'}:{self.member_id}"
+
+
+@dataclass(frozen=True)
+class ContributionView:
+    amount: float
+    reason: str
+    ref: str | None
+
+
+@dataclass(frozen=True)
+class ScoreView:
+    scorer: str
+    scorer_version: str
+    value: float
+    range: tuple[float, float]
+    computed_at: datetime
+    contributions: Sequence[ContributionView] = ()
+    reasons: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class HistoryEntryView:
+    id: str  # opaque, stable: the cursor of this entry
+    scorer_version: str
+    value: float
+    computed_at: datetime
+    change: str  # first, new_data, aged_out, version_changed, unchanged
+    delta: float | None
+    contributions: Sequence[ContributionView] = ()
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    has_next: bool
+
+
+@dataclass(frozen=True)
+class ScorerInfo:
+    name: str
+    version: str
+    title: str
+    description: str
+    reads: Sequence[str]
+    range: tuple[float, float]
+    homepage: str = ""
+
+
+@dataclass(frozen=True)
+class MemberScorerView:
+    """A scorer and whether this member enabled it (self-service)."""
+
+    info: ScorerInfo
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    id: uuid.UUID
+    connector: str
+    title: str
+    state: str  # ok, syncing, needs_reauthorization, failing
+    last_sync_at: datetime | None
+    next_sync_at: datetime | None
+    records: int
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class GrantView:
+    id: uuid.UUID
+    app_name: str
+    scopes: Sequence[str]
+    status: str  # active, paused, revoked, expired
+    created_at: datetime
+    expires_at: datetime | None
+    last_access_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccessLogView:
+    id: str
+    app_name: str
+    scope: str
+    resource: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ExportView:
+    id: str
+    status: str
+    download_path: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """The services the API calls. Every read of score data goes through consent and is
+    logged; every method raises CoopError subclasses for expected failures."""
+
+    async def authenticate(self, token: str) -> Principal | None: ...
+
+    async def handle(self, principal: Principal) -> str: ...
+
+    async def scores(
+        self, principal: Principal, scorers: Sequence[str] | None
+    ) -> dict[str, ScoreView]: ...
+
+    async def score_history(
+        self, principal: Principal, scorer: str, first: int, after: str | None
+    ) -> Page[HistoryEntryView] | None: ...
+
+    def catalogue(self) -> Sequence[ScorerInfo]: ...
+
+    async def member_scorers(self, principal: Principal) -> Sequence[MemberScorerView]: ...
+
+    async def set_scorer(self, principal: Principal, name: str, enabled: bool) -> None: ...
+
+    async def connections(self, principal: Principal) -> Sequence[ConnectionView]: ...
+
+    async def sync_connection(
+        self, principal: Principal, connection_id: uuid.UUID
+    ) -> ConnectionView: ...
+
+    async def grants(self, principal: Principal) -> Sequence[GrantView]: ...
+
+    async def change_grant(
+        self, principal: Principal, grant_id: uuid.UUID, action: str
+    ) -> GrantView: ...
+
+    async def set_sharing_paused(self, principal: Principal, paused: bool) -> None: ...
+
+    async def sharing_paused(self, principal: Principal) -> bool: ...
+
+    async def access_log(
+        self, principal: Principal, first: int, after: str | None
+    ) -> Page[AccessLogView]: ...
+
+    async def request_export(self, principal: Principal) -> ExportView: ...
+
+    async def delete_account(self, principal: Principal) -> None: ...

@@ -1,0 +1,224 @@
+"""Self-service types (personal access tokens with `member:manage`) and typed mutation errors.
+
+Every mutation answers with a union of a success type and the error type of its area; each
+area has one error-code enum (saleor style). A missing scope is not a typed error: the field
+is null with `FORBIDDEN`, as everywhere else.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from coop.api import ids
+from coop.api.backend import AccessLogView, ConnectionView, GrantView, MemberScorerView
+from coop.api.types import Node, PageInfo, Scorer
+
+
+@strawberry.enum(description="A connection's health.")
+class ConnectionState(Enum):
+    OK = "ok"
+    SYNCING = "syncing"
+    NEEDS_REAUTHORIZATION = "needs_reauthorization"
+    FAILING = "failing"
+    OTHER = "other"
+
+
+@strawberry.type(description="A data source the member connected, and its health.")
+class Connection(Node):
+    connector: str = strawberry.field(description="The connector's name (e.g. `feed`).")
+    title: str = strawberry.field(description="A human title for the source.")
+    state: ConnectionState = strawberry.field(description="Health: ok, syncing, failing…")
+    last_sync_at: datetime | None = strawberry.field(description="When it last synced.")
+    next_sync_at: datetime | None = strawberry.field(description="When it syncs next.")
+    records: int = strawberry.field(description="How many records it collected.")
+    failure_reason: str | None = strawberry.field(description="Why it fails, when it does.")
+
+    @staticmethod
+    def of(view: ConnectionView) -> Connection:
+        try:
+            state = ConnectionState(view.state)
+        except ValueError:
+            state = ConnectionState.OTHER
+        return Connection(
+            id=strawberry.ID(ids.encode("Connection", str(view.id))),
+            connector=view.connector,
+            title=view.title,
+            state=state,
+            last_sync_at=view.last_sync_at,
+            next_sync_at=view.next_sync_at,
+            records=view.records,
+            failure_reason=view.failure_reason,
+        )
+
+
+@strawberry.enum(description="Where a grant stands.")
+class GrantStatus(Enum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    OTHER = "other"
+
+
+@strawberry.type(description="What the member allowed one app to read, until when.")
+class Grant(Node):
+    app_name: str = strawberry.field(description="The app's registered name.")
+    scopes: list[str] = strawberry.field(description="The scopes granted.")
+    status: GrantStatus = strawberry.field(description="Active, paused, revoked or expired.")
+    created_at: datetime = strawberry.field(description="When the member granted it.")
+    expires_at: datetime | None = strawberry.field(description="When it ends by itself.")
+    last_access_at: datetime | None = strawberry.field(description="The app's last read.")
+
+    @staticmethod
+    def of(view: GrantView) -> Grant:
+        try:
+            status = GrantStatus(view.status)
+        except ValueError:
+            status = GrantStatus.OTHER
+        return Grant(
+            id=strawberry.ID(ids.encode("Grant", str(view.id))),
+            app_name=view.app_name,
+            scopes=list(view.scopes),
+            status=status,
+            created_at=view.created_at,
+            expires_at=view.expires_at,
+            last_access_at=view.last_access_at,
+        )
+
+
+@strawberry.type(description="A scorer and whether the member enabled it.")
+class MemberScorer:
+    scorer: Scorer = strawberry.field(description="The scorer as the catalogue lists it.")
+    enabled: bool = strawberry.field(description="Whether it runs on the member's data.")
+
+    @staticmethod
+    def of(view: MemberScorerView) -> MemberScorer:
+        return MemberScorer(scorer=Scorer.of(view.info), enabled=view.enabled)
+
+
+@strawberry.type(description="One read of the member's data by an app or a personal token.")
+class AccessLogEntry:
+    app_name: str = strawberry.field(description="Who read (the app, or the token's name).")
+    scope: str = strawberry.field(description="Under which scope.")
+    resource: str = strawberry.field(description="What was read.")
+    at: datetime = strawberry.field(description="When (UTC).")
+
+    @staticmethod
+    def of(view: AccessLogView) -> AccessLogEntry:
+        return AccessLogEntry(
+            app_name=view.app_name, scope=view.scope, resource=view.resource, at=view.at
+        )
+
+
+@strawberry.type(description="An edge of an access log page.")
+class AccessLogEdge:
+    cursor: str = strawberry.field(description="This entry's cursor.")
+    node: AccessLogEntry = strawberry.field(description="The entry.")
+
+
+@strawberry.type(description="A page of the access log, newest first (Relay connection).")
+class AccessLogConnection:
+    edges: list[AccessLogEdge] = strawberry.field(description="The entries of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page ends.")
+
+
+# -- typed errors, one enum per area -----------------------------------------------------
+
+
+@strawberry.enum(description="Why a connections mutation failed.")
+class ConnectionErrorCode(Enum):
+    NOT_FOUND = "not_found"
+    UNAVAILABLE = "unavailable"
+    INVALID = "invalid"
+
+
+@strawberry.type(description="A connections mutation failed.")
+class ConnectionError:
+    code: ConnectionErrorCode = strawberry.field(description="Stable reason.")
+    message: str = strawberry.field(description="What happened, in plain words.")
+
+
+@strawberry.enum(description="Why a scorers mutation failed.")
+class ScorerErrorCode(Enum):
+    NOT_FOUND = "not_found"
+    INVALID = "invalid"
+
+
+@strawberry.type(description="A scorers mutation failed.")
+class ScorerError:
+    code: ScorerErrorCode = strawberry.field(description="Stable reason.")
+    message: str = strawberry.field(description="What happened, in plain words.")
+
+
+@strawberry.enum(description="Why a grants mutation failed.")
+class GrantErrorCode(Enum):
+    NOT_FOUND = "not_found"
+    INVALID_STATE = "invalid_state"
+
+
+@strawberry.type(description="A grants mutation failed.")
+class GrantError:
+    code: GrantErrorCode = strawberry.field(description="Stable reason.")
+    message: str = strawberry.field(description="What happened, in plain words.")
+
+
+@strawberry.enum(description="Why an account mutation failed.")
+class AccountErrorCode(Enum):
+    CONFIRMATION_MISMATCH = "confirmation_mismatch"
+    UNAVAILABLE = "unavailable"
+    INVALID = "invalid"
+
+
+@strawberry.type(description="An account mutation failed.")
+class AccountError:
+    code: AccountErrorCode = strawberry.field(description="Stable reason.")
+    message: str = strawberry.field(description="What happened, in plain words.")
+
+
+# -- successes ---------------------------------------------------------------------------
+
+
+@strawberry.type(description="The sync was queued.")
+class SyncConnectionSuccess:
+    connection: Connection = strawberry.field(description="The connection, now syncing.")
+
+
+@strawberry.type(description="The scorer setting was saved.")
+class SetScorerSuccess:
+    scorer: MemberScorer = strawberry.field(description="The scorer and its new setting.")
+
+
+@strawberry.type(description="The grant was changed.")
+class ChangeGrantSuccess:
+    grant: Grant = strawberry.field(description="The grant after the change.")
+
+
+@strawberry.type(description="Sharing was paused or resumed for every grant at once.")
+class SetSharingSuccess:
+    paused: bool = strawberry.field(description="Whether sharing is now paused.")
+
+
+@strawberry.type(description="The export was requested.")
+class RequestExportSuccess:
+    id: str = strawberry.field(description="The export's id.")
+    status: str = strawberry.field(description="Where it stands (e.g. `ready`).")
+    download_path: str | None = strawberry.field(
+        description="Where a logged-in member downloads it, once ready."
+    )
+
+
+@strawberry.type(description="The account and everything in it is gone.")
+class DeleteAccountSuccess:
+    deleted_at: datetime = strawberry.field(description="When the deletion committed (UTC).")
+
+
+SyncConnectionResult = Annotated[SyncConnectionSuccess | ConnectionError, strawberry.union("SyncConnectionResult")]
+SetScorerResult = Annotated[SetScorerSuccess | ScorerError, strawberry.union("SetScorerResult")]
+ChangeGrantResult = Annotated[ChangeGrantSuccess | GrantError, strawberry.union("ChangeGrantResult")]
+SetSharingResult = Annotated[SetSharingSuccess | GrantError, strawberry.union("SetSharingResult")]
+RequestExportResult = Annotated[RequestExportSuccess | AccountError, strawberry.union("RequestExportResult")]
+DeleteAccountResult = Annotated[DeleteAccountSuccess | AccountError, strawberry.union("DeleteAccountResult")]

@@ -1,0 +1,200 @@
+"""Member self-service mutations (scope `member:manage`): each returns success | typed error."""
+
+from __future__ import annotations
+
+import uuid
+
+from typing import Annotated
+
+import strawberry
+from strawberry import Info
+
+from coop.api import ids
+from coop.api.context import ApiContext
+from coop.api.member_types import (
+    AccountError,
+    AccountErrorCode,
+    ChangeGrantResult,
+    ChangeGrantSuccess,
+    Connection,
+    ConnectionError,
+    ConnectionErrorCode,
+    DeleteAccountResult,
+    DeleteAccountSuccess,
+    Grant,
+    GrantError,
+    GrantErrorCode,
+    MemberScorer,
+    RequestExportResult,
+    RequestExportSuccess,
+    ScorerError,
+    ScorerErrorCode,
+    SetScorerResult,
+    SetScorerSuccess,
+    SetSharingResult,
+    SetSharingSuccess,
+    SyncConnectionResult,
+    SyncConnectionSuccess,
+)
+from coop.api.permissions import needs_scope
+from coop.errors import ConflictError, CoopError, NotFoundError
+from coop.types import utcnow
+
+MEMBER_MANAGE = "member:manage"
+DELETE_CONFIRMATION = "delete my account"
+Ctx = Info[ApiContext, None]
+
+
+def _uuid_of(global_id: str, type_name: str) -> uuid.UUID | None:
+    decoded = ids.decode(global_id)
+    if decoded is None or decoded[0] != type_name:
+        return None
+    try:
+        return uuid.UUID(decoded[1])
+    except ValueError:
+        return None
+
+
+def _message(exc: CoopError) -> str:
+    return exc.message
+
+
+async def _set_scorer(info: Ctx, name: str, enabled: bool) -> SetScorerResult:
+    ctx = info.context
+    try:
+        await ctx.backend.set_scorer(ctx.principal, name, enabled)
+        views = await ctx.backend.member_scorers(ctx.principal)
+    except NotFoundError:
+        return ScorerError(code=ScorerErrorCode.NOT_FOUND, message="No such scorer.")
+    except CoopError as exc:
+        if exc.status >= 500:
+            raise
+        return ScorerError(code=ScorerErrorCode.INVALID, message=_message(exc))
+    view = next((v for v in views if v.info.name == name), None)
+    if view is None:
+        return ScorerError(code=ScorerErrorCode.NOT_FOUND, message="No such scorer.")
+    return SetScorerSuccess(scorer=MemberScorer.of(view))
+
+
+async def _change_grant(info: Ctx, id: str, action: str) -> ChangeGrantResult:
+    ctx = info.context
+    grant_id = _uuid_of(id, "Grant")
+    if grant_id is None:
+        return GrantError(code=GrantErrorCode.NOT_FOUND, message="No such grant.")
+    try:
+        view = await ctx.backend.change_grant(ctx.principal, grant_id, action)
+    except NotFoundError:
+        return GrantError(code=GrantErrorCode.NOT_FOUND, message="No such grant.")
+    except CoopError as exc:
+        if exc.status >= 500:
+            raise
+        return GrantError(code=GrantErrorCode.INVALID_STATE, message=_message(exc))
+    return ChangeGrantSuccess(grant=Grant.of(view))
+
+
+@strawberry.type(description="Changes a member makes to their own account.")
+class Mutation:
+    @strawberry.mutation(
+        description="Sync one of your connections now.", extensions=needs_scope(MEMBER_MANAGE)
+    )
+    async def sync_connection(
+        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Connection id.")]
+    ) -> SyncConnectionResult | None:
+        ctx = info.context
+        connection_id = _uuid_of(id, "Connection")
+        if connection_id is None:
+            return ConnectionError(code=ConnectionErrorCode.NOT_FOUND, message="No such connection.")
+        try:
+            view = await ctx.backend.sync_connection(ctx.principal, connection_id)
+        except NotFoundError:
+            return ConnectionError(code=ConnectionErrorCode.NOT_FOUND, message="No such connection.")
+        except ConflictError as exc:
+            return ConnectionError(code=ConnectionErrorCode.UNAVAILABLE, message=_message(exc))
+        return SyncConnectionSuccess(connection=Connection.of(view))
+
+
+    @strawberry.mutation(
+        description="Let a scorer run on your data.", extensions=needs_scope(MEMBER_MANAGE)
+    )
+    async def enable_scorer(
+        self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
+    ) -> SetScorerResult | None:
+        return await _set_scorer(info, name, True)
+
+    @strawberry.mutation(
+        description="Stop a scorer and delete its scores.", extensions=needs_scope(MEMBER_MANAGE)
+    )
+    async def disable_scorer(
+        self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
+    ) -> SetScorerResult | None:
+        return await _set_scorer(info, name, False)
+
+
+    @strawberry.mutation(
+        description="Revoke a grant: the app is refused from its next request.",
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def revoke_grant(
+        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Grant id.")]
+    ) -> ChangeGrantResult | None:
+        return await _change_grant(info, id, "revoke")
+
+    @strawberry.mutation(
+        description="Pause (or resume) all sharing with every app at once.",
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def set_sharing_paused(
+        self,
+        info: Ctx,
+        paused: Annotated[bool, strawberry.argument(description="True to pause, false to resume.")],
+    ) -> SetSharingResult | None:
+        ctx = info.context
+        try:
+            await ctx.backend.set_sharing_paused(ctx.principal, paused)
+        except CoopError as exc:
+            if exc.status >= 500:
+                raise
+            return GrantError(code=GrantErrorCode.INVALID_STATE, message=_message(exc))
+        return SetSharingSuccess(paused=paused)
+
+    @strawberry.mutation(
+        description="Prepare an export of everything coop holds about you.",
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def request_export(self, info: Ctx) -> RequestExportResult | None:
+        ctx = info.context
+        try:
+            view = await ctx.backend.request_export(ctx.principal)
+        except CoopError as exc:
+            if exc.status >= 500:
+                raise
+            return AccountError(code=AccountErrorCode.UNAVAILABLE, message=_message(exc))
+        return RequestExportSuccess(
+            id=view.id, status=view.status, download_path=view.download_path
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Delete your account and everything in it, now. "
+            f'`confirm` must be exactly "{DELETE_CONFIRMATION}".'
+        ),
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def delete_account(
+        self,
+        info: Ctx,
+        confirm: str = strawberry.argument(description=f'Exactly "{DELETE_CONFIRMATION}".'),
+    ) -> DeleteAccountResult | None:
+        if confirm != DELETE_CONFIRMATION:
+            return AccountError(
+                code=AccountErrorCode.CONFIRMATION_MISMATCH,
+                message=f'Type "{DELETE_CONFIRMATION}" to confirm.',
+            )
+        ctx = info.context
+        try:
+            await ctx.backend.delete_account(ctx.principal)
+        except CoopError as exc:
+            if exc.status >= 500:
+                raise
+            return AccountError(code=AccountErrorCode.INVALID, message=_message(exc))
+        return DeleteAccountSuccess(deleted_at=utcnow())

@@ -1,0 +1,116 @@
+"""The schema: Query, Mutation, configuration and the error logging policy."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from typing import Annotated
+
+import strawberry
+from graphql import GraphQLError
+from strawberry import Info
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from coop.api import ids
+from coop.api.context import ApiContext
+from coop.api.errors import not_found
+from coop.api.extensions import EXTENSIONS, classify
+from coop.api.member_types import Connection, Grant
+from coop.api.mutations import MEMBER_MANAGE, Mutation
+from coop.api.types import Node, Score, Scorer
+from coop.api.viewer import Viewer, viewer_for
+
+log = logging.getLogger("coop.api")
+Ctx = Info[ApiContext, None]
+
+
+async def _resolve_node(ctx: ApiContext, type_name: str, key: str) -> Node | None:
+    principal = ctx.principal
+    if type_name == "Viewer":
+        return viewer_for(ctx) if key == principal.subject else None
+    if type_name == "Score":
+        subject, _, scorer = key.rpartition("/")
+        if subject != principal.subject:
+            return None
+        view = await ctx.scores.load(scorer)
+        return Score.of(view, subject) if view else None
+    if not ctx.has_scope(MEMBER_MANAGE):
+        return None  # the same answer as for an id that does not exist
+    try:
+        object_id = uuid.UUID(key)
+    except ValueError:
+        return None
+    if type_name == "Connection":
+        for connection in await ctx.backend.connections(principal):
+            if connection.id == object_id:
+                return Connection.of(connection)
+    if type_name == "Grant":
+        for grant in await ctx.backend.grants(principal):
+            if grant.id == object_id:
+                return Grant.of(grant)
+    return None
+
+
+@strawberry.type(description="Reads. Every field needs a valid bearer token.")
+class Query:
+    @strawberry.field(description="The member behind the bearer token.")
+    def viewer(self, info: Ctx) -> Viewer:
+        return viewer_for(info.context)
+
+    @strawberry.field(
+        description=(
+            "Any object by its global id. Another member's object, an object this token may "
+            "not see and an id that never existed all answer null with `NOT_FOUND`."
+        )
+    )
+    async def node(
+        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")]
+    ) -> Node | None:
+        decoded = ids.decode(id)
+        found = await _resolve_node(info.context, *decoded) if decoded else None
+        if found is None:
+            raise not_found()
+        return found
+
+    @strawberry.field(description="The public catalogue of installed scorers.")
+    def scorers(self, info: Ctx) -> list[Scorer]:
+        return [Scorer.of(s) for s in info.context.backend.catalogue()]
+
+
+class CoopSchema(strawberry.Schema):
+    """Logs unexpected errors at ERROR with the request id; client mistakes at DEBUG only."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        context: Any = execution_context.context if execution_context else None
+        request_id = getattr(context, "request_id", "-")
+        for error in errors:
+            code, expected = classify(error)
+            if expected:
+                log.debug("graphql client error", extra={"code": code, "request_id": request_id})
+            else:
+                original = error.original_error
+                log.error(
+                    "graphql unexpected error %s",
+                    type(original).__name__ if original else "GraphQLError",
+                    exc_info=original,
+                    extra={"request_id": request_id},
+                )
+
+
+def build_schema(*, production: bool = True) -> CoopSchema:
+    """`production` turns field suggestions ("Did you mean …") off (GQ-11)."""
+    return CoopSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Viewer, Score, Connection, Grant],
+        extensions=list(EXTENSIONS),
+        config=StrawberryConfig(disable_field_suggestions=production),
+    )
+
+
+schema = build_schema()

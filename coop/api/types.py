@@ -1,0 +1,156 @@
+"""Object types of the read side: the viewer's scores, their explanation, the catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from coop.api import ids
+from coop.api.backend import ContributionView, HistoryEntryView, ScorerInfo, ScoreView
+
+
+@strawberry.interface(description="An object with a global id (see `Query.node`).")
+class Node:
+    id: strawberry.ID = strawberry.field(description="The object's opaque global id.")
+
+
+@strawberry.type(description="The inclusive range a scorer's values fall in.")
+class ScoreRange:
+    min: float = strawberry.field(description="The lowest possible value.")
+    max: float = strawberry.field(description="The highest possible value.")
+
+    @staticmethod
+    def of(bounds: tuple[float, float]) -> ScoreRange:
+        return ScoreRange(min=bounds[0], max=bounds[1])
+
+
+@strawberry.type(description="The scorer (and its version) that computed a score.")
+class ScorerRef:
+    name: str = strawberry.field(description="The scorer's stable name, as in `score:<name>`.")
+    version: str = strawberry.field(description="The scorer version that computed the value.")
+
+
+@strawberry.type(description="How much one record (or group of records) moved a score.")
+class Contribution:
+    amount: float = strawberry.field(description="The signed change this contribution made.")
+    reason: str = strawberry.field(description="Why, in plain words.")
+    record: str | None = strawberry.field(
+        description="An opaque reference to the member's record this points at, if any."
+    )
+
+    @staticmethod
+    def of(views: Sequence[ContributionView]) -> list[Contribution]:
+        return [Contribution(amount=c.amount, reason=c.reason, record=c.ref) for c in views]
+
+
+@strawberry.type(description="Why a score has its value.")
+class Explanation:
+    contributions: list[Contribution] = strawberry.field(
+        description="The largest movers, at most 50, largest first."
+    )
+    reasons: list[str] = strawberry.field(description="Short sentences a person can read.")
+
+
+@strawberry.type(description="A member's current score from one scorer.")
+class Score(Node):
+    value: float = strawberry.field(description="The score, inside `range`.")
+    range: ScoreRange = strawberry.field(description="The scorer's declared output range.")
+    scorer: ScorerRef = strawberry.field(description="Which scorer (and version) computed it.")
+    computed_at: datetime = strawberry.field(description="When it was computed (UTC).")
+    explanation: Explanation = strawberry.field(description="Contributions and reasons.")
+
+    @staticmethod
+    def of(view: ScoreView, subject: str) -> Score:
+        return Score(
+            id=strawberry.ID(ids.encode("Score", f"{subject}/{view.scorer}")),
+            value=view.value,
+            range=ScoreRange.of(view.range),
+            scorer=ScorerRef(name=view.scorer, version=view.scorer_version),
+            computed_at=view.computed_at,
+            explanation=Explanation(
+                contributions=Contribution.of(view.contributions), reasons=list(view.reasons)
+            ),
+        )
+
+
+@strawberry.type(description="An installed scorer, as the public catalogue lists it.")
+class Scorer:
+    name: str = strawberry.field(description="Stable name, used in scopes (`score:<name>`).")
+    version: str = strawberry.field(description="The installed version.")
+    title: str = strawberry.field(description="A human title.")
+    description: str = strawberry.field(description="What it measures, in plain words.")
+    reads: list[str] = strawberry.field(description="The record kinds it reads.")
+    range: ScoreRange = strawberry.field(description="Its output range.")
+    homepage: str = strawberry.field(description="Where its source and documentation live.")
+
+    @staticmethod
+    def of(info: ScorerInfo) -> Scorer:
+        return Scorer(
+            name=info.name,
+            version=info.version,
+            title=info.title,
+            description=info.description,
+            reads=list(info.reads),
+            range=ScoreRange.of(info.range),
+            homepage=info.homepage,
+        )
+
+
+@strawberry.type(description="Relay page information.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="Whether more items follow.")
+    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
+
+
+@strawberry.enum(description="What changed since the previous score.")
+class ScoreChange(Enum):
+    FIRST = strawberry.enum_value("first", description="The first score from this scorer.")
+    NEW_DATA = strawberry.enum_value("new_data", description="New records arrived.")
+    AGED_OUT = strawberry.enum_value("aged_out", description="Records aged out or decayed.")
+    VERSION_CHANGED = strawberry.enum_value(
+        "version_changed", description="The scorer's version changed."
+    )
+    UNCHANGED = strawberry.enum_value("unchanged", description="Nothing moved the score.")
+    OTHER = strawberry.enum_value("other", description="Any other reason.")
+
+
+@strawberry.type(description="One past value of a score.")
+class ScoreHistoryEntry:
+    value: float = strawberry.field(description="The value then.")
+    scorer_version: str = strawberry.field(description="The scorer version then.")
+    computed_at: datetime = strawberry.field(description="When it was computed (UTC).")
+    change: ScoreChange = strawberry.field(description="What moved it from the previous one.")
+    delta: float | None = strawberry.field(description="Change from the previous value.")
+    contributions: list[Contribution] = strawberry.field(
+        description="The contributions that moved it."
+    )
+
+    @staticmethod
+    def of(view: HistoryEntryView) -> ScoreHistoryEntry:
+        try:
+            change = ScoreChange(view.change)
+        except ValueError:
+            change = ScoreChange.OTHER
+        return ScoreHistoryEntry(
+            value=view.value,
+            scorer_version=view.scorer_version,
+            computed_at=view.computed_at,
+            change=change,
+            delta=view.delta,
+            contributions=Contribution.of(view.contributions),
+        )
+
+
+@strawberry.type(description="An edge of a score history page.")
+class ScoreHistoryEdge:
+    cursor: str = strawberry.field(description="This entry's cursor.")
+    node: ScoreHistoryEntry = strawberry.field(description="The entry.")
+
+
+@strawberry.type(description="A page of a score's history, newest first (Relay connection).")
+class ScoreHistoryConnection:
+    edges: list[ScoreHistoryEdge] = strawberry.field(description="The entries of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page ends.")

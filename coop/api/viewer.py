@@ -1,0 +1,154 @@
+"""The `viewer` type: the member behind the bearer token, as this caller may see them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+from strawberry import Info
+
+from coop.api import ids
+from coop.api.backend import Page
+from coop.api.context import ApiContext
+from coop.api.errors import bad_input, not_found
+from coop.api.limits import MAX_PAGE
+from coop.api.member_types import AccessLogConnection, AccessLogEdge, AccessLogEntry
+from coop.api.member_types import Connection, Grant, MemberScorer
+from coop.api.permissions import needs_scope
+from coop.api.types import (
+    Node,
+    PageInfo,
+    Score,
+    ScoreHistoryConnection,
+    ScoreHistoryEdge,
+    ScoreHistoryEntry,
+)
+
+PROFILE = "profile"
+MEMBER_MANAGE = "member:manage"
+Ctx = Info[ApiContext, None]
+
+
+def check_page(first: int) -> None:
+    if not 1 <= first <= MAX_PAGE:
+        raise bad_input(f"`first` must be between 1 and {MAX_PAGE}.")
+
+
+def page_info(page: Page[object], cursors: list[str]) -> PageInfo:
+    return PageInfo(has_next_page=page.has_next, end_cursor=cursors[-1] if cursors else None)
+
+
+@strawberry.type(description="The member behind the bearer token.")
+class Viewer(Node):
+    @strawberry.field(
+        description="Your handle (scope `profile`).",
+        extensions=needs_scope(PROFILE),
+    )
+    async def handle(self, info: Ctx) -> str | None:
+        return await info.context.backend.handle(info.context.principal)
+
+    @strawberry.field(
+        description=(
+            "Current scores of the scorers this token may read (`score:<name>`) that the "
+            "member enabled and that have a value. Every read is logged for the member."
+        )
+    )
+    async def scores(self, info: Ctx) -> list[Score]:
+        ctx = info.context
+        found = await ctx.backend.scores(ctx.principal, None)
+        for name, view in found.items():
+            ctx.scores.prime(name, view)
+        subject = ctx.principal.subject
+        return [Score.of(found[name], subject) for name in sorted(found)]
+
+    @strawberry.field(
+        description=(
+            "One current score (scope `score:<scorer>`). Not granted, not enabled and no "
+            "score yet all answer the same: null with `NOT_FOUND`."
+        )
+    )
+    async def score(
+        self,
+        info: Ctx,
+        scorer: Annotated[str, strawberry.argument(description="The scorer's name, e.g. `reach`.")],
+    ) -> Score | None:
+        view = await info.context.scores.load(scorer)
+        if view is None:
+            raise not_found()
+        return Score.of(view, info.context.principal.subject)
+
+    @strawberry.field(
+        description=(
+            "A score's past values, newest first (scope `score:<scorer>:history`). "
+            "Refusals look like `score`'s: null with `NOT_FOUND`."
+        )
+    )
+    async def score_history(
+        self,
+        info: Ctx,
+        scorer: Annotated[str, strawberry.argument(description="The scorer's name.")],
+        first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")],
+        after: Annotated[str | None, strawberry.argument(description="The `endCursor` of the previous page.")] = None,
+    ) -> ScoreHistoryConnection | None:
+        check_page(first)
+        ctx = info.context
+        page = await ctx.backend.score_history(ctx.principal, scorer, first, after)
+        if page is None:
+            raise not_found()
+        edges = [ScoreHistoryEdge(cursor=e.id, node=ScoreHistoryEntry.of(e)) for e in page.items]
+        return ScoreHistoryConnection(
+            edges=edges, page_info=page_info(page, [e.cursor for e in edges])
+        )
+
+    @strawberry.field(
+        description="Your connected data sources and their health (scope `member:manage`).",
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def connections(self, info: Ctx) -> list[Connection] | None:
+        ctx = info.context
+        return [Connection.of(v) for v in await ctx.backend.connections(ctx.principal)]
+
+    @strawberry.field(
+        description="Every installed scorer and whether you enabled it (scope `member:manage`).",
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def scorer_settings(self, info: Ctx) -> list[MemberScorer] | None:
+        ctx = info.context
+        return [MemberScorer.of(v) for v in await ctx.backend.member_scorers(ctx.principal)]
+
+    @strawberry.field(
+        description="The grants you gave apps (scope `member:manage`).",
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def grants(self, info: Ctx) -> list[Grant] | None:
+        ctx = info.context
+        return [Grant.of(v) for v in await ctx.backend.grants(ctx.principal)]
+
+    @strawberry.field(
+        description="Whether all sharing is paused (scope `member:manage`).",
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def sharing_paused(self, info: Ctx) -> bool | None:
+        return await info.context.backend.sharing_paused(info.context.principal)
+
+    @strawberry.field(
+        description="Who read your data, newest first (scope `member:manage`).",
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def access_log(
+        self,
+        info: Ctx,
+        first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")],
+        after: Annotated[str | None, strawberry.argument(description="The `endCursor` of the previous page.")] = None,
+    ) -> AccessLogConnection | None:
+        check_page(first)
+        ctx = info.context
+        page = await ctx.backend.access_log(ctx.principal, first, after)
+        edges = [AccessLogEdge(cursor=e.id, node=AccessLogEntry.of(e)) for e in page.items]
+        return AccessLogConnection(
+            edges=edges, page_info=page_info(page, [e.cursor for e in edges])
+        )
+
+
+def viewer_for(ctx: ApiContext) -> Viewer:
+    return Viewer(id=strawberry.ID(ids.encode("Viewer", ctx.principal.subject)))
