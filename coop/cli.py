@@ -100,6 +100,13 @@ def cmd_keys_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.api.schema import schema
+
+    print(schema.as_str())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="coop", description="coop: a consent-first data cooperative server")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -117,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     makemigrations.add_argument("--name", help="a short name for the migration")
     makemigrations.set_defaults(handler=cmd_makemigrations)
+
+    export_schema = sub.add_parser("export-schema", help="print the GraphQL SDL")
+    export_schema.set_defaults(handler=cmd_export_schema)
 
     keys = sub.add_parser("keys", help="manage key-encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)

@@ -1,0 +1,169 @@
+"""Shared by the REST connectors (mastodon, github): upstream errors, rate limits, Link paging.
+
+Maps what an upstream answers onto the contract's errors: 401 -> NeedsReauthorization, 429 and
+exhausted rate limits -> Throttled (with the wait the upstream asked for), 5xx and network
+failures -> TransientUpstreamError, a body that is not the JSON we expect ->
+PermanentUpstreamError.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from coop.connectors import spec
+from coop.errors import UrlNotAllowedError
+from coop.types import utcnow
+
+DEFAULT_WAIT = 60.0  # GitHub's advice when an upstream gives no reset time: at least a minute
+MAX_WAIT = 24 * 60 * 60.0
+
+
+def parse_time(value: Any) -> datetime:
+    """An ISO 8601 timestamp (with `Z` or an offset) as an aware UTC datetime."""
+    if not isinstance(value, str):
+        raise spec.PermanentUpstreamError("the upstream sent a record without a valid date")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise spec.PermanentUpstreamError("the upstream sent a malformed date") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _reset_moment(raw: str) -> datetime | None:
+    """`X-RateLimit-Reset`: epoch seconds (GitHub) or an ISO 8601 time (Mastodon)."""
+    raw = raw.strip()
+    if raw.isdigit():
+        return datetime.fromtimestamp(int(raw), UTC)
+    try:
+        return parse_time(raw)
+    except spec.PermanentUpstreamError:
+        return None
+
+
+def wait_seconds(headers: Mapping[str, str], now: datetime | None = None) -> float:
+    """How long the upstream asked us to wait: Retry-After (seconds or an HTTP date), else the
+    rate-limit reset time, else one minute. Never less than one second."""
+    now = now or utcnow()
+    retry_after = (headers.get("retry-after") or "").strip()
+    wait: float | None = None
+    if retry_after.isdigit():
+        wait = float(retry_after)
+    elif retry_after:
+        try:
+            wait = (email.utils.parsedate_to_datetime(retry_after) - now).total_seconds()
+        except (TypeError, ValueError):
+            wait = None
+    if wait is None and (reset := headers.get("x-ratelimit-reset")):
+        moment = _reset_moment(reset)
+        if moment is not None:
+            wait = (moment - now).total_seconds()
+    if wait is None:
+        wait = DEFAULT_WAIT
+    return float(min(MAX_WAIT, max(1.0, math.ceil(wait))))
+
+
+def exhausted(headers: Mapping[str, str]) -> bool:
+    return (headers.get("x-ratelimit-remaining") or "").strip() == "0"
+
+
+class RateGate:
+    """Remembers the last rate-limit headers so we stop *before* a request that would be
+    refused, instead of spending it on a 429."""
+
+    def __init__(self) -> None:
+        self._blocked: Mapping[str, str] | None = None
+
+    def observe(self, response: httpx.Response) -> None:
+        self._blocked = dict(response.headers) if exhausted(response.headers) else None
+
+    def before_request(self) -> None:
+        if self._blocked is not None:
+            wait = wait_seconds(self._blocked)
+            if wait > 1.0 or "x-ratelimit-reset" not in self._blocked:
+                raise spec.Throttled(wait, "rate limit exhausted")
+            self._blocked = None
+
+
+def _is_rate_limited(response: httpx.Response) -> bool:
+    if response.status_code == 429:
+        return True
+    if response.status_code != 403:
+        return False
+    if exhausted(response.headers) or "retry-after" in response.headers:
+        return True
+    return "rate limit" in response.text.lower()
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """Raise the contract error an unsuccessful response means (nothing on 2xx)."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if status == 401:
+        raise spec.NeedsReauthorization("the upstream refused the access token")
+    if _is_rate_limited(response):
+        raise spec.Throttled(wait_seconds(response.headers), f"upstream answered {status}")
+    if status >= 500 or status in (408, 425):
+        raise spec.TransientUpstreamError(f"upstream answered {status}")
+    raise spec.PermanentUpstreamError(f"upstream answered {status}")
+
+
+async def send(http: spec.HttpClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One upstream call through the engine's guarded client, network failures mapped."""
+    try:
+        response: httpx.Response = await http.request(method, url, **kwargs)
+    except httpx.TimeoutException:
+        raise spec.TransientUpstreamError("the upstream did not answer in time") from None
+    except httpx.TransportError:
+        raise spec.TransientUpstreamError("the upstream could not be reached") from None
+    except UrlNotAllowedError as exc:
+        raise spec.InvalidSourceError(exc.message, code=exc.code) from None
+    return response
+
+
+def json_body(response: httpx.Response, expect: type) -> Any:
+    try:
+        data = response.json()
+    except ValueError:
+        raise spec.PermanentUpstreamError("the upstream sent a malformed body") from None
+    if not isinstance(data, expect):
+        raise spec.PermanentUpstreamError("the upstream sent an unexpected body")
+    return data
+
+
+def same_origin(url: str, base: str) -> bool:
+    a, b = httpx.URL(url), httpx.URL(base)
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def next_link(response: httpx.Response, rel: str, base: str) -> str | None:
+    """The `Link` header's URL for `rel`, only if it stays on the upstream we were given."""
+    link = response.links.get(rel, {}).get("url")
+    if not link:
+        return None
+    if not same_origin(link, base):
+        raise spec.PermanentUpstreamError("the upstream pointed pagination at another host")
+    return str(link)
+
+
+def count(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+__all__ = [
+    "RateGate",
+    "count",
+    "json_body",
+    "next_link",
+    "parse_time",
+    "raise_for_status",
+    "same_origin",
+    "send",
+    "wait_seconds",
+]
