@@ -9,6 +9,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
+from tortoise.exceptions import DBConnectionError
+
 from coop.config import Settings
 from coop.errors import CoopError
 
@@ -152,6 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CoopError as exc:
         print(f"coop: {exc.message}", file=sys.stderr)
         return 2
+    except (OSError, DBConnectionError) as exc:
+        # An unreachable database or unreadable file: one line, not a traceback.
+        print(f"coop: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -1,0 +1,90 @@
+"""Settings from the environment: defaults, parsing, and clear refusals."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from coop.config import Settings
+from coop.db import normalise_url
+from coop.errors import ConfigError
+
+
+def test_defaults_serve_sqlite_under_var_on_loopback() -> None:
+    settings = Settings.from_env({})
+    assert settings.data_dir == Path("var")
+    assert settings.database_url == "sqlite://var/coop.sqlite3"
+    assert settings.is_sqlite
+    assert settings.issuer == "http://127.0.0.1:8000"
+    assert settings.dev is False
+    assert settings.plugins is None
+    assert settings.rate_limit == 600
+    assert settings.master_key is None and settings.secret_key is None
+
+
+def test_data_dir_moves_the_default_database() -> None:
+    settings = Settings.from_env({"COOP_DATA_DIR": "/srv/coop"})
+    assert settings.database_url == "sqlite:///srv/coop/coop.sqlite3"
+
+
+def test_issuer_loses_its_trailing_slash_and_https_turns_on_secure_cookies() -> None:
+    settings = Settings.from_env({"COOP_ISSUER": "https://coop.example/"})
+    assert settings.issuer == "https://coop.example"
+    assert settings.secure_cookies
+    assert not Settings.from_env({}).secure_cookies
+
+
+@pytest.mark.parametrize("issuer", ["ftp://x", "coop.example", "https://"])
+def test_issuer_must_be_an_absolute_http_url(issuer: str) -> None:
+    with pytest.raises(ConfigError, match="COOP_ISSUER"):
+        Settings.from_env({"COOP_ISSUER": issuer})
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("1", True), ("yes", True), ("off", False), ("", False)]
+)
+def test_flags_accept_the_usual_spellings(raw: str, value: bool) -> None:
+    assert Settings.from_env({"COOP_DEV": raw}).dev is value
+
+
+def test_plugins_list_restricts_loading_and_unset_means_all() -> None:
+    assert Settings.from_env({"COOP_PLUGINS": "reach, cadence,"}).plugins == ("reach", "cadence")
+    assert Settings.from_env({"COOP_PLUGINS": ""}).plugins == ()
+
+
+def test_outbound_allow_takes_cidrs_and_host_names() -> None:
+    settings = Settings.from_env({"COOP_OUTBOUND_ALLOW": "127.0.0.1/32, Feeds.Example"})
+    assert settings.outbound_allow == (ipaddress.ip_network("127.0.0.1/32"), "feeds.example")
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("COOP_RATE_LIMIT", "lots", "must be an integer"),
+        ("COOP_RATE_LIMIT", "-1", "must be >= 0"),
+        ("COOP_SESSION_IDLE_SECONDS", "5", "must be >= 60"),
+        ("COOP_MAX_BODY_BYTES", "10", "must be >= 1024"),
+    ],
+)
+def test_bad_numbers_are_config_errors(name: str, raw: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: raw})
+    assert name in caught.value.message and message in caught.value.message
+
+
+def test_rate_limit_zero_turns_limiting_off() -> None:
+    assert Settings.from_env({"COOP_RATE_LIMIT": "0"}).rate_limit == 0
+
+
+def test_sqlite_urls_get_coops_pragmas_and_keep_explicit_ones() -> None:
+    url = normalise_url("sqlite://var/coop.sqlite3?busy_timeout=500")
+    assert url.startswith("sqlite://var/coop.sqlite3?")
+    assert "journal_mode=WAL" in url and "secure_delete=ON" in url
+    assert "busy_timeout=500" in url
+
+
+def test_postgresql_scheme_is_accepted_as_postgres() -> None:
+    url = "postgresql://coop@127.0.0.1:5432/coop"
+    assert normalise_url(url) == "postgres://coop@127.0.0.1:5432/coop"
