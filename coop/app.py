@@ -14,10 +14,14 @@ from coop.config import Settings
 from coop.db import ensure_data_dir, tortoise_config
 from coop.http.middleware import middleware_stack
 from coop.http.runtime import Runtime
+from coop.jobs import sync as sync_jobs
 from coop.vault import Vault, load_keyring, load_secret_key
 from coop.web.errors import exception_handlers
 
 log = logging.getLogger("coop")
+
+# Routes that accept uploads get COOP_MAX_UPLOAD_BYTES instead of COOP_MAX_BODY_BYTES.
+UPLOAD_PREFIXES = ("/connectors/archive/upload",)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -40,6 +44,8 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
     """The ASGI app. `manage_db=False` when the caller (tests) already initialised tortoise."""
     settings = settings or Settings.from_env()
     runtime = build_runtime(settings)
+    jobs = sync_jobs.setup(settings, runtime.vault)
+    runtime.extras["jobs"] = jobs
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,11 +55,15 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
                     RegisterTortoise(app, config=tortoise_config(settings))
                 )
                 await runtime.vault.check_keyring()
+            stack.push_async_callback(jobs.queue.close)
+            if settings.scheduler:
+                jobs.scheduler.start()
+                stack.push_async_callback(jobs.scheduler.stop)
             yield
 
     app = Starlette(
         routes=routes(),
-        middleware=middleware_stack(settings),
+        middleware=middleware_stack(settings, upload_prefixes=UPLOAD_PREFIXES),
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

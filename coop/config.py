@@ -73,6 +73,8 @@ class Settings:
     max_upload_bytes: int = 50 * 1024 * 1024
     login_attempts_per_window: int = 10
     login_window_seconds: int = 15 * 60
+    scheduler: bool = True
+    sync_interval_seconds: int = 6 * 60 * 60
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -106,6 +108,8 @@ class Settings:
             ),
             max_body_bytes=_int(env, "COOP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
             max_upload_bytes=_int(env, "COOP_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024),
+            scheduler=_flag(env, "COOP_SCHEDULER", default=True),
+            sync_interval_seconds=_int(env, "COOP_SYNC_INTERVAL_SECONDS", 6 * 60 * 60, minimum=60),
             extra={k: v for k, v in env.items() if k.startswith("COOP_")},
         )
 

@@ -163,3 +163,23 @@ class InvalidScopeError(CoopError):
     code = "invalid_scope"
     status = 400
 
+
+class UrlNotAllowedError(CoopError):
+    """That address cannot be fetched: it is not a public http(s) address."""
+
+    code = "url_not_allowed"
+    status = 400
+
+
+class SourceRejectedError(CoopError):
+    """That source cannot be used."""
+
+    code = "invalid_source"
+    status = 422
+
+
+class SourceTooLargeError(CoopError):
+    """That source is too large."""
+
+    code = "source_too_large"
+    status = 413

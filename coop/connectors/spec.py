@@ -132,3 +132,27 @@ class Connector(Protocol):
     def sync(self, ctx: SyncContext, cursor: str | None) -> AsyncIterator[SyncBatch]:
         """Yield batches of records newer than `cursor`, each with the cursor after it."""
         ...
+
+
+# -- optional hooks ----------------------------------------------------------------------------
+# A connector may also define any of these; the registry and the engine look them up with
+# `getattr`, so connectors without them stay valid.
+
+
+@runtime_checkable
+class Revocable(Protocol):
+    """A connector that can give its upstream authorization back when the member disconnects.
+
+    The engine calls `revoke` once, after the connection and its records are deleted, with a
+    context holding the last credentials. Failures are logged (by code) and never block the
+    deletion."""
+
+    async def revoke(self, ctx: SyncContext) -> None: ...
+
+
+@runtime_checkable
+class Configurable(Protocol):
+    """A connector that reads operator settings (e.g. OAuth client ids). `configure` is called
+    once at load time with the server's `COOP_*` environment variables."""
+
+    def configure(self, env: Mapping[str, str]) -> None: ...

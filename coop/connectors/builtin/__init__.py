@@ -1,0 +1,89 @@
+"""Built-in connectors (registered through entry points like any third-party connector) and
+helpers they share: HTTP status -> contract error, Retry-After parsing, safe text."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
+from typing import Any
+
+from coop.connectors import spec
+
+DEFAULT_RETRY_AFTER = 60.0
+MAX_RETRY_AFTER = 24 * 60 * 60.0
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date, RFC 9110 §10.2.3)."""
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            seconds = (parsedate_to_datetime(value) - now).total_seconds()
+        except (TypeError, ValueError, IndexError):
+            return DEFAULT_RETRY_AFTER
+    return min(max(seconds, 1.0), MAX_RETRY_AFTER)
+
+
+def raise_for_status(response: Any, now: datetime) -> None:
+    """Map an upstream HTTP status to the contract's errors (2xx/3xx pass)."""
+    status = int(response.status_code)
+    if status < 400:
+        return
+    if status == 429 or (status == 503 and "retry-after" in response.headers):
+        raise spec.Throttled(parse_retry_after(response.headers.get("retry-after"), now))
+    if status == 401:
+        raise spec.NeedsReauthorization("the upstream refused the credentials")
+    if status >= 500 or status == 408:
+        raise spec.TransientUpstreamError(f"upstream answered {status}")
+    raise spec.PermanentUpstreamError(f"upstream answered {status}")
+
+
+class _TextExtractor(HTMLParser):
+    SKIP = frozenset({"script", "style", "template", "noscript"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self.SKIP:
+            self._skipping += 1
+        elif tag in ("p", "br", "div", "li"):
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self._skipping:
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def plain_text(markup: str | None) -> str:
+    """Text content of an HTML fragment: tags dropped, entities decoded, whitespace collapsed.
+
+    The result is still untrusted text: templates escape it when they show it."""
+    if not markup:
+        return ""
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    return re.sub(r"\s+", " ", "".join(parser.parts)).strip()
+
+
+def safe_url(value: Any) -> str | None:
+    """The value if it is an absolute http(s) URL of sane length, else None."""
+    if isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) < 2048:
+        return value
+    return None
+
+
+__all__ = ["parse_retry_after", "plain_text", "raise_for_status", "safe_url"]

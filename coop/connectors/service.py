@@ -1,0 +1,316 @@
+"""Connector use cases for members: the catalogue, connect, health, disconnect, records."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from coop.connectors import spec, store
+from coop.connectors.models import Connection, Record, SyncRun
+from coop.connectors.outbound import Guard, OutboundClient
+from coop.connectors.registry import Registry
+from coop.errors import InvalidInputError, NotFoundError
+from coop.types import utcnow
+from coop.vault import Vault
+
+log = logging.getLogger("coop.connectors")
+
+MAX_URL_LENGTH = 2048
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """A connector as members see it before connecting."""
+
+    name: str
+    title: str
+    description: str
+    reads: tuple[tuple[str, str], ...]  # (kind, plain words)
+    never_reads: tuple[str, ...]
+    auth: str
+
+
+@dataclass(frozen=True)
+class RunView:
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    records_added: int
+    error_code: str
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    """A connection's health, for its owner. `label` is decrypted (e.g. the feed URL)."""
+
+    id: uuid.UUID
+    connector: str
+    title: str
+    label: str
+    status: str
+    status_reason: str
+    last_sync_at: datetime | None
+    next_sync_at: datetime | None
+    records_count: int
+    created_at: datetime
+    auth: str
+    runs: tuple[RunView, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A decrypted record with its row id (the scoring flow's `ref` source)."""
+
+    id: uuid.UUID
+    connection_id: uuid.UUID
+    kind: str
+    occurred_at: datetime
+    counts: Mapping[str, int]
+    text: str | None
+    title: str | None
+    url: str | None
+
+
+def list_catalogue(*, registry: Registry) -> list[CatalogueEntry]:
+    return [
+        CatalogueEntry(
+            name=c.name,
+            title=c.title,
+            description=c.description,
+            reads=tuple((k, spec.KINDS[k]) for k in c.reads),
+            never_reads=tuple(c.never_reads),
+            auth=c.auth,
+        )
+        for c in registry.all()
+    ]
+
+
+def _label(connector: str, config: Mapping[str, Any]) -> str:
+    for key in ("url", "instance", "handle", "archive"):
+        if config.get(key):
+            return str(config[key])
+    return connector
+
+
+async def _view(
+    vault: Vault, registry: Registry, row: Connection, runs: Iterable[SyncRun] = ()
+) -> ConnectionView:
+    cipher = await vault.cipher_for(row.member_id)  # type: ignore[attr-defined]
+    config = store.open_field(cipher, row, "config_sealed") or {}
+    connector = registry.find(row.connector)
+    return ConnectionView(
+        id=row.id,
+        connector=row.connector,
+        title=connector.title if connector else row.connector,
+        label=_label(row.connector, config),
+        status=row.status,
+        status_reason=row.status_reason,
+        last_sync_at=row.last_sync_at,
+        next_sync_at=row.next_sync_at,
+        records_count=row.records_count,
+        created_at=row.created_at,
+        auth=connector.auth if connector else "",
+        runs=tuple(
+            RunView(r.started_at, r.finished_at, r.outcome, r.records_added, r.error_code)
+            for r in runs
+        ),
+    )
+
+
+async def create_connection(
+    *,
+    vault: Vault,
+    registry: Registry,
+    member_id: uuid.UUID,
+    connector: str,
+    config: Mapping[str, str],
+    credentials: Mapping[str, str] | None = None,
+) -> ConnectionView:
+    """Record the member's explicit authorization of a source. Nothing is fetched here."""
+    registry.get(connector)
+    cipher = await vault.cipher_for(member_id)
+    connection_id = uuid.uuid4()
+    async with in_transaction():
+        row = await Connection.create(
+            id=connection_id,
+            member_id=member_id,
+            connector=connector,
+            status="ok",
+            config_sealed=store.seal_field(cipher, connection_id, "config_sealed", dict(config)),
+            credentials_sealed=(
+                None
+                if credentials is None
+                else store.seal_field(
+                    cipher, connection_id, "credentials_sealed", dict(credentials)
+                )
+            ),
+            created_at=utcnow(),
+        )
+    log.info("connection created", extra={"connection": str(row.id), "connector": connector})
+    return await _view(vault, registry, row)
+
+
+async def connect_feed(
+    *, vault: Vault, registry: Registry, guard: Guard, member_id: uuid.UUID, url: str
+) -> ConnectionView:
+    """Connect a feed after the SSRF guard accepted its URL (SY-09)."""
+    url = url.strip()
+    if not url or len(url) > MAX_URL_LENGTH:
+        raise InvalidInputError("Enter the address of your feed.", code="invalid_url")
+    await guard.check(url)
+    return await create_connection(
+        vault=vault, registry=registry, member_id=member_id, connector="feed", config={"url": url}
+    )
+
+
+async def reauthorize(
+    *, vault: Vault, member_id: uuid.UUID, connection_id: uuid.UUID, credentials: Mapping[str, str]
+) -> None:
+    """Store new credentials after the member reconnected. The generation moves on, so a run
+    still holding the old authorization cannot commit."""
+    row = await _owned(member_id, connection_id)
+    cipher = await vault.cipher_for(member_id)
+    sealed = store.seal_field(cipher, row.id, "credentials_sealed", dict(credentials))
+    await Connection.filter(id=row.id).update(
+        credentials_sealed=sealed,
+        generation=row.generation + 1,
+        status="ok",
+        status_reason="",
+        lease_until=None,
+        next_sync_at=utcnow(),
+    )
+
+
+async def _owned(member_id: uuid.UUID, connection_id: uuid.UUID) -> Connection:
+    row = await Connection.get_or_none(id=connection_id, member_id=member_id)
+    if row is None:
+        raise NotFoundError("There is no such connection.", code="connection_not_found")
+    return row
+
+
+async def list_connections(
+    *, vault: Vault, registry: Registry, member_id: uuid.UUID
+) -> list[ConnectionView]:
+    rows = await Connection.filter(member_id=member_id).order_by("created_at")
+    return [await _view(vault, registry, row) for row in rows]
+
+
+async def get_connection(
+    *,
+    vault: Vault,
+    registry: Registry,
+    member_id: uuid.UUID,
+    connection_id: uuid.UUID,
+    history: int = 10,
+) -> ConnectionView:
+    row = await _owned(member_id, connection_id)
+    runs = await SyncRun.filter(connection_id=row.id).order_by("-started_at").limit(history)
+    return await _view(vault, registry, row, runs)
+
+
+async def find_connection(*, member_id: uuid.UUID, connector: str) -> uuid.UUID | None:
+    """The member's oldest connection to `connector`, if any (e.g. the archive connection)."""
+    row = (
+        await Connection.filter(member_id=member_id, connector=connector)
+        .order_by("created_at")
+        .first()
+    )
+    return row.id if row else None
+
+
+async def delete_connection(*, member_id: uuid.UUID, connection_id: uuid.UUID) -> int:
+    """Delete a connection and its records (without telling the upstream)."""
+    row = await _owned(member_id, connection_id)
+    async with in_transaction():
+        deleted: int = await Record.filter(connection_id=row.id).delete()
+        await Connection.filter(id=row.id).delete()
+    return deleted
+
+
+async def disconnect(
+    *,
+    vault: Vault,
+    registry: Registry,
+    guard: Guard,
+    member_id: uuid.UUID,
+    connection_id: uuid.UUID,
+) -> int:
+    """Delete the connection and every record it brought, then revoke upstream if the
+    connector can. The deletion commits first and never waits on, or rolls back for, the
+    upstream. Returns the number of records deleted."""
+    row = await _owned(member_id, connection_id)
+    cipher = await vault.cipher_for(member_id)
+    config = store.open_field(cipher, row, "config_sealed") or {}
+    credentials = store.open_field(cipher, row, "credentials_sealed") or {}
+    deleted = await delete_connection(member_id=member_id, connection_id=connection_id)
+    log.info("connection deleted", extra={"connection": str(row.id), "records": deleted})
+    connector = registry.find(row.connector)
+    revoke = getattr(connector, "revoke", None)
+    if callable(revoke) and credentials:
+        await _revoke(revoke, guard, config, credentials, str(row.id))
+    return deleted
+
+
+async def _revoke(
+    revoke: Any, guard: Guard, config: Mapping[str, str], credentials: Mapping[str, str], cid: str
+) -> None:
+    async def nothing(_: Mapping[str, str]) -> None:
+        return None
+
+    async def wanted() -> bool:
+        return True
+
+    async with OutboundClient(guard) as http:
+        ctx = spec.SyncContext(
+            http=http,
+            config=config,
+            credentials=credentials,
+            now=utcnow(),
+            save_credentials=nothing,
+            still_wanted=wanted,
+        )
+        try:
+            await revoke(ctx)
+        except Exception as exc:  # upstream trouble never undoes a member's disconnect
+            log.warning(
+                "upstream revoke failed", extra={"connection": cid, "error": type(exc).__name__}
+            )
+
+
+async def list_records(
+    *, vault: Vault, member_id: uuid.UUID, kinds: Iterable[str] | None = None
+) -> list[StoredRecord]:
+    """The member's records (optionally of some kinds), decrypted, oldest first: one query."""
+    query = Record.filter(member_id=member_id)
+    if kinds is not None:
+        query = query.filter(kind__in=list(kinds))
+    rows = await query.order_by("occurred_at").values(
+        "id", "connection_id", "kind", "occurred_at", "body_sealed"
+    )
+    if not rows:
+        return []
+    cipher = await vault.cipher_for(member_id)
+    result = []
+    for row in rows:
+        body = cipher.open_json(
+            row["body_sealed"], table=store.RECORD_TABLE, column="body_sealed", row=row["id"]
+        )
+        result.append(
+            StoredRecord(
+                id=uuid.UUID(str(row["id"])),
+                connection_id=uuid.UUID(str(row["connection_id"])),
+                kind=row["kind"],
+                occurred_at=row["occurred_at"],
+                counts=body.get("counts") or {},
+                text=body.get("text"),
+                title=body.get("title"),
+                url=body.get("url"),
+            )
+        )
+    return result

@@ -1,0 +1,152 @@
+"""Sync flows that transports call: connect (and sync on connect), sync now, import, disconnect.
+
+`Jobs` bundles the long-lived parts (registry, guard, engine, queue, scheduler); `setup`
+builds it once per app and stores it in `Runtime.extras["jobs"]`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from coop.config import Settings
+from coop.connectors import service
+from coop.connectors.outbound import Guard, Resolver
+from coop.connectors.registry import Registry
+from coop.errors import SourceRejectedError, SourceTooLargeError
+from coop.jobs.engine import REASONS, SyncEngine
+from coop.jobs.queue import InProcessQueue, JobQueue
+from coop.jobs.scheduler import Scheduler
+from coop.vault import Vault
+
+TOO_LARGE_CODES = frozenset({"archive_too_large", "source_too_large"})
+
+
+@dataclass
+class Jobs:
+    vault: Vault
+    registry: Registry
+    guard: Guard
+    engine: SyncEngine
+    queue: JobQueue
+    scheduler: Scheduler
+
+
+def setup(
+    settings: Settings,
+    vault: Vault,
+    *,
+    registry: Registry | None = None,
+    resolver: Resolver | None = None,
+    **engine_options: Any,
+) -> Jobs:
+    registry = registry or Registry.load(settings.extra)
+    guard = Guard.from_settings(settings, resolver)
+    engine = SyncEngine(
+        vault=vault, registry=registry, settings=settings, guard=guard, **engine_options
+    )
+    queue = InProcessQueue()
+    return Jobs(vault, registry, guard, engine, queue, Scheduler(engine, queue))
+
+
+def get_jobs(extras: Mapping[str, Any]) -> Jobs:
+    jobs: Jobs = extras["jobs"]
+    return jobs
+
+
+def _queue_run(jobs: Jobs, claim: Any) -> None:
+    jobs.queue.submit(f"sync:{claim.connection_id}", lambda: jobs.engine.run_claimed(claim))
+
+
+async def connect(
+    jobs: Jobs,
+    *,
+    member_id: uuid.UUID,
+    connector: str,
+    config: Mapping[str, str],
+    credentials: Mapping[str, str] | None = None,
+) -> service.ConnectionView:
+    """Create a connection and queue its first sync (sync on connect). OAuth callbacks call
+    this with the tokens they obtained."""
+    view = await service.create_connection(
+        vault=jobs.vault,
+        registry=jobs.registry,
+        member_id=member_id,
+        connector=connector,
+        config=config,
+        credentials=credentials,
+    )
+    _queue_run(jobs, await jobs.engine.claim(view.id))
+    return view
+
+
+async def connect_feed(jobs: Jobs, *, member_id: uuid.UUID, url: str) -> service.ConnectionView:
+    view = await service.connect_feed(
+        vault=jobs.vault, registry=jobs.registry, guard=jobs.guard, member_id=member_id, url=url
+    )
+    _queue_run(jobs, await jobs.engine.claim(view.id))
+    return view
+
+
+async def sync_now(jobs: Jobs, *, member_id: uuid.UUID, connection_id: uuid.UUID) -> None:
+    """Queue a run now; ConflictError(sync_already_running) if one is running (SY-06)."""
+    await service.get_connection(
+        vault=jobs.vault, registry=jobs.registry, member_id=member_id, connection_id=connection_id
+    )
+    _queue_run(jobs, await jobs.engine.claim(connection_id))
+
+
+async def import_archive(
+    jobs: Jobs, *, member_id: uuid.UUID, data: bytes
+) -> service.ConnectionView:
+    """Read an uploaded archive into the member's archive connection, in the request.
+
+    Unsafe or unreadable archives are refused with their code (and a connection created for
+    this upload alone is removed again)."""
+    existing = await service.find_connection(member_id=member_id, connector="archive")
+    if existing is None:
+        view = await service.create_connection(
+            vault=jobs.vault,
+            registry=jobs.registry,
+            member_id=member_id,
+            connector="archive",
+            config={"archive": "Uploaded archive"},
+        )
+        connection_id = view.id
+    else:
+        connection_id = existing
+    outcome = await jobs.engine.run(connection_id, upload=data)
+    if outcome.outcome == "failing":
+        if existing is None:
+            await service.delete_connection(member_id=member_id, connection_id=connection_id)
+        error = (
+            SourceTooLargeError if outcome.error_code in TOO_LARGE_CODES else SourceRejectedError
+        )
+        raise error(REASONS.get(outcome.error_code), code=outcome.error_code)
+    return await service.get_connection(
+        vault=jobs.vault, registry=jobs.registry, member_id=member_id, connection_id=connection_id
+    )
+
+
+async def disconnect(jobs: Jobs, *, member_id: uuid.UUID, connection_id: uuid.UUID) -> int:
+    return await service.disconnect(
+        vault=jobs.vault,
+        registry=jobs.registry,
+        guard=jobs.guard,
+        member_id=member_id,
+        connection_id=connection_id,
+    )
+
+
+__all__ = [
+    "Jobs",
+    "connect",
+    "connect_feed",
+    "disconnect",
+    "get_jobs",
+    "import_archive",
+    "setup",
+    "sync_now",
+]
