@@ -183,3 +183,36 @@ class SourceTooLargeError(CoopError):
 
     code = "source_too_large"
     status = 413
+
+
+class ScorerError(CoopError):
+    """The scorer could not compute a score."""
+
+    code = "plugin_error"
+    status = 502
+
+
+class ScorerTimeoutError(ScorerError):
+    """The scorer took too long and was stopped."""
+
+    code = "plugin_timeout"
+
+
+class ScorerOutputError(ScorerError):
+    """The scorer returned an invalid result, so nothing was stored."""
+
+    code = "invalid_plugin_output"
+
+
+class SandboxUnavailableError(ScorerError):
+    """Scorers cannot run safely on this server right now."""
+
+    code = "sandbox_unavailable"
+    status = 503
+
+
+class ScorerUnavailableError(CoopError):
+    """This scorer is not installed or not allowed on this server."""
+
+    code = "scorer_unavailable"
+    status = 404

@@ -17,9 +17,13 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 API_VERSION = 1
 
+ENTRY_POINT_GROUP = "coop.scorers"
+NAME_PATTERN = r"[a-z][a-z0-9_-]{0,39}"  # a scorer's `name` must match this, whole
+
 MAX_CONTRIBUTIONS = 50
 MAX_REASONS = 20
 MAX_TEXT = 280
+MAX_BREAKDOWN = 100  # named sub-values in ScoreResult.breakdown
 
 
 @dataclass(frozen=True)
@@ -76,3 +80,42 @@ class Scorer(Protocol):
     def score(self, records: Sequence[InputRecord], now: datetime) -> ScoreResult:
         """Compute the score from the member's records as of `now`. Must be pure."""
         ...
+
+
+# Every public member of this contract. docs/plugins/reference.md documents each one and a
+# test fails when one is missing there.
+CONTRACT_MEMBERS: tuple[str, ...] = (
+    "API_VERSION",
+    "ENTRY_POINT_GROUP",
+    "NAME_PATTERN",
+    "MAX_CONTRIBUTIONS",
+    "MAX_REASONS",
+    "MAX_TEXT",
+    "MAX_BREAKDOWN",
+    "InputRecord",
+    "InputRecord.ref",
+    "InputRecord.kind",
+    "InputRecord.occurred_at",
+    "InputRecord.counts",
+    "InputRecord.text",
+    "Contribution",
+    "Contribution.amount",
+    "Contribution.reason",
+    "Contribution.ref",
+    "ScoreResult",
+    "ScoreResult.value",
+    "ScoreResult.contributions",
+    "ScoreResult.reasons",
+    "ScoreResult.breakdown",
+    "Scorer",
+    "Scorer.api_version",
+    "Scorer.name",
+    "Scorer.version",
+    "Scorer.title",
+    "Scorer.description",
+    "Scorer.reads",
+    "Scorer.range",
+    "Scorer.needs_text",
+    "Scorer.homepage",
+    "Scorer.score",
+)

@@ -1,0 +1,113 @@
+"""Scorer discovery from installed metadata only: nothing is imported here (PL-01).
+
+Every `coop.scorers` entry point is listed with its distribution, version and the sha256 of
+the distribution's RECORD file (so an updated or modified plugin is visible). `COOP_PLUGINS`
+(Settings.plugins) restricts which may load: each item is `name`, `name==version` or
+`name==version@sha256:<hex>`, where `name` is the scorer or distribution name. Loading and
+contract checks happen later, in the sandbox's template process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+
+from coop.scoring.spec import ENTRY_POINT_GROUP
+
+log = logging.getLogger("coop.scoring")
+
+
+@dataclass(frozen=True)
+class PluginEntry:
+    """One declared scorer, as read from metadata (before any import)."""
+
+    name: str
+    value: str
+    dist: str
+    dist_version: str
+    record_sha256: str
+    allowed: bool
+    reason: str = ""
+
+    def to_load(self) -> dict[str, str]:
+        return {"name": self.name, "value": self.value, "dist": self.dist}
+
+
+@dataclass(frozen=True)
+class AllowRule:
+    name: str
+    version: str | None = None
+    sha256: str | None = None
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_allowlist(items: Iterable[str]) -> list[AllowRule]:
+    rules = []
+    for item in items:
+        name, _, rest = item.partition("==")
+        version, _, digest = rest.partition("@sha256:")
+        rules.append(AllowRule(normalise(name.strip()), version.strip() or None, digest or None))
+    return rules
+
+
+def record_hash(dist: metadata.Distribution) -> str:
+    """sha256 of the distribution's RECORD (lists every installed file with its own hash)."""
+    text = dist.read_text("RECORD")
+    return hashlib.sha256(text.encode()).hexdigest() if text else ""
+
+
+def _verdict(
+    name: str, dist: str, version: str, digest: str, rules: list[AllowRule] | None
+) -> tuple[bool, str]:
+    if not version:
+        return False, "the distribution has no version"
+    if rules is None:
+        return True, ""
+    for rule in rules:
+        if rule.name not in (normalise(name), normalise(dist)):
+            continue
+        if rule.version and rule.version != version:
+            return False, f"version {version} is not the allowed {rule.version}"
+        if rule.sha256 and rule.sha256 != digest:
+            return False, "the installed files differ from the allowed hash"
+        return True, ""
+    return False, "not listed in COOP_PLUGINS"
+
+
+def _distributions(paths: Sequence[str]) -> Iterable[metadata.Distribution]:
+    return metadata.distributions(path=[*paths, *sys.path])
+
+
+def discover(*, allow: Sequence[str] | None, paths: Sequence[str] = ()) -> list[PluginEntry]:
+    """Every installed scorer entry point, with whether COOP_PLUGINS lets it load."""
+    rules = None if allow is None else parse_allowlist(allow)
+    seen_dists: set[str] = set()
+    seen_names: set[str] = set()
+    entries: list[PluginEntry] = []
+    for dist in _distributions(paths):
+        dist_name = dist.metadata["Name"] or ""
+        key = normalise(dist_name)
+        if key in seen_dists:  # shadowed by an earlier path entry, as import would do
+            continue
+        seen_dists.add(key)
+        for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
+            version = dist.version or ""
+            digest = record_hash(dist)
+            allowed, reason = _verdict(ep.name, dist_name, version, digest, rules)
+            if ep.name in seen_names:
+                allowed, reason = False, "another distribution already provides this name"
+            seen_names.add(ep.name)
+            if not allowed and reason != "not listed in COOP_PLUGINS":
+                log.warning("scorer plugin refused", extra={"plugin": ep.name, "why": reason})
+            entries.append(
+                PluginEntry(ep.name, ep.value, dist_name, version, digest, allowed, reason)
+            )
+    return sorted(entries, key=lambda e: e.name)

@@ -1,0 +1,438 @@
+"""The host side of scorer isolation: start the template process, run one job per child.
+
+`Sandbox.run(...)` sends the member's records straight to a freshly forked, already locked
+down child (the template hands over the child's socket, never the data), reads at most
+MAX_OUTPUT_BYTES back under a wall-clock timeout, and validates the output. Whatever a
+plugin does, the caller gets a ScoreResult or a ScorerError; the template is restarted
+when it dies. `InProcessRunner` is the unisolated twin for `coop.testing` and benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from coop.config import Settings
+from coop.errors import (
+    SandboxUnavailableError,
+    ScorerError,
+    ScorerOutputError,
+    ScorerTimeoutError,
+    ScorerUnavailableError,
+)
+from coop.scoring import protocol
+from coop.scoring.registry import PluginEntry, discover
+from coop.scoring.spec import InputRecord, ScoreResult
+from coop.scoring.validate import (
+    MAX_OUTPUT_BYTES,
+    OutputViolation,
+    ScorerMeta,
+    check_contract,
+    parse_output,
+    result_to_json,
+)
+
+log = logging.getLogger("coop.scoring")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Limits and options for scorer children (env names in docs/plugins/reference.md)."""
+
+    allow: tuple[str, ...] | None = None
+    plugin_path: tuple[str, ...] = ()
+    timeout_seconds: float = 10.0
+    memory_bytes: int = 512 * 1024 * 1024
+    cpu_seconds: int = 5
+    fsize_bytes: int = 16 * 1024 * 1024
+    nofile: int = 32
+    nproc: int = 1
+    uid: int = 65534
+    gid: int = 65534
+    require_isolation: bool = True
+    parallel: int = 2
+    prefork: int = 2
+    hide: tuple[str, ...] = ()
+    start_timeout: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SandboxConfig:
+        env = settings.extra
+
+        def num(name: str, default: float) -> float:
+            raw = env.get(name)
+            return float(raw) if raw else default
+
+        require = env.get("COOP_SCORER_REQUIRE_ISOLATION")
+        path = env.get("COOP_PLUGIN_PATH", "")
+        return cls(
+            allow=settings.plugins,
+            plugin_path=tuple(p for p in path.split(os.pathsep) if p),
+            timeout_seconds=num("COOP_SCORER_TIMEOUT", 10.0),
+            memory_bytes=int(num("COOP_SCORER_MEMORY_MB", 512)) * 1024 * 1024,
+            cpu_seconds=int(num("COOP_SCORER_CPU_SECONDS", 5)),
+            parallel=max(1, int(num("COOP_SCORER_PARALLEL", 2))),
+            require_isolation=(not settings.dev)
+            if require is None
+            else require.strip().lower() in {"1", "true", "yes", "on"},
+            hide=(str(settings.data_dir.resolve()),),
+        )
+
+    def template_config(self, entries: Sequence[PluginEntry]) -> dict[str, Any]:
+        return {
+            "entry_points": [e.to_load() for e in entries if e.allowed],
+            "paths": list(self.plugin_path),
+            "limits": {
+                "memory_bytes": self.memory_bytes,
+                "cpu_seconds": self.cpu_seconds,
+                "fsize_bytes": self.fsize_bytes,
+                "nofile": self.nofile,
+                "nproc": self.nproc,
+            },
+            "uid": self.uid,
+            "gid": self.gid,
+            "require_isolation": self.require_isolation,
+            "prefork": self.prefork,
+            "hide": list(self.hide),
+        }
+
+
+@dataclass(frozen=True)
+class PluginStatus:
+    """One installed scorer as `coop plugins list` and the admin see it."""
+
+    entry: PluginEntry
+    status: str  # loaded | not_allowed | failed
+    reason: str = ""
+    meta: ScorerMeta | None = None
+
+
+@dataclass
+class Isolation:
+    netns: bool = False
+    mountns: bool = False
+    uid_drop: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.netns and self.mountns and self.uid_drop
+
+
+class Runner(Protocol):
+    """Runs one scorer on one member's records; raises ScorerError subclasses."""
+
+    def meta(self, name: str) -> ScorerMeta: ...
+
+    async def run(
+        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
+    ) -> ScoreResult: ...
+
+
+def _refs(records: Sequence[InputRecord]) -> frozenset[str]:
+    return frozenset(r.ref for r in records)
+
+
+def _validated(raw: bytes, meta: ScorerMeta, records: Sequence[InputRecord]) -> ScoreResult:
+    try:
+        return parse_output(raw, meta=meta, refs=_refs(records))
+    except OutputViolation as exc:
+        log.warning("scorer output rejected", extra={"plugin": meta.name, "code": exc.code})
+        raise ScorerOutputError(f"The scorer's result was rejected: {exc}", code=exc.code) from None
+
+
+@dataclass
+class _Job:
+    started: asyncio.Future[tuple[int, int]]
+    exited: asyncio.Future[int]
+
+
+class Sandbox:
+    """The isolated runner used by the server. Start once; `run` from any task."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.plugins: list[PluginStatus] = []
+        self.isolation = Isolation()
+        self._scorers: dict[str, ScorerMeta] = {}
+        self._process: subprocess.Popen[bytes] | None = None
+        self._ctl: socket.socket | None = None
+        self._buffer = bytearray()
+        self._jobs: dict[int, _Job] = {}
+        self._next_id = 0
+        self._ready: asyncio.Future[dict[str, Any]] | None = None
+        self._start_lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(config.parallel)
+        self.restarts = -1
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None and self._ctl is not None
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if not self.alive:
+                await self._spawn()
+
+    async def _spawn(self) -> None:
+        self._teardown()
+        entries = discover(allow=self.config.allow, paths=self.config.plugin_path)
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        # -I: ignore PYTHON* variables and the user site; the environment is scrubbed, so
+        # the template (and every child) never holds COOP_MASTER_KEY or database passwords.
+        env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
+        self._process = subprocess.Popen(  # noqa: S603, ASYNC220 - fixed argv, returns at once
+            [sys.executable, "-I", "-m", "coop.scoring.template", "--fd", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,
+        )
+        theirs.close()
+        ours.setblocking(False)
+        self._ctl = ours
+        self._buffer.clear()
+        self._ready = loop.create_future()
+        loop.add_reader(ours.fileno(), self._on_readable)
+        ours.sendall(protocol.frame(self.config.template_config(entries)))
+        try:
+            ready = await asyncio.wait_for(self._ready, self.config.start_timeout)
+        except (TimeoutError, SandboxUnavailableError):
+            self._teardown()
+            raise SandboxUnavailableError("The scorer sandbox did not start.") from None
+        self.restarts += 1
+        self._apply_ready(entries, ready)
+
+    def _apply_ready(self, entries: Sequence[PluginEntry], ready: Mapping[str, Any]) -> None:
+        self.isolation = Isolation(**ready["isolation"])
+        if not self.isolation.complete:
+            log.warning("scorer isolation incomplete", extra={"isolation": asdict(self.isolation)})
+        loaded = {item["entry"]: ScorerMeta.from_json(item["meta"]) for item in ready["loaded"]}
+        failed = {item["entry"]: item["reason"] for item in ready["failed"]}
+        self._scorers = {meta.name: meta for meta in loaded.values()}
+        statuses = []
+        for entry in entries:
+            if not entry.allowed:
+                statuses.append(PluginStatus(entry, "not_allowed", entry.reason))
+            elif entry.name in loaded:
+                statuses.append(PluginStatus(entry, "loaded", meta=loaded[entry.name]))
+            else:
+                reason = failed.get(entry.name, "not loaded")
+                log.warning("scorer plugin skipped", extra={"plugin": entry.name, "why": reason})
+                statuses.append(PluginStatus(entry, "failed", reason))
+        self.plugins = statuses
+
+    def _teardown(self) -> None:
+        if self._ctl is not None:
+            with contextlib.suppress(RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_reader(self._ctl.fileno())
+            self._ctl.close()
+            self._ctl = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.kill()
+            self._process.wait()
+            self._process = None
+        self._fail_all()
+
+    def _fail_all(self) -> None:
+        error = SandboxUnavailableError("The scorer sandbox stopped.")
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(error)
+            self._ready.exception()  # mark retrieved: the starter reports it
+        for job in self._jobs.values():
+            for future in (job.started, job.exited):
+                if not future.done():
+                    future.set_exception(error)
+                    future.exception()
+        self._jobs.clear()
+
+    async def close(self) -> None:
+        self._teardown()
+
+    # -- control channel ------------------------------------------------------------------
+    def _on_readable(self) -> None:
+        assert self._ctl is not None
+        try:
+            data, fds, _, _ = socket.recv_fds(self._ctl, 1 << 16, 8)
+        except BlockingIOError:
+            return
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            asyncio.get_running_loop().remove_reader(self._ctl.fileno())
+            self._ctl.close()
+            self._ctl = None
+            self._fail_all()
+            return
+        self._buffer.extend(data)
+        pending_fds = list(fds)
+        for message in protocol.split_frames(self._buffer):
+            self._dispatch(message, pending_fds)
+        for fd in pending_fds:  # an fd nobody claimed
+            os.close(fd)
+
+    def _dispatch(self, message: dict[str, Any], fds: list[int]) -> None:
+        op = message.get("op")
+        if op == "ready" and self._ready is not None and not self._ready.done():
+            self._ready.set_result(message)
+            return
+        if op == "refused":
+            log.error("scorer isolation unavailable and required: refusing to run scorers")
+            return
+        job = self._jobs.get(int(message.get("id", -1)))
+        if op == "started" and fds:
+            fd = fds.pop(0)
+            if job is None or job.started.done():
+                os.close(fd)
+            else:
+                job.started.set_result((fd, int(message["pid"])))
+        elif op == "exit" and job is not None and not job.exited.done():
+            job.exited.set_result(int(message["code"]))
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._ctl is None:
+            raise SandboxUnavailableError()
+        try:
+            self._ctl.sendall(protocol.frame(message))
+        except (BlockingIOError, OSError):
+            raise SandboxUnavailableError() from None
+
+    # -- running --------------------------------------------------------------------------
+    def meta(self, name: str) -> ScorerMeta:
+        try:
+            return self._scorers[name]
+        except KeyError:
+            raise ScorerUnavailableError() from None
+
+    def scorers(self) -> list[ScorerMeta]:
+        return sorted(self._scorers.values(), key=lambda m: m.name)
+
+    async def run(
+        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
+    ) -> ScoreResult:
+        await self.start()
+        meta = self.meta(scorer)
+        async with self._slots:
+            raw = await self._run_child(meta, records, now)
+        return _validated(raw, meta, records)
+
+    async def _run_child(
+        self, meta: ScorerMeta, records: Sequence[InputRecord], now: datetime
+    ) -> bytes:
+        loop = asyncio.get_running_loop()
+        self._next_id += 1
+        job_id = self._next_id
+        job = _Job(loop.create_future(), loop.create_future())
+        self._jobs[job_id] = job
+        payload = protocol.encode_job(scorer=meta.name, records=records, now=now)
+        sock: socket.socket | None = None
+        try:
+            self._send({"op": "job", "id": job_id})
+            fd, _pid = await asyncio.wait_for(job.started, self.config.start_timeout)
+            sock = socket.socket(fileno=fd)
+            sock.setblocking(False)
+            async with asyncio.timeout(self.config.timeout_seconds):
+                raw = await self._exchange(loop, sock, payload)
+                code = await job.exited
+        except TimeoutError:
+            self._kill(job_id)
+            log.warning("scorer timed out", extra={"plugin": meta.name})
+            raise ScorerTimeoutError() from None
+        except ScorerOutputError:
+            self._kill(job_id)
+            raise
+        finally:
+            if sock is not None:
+                sock.close()
+            self._jobs.pop(job_id, None)
+        return self._outcome(meta, raw, code)
+
+    async def _exchange(
+        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, payload: bytes
+    ) -> bytes:
+        try:
+            await loop.sock_sendall(sock, payload)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return b""  # the child died before reading: its exit code tells why
+        out = bytearray()
+        while True:
+            chunk = await loop.sock_recv(sock, 1 << 16)
+            if not chunk:
+                return bytes(out)
+            out.extend(chunk)
+            if len(out) > MAX_OUTPUT_BYTES + 1:
+                raise ScorerOutputError(
+                    "The scorer's result was rejected: output is larger than 1 MiB",
+                    code="output_too_large",
+                )
+
+    def _kill(self, job_id: int) -> None:
+        with contextlib.suppress(SandboxUnavailableError):
+            self._send({"op": "kill", "id": job_id})
+
+    def _outcome(self, meta: ScorerMeta, raw: bytes, code: int) -> bytes:
+        if raw[:1] == b"R" and code == 0:
+            return raw[1:]
+        kind = "crashed"
+        if raw[:1] == b"E":
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                kind = "raised " + str(json.loads(raw[1:200]).get("type", "an error"))[:60]
+        elif code < 0:
+            kind = f"was killed by signal {-code}"
+        log.warning("scorer failed", extra={"plugin": meta.name, "exit": code, "what": kind})
+        raise ScorerError(f"The scorer failed ({kind}).")
+
+
+@dataclass
+class InProcessRunner:
+    """Runs scorer objects in this process, validated like the sandbox. NOT isolated:
+    only for `coop.testing` and benchmark baselines."""
+
+    scorers: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, scorer: Any) -> ScorerMeta:
+        obj = scorer() if isinstance(scorer, type) else scorer
+        meta = check_contract(obj)
+        self.scorers[meta.name] = (obj, meta)
+        return meta
+
+    def meta(self, name: str) -> ScorerMeta:
+        try:
+            meta: ScorerMeta = self.scorers[name][1]
+        except KeyError:
+            raise ScorerUnavailableError() from None
+        return meta
+
+    def run_sync(
+        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
+    ) -> ScoreResult:
+        obj, meta = self.scorers[scorer]
+        try:
+            # Round-trip through the wire encoding, exactly as a sandboxed child sees it.
+            _, when, decoded = protocol.decode_job(
+                protocol.encode_job(scorer=scorer, records=records, now=now)
+            )
+            data = json.dumps(result_to_json(obj.score(decoded, when))).encode()
+        except OutputViolation as exc:
+            raise ScorerOutputError(f"The scorer's result was rejected: {exc}") from None
+        return _validated(data, meta, records)
+
+    async def run(
+        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
+    ) -> ScoreResult:
+        return self.run_sync(scorer=scorer, records=records, now=now)

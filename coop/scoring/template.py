@@ -1,0 +1,400 @@
+"""The scoring template process: `python -I -m coop.scoring.template --fd N`.
+
+It imports the allowed scorer plugins once, then forks one fresh child per job. Each child
+locks itself down (new session, own network and mount namespaces, private /tmp, rlimits,
+scrubbed environment, unprivileged uid) BEFORE any member data exists; only then does the
+template hand the child's socket to the server, which writes the member's records to it
+directly. The template itself never sees member data, so no child can find another member's
+data in inherited memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import resource
+import selectors
+import shutil
+import signal
+import socket
+import sys
+import traceback
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint
+from typing import Any
+
+from coop.scoring import protocol, spec
+from coop.scoring.validate import ContractViolation, check_contract, result_to_json
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
+ISOLATION_REFUSED = 87  # child exit code: isolation unavailable and required
+SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 - these get private tmpfs mounts
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass
+class Config:
+    entry_points: list[dict[str, str]]
+    paths: list[str] = field(default_factory=list)
+    limits: dict[str, int] = field(default_factory=dict)
+    uid: int = 65534
+    gid: int = 65534
+    require_isolation: bool = True
+    prefork: int = 2
+    hide: list[str] = field(default_factory=list)
+    import_timeout: int = 10
+
+
+# -- the child: lock down, then score one member -------------------------------------------
+
+
+def _mount(
+    source: bytes | None, target: str, fstype: bytes | None, flags: int, data: bytes | None
+) -> bool:
+    return bool(_libc.mount(source, target.encode(), fstype, flags, data) == 0)
+
+
+def _isolate_namespaces(cfg: Config) -> dict[str, bool]:
+    got = {"netns": False, "mountns": False}
+    if _libc.unshare(CLONE_NEWNET) == 0:
+        got["netns"] = True
+    if _libc.unshare(CLONE_NEWNS) == 0 and _mount(None, "/", None, MS_REC | MS_PRIVATE, None):
+        ok = True
+        for path in SCRATCH_DIRS:
+            if os.path.isdir(path):
+                ok &= _mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64m,mode=1777")
+        for path in cfg.hide:
+            if os.path.isdir(path):
+                ok &= _mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=4k,mode=0")
+        got["mountns"] = ok
+    return got
+
+
+def _limit(cfg: Config) -> None:
+    lim = cfg.limits
+    pairs = {
+        resource.RLIMIT_AS: lim.get("memory_bytes", 512 * 1024 * 1024),
+        resource.RLIMIT_FSIZE: lim.get("fsize_bytes", 16 * 1024 * 1024),
+        resource.RLIMIT_NOFILE: lim.get("nofile", 32),
+        resource.RLIMIT_NPROC: lim.get("nproc", 1),
+        resource.RLIMIT_CORE: 0,
+    }
+    for which, value in pairs.items():
+        resource.setrlimit(which, (value, value))
+    cpu = lim.get("cpu_seconds", 5)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+
+def _drop_privileges(cfg: Config, workdir: str) -> bool:
+    if os.geteuid() != 0:
+        return False
+    os.chown(workdir, cfg.uid, cfg.gid)
+    os.setgroups([])
+    os.setgid(cfg.gid)
+    os.setuid(cfg.uid)
+    return True
+
+
+def lock_down(cfg: Config) -> dict[str, bool]:
+    """Everything a child does to itself before it may receive member data."""
+    os.setsid()
+    got = _isolate_namespaces(cfg)
+    workdir = os.path.join("/tmp", f"coop-score-{os.getpid()}")  # noqa: S108 - private tmpfs
+    os.mkdir(workdir, 0o700)
+    got["uid_drop"] = _drop_privileges(cfg, workdir)
+    os.chdir(workdir)
+    _limit(cfg)
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    return got
+
+
+def _child_main(cfg: Config, sock: socket.socket, scorers: dict[str, Any]) -> None:
+    got = lock_down(cfg)
+    strong = got["netns"] and got["mountns"] and got["uid_drop"]
+    if cfg.require_isolation and not strong:
+        os._exit(ISOLATION_REFUSED)
+    chunks = []
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    name, now, records = protocol.decode_job(b"".join(chunks))
+    try:
+        result = scorers[name].score(records, now)
+        body = b"R" + json.dumps(result_to_json(result), separators=(",", ":")).encode()
+    except BaseException as exc:  # the plugin failed: report its type only (no member data)
+        body = b"E" + json.dumps({"type": type(exc).__name__}).encode()
+    with contextlib.suppress(OSError):
+        sock.sendall(body)
+    os._exit(0)
+
+
+def _fork_child(
+    cfg: Config, ctl: socket.socket, scorers: dict[str, Any]
+) -> tuple[int, socket.socket]:
+    parent_end, child_end = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            keep = child_end.fileno()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.closerange(3, keep)
+            os.closerange(keep + 1, 65536)
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGCHLD, signal.SIGALRM, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+            _child_main(cfg, child_end, scorers)
+        finally:
+            os._exit(70)
+    child_end.close()
+    return pid, parent_end
+
+
+# -- loading plugins -------------------------------------------------------------------
+
+
+class _ImportTimeout(Exception):
+    pass
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise _ImportTimeout()
+
+
+def _load(entry: dict[str, str], timeout: int) -> Any:
+    ep = EntryPoint(name=entry["name"], value=entry["value"], group=spec.ENTRY_POINT_GROUP)
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(timeout)
+    try:
+        obj = ep.load()
+        scorer = obj() if isinstance(obj, type) else obj
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    check_contract(scorer, entry_point_name=entry["name"])
+    return scorer
+
+
+def _probe_load(entry: dict[str, str], timeout: int) -> str | None:
+    """Load a plugin in a throw-away child first, so a plugin whose import crashes the
+    interpreter (os._exit, segfault) cannot take the template down. None = loads fine."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read_end)
+        reason = ""
+        try:
+            _load(entry, timeout)
+        except ContractViolation as exc:
+            reason = f"contract violation: {exc}"
+        except _ImportTimeout:
+            reason = "import took too long"
+        except BaseException as exc:
+            reason = f"import failed: {type(exc).__name__}"
+        os.write(write_end, reason.encode()[:500])
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        reason = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return "import crashed the interpreter"
+    return reason or None
+
+
+def load_scorers(cfg: Config) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, str]]]:
+    for path in cfg.paths:
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    scorers: dict[str, Any] = {}
+    loaded: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
+    for entry in cfg.entry_points:
+        reason = _probe_load(entry, cfg.import_timeout)
+        if reason is None:
+            try:
+                scorer = _load(entry, cfg.import_timeout)
+            except BaseException as exc:  # the probe passed, so this is unexpected
+                reason = f"import failed: {type(exc).__name__}"
+            else:
+                meta = check_contract(scorer, entry_point_name=entry["name"])
+                scorers[meta.name] = scorer
+                loaded.append({"entry": entry["name"], "meta": meta.to_json()})
+                continue
+        failed.append({"entry": entry["name"], "reason": reason})
+    return scorers, loaded, failed
+
+
+def probe_isolation(cfg: Config) -> dict[str, bool]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read_end)
+        try:
+            got = lock_down(cfg)
+            os.write(write_end, json.dumps(got).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        raw = pipe.read()
+    os.waitpid(pid, 0)
+    try:
+        found: dict[str, bool] = json.loads(raw)
+    except ValueError:
+        found = {"netns": False, "mountns": False, "uid_drop": False}
+    return found
+
+
+# -- the template loop -----------------------------------------------------------------
+
+
+class Template:
+    def __init__(self, cfg: Config, ctl: socket.socket, scorers: dict[str, Any]) -> None:
+        self.cfg = cfg
+        self.ctl = ctl
+        self.scorers = scorers
+        self.pool: list[tuple[int, socket.socket]] = []
+        self.jobs: dict[int, int] = {}  # pid -> job id
+        self.buffer = bytearray()
+
+    def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
+        data = protocol.frame(message)
+        if fds:
+            socket.send_fds(self.ctl, [data], fds)
+        else:
+            self.ctl.sendall(data)
+
+    def fill_pool(self) -> None:
+        while len(self.pool) < max(self.cfg.prefork, 1):
+            self.pool.append(_fork_child(self.cfg, self.ctl, self.scorers))
+
+    def start_job(self, job_id: int) -> None:
+        if not self.pool:
+            self.fill_pool()
+        pid, sock = self.pool.pop(0)
+        self.jobs[pid] = job_id
+        self.send({"op": "started", "id": job_id, "pid": pid}, [sock.fileno()])
+        sock.close()
+
+    def kill_job(self, job_id: int) -> None:
+        for pid, jid in self.jobs.items():
+            if jid == job_id:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid == 0:
+                return
+            pid = info.si_pid
+            # The leader is a zombie, so its group id is still reserved: kill what it left.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            if pid in self.jobs:
+                self.send({"op": "exit", "id": self.jobs.pop(pid), "code": code})
+            else:
+                for entry in [e for e in self.pool if e[0] == pid]:
+                    entry[1].close()
+                    self.pool.remove(entry)
+                if code == ISOLATION_REFUSED:
+                    self.send({"op": "refused"})
+            # Without a private /tmp the scratch dir lives in the real one: wipe it.
+            shutil.rmtree(f"/tmp/coop-score-{pid}", ignore_errors=True)  # noqa: S108
+
+    def handle(self, message: dict[str, Any]) -> None:
+        if message["op"] == "job":
+            self.start_job(int(message["id"]))
+        elif message["op"] == "kill":
+            self.kill_job(int(message["id"]))
+        self.fill_pool()
+
+    def serve(self) -> None:
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        os.set_blocking(wake_r, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        selector = selectors.DefaultSelector()
+        selector.register(self.ctl, selectors.EVENT_READ, "ctl")
+        selector.register(wake_r, selectors.EVENT_READ, "wake")
+        self.fill_pool()
+        while True:
+            for key, _ in selector.select(timeout=1.0):
+                if key.data == "wake":
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake_r, 4096)
+                    continue
+                chunk = self.ctl.recv(1 << 16)
+                if not chunk:
+                    self.shutdown()
+                    return
+                self.buffer.extend(chunk)
+                for message in protocol.split_frames(self.buffer):
+                    self.handle(message)
+            self.reap()
+
+    def shutdown(self) -> None:
+        for pid in [*self.jobs, *(p for p, _ in self.pool)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        for pid in [*self.jobs, *(p for p, _ in self.pool)]:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _read_frame(ctl: socket.socket) -> dict[str, Any]:
+    buffer = bytearray()
+    while True:
+        chunk = ctl.recv(1 << 16)
+        if not chunk:
+            raise SystemExit(0)
+        buffer.extend(chunk)
+        frames = protocol.split_frames(buffer)
+        if frames:
+            return frames[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="coop.scoring.template")
+    parser.add_argument("--fd", type=int, required=True)
+    args = parser.parse_args(argv)
+    ctl = socket.socket(fileno=args.fd)
+    cfg = Config(**_read_frame(ctl))
+    # The template itself has no network either, so import-time plugin code cannot call out.
+    _libc.unshare(CLONE_NEWNET)
+    isolation = probe_isolation(cfg)
+    scorers, loaded, failed = load_scorers(cfg)
+    ready = {"op": "ready", "loaded": loaded, "failed": failed, "isolation": isolation}
+    ctl.sendall(protocol.frame(ready))
+    try:
+        Template(cfg, ctl, scorers).serve()
+    except OSError as exc:
+        if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
+            traceback.print_exc()
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Checks shared by the host and `coop.testing`: a scorer's declared contract and its output.
+
+Everything a plugin hands back is untrusted. `parse_output` is the one gate between a
+scorer's JSON and coop: finite numbers inside the declared range, bounded explanations,
+references only to records of this run, no unknown fields.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from coop.connectors.spec import KINDS
+from coop.scoring import spec
+
+MAX_OUTPUT_BYTES = 1024 * 1024
+
+_NAME = re.compile(spec.NAME_PATTERN)
+_RESULT_FIELDS = {"value", "contributions", "reasons", "breakdown"}
+_CONTRIBUTION_FIELDS = {"amount", "reason", "ref"}
+
+
+class ContractViolation(Exception):
+    """A scorer's declaration breaks the contract; the message says which member and why."""
+
+
+class OutputViolation(Exception):
+    """A scorer's output breaks the contract (`code` is invalid_plugin_output or
+    output_too_large); the message names the rule, never the member's data."""
+
+    def __init__(self, message: str, code: str = "invalid_plugin_output") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ScorerMeta:
+    """What coop knows about a loaded scorer (plain data: crosses process boundaries)."""
+
+    name: str
+    version: str
+    title: str
+    description: str
+    reads: tuple[str, ...]
+    range: tuple[float, float]
+    needs_text: bool
+    homepage: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "title": self.title,
+            "description": self.description,
+            "reads": list(self.reads),
+            "range": list(self.range),
+            "needs_text": self.needs_text,
+            "homepage": self.homepage,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ScorerMeta:
+        low, high = data["range"]
+        return cls(
+            name=str(data["name"]),
+            version=str(data["version"]),
+            title=str(data["title"]),
+            description=str(data["description"]),
+            reads=tuple(str(k) for k in data["reads"]),
+            range=(float(low), float(high)),
+            needs_text=bool(data["needs_text"]),
+            homepage=str(data["homepage"]),
+        )
+
+
+def _text(obj: object, attr: str, *, required: bool = True, limit: int = 2000) -> str:
+    value = getattr(obj, attr, None if required else "")
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ContractViolation(f"`{attr}` must be a non-empty string")
+    if len(value) > limit:
+        raise ContractViolation(f"`{attr}` is longer than {limit} characters")
+    return value
+
+
+def check_contract(scorer: object, *, entry_point_name: str | None = None) -> ScorerMeta:
+    """Validate a loaded scorer's declaration; raise ContractViolation on the first breach."""
+    api_version = getattr(scorer, "api_version", None)
+    if api_version != spec.API_VERSION:
+        raise ContractViolation(
+            f"`api_version` is {api_version!r}; this coop supports {spec.API_VERSION}"
+        )
+    name = _text(scorer, "name", limit=40)
+    if not _NAME.fullmatch(name):
+        raise ContractViolation(f"`name` must match {spec.NAME_PATTERN}")
+    if entry_point_name is not None and name != entry_point_name:
+        raise ContractViolation("`name` must equal the entry point's name")
+    version = _text(scorer, "version", limit=64)
+    title = _text(scorer, "title", limit=120)
+    description = _text(scorer, "description")
+    reads = getattr(scorer, "reads", None)
+    if not isinstance(reads, tuple | list) or not reads:
+        raise ContractViolation("`reads` must be a non-empty tuple of record kinds")
+    unknown = [k for k in reads if k not in KINDS]
+    if unknown:
+        raise ContractViolation(f"`reads` names unknown kinds: {', '.join(map(str, unknown))}")
+    declared = getattr(scorer, "range", None)
+    if (
+        not isinstance(declared, tuple | list)
+        or len(declared) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in declared)
+    ):
+        raise ContractViolation("`range` must be a pair of numbers (low, high)")
+    low, high = float(declared[0]), float(declared[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ContractViolation("`range` must be finite with low < high")
+    needs_text = getattr(scorer, "needs_text", False)
+    if not isinstance(needs_text, bool):
+        raise ContractViolation("`needs_text` must be a bool")
+    homepage = _text(scorer, "homepage", required=False, limit=500)
+    if not callable(getattr(scorer, "score", None)):
+        raise ContractViolation("`score` must be callable")
+    return ScorerMeta(
+        name=name,
+        version=version,
+        title=title,
+        description=description,
+        reads=tuple(dict.fromkeys(str(k) for k in reads)),
+        range=(low, high),
+        needs_text=needs_text,
+        homepage=homepage,
+    )
+
+
+def result_to_json(result: object) -> dict[str, Any]:
+    """Turn what `score` returned into the wire form (no validation: the host does that)."""
+    if not isinstance(result, spec.ScoreResult):
+        raise OutputViolation("score() must return a ScoreResult")
+    return {
+        "value": result.value,
+        "contributions": [
+            {"amount": c.amount, "reason": c.reason, "ref": c.ref}
+            if isinstance(c, spec.Contribution)
+            else c
+            for c in result.contributions
+        ],
+        "reasons": list(result.reasons),
+        "breakdown": dict(result.breakdown),
+    }
+
+
+def _reject_constant(token: str) -> float:
+    raise OutputViolation(f"non-finite number {token}")
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise OutputViolation(f"{what} must be a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise OutputViolation(f"{what} must be finite")
+    return number
+
+
+def _short_text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise OutputViolation(f"{what} must be a string")
+    if len(value) > spec.MAX_TEXT:
+        raise OutputViolation(f"{what} is longer than {spec.MAX_TEXT} characters")
+    return value
+
+
+def parse_output(raw: bytes | str, *, meta: ScorerMeta, refs: Collection[str]) -> spec.ScoreResult:
+    """Parse and validate one scorer output. `refs`: the references given in this run."""
+    if len(raw) > MAX_OUTPUT_BYTES:
+        raise OutputViolation("output is larger than 1 MiB", code="output_too_large")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except OutputViolation:
+        raise
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise OutputViolation("output is not JSON") from None
+    return check_result(data, meta=meta, refs=refs)
+
+
+def check_result(data: object, *, meta: ScorerMeta, refs: Collection[str]) -> spec.ScoreResult:
+    """Validate the decoded output and rebuild it as a ScoreResult."""
+    if not isinstance(data, dict):
+        raise OutputViolation("output must be an object")
+    extra = set(data) - _RESULT_FIELDS
+    if extra or "value" not in data:
+        raise OutputViolation("output must have `value` and only known fields")
+    value = _number(data["value"], "value")
+    low, high = meta.range
+    if not low <= value <= high:
+        raise OutputViolation("value is outside the declared range")
+    contributions = data.get("contributions", [])
+    if not isinstance(contributions, list) or len(contributions) > spec.MAX_CONTRIBUTIONS:
+        raise OutputViolation(f"at most {spec.MAX_CONTRIBUTIONS} contributions")
+    known = refs if isinstance(refs, set | frozenset) else set(refs)
+    parsed: list[spec.Contribution] = []
+    for item in contributions:
+        if not isinstance(item, dict) or set(item) - _CONTRIBUTION_FIELDS:
+            raise OutputViolation("a contribution has unknown fields")
+        ref = item.get("ref")
+        if ref is not None and (not isinstance(ref, str) or ref not in known):
+            raise OutputViolation("a contribution points at a record not in this run's input")
+        parsed.append(
+            spec.Contribution(
+                amount=_number(item.get("amount"), "contribution amount"),
+                reason=_short_text(item.get("reason"), "contribution reason"),
+                ref=ref,
+            )
+        )
+    reasons = data.get("reasons", [])
+    if not isinstance(reasons, list) or len(reasons) > spec.MAX_REASONS:
+        raise OutputViolation(f"at most {spec.MAX_REASONS} reasons")
+    breakdown = data.get("breakdown", {})
+    if not isinstance(breakdown, dict) or len(breakdown) > spec.MAX_BREAKDOWN:
+        raise OutputViolation(f"breakdown must be an object of at most {spec.MAX_BREAKDOWN}")
+    return spec.ScoreResult(
+        value=value,
+        contributions=tuple(parsed),
+        reasons=tuple(_short_text(r, "reason") for r in reasons),
+        breakdown={
+            _short_text(k, "breakdown key"): _number(v, "breakdown value")
+            for k, v in breakdown.items()
+        },
+    )

@@ -1,0 +1,67 @@
+"""The reach scorer, tested the way plugin authors test theirs: with coop.testing only."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from coop.testing import (
+    NOW,
+    assert_deterministic,
+    assert_explains,
+    check_scorer,
+    post,
+    repository,
+    run_scorer,
+    steady_member,
+)
+from coop_score_reach import HALF_LIFE_DAYS, ReachScorer
+
+
+def test_declares_a_valid_contract() -> None:
+    meta = check_scorer(ReachScorer)
+    assert meta.name == "reach"
+    assert meta.reads == ("post", "repository")
+
+
+def test_no_records_scores_zero_and_says_so() -> None:
+    result = run_scorer(ReachScorer, [])
+    assert result.value == 0
+    assert result.reasons
+
+
+def test_a_reaction_loses_half_its_weight_after_one_half_life() -> None:
+    fresh = run_scorer(ReachScorer, [post(days_ago=0, favourites=100)])
+    old = run_scorer(ReachScorer, [post(days_ago=HALF_LIFE_DAYS, favourites=200)])
+    assert old.value == pytest.approx(fresh.value)
+
+
+def test_value_is_log_scaled_to_100() -> None:
+    result = run_scorer(ReachScorer, [post(favourites=100)])
+    assert result.value == pytest.approx(100 * math.log10(101) / math.log10(10_001), abs=1e-6)
+    capped = run_scorer(ReachScorer, [repository(stars=1_000_000)])
+    assert capped.value == 100
+
+
+def test_boosts_weigh_more_than_favourites() -> None:
+    boosted = run_scorer(ReachScorer, [post(reblogs=10)])
+    liked = run_scorer(ReachScorer, [post(favourites=10)])
+    assert boosted.value > liked.value
+
+
+def test_explanation_lists_top_moments_and_decay() -> None:
+    records = steady_member()
+    result = run_scorer(ReachScorer, records)
+    assert_explains(result, records, min_contributions=10, mentions=["decayed"])
+    amounts = [c.amount for c in result.contributions]
+    assert amounts == sorted(amounts, reverse=True)
+    assert sum(amounts) <= result.value + 1e-6
+
+
+def test_records_older_than_a_year_are_reported_as_aged_out() -> None:
+    result = run_scorer(ReachScorer, [post(days_ago=400, favourites=5), post(favourites=1)])
+    assert any("1 older records no longer count" in r for r in result.reasons)
+
+
+def test_same_input_gives_the_same_result() -> None:
+    assert_deterministic(ReachScorer, steady_member(), NOW)
