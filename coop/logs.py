@@ -1,20 +1,57 @@
-"""Structured (JSON) logging. Log records never carry secrets or member plaintext: callers log
-ids and codes only, and this formatter drops any `extra` key that looks like a secret."""
+"""Structured (JSON) logging that keeps secrets out of the log.
+
+Callers log ids and codes only. As a second line of defence the formatter redacts every
+`extra` field whose name looks secret (also inside dicts), and never prints raw bytes.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from coop.config import Settings
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
-_SECRET_WORDS = ("password", "token", "secret", "key", "email", "cookie", "authorization")
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "key",
+    "email",
+    "cookie",
+    "authorization",
+    "credential",
+    "bearer",
+    "signature",
+)
+# Names that contain a secret word but only ever hold an identifier.
+_SAFE_NAMES = frozenset({"kek", "kek_id", "key_id"})
+REDACTED = "[redacted]"
+
+
+def looks_secret(name: str) -> bool:
+    lowered = name.lower()
+    return lowered not in _SAFE_NAMES and any(word in lowered for word in _SECRET_WORDS)
+
+
+def redact(name: str, value: object) -> object:
+    """The loggable form of one field: redacted by name, bytes summarised, dicts walked."""
+    if looks_secret(name):
+        return REDACTED
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"[{len(value)} bytes]"
+    if isinstance(value, Mapping):
+        return {str(k): redact(str(k), v) for k, v in value.items()}
+    return value
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, the extras, and any exception."""
+
     def format(self, record: logging.LogRecord) -> str:
         body: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -23,12 +60,8 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key in _RESERVED or key.startswith("_"):
-                continue
-            if any(word in key.lower() for word in _SECRET_WORDS) and key != "kek":
-                body[key] = "[redacted]"
-            else:
-                body[key] = value
+            if key not in _RESERVED and not key.startswith("_"):
+                body[key] = redact(key, value)
         if record.exc_info and record.exc_info[0] is not None:
             body["exc_type"] = record.exc_info[0].__name__
             body["trace"] = self.formatException(record.exc_info)
@@ -36,6 +69,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(settings: Settings) -> None:
+    """JSON lines on stderr at INFO; chatty libraries only from WARNING."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
