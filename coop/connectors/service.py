@@ -284,15 +284,24 @@ async def _revoke(
 
 
 async def list_records(
-    *, vault: Vault, member_id: uuid.UUID, kinds: Iterable[str] | None = None
+    *,
+    vault: Vault,
+    member_id: uuid.UUID,
+    kinds: Iterable[str] | None = None,
+    connection_id: uuid.UUID | None = None,
+    latest: int | None = None,
 ) -> list[StoredRecord]:
-    """The member's records (optionally of some kinds), decrypted, oldest first: one query."""
+    """The member's records, decrypted, oldest first, in one query: optionally only some kinds,
+    one connection, or the `latest` N (newest first)."""
     query = Record.filter(member_id=member_id)
     if kinds is not None:
         query = query.filter(kind__in=list(kinds))
-    rows = await query.order_by("occurred_at").values(
-        "id", "connection_id", "kind", "occurred_at", "body_sealed"
-    )
+    if connection_id is not None:
+        query = query.filter(connection_id=connection_id)
+    query = query.order_by("occurred_at", "id")
+    if latest is not None:
+        query = query.order_by("-occurred_at", "-id").limit(latest)
+    rows = await query.values("id", "connection_id", "kind", "occurred_at", "body_sealed")
     if not rows:
         return []
     cipher = await vault.cipher_for(member_id)
