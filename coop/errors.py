@@ -216,3 +216,17 @@ class ScorerUnavailableError(CoopError):
 
     code = "scorer_unavailable"
     status = 404
+
+
+class ReceiptExpiredError(CoopError):
+    """This receipt link has expired or was already used."""
+
+    code = "receipt_expired"
+    status = 410
+
+
+class ExportLinkExpiredError(CoopError):
+    """This export link has expired or was already used; request a new export."""
+
+    code = "export_link_expired"
+    status = 410

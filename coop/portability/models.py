@@ -30,6 +30,7 @@ class DeletionLedger(Model):
     receipt: dict[str, Any] = fields.JSONField(default=dict)
     receipt_token_hash = fields.CharField(max_length=64, null=True, unique=True)
     receipt_expires_at = fields.DatetimeField(null=True)
+    receipt_downloaded_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "deletion_ledger"

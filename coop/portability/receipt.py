@@ -111,9 +111,10 @@ async def build_receipt(ledger_id: uuid.UUID) -> Receipt:
     )
 
 
-async def receipt_for_token(*, vault: Vault, token: str, consume: bool = False) -> Receipt:
-    """The receipt a receipt token points at. Unknown -> NotFoundError; expired or already
-    downloaded -> ReceiptExpiredError. `consume` burns the token (the one-time download)."""
+async def receipt_for_token(*, vault: Vault, token: str, download: bool = False) -> Receipt:
+    """The receipt a receipt token points at. Unknown -> NotFoundError; expired ->
+    ReceiptExpiredError. The page can be viewed until the token expires; the JSON download
+    works once (`download=True` burns it)."""
     if not token or len(token) > 100:
         raise NotFoundError()
     hash_ = vault.token_hash(token)
@@ -123,7 +124,9 @@ async def receipt_for_token(*, vault: Vault, token: str, consume: bool = False) 
             raise NotFoundError()
         if entry.receipt_expires_at is None or entry.receipt_expires_at <= utcnow():
             raise ReceiptExpiredError()
-        if consume:
-            entry.receipt_expires_at = None
-            await entry.save(update_fields=["receipt_expires_at"])
+        if download:
+            if entry.receipt_downloaded_at is not None:
+                raise ReceiptExpiredError()
+            entry.receipt_downloaded_at = utcnow()
+            await entry.save(update_fields=["receipt_downloaded_at"])
     return await build_receipt(entry.id)

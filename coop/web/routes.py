@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from coop.web import account, dashboard, login
+from coop.web import account, dashboard, leave, login
 from coop.web import connectors as connector_pages
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -18,6 +18,7 @@ def routes() -> list[BaseRoute]:
         *dashboard.routes(),
         *login.routes(),
         *account.routes(),
+        *leave.routes(),
         *connector_pages.routes(),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

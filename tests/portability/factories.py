@@ -16,6 +16,7 @@ from coop.connectors.models import Connection, Record, SyncRun
 from coop.consent import accesslog, grants, personal, tokens
 from coop.members import service as members
 from coop.members import sessions
+from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
 from coop.types import utcnow
 from coop.vault import Vault
 
@@ -84,6 +85,8 @@ async def make_person(
         person.records += records
     for app_id in app_ids or []:
         await grant_app(person, app_id)
+    for scorer in ("reach", "cadence"):
+        await add_scores(vault, member.id, scorer, canary, versions=2)
     created = await personal.create_personal_token(
         member_id=member.id, name=f"pat {canary}", scopes=["profile"], lifetime="30d"
     )
@@ -146,3 +149,42 @@ async def grant_app(person: Person, app_id: uuid.UUID) -> None:
         app_id=app_id,
     )
     person.app_ids.append(app_id)
+
+
+async def add_scores(
+    vault: Vault, member_id: uuid.UUID, scorer: str, canary: str, *, versions: int
+) -> None:
+    cipher = await vault.cipher_for(member_id)
+    now = utcnow()
+    await ScorerConsent.create(
+        id=uuid.uuid4(), member_id=member_id, scorer=scorer, enabled=True, updated_at=now
+    )
+    await ScorerConsentEvent.create(
+        id=uuid.uuid4(),
+        member_id=member_id,
+        scorer=scorer,
+        action="enabled",
+        scorer_version="1.0",
+        reads="post",
+        at=now,
+    )
+    for v in range(versions):
+        score_id = uuid.uuid4()
+        explanation = {
+            "reasons": [f"{scorer} reason {canary}"],
+            "contributions": [],
+            "breakdown": {},
+            "input_refs": [],
+        }
+        await Score.create(
+            id=score_id,
+            member_id=member_id,
+            scorer=scorer,
+            scorer_version="1.0",
+            value=float(v),
+            inputs_digest=f"digest-{v}",
+            computed_at=now,
+            explanation_sealed=cipher.seal_json(
+                explanation, table="score", column="explanation_sealed", row=score_id
+            ),
+        )

@@ -1,0 +1,424 @@
+"""Export everything coop holds about a member as a ZIP of JSON files, streamed as it is built.
+
+Every file is described by `export.schema.json` (shipped inside the archive and published as
+docs/export.schema.json). Large collections (records, the access log) are read in keyset
+pages and written as they are decrypted, so memory stays flat whatever the member's size.
+Secrets are never exported: no token values or hashes, no password hash, no data key, no
+upstream credentials (EX-02).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import resources
+from typing import Any
+
+from coop.apps.models import App
+from coop.connectors import store
+from coop.connectors.models import Connection, Record, SyncRun
+from coop.consent.models import (
+    AccessLogEntry,
+    Grant,
+    GrantEvent,
+    OAuthToken,
+    PersonalToken,
+    SharingPause,
+)
+from coop.members.models import Member, WebSession
+from coop.portability.zipstream import ZipStream
+from coop.scoring import service as scoring
+from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
+from coop.types import utcnow
+from coop.vault import MemberCipher, Vault
+
+FORMAT_VERSION = 1
+PAGE = 500
+SCHEMA_NAME = "export.schema.json"
+
+# Where each member-keyed table is exported (the completeness test holds the export to the
+# inventory 1:1), and the tables deliberately left out, with the reason.
+COVERAGE = {
+    "member": "profile.json",
+    "sharing_pause": "profile.json",
+    "web_session": "sessions.json",
+    "personal_token": "personal_tokens.json",
+    "connection": "connections.json",
+    "sync_run": "connections.json",
+    "connector_record": "records.json",
+    "score": "scores.json",
+    "scorer_consent": "scorer_consents.json",
+    "scorer_consent_event": "scorer_consents.json",
+    "consent_grant": "grants.json",
+    "grant_event": "grants.json",
+    "oauth_token": "grants.json",
+    "access_log": "access_log.json",
+    "app": "apps.json",
+}
+EXCLUDED = {
+    "vault_member_key": "your data key itself is never exported (it is what protects the rest)",
+    "authorization_code": "one-time codes that live 60 seconds; the grant they belong to is",
+    "export_link": "single-use download links for exports",
+}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def schema_bytes() -> bytes:
+    return resources.files("coop.portability").joinpath(SCHEMA_NAME).read_bytes()
+
+
+def filename(today: date) -> str:
+    return f"coop-export-{today.isoformat()}.zip"
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What the export page shows before the download starts (the progress indication)."""
+
+    records: int
+    connections: int
+    scores: int
+    grants: int
+    access_log: int
+
+
+async def summarize(*, member_id: uuid.UUID) -> ExportSummary:
+    return ExportSummary(
+        records=await Record.filter(member_id=member_id).count(),
+        connections=await Connection.filter(member_id=member_id).count(),
+        scores=await Score.filter(member_id=member_id).count(),
+        grants=await Grant.filter(member_id=member_id).count(),
+        access_log=await AccessLogEntry.filter(member_id=member_id).count(),
+    )
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.files: dict[str, int] = {}
+
+
+async def _array(
+    counter: _Counter, name: str, items: AsyncIterator[dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    """A JSON array written item by item."""
+    count = 0
+    yield b"["
+    async for item in items:
+        yield (b",\n" if count else b"\n") + _dump(item)
+        count += 1
+    yield b"\n]\n"
+    counter.files[name] = count
+
+
+async def _one(value: Any) -> AsyncIterator[bytes]:
+    yield _dump(value) + b"\n"
+
+
+async def _pages(
+    query: Callable[[Any], Awaitable[list[Any]]],
+) -> AsyncIterator[Any]:
+    """Keyset pagination on the primary key: each page is one indexed query."""
+    last: Any = None
+    while True:
+        rows = await query(last)
+        for row in rows:
+            yield row
+        if len(rows) < PAGE:
+            return
+        last = rows[-1].id
+
+
+# -- sections ---------------------------------------------------------------------------------
+
+
+async def _profile(member: Member, cipher: MemberCipher) -> dict[str, Any]:
+    pause = await SharingPause.get_or_none(member_id=member.id)
+    return {
+        "id": str(member.id),
+        "email": cipher.open_text(
+            member.email_sealed, table="member", column="email", row=member.id
+        ),
+        "handle": cipher.open_text(
+            member.handle_sealed, table="member", column="handle", row=member.id
+        ),
+        "created_at": _iso(member.created_at),
+        "password_changed_at": _iso(member.password_changed_at),
+        "sharing_paused_since": _iso(pause.since) if pause else None,
+    }
+
+
+async def _sessions(member_id: uuid.UUID, cipher: MemberCipher) -> AsyncIterator[dict[str, Any]]:
+    for row in await WebSession.filter(member_id=member_id).order_by("created_at"):
+        device = (
+            cipher.open_text(row.device_sealed, table="web_session", column="device", row=row.id)
+            if row.device_sealed is not None
+            else None
+        )
+        yield {
+            "id": str(row.id),
+            "device": device,
+            "created_at": _iso(row.created_at),
+            "last_seen_at": _iso(row.last_seen_at),
+            "expires_at": _iso(row.expires_at),
+        }
+
+
+async def _personal_tokens(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
+    for row in await PersonalToken.filter(member_id=member_id).order_by("created_at"):
+        yield {
+            "id": str(row.id),
+            "name": row.name,
+            "scopes": list(row.scopes),
+            "created_at": _iso(row.created_at),
+            "expires_at": _iso(row.expires_at),
+            "revoked_at": _iso(row.revoked_at),
+        }
+
+
+async def _connections(member_id: uuid.UUID, cipher: MemberCipher) -> AsyncIterator[dict[str, Any]]:
+    for row in await Connection.filter(member_id=member_id).order_by("created_at"):
+        runs = await SyncRun.filter(connection_id=row.id).order_by("started_at")
+        yield {
+            "id": str(row.id),
+            "connector": row.connector,
+            "status": row.status,
+            "status_reason": row.status_reason,
+            "config": store.open_field(cipher, row, "config_sealed") or {},
+            "created_at": _iso(row.created_at),
+            "last_sync_at": _iso(row.last_sync_at),
+            "records_count": row.records_count,
+            "sync_history": [
+                {
+                    "id": str(r.id),
+                    "started_at": _iso(r.started_at),
+                    "finished_at": _iso(r.finished_at),
+                    "outcome": r.outcome,
+                    "records_added": r.records_added,
+                    "error_code": r.error_code,
+                }
+                for r in runs
+            ],
+        }
+
+
+async def _records(member_id: uuid.UUID, cipher: MemberCipher) -> AsyncIterator[dict[str, Any]]:
+    async def page(last: Any) -> list[Record]:
+        query = Record.filter(member_id=member_id)
+        if last is not None:
+            query = query.filter(id__gt=last)
+        return await query.order_by("id").limit(PAGE)
+
+    async for row in _pages(page):
+        body = cipher.open_json(
+            row.body_sealed, table=store.RECORD_TABLE, column="body_sealed", row=row.id
+        )
+        yield {
+            "id": str(row.id),
+            "connection_id": str(row.connection_id),
+            "kind": row.kind,
+            "occurred_at": _iso(row.occurred_at),
+            "updated_at": _iso(row.updated_at),
+            "counts": body.get("counts") or {},
+            "text": body.get("text"),
+            "title": body.get("title"),
+            "url": body.get("url"),
+        }
+
+
+async def _scores(member_id: uuid.UUID, cipher: MemberCipher) -> AsyncIterator[dict[str, Any]]:
+    async def page(last: Any) -> list[Score]:
+        query = Score.filter(member_id=member_id)
+        if last is not None:
+            query = query.filter(id__gt=last)
+        return await query.order_by("id").limit(PAGE)
+
+    async for row in _pages(page):
+        change = None
+        if row.change_sealed is not None:
+            change = cipher.open_json(
+                row.change_sealed, table=scoring.TABLE, column="change_sealed", row=row.id
+            )
+        yield {
+            "id": str(row.id),
+            "scorer": row.scorer,
+            "scorer_version": row.scorer_version,
+            "value": row.value,
+            "inputs_digest": row.inputs_digest,
+            "computed_at": _iso(row.computed_at),
+            "explanation": cipher.open_json(
+                row.explanation_sealed,
+                table=scoring.TABLE,
+                column="explanation_sealed",
+                row=row.id,
+            ),
+            "change": change,
+        }
+
+
+async def _scorer_consents(member_id: uuid.UUID) -> dict[str, Any]:
+    current = await ScorerConsent.filter(member_id=member_id).order_by("scorer")
+    history = await ScorerConsentEvent.filter(member_id=member_id).order_by("at")
+    return {
+        "current": [
+            {
+                "scorer": c.scorer,
+                "enabled": c.enabled,
+                "updated_at": _iso(c.updated_at),
+                "last_run_at": _iso(c.last_run_at),
+                "last_status": c.last_status,
+            }
+            for c in current
+        ],
+        "history": [
+            {
+                "scorer": e.scorer,
+                "action": e.action,
+                "scorer_version": e.scorer_version,
+                "reads": [r for r in e.reads.split(",") if r],
+                "at": _iso(e.at),
+            }
+            for e in history
+        ],
+    }
+
+
+async def _grants(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
+    for grant in await Grant.filter(member_id=member_id).order_by("created_at"):
+        app = await App.get_or_none(id=grant.app_id)
+        events = await GrantEvent.filter(grant_id=grant.id).order_by("at")
+        tokens = await OAuthToken.filter(grant_id=grant.id).order_by("created_at")
+        yield {
+            "id": str(grant.id),
+            "app": {
+                "id": str(grant.app_id),
+                "name": app.name if app else None,
+                "client_id": app.client_id if app else None,
+                "homepage": app.homepage if app else None,
+            },
+            "subject": grant.subject,
+            "scopes": list(grant.scopes),
+            "status": grant.status,
+            "created_at": _iso(grant.created_at),
+            "expires_at": _iso(grant.expires_at),
+            "ended_at": _iso(grant.ended_at),
+            "events": [
+                {"kind": e.kind, "at": _iso(e.at), "scopes": list(e.scopes), "reason": e.reason}
+                for e in events
+            ],
+            "tokens": [
+                {
+                    "id": str(t.id),
+                    "scopes": list(t.scopes),
+                    "created_at": _iso(t.created_at),
+                    "access_expires_at": _iso(t.access_expires_at),
+                    "refresh_expires_at": _iso(t.refresh_expires_at),
+                    "refresh_used_at": _iso(t.refresh_used_at),
+                    "revoked_at": _iso(t.revoked_at),
+                }
+                for t in tokens
+            ],
+        }
+
+
+async def _access_log(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
+    async def page(last: Any) -> list[AccessLogEntry]:
+        query = AccessLogEntry.filter(member_id=member_id)
+        if last is not None:
+            query = query.filter(id__gt=last)
+        return await query.order_by("id").limit(PAGE)
+
+    async for row in _pages(page):
+        yield {
+            "id": str(row.id),
+            "at": _iso(row.at),
+            "app_id": str(row.app_id) if row.app_id else None,
+            "app_name": row.app_name,
+            "grant_id": str(row.grant_id) if row.grant_id else None,
+            "personal_token_id": str(row.personal_token_id) if row.personal_token_id else None,
+            "scope": row.scope,
+            "resource": row.resource,
+        }
+
+
+async def _apps(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
+    for app in await App.filter(owner_id=member_id).order_by("created_at"):
+        yield {
+            "id": str(app.id),
+            "client_id": app.client_id,
+            "name": app.name,
+            "homepage": app.homepage,
+            "redirect_uris": list(app.redirect_uris),
+            "webhook_url": app.webhook_url,
+            "public": app.public,
+            "created_at": _iso(app.created_at),
+        }
+
+
+# -- the archive ------------------------------------------------------------------------------
+
+
+def _readme(generated_at: datetime) -> bytes:
+    text = resources.files("coop.portability").joinpath("export_readme.md").read_text()
+    return text.replace("{generated_at}", generated_at.isoformat()).encode()
+
+
+async def stream_export(*, vault: Vault, member_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """The export ZIP as a stream of chunks. Raises NotFoundError/KeyMissingError up front
+    (before the first chunk) when the member or their key is gone."""
+    member = await Member.get(id=member_id)
+    cipher = await vault.cipher_for(member_id)
+    return _build(member, cipher)
+
+
+async def _build(member: Member, cipher: MemberCipher) -> AsyncIterator[bytes]:
+    generated_at = utcnow()
+    archive = ZipStream()
+    counter = _Counter()
+    mid = member.id
+    entries: list[tuple[str, AsyncIterator[bytes]]] = [
+        ("README.md", _one_raw(_readme(generated_at))),
+        (SCHEMA_NAME, _one_raw(schema_bytes())),
+        ("profile.json", _one(await _profile(member, cipher))),
+        ("sessions.json", _array(counter, "sessions.json", _sessions(mid, cipher))),
+        ("personal_tokens.json", _array(counter, "personal_tokens.json", _personal_tokens(mid))),
+        ("connections.json", _array(counter, "connections.json", _connections(mid, cipher))),
+        ("records.json", _array(counter, "records.json", _records(mid, cipher))),
+        ("scores.json", _array(counter, "scores.json", _scores(mid, cipher))),
+        ("scorer_consents.json", _lazy_one(lambda: _scorer_consents(mid))),
+        ("grants.json", _array(counter, "grants.json", _grants(mid))),
+        ("access_log.json", _array(counter, "access_log.json", _access_log(mid))),
+        ("apps.json", _array(counter, "apps.json", _apps(mid))),
+    ]
+    for name, pieces in entries:
+        async for chunk in archive.entry(name, pieces):
+            yield chunk
+    manifest = {
+        "format": "coop-export",
+        "version": FORMAT_VERSION,
+        "generated_at": generated_at.isoformat(),
+        "member_id": str(mid),
+        "schema": SCHEMA_NAME,
+        "counts": counter.files,
+        "files": [name for name, _ in entries] + ["manifest.json"],
+    }
+    async for chunk in archive.entry("manifest.json", _one(manifest)):
+        yield chunk
+    yield archive.close()
+
+
+async def _one_raw(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _lazy_one(make: Callable[[], Awaitable[Any]]) -> AsyncIterator[bytes]:
+    yield _dump(await make()) + b"\n"
