@@ -168,3 +168,13 @@ async def last_access(*, member_id: uuid.UUID) -> dict[uuid.UUID, datetime]:
         .values("grant_id", "last")
     )
     return {row["grant_id"]: row["last"] for row in rows}
+
+
+async def list_log_apps(*, member_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+    """The apps that appear in a member's log (for the filter), by name."""
+    rows = (
+        await AccessLogEntry.filter(member_id=member_id, app_id__isnull=False)
+        .distinct()
+        .values_list("app_id", "app_name")
+    )
+    return sorted({(r[0], r[1]) for r in rows}, key=lambda r: r[1].lower())

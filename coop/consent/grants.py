@@ -181,7 +181,7 @@ async def list_grants(*, member_id: uuid.UUID, live_only: bool = True) -> list[G
     query = Grant.filter(member_id=member_id)
     if live_only:
         query = query.filter(status__in=[ACTIVE, PAUSED])
-    return await query.order_by("-created_at")
+    return await query.select_related("app").order_by("-created_at")
 
 
 async def list_events(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> list[GrantEvent]:

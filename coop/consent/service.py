@@ -14,7 +14,7 @@ from datetime import datetime
 from coop.types import utcnow
 
 from . import accesslog
-from .accesslog import LogPage, last_access, list_entries
+from .accesslog import LogPage, last_access, list_entries, list_log_apps
 from .grants import (
     create_grant,
     expire_due_grants,
@@ -50,6 +50,7 @@ __all__ = [
     "list_entries",
     "list_events",
     "list_grants",
+    "list_log_apps",
     "list_personal_tokens",
     "narrow_grant",
     "pause_sharing",
@@ -80,6 +81,7 @@ class Principal:
     app_id: uuid.UUID | None = None
     client_id: str | None = None
     personal_token_id: uuid.UUID | None = None
+    app_name: str | None = None
 
     @property
     def is_owner(self) -> bool:
@@ -121,7 +123,9 @@ async def resolve_bearer(token: str) -> Principal | None:
         )
     if not token.startswith(ACCESS_PREFIX):
         return None
-    row = await OAuthToken.get_or_none(access_hash=token_hash(token)).select_related("grant")
+    row = await OAuthToken.get_or_none(access_hash=token_hash(token)).select_related(
+        "grant", "grant__app"
+    )
     if row is None or row.revoked_at is not None or row.access_expires_at <= now:
         return None
     grant = row.grant
@@ -136,18 +140,17 @@ async def resolve_bearer(token: str) -> Principal | None:
         grant_id=grant.id,
         app_id=grant.app_id,
         client_id=row.client_id,
+        app_name=grant.app.name,  # type: ignore[attr-defined]
     )
 
 
-async def authorize_read(
-    *, principal: Principal, scope: str, resource: str, app_name: str | None = None
-) -> ReadDecision:
+async def authorize_read(*, principal: Principal, scope: str, resource: str) -> ReadDecision:
     """May `principal` read `resource` under `scope`? Logs every allowed read durably
     (group commit, see consent.accesslog) before returning.
 
     Call it once per resource read, after `resolve_bearer` in the same request, and answer
-    a refusal exactly like missing data. `app_name` is what the member's access log shows
-    (the GraphQL layer passes the app's name; personal tokens are shown as "you").
+    a refusal exactly like missing data. The member's log shows the app's name, or "you"
+    for the member's own personal tokens.
     """
     if scope not in principal.scopes:
         return ReadDecision(allowed=False, scope=scope)
@@ -155,7 +158,7 @@ async def authorize_read(
         member_id=principal.member_id,
         scope=scope,
         resource=resource,
-        app_name=OWNER_LABEL if principal.is_owner else (app_name or principal.client_id or "app"),
+        app_name=OWNER_LABEL if principal.is_owner else (principal.app_name or "app"),
         grant_id=principal.grant_id,
         app_id=principal.app_id,
         personal_token_id=principal.personal_token_id,

@@ -36,7 +36,9 @@ def _ascii(description: str) -> str:
 
 def oauth_error(code: str, description: str = "") -> oauth_errors.OAuth2Error:
     cls = ERROR_CLASSES.get(code, oauth_errors.InvalidRequestError)
-    error = cls(description=_ascii(description) or None)
+    # Some subclasses take other constructor arguments; the base one takes the description.
+    error = cls.__new__(cls)
+    oauth_errors.OAuth2Error.__init__(error, description=_ascii(description) or None)
     if code == "invalid_client":
         error.status_code = 401  # RFC 6749 §5.2, with WWW-Authenticate: Basic (OA-09)
     return error

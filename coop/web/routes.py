@@ -8,6 +8,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from coop.web import account, dashboard, leave, login
+from coop.web import apps as apps_pages
 from coop.web import connectors as connector_pages
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -20,5 +21,6 @@ def routes() -> list[BaseRoute]:
         *account.routes(),
         *leave.routes(),
         *connector_pages.routes(),
+        *apps_pages.routes(),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

@@ -39,7 +39,9 @@ async def make_member(vault: Vault) -> Member:
     return await members.create_member(vault=vault, email=email, password=PASSWORD)
 
 
-async def log_in(client: httpx.AsyncClient, vault: Vault, settings: Settings, member: Member) -> str:
+async def log_in(
+    client: httpx.AsyncClient, vault: Vault, settings: Settings, member: Member
+) -> str:
     _, token = await sessions.start(vault=vault, settings=settings, member=member, user_agent="t")
     client.cookies.set(session_cookie_name(settings), token)
     return token
@@ -155,11 +157,11 @@ async def redeem(client: httpx.AsyncClient, reg: RegisteredApp, flow: Flow) -> h
     )
 
 
-async def introspect(
-    client: httpx.AsyncClient, reg: RegisteredApp, token: str
-) -> dict[str, Any]:
+async def introspect(client: httpx.AsyncClient, reg: RegisteredApp, token: str) -> dict[str, Any]:
     response = await client.post(
-        "/oauth/introspect", data={"token": token}, auth=client_auth(reg) or httpx.USE_CLIENT_DEFAULT
+        "/oauth/introspect",
+        data={"token": token},
+        auth=client_auth(reg) or httpx.USE_CLIENT_DEFAULT,
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()

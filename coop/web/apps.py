@@ -1,0 +1,185 @@
+"""Member pages for apps: who may read what (/apps), every read (/access-log), and the
+developer page (/developer: register apps, personal access tokens)."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from coop.apps import service as apps
+from coop.consent import service as consent
+from coop.consent.personal import PAT_LIFETIME_LABELS
+from coop.consent.scopes import MEMBER_MANAGE, PROFILE, describe_scope
+from coop.errors import CoopError, NotFoundError
+from coop.http.auth import require_member
+from coop.http.csrf import read_form
+from coop.http.flash import redirect_with_flash
+from coop.http.runtime import get_runtime
+from coop.web.login import form_text
+from coop.web.templating import render
+
+
+def _uuid(value: str | None) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFoundError() from None
+
+
+async def apps_page(request: Request) -> Response:
+    member = await require_member(request)
+    await consent.expire_due_grants(member_id=member.id)
+    grants = await consent.list_grants(member_id=member.id)
+    last = await consent.last_access(member_id=member.id)
+    rows = [
+        {
+            "grant": g,
+            "app": g.app,
+            "scopes": [describe_scope(s) for s in g.scopes],
+            "last_access": last.get(g.id),
+        }
+        for g in grants
+    ]
+    paused = await consent.is_sharing_paused(member_id=member.id)
+    return render(request, "apps.html", {"rows": rows, "paused": paused})
+
+
+async def revoke_grant(request: Request) -> Response:
+    member = await require_member(request)
+    await read_form(request)
+    grant_id = _uuid(request.path_params["grant_id"])
+    await consent.revoke_grant(member_id=member.id, grant_id=grant_id)
+    return redirect_with_flash("/apps", "Access revoked. The app can no longer read your data.")
+
+
+async def pause_sharing(request: Request) -> Response:
+    member = await require_member(request)
+    await read_form(request)
+    await consent.pause_sharing(member_id=member.id)
+    return redirect_with_flash("/apps", "Sharing is paused. No app can read your data.")
+
+
+async def resume_sharing(request: Request) -> Response:
+    member = await require_member(request)
+    await read_form(request)
+    await consent.resume_sharing(member_id=member.id)
+    return redirect_with_flash("/apps", "Sharing resumed.")
+
+
+async def access_log_page(request: Request) -> Response:
+    member = await require_member(request)
+    app_param = request.query_params.get("app") or None
+    app_id = _uuid(app_param) if app_param else None
+    try:
+        page_number = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    page = await consent.list_entries(member_id=member.id, app_id=app_id, page=page_number)
+    return render(
+        request,
+        "access_log.html",
+        {
+            "page": page,
+            "apps": await consent.list_log_apps(member_id=member.id),
+            "app_filter": str(app_id) if app_id else "",
+        },
+    )
+
+
+def _scope_choices(request: Request) -> list[tuple[str, str]]:
+    known = get_runtime(request).extras.get("known_scorers")
+    scopes = [PROFILE]
+    for name in sorted(known() if known is not None else ()):
+        scopes += [f"score:{name}", f"score:{name}:history"]
+    scopes.append(MEMBER_MANAGE)
+    return [(s, describe_scope(s)) for s in scopes]
+
+
+async def _developer_page(request: Request, *, status_code: int = 200, **extra: object) -> Response:
+    member = await require_member(request)
+    context: dict[str, object] = {
+        "own_apps": await apps.list_apps(owner_id=member.id),
+        "tokens": await consent.list_personal_tokens(member_id=member.id),
+        "scope_choices": _scope_choices(request),
+        "pat_lifetimes": list(PAT_LIFETIME_LABELS.items()),
+        "issuer": get_runtime(request).settings.issuer,
+        **extra,
+    }
+    return render(request, "developer.html", context, status_code=status_code)
+
+
+async def developer_page(request: Request) -> Response:
+    return await _developer_page(request)
+
+
+async def register_app(request: Request) -> Response:
+    member = await require_member(request)
+    form = await read_form(request)
+    uris = [u for u in form_text(form, "redirect_uris").splitlines() if u.strip()]
+    try:
+        registered = await apps.create_app(
+            vault=get_runtime(request).vault,
+            name=form_text(form, "name"),
+            redirect_uris=uris,
+            public=form_text(form, "client_type") == "public",
+            homepage=form_text(form, "homepage") or None,
+            webhook_url=form_text(form, "webhook_url") or None,
+            owner_id=member.id,
+        )
+    except CoopError as exc:
+        return await _developer_page(
+            request, status_code=400, app_error=exc.message, app_error_code=exc.code
+        )
+    return await _developer_page(request, new_app=registered.client_information())
+
+
+async def delete_app(request: Request) -> Response:
+    member = await require_member(request)
+    await read_form(request)
+    await apps.delete_app(owner_id=member.id, app_id=_uuid(request.path_params["app_id"]))
+    return redirect_with_flash("/developer", "The app was deleted and its access ended.")
+
+
+async def create_token(request: Request) -> Response:
+    member = await require_member(request)
+    form = await read_form(request)
+    try:
+        created = await consent.create_personal_token(
+            member_id=member.id,
+            name=form_text(form, "token_name"),
+            scopes=[s for s in form.getlist("token_scope") if isinstance(s, str)],
+            lifetime=form_text(form, "token_lifetime"),
+            known_scorers=get_runtime(request).extras.get("known_scorers"),
+        )
+    except CoopError as exc:
+        return await _developer_page(
+            request, status_code=400, token_error=exc.message, token_error_code=exc.code
+        )
+    return await _developer_page(request, new_token=created.token, new_token_name=created.row.name)
+
+
+async def revoke_token(request: Request) -> Response:
+    member = await require_member(request)
+    await read_form(request)
+    await consent.revoke_personal_token(
+        member_id=member.id, token_id=_uuid(request.path_params["token_id"])
+    )
+    return redirect_with_flash("/developer", "The token was revoked.")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/apps", apps_page, methods=["GET"]),
+        Route("/apps/grants/{grant_id}/revoke", revoke_grant, methods=["POST"]),
+        Route("/apps/pause", pause_sharing, methods=["POST"]),
+        Route("/apps/resume", resume_sharing, methods=["POST"]),
+        Route("/access-log", access_log_page, methods=["GET"]),
+        Route("/developer", developer_page, methods=["GET"]),
+        Route("/developer/apps", register_app, methods=["POST"]),
+        Route("/developer/apps/{app_id}/delete", delete_app, methods=["POST"]),
+        Route("/developer/tokens", create_token, methods=["POST"]),
+        Route("/developer/tokens/{token_id}/revoke", revoke_token, methods=["POST"]),
+    ]
