@@ -91,7 +91,7 @@ async def truncate_all() -> None:
     else:
         await conn.execute_script("PRAGMA foreign_keys=OFF")
         for table in tables:
-            await conn.execute_script(f'DELETE FROM "{table}"')
+            await conn.execute_script(f'DELETE FROM "{table}"')  # noqa: S608 (model tables)
         await conn.execute_script("PRAGMA foreign_keys=ON")
 
 
