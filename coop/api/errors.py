@@ -50,9 +50,7 @@ def not_found() -> ApiError:
 
 
 def forbidden(scope: str) -> ApiError:
-    return ApiError(
-        f"This field needs the `{scope}` scope.", Code.FORBIDDEN, required_scope=scope
-    )
+    return ApiError(f"This field needs the `{scope}` scope.", Code.FORBIDDEN, required_scope=scope)
 
 
 def bad_input(message: str) -> ApiError:

@@ -8,6 +8,7 @@ constructors build a new rule class per instance, which would defeat the Validat
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -58,8 +59,20 @@ class TokenLimit(MaxTokensLimiter):
 
 
 class SharedParserCache(ParserCache):
+    """ParserCache whose parse errors surface inside the operation (so they get a code).
+
+    strawberry's ParserCache raises from its hook, outside the operation's error handling;
+    here a failing parse leaves the document unset and strawberry parses (and reports) it.
+    """
+
     def __init__(self) -> None:
         super().__init__(maxsize=CACHE_SIZE)
+
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            ctx.graphql_document = self.cached_parse_document(ctx.query, **ctx.parse_options)
+        yield
 
 
 class SharedValidationCache(ValidationCache):

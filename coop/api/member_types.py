@@ -216,9 +216,29 @@ class DeleteAccountSuccess:
     deleted_at: datetime = strawberry.field(description="When the deletion committed (UTC).")
 
 
-SyncConnectionResult = Annotated[SyncConnectionSuccess | ConnectionError, strawberry.union("SyncConnectionResult")]
-SetScorerResult = Annotated[SetScorerSuccess | ScorerError, strawberry.union("SetScorerResult")]
-ChangeGrantResult = Annotated[ChangeGrantSuccess | GrantError, strawberry.union("ChangeGrantResult")]
-SetSharingResult = Annotated[SetSharingSuccess | GrantError, strawberry.union("SetSharingResult")]
-RequestExportResult = Annotated[RequestExportSuccess | AccountError, strawberry.union("RequestExportResult")]
-DeleteAccountResult = Annotated[DeleteAccountSuccess | AccountError, strawberry.union("DeleteAccountResult")]
+SyncConnectionResult = Annotated[
+    SyncConnectionSuccess | ConnectionError,
+    strawberry.union("SyncConnectionResult", description="What `syncConnection` returns."),
+]
+SetScorerResult = Annotated[
+    SetScorerSuccess | ScorerError,
+    strawberry.union(
+        "SetScorerResult", description="What `enableScorer` and `disableScorer` return."
+    ),
+]
+ChangeGrantResult = Annotated[
+    ChangeGrantSuccess | GrantError,
+    strawberry.union("ChangeGrantResult", description="What `revokeGrant` returns."),
+]
+SetSharingResult = Annotated[
+    SetSharingSuccess | GrantError,
+    strawberry.union("SetSharingResult", description="What `setSharingPaused` returns."),
+]
+RequestExportResult = Annotated[
+    RequestExportSuccess | AccountError,
+    strawberry.union("RequestExportResult", description="What `requestExport` returns."),
+]
+DeleteAccountResult = Annotated[
+    DeleteAccountSuccess | AccountError,
+    strawberry.union("DeleteAccountResult", description="What `deleteAccount` returns."),
+]

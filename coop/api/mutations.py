@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-
 from typing import Annotated
 
 import strawberry
@@ -98,20 +97,25 @@ class Mutation:
         description="Sync one of your connections now.", extensions=needs_scope(MEMBER_MANAGE)
     )
     async def sync_connection(
-        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Connection id.")]
+        self,
+        info: Ctx,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Connection id.")],
     ) -> SyncConnectionResult | None:
         ctx = info.context
         connection_id = _uuid_of(id, "Connection")
         if connection_id is None:
-            return ConnectionError(code=ConnectionErrorCode.NOT_FOUND, message="No such connection.")
+            return ConnectionError(
+                code=ConnectionErrorCode.NOT_FOUND, message="No such connection."
+            )
         try:
             view = await ctx.backend.sync_connection(ctx.principal, connection_id)
         except NotFoundError:
-            return ConnectionError(code=ConnectionErrorCode.NOT_FOUND, message="No such connection.")
+            return ConnectionError(
+                code=ConnectionErrorCode.NOT_FOUND, message="No such connection."
+            )
         except ConflictError as exc:
             return ConnectionError(code=ConnectionErrorCode.UNAVAILABLE, message=_message(exc))
         return SyncConnectionSuccess(connection=Connection.of(view))
-
 
     @strawberry.mutation(
         description="Let a scorer run on your data.", extensions=needs_scope(MEMBER_MANAGE)
@@ -128,7 +132,6 @@ class Mutation:
         self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
     ) -> SetScorerResult | None:
         return await _set_scorer(info, name, False)
-
 
     @strawberry.mutation(
         description="Revoke a grant: the app is refused from its next request.",
@@ -183,7 +186,9 @@ class Mutation:
     async def delete_account(
         self,
         info: Ctx,
-        confirm: str = strawberry.argument(description=f'Exactly "{DELETE_CONFIRMATION}".'),
+        confirm: Annotated[
+            str, strawberry.argument(description=f'Exactly "{DELETE_CONFIRMATION}".')
+        ],
     ) -> DeleteAccountResult | None:
         if confirm != DELETE_CONFIRMATION:
             return AccountError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from strawberry import Info
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
 from coop.api.context import ApiContext
@@ -26,6 +27,6 @@ class RequireScope(BasePermission):
         return info.context.has_scope(self.scope)
 
 
-def needs_scope(scope: str) -> list[PermissionExtension]:
+def needs_scope(scope: str) -> list[FieldExtension]:
     """Field extensions for `@strawberry.field(extensions=needs_scope("profile"))`."""
     return [PermissionExtension(permissions=[RequireScope(scope)], use_directives=False)]

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
-
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
@@ -67,7 +65,9 @@ class Query:
         )
     )
     async def node(
-        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")]
+        self,
+        info: Ctx,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")],
     ) -> Node | None:
         decoded = ids.decode(id)
         found = await _resolve_node(info.context, *decoded) if decoded else None
@@ -76,8 +76,8 @@ class Query:
         return found
 
     @strawberry.field(description="The public catalogue of installed scorers.")
-    def scorers(self, info: Ctx) -> list[Scorer]:
-        return [Scorer.of(s) for s in info.context.backend.catalogue()]
+    async def scorers(self, info: Ctx) -> list[Scorer]:
+        return [Scorer.of(s) for s in await info.context.backend.catalogue()]
 
 
 class CoopSchema(strawberry.Schema):

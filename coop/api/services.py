@@ -8,7 +8,6 @@ views the resolvers render. Authorization of member data stays in the consent do
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from coop.api.backend import (
     AccessLogView,
     ConnectionView,
+    ContributionView,
     ExportView,
     GrantView,
     HistoryEntryView,
@@ -27,10 +27,8 @@ from coop.api.backend import (
 )
 from coop.apps import service as apps
 from coop.consent import service as consent
-from coop.errors import ConflictError, NotFoundError
+from coop.errors import ConflictError, CoopError, NotFoundError
 from coop.http.runtime import Runtime
-
-APP_NAME_TTL = 60.0  # app names are labels for the access log, not authorization decisions
 
 
 class ServiceBackend:
@@ -38,14 +36,12 @@ class ServiceBackend:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._app_names: dict[uuid.UUID, tuple[str, float]] = {}
 
     # -- who is calling --------------------------------------------------------------------
     async def authenticate(self, token: str) -> Principal | None:
         found = await consent.resolve_bearer(token)
         if found is None:
             return None
-        app_name = await self._app_name(found.app_id) if found.app_id else ""
         return Principal(
             member_id=found.member_id,
             scopes=found.scopes,
@@ -53,25 +49,13 @@ class ServiceBackend:
             app_id=found.app_id,
             grant_id=found.grant_id,
             token_id=found.personal_token_id,
-            app_name=app_name,
+            app_name=found.app_name or "",
             source=found,
         )
 
-    async def _app_name(self, app_id: uuid.UUID) -> str:
-        cached = self._app_names.get(app_id)
-        now = time.monotonic()
-        if cached and cached[1] > now:
-            return cached[0]
-        found = await apps.get_apps(ids=[app_id])
-        name = found[app_id].name if app_id in found else "app"
-        if len(self._app_names) > 10_000:
-            self._app_names.clear()
-        self._app_names[app_id] = (name, now + APP_NAME_TTL)
-        return name
-
     async def _allowed(self, principal: Principal, scope: str, resource: str) -> bool:
         decision = await consent.authorize_read(
-            principal=principal.source, scope=scope, resource=resource, app_name=principal.app_name
+            principal=principal.source, scope=scope, resource=resource
         )
         return decision.allowed
 
@@ -85,24 +69,92 @@ class ServiceBackend:
         profile = await members.get_profile(vault=self.runtime.vault, member=member)
         return profile.handle
 
+    def _flow(self) -> Any:
+        from coop.jobs.scoring import flow_for
+
+        return flow_for(self.runtime)
+
+    async def _meta(self, name: str) -> Any | None:
+        try:
+            return await self._flow().meta(name)
+        except CoopError:
+            return None
+
     async def scores(
         self, principal: Principal, scorers: Sequence[str] | None
     ) -> dict[str, ScoreView]:
-        return {}
+        """Current scores the token may read. A scorer outside the grant, not enabled or
+        without a score is simply absent: the caller cannot tell which (plausible refusal)."""
+        from coop.scoring import service as scoring
+
+        granted = {s.split(":")[1] for s in principal.scopes if _is_score_scope(s)}
+        wanted = granted if scorers is None else granted & set(scorers)
+        if not wanted:
+            return {}
+        enabled = set(await scoring.list_enabled_scorers(member_id=principal.member_id))
+        names = sorted(wanted & enabled)
+        if not names:
+            return {}
+        views = await scoring.list_current_scores(
+            vault=self.runtime.vault, member_id=principal.member_id, scorers=names
+        )
+        out: dict[str, ScoreView] = {}
+        for view in views:
+            meta = await self._meta(view.scorer)
+            if meta is None:
+                continue  # not loaded on this server right now: treat as no score
+            if not await self._allowed(principal, f"score:{view.scorer}", f"score:{view.scorer}"):
+                continue
+            out[view.scorer] = _score(view, meta.range)
+        return out
 
     async def score_history(
         self, principal: Principal, scorer: str, first: int, after: str | None
     ) -> Page[HistoryEntryView] | None:
-        return None
+        from coop.scoring import service as scoring
 
-    def catalogue(self) -> Sequence[ScorerInfo]:
-        return []
+        scope = f"score:{scorer}:history"
+        if scope not in principal.scopes:
+            return None
+        enabled = await scoring.list_enabled_scorers(member_id=principal.member_id)
+        if scorer not in enabled:
+            return None
+        skip = _offset(after)
+        rows = await scoring.list_history(
+            vault=self.runtime.vault,
+            member_id=principal.member_id,
+            scorer=scorer,
+            limit=skip + first + 1,
+            explain=True,
+        )
+        if not rows or not await self._allowed(principal, scope, scope):
+            return None
+        page = rows[skip : skip + first]
+        items = [_history(view, skip + i + 1) for i, view in enumerate(page)]
+        return Page(items=items, has_next=len(rows) > skip + first)
+
+    async def catalogue(self) -> Sequence[ScorerInfo]:
+        try:
+            metas = await self._flow().available()
+        except CoopError:
+            return []
+        return [_info(m) for m in sorted(metas, key=lambda m: m.name)]
 
     async def member_scorers(self, principal: Principal) -> Sequence[MemberScorerView]:
-        return []
+        from coop.scoring import service as scoring
+
+        enabled = set(await scoring.list_enabled_scorers(member_id=principal.member_id))
+        return [MemberScorerView(info=i, enabled=i.name in enabled) for i in await self.catalogue()]
 
     async def set_scorer(self, principal: Principal, name: str, enabled: bool) -> None:
-        raise NotFoundError()
+        from coop.scoring import service as scoring
+
+        if await self._meta(name) is None:
+            raise NotFoundError()
+        if enabled:
+            await self._flow().enable(member_id=principal.member_id, scorer=name)
+        else:
+            await scoring.disable_scorer(member_id=principal.member_id, scorer=name)
 
     # -- connections -----------------------------------------------------------------------
     def _jobs(self) -> Any:
@@ -141,12 +193,12 @@ class ServiceBackend:
     # -- grants and the access log ----------------------------------------------------------
     async def grants(self, principal: Principal) -> Sequence[GrantView]:
         rows = await consent.list_grants(member_id=principal.member_id, live_only=False)
-        names = await apps.get_apps(ids=list({g.app_id for g in rows}))  # type: ignore[attr-defined]
+        names = await apps.get_apps(ids=list({g.app_id for g in rows}))
         last = await consent.last_access(member_id=principal.member_id)
         return [
             GrantView(
                 id=g.id,
-                app_name=names[g.app_id].name if g.app_id in names else "app",  # type: ignore[attr-defined]
+                app_name=names[g.app_id].name if g.app_id in names else "app",
                 scopes=list(g.scopes),
                 status=g.status,
                 created_at=g.created_at,
@@ -185,9 +237,7 @@ class ServiceBackend:
                 page = max(1, int(after.removeprefix("p")) + 1)
             except ValueError:
                 page = 1
-        found = await consent.list_entries(
-            member_id=principal.member_id, page=page, per_page=first
-        )
+        found = await consent.list_entries(member_id=principal.member_id, page=page, per_page=first)
         items = [
             AccessLogView(
                 id=f"p{page}" if i == len(found.entries) - 1 else f"p{page}:{i}",
@@ -218,4 +268,65 @@ def _connection(view: Any) -> ConnectionView:
         next_sync_at=view.next_sync_at,
         records=view.records_count,
         failure_reason=view.status_reason or None,
+    )
+
+
+def _is_score_scope(scope: str) -> bool:
+    parts = scope.split(":")
+    return len(parts) == 2 and parts[0] == "score"
+
+
+def _offset(after: str | None) -> int:
+    """Cursors are 1-based positions, opaque to clients ("o<n>")."""
+    if not after or not after.startswith("o"):
+        return 0
+    try:
+        return max(0, min(int(after[1:]), 10_000))
+    except ValueError:
+        return 0
+
+
+def _contributions(explanation: Any) -> list[ContributionView]:
+    if explanation is None:
+        return []
+    return [ContributionView(c.amount, c.reason, c.ref) for c in explanation.contributions]
+
+
+def _score(view: Any, bounds: tuple[float, float]) -> ScoreView:
+    return ScoreView(
+        scorer=view.scorer,
+        scorer_version=view.scorer_version,
+        value=view.value,
+        range=(float(bounds[0]), float(bounds[1])),
+        computed_at=view.computed_at,
+        contributions=_contributions(view.explanation),
+        reasons=list(view.explanation.reasons) if view.explanation else [],
+    )
+
+
+def _history(view: Any, position: int) -> HistoryEntryView:
+    change = view.change
+    label = "first"
+    if change is not None:
+        label = change.labels[0] if change.labels else "unchanged"
+    return HistoryEntryView(
+        id=f"o{position}",
+        scorer_version=view.scorer_version,
+        value=view.value,
+        computed_at=view.computed_at,
+        change=label,
+        delta=change.delta if change is not None else None,
+        contributions=_contributions(view.explanation),
+    )
+
+
+def _info(meta: Any) -> ScorerInfo:
+    return ScorerInfo(
+        name=meta.name,
+        version=meta.version,
+        title=meta.title,
+        description=meta.description,
+        reads=list(meta.reads),
+        range=(float(meta.range[0]), float(meta.range[1])),
+        homepage=meta.homepage,
     )

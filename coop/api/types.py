@@ -109,7 +109,7 @@ class PageInfo:
 class ScoreChange(Enum):
     FIRST = strawberry.enum_value("first", description="The first score from this scorer.")
     NEW_DATA = strawberry.enum_value("new_data", description="New records arrived.")
-    AGED_OUT = strawberry.enum_value("aged_out", description="Records aged out or decayed.")
+    AGED_OUT = strawberry.enum_value("data_aged_out", description="Records aged out or decayed.")
     VERSION_CHANGED = strawberry.enum_value(
         "version_changed", description="The scorer's version changed."
     )

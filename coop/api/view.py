@@ -34,7 +34,10 @@ def _error_body(message: str, code: Code, **extra: Any) -> bytes:
 
 
 async def _send(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] = ()  # type: ignore[assignment]
+    send: Send,
+    status: int,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
 ) -> None:
     await send(
         {
@@ -160,7 +163,9 @@ class GraphQLEndpoint:
             if principal is None:  # the dev IDE page only
                 response = await self.view.run(request)
             else:
-                context = ApiContext(principal=principal, backend=self.backend, request_id=request_id)
+                context = ApiContext(
+                    principal=principal, backend=self.backend, request_id=request_id
+                )
                 response = await self.view.run(request, context=context)
         except HTTPException as exc:
             response = await self.view.render_json_error(exc)

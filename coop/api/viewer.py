@@ -8,12 +8,17 @@ import strawberry
 from strawberry import Info
 
 from coop.api import ids
-from coop.api.backend import Page
 from coop.api.context import ApiContext
 from coop.api.errors import bad_input, not_found
 from coop.api.limits import MAX_PAGE
-from coop.api.member_types import AccessLogConnection, AccessLogEdge, AccessLogEntry
-from coop.api.member_types import Connection, Grant, MemberScorer
+from coop.api.member_types import (
+    AccessLogConnection,
+    AccessLogEdge,
+    AccessLogEntry,
+    Connection,
+    Grant,
+    MemberScorer,
+)
 from coop.api.permissions import needs_scope
 from coop.api.types import (
     Node,
@@ -34,8 +39,8 @@ def check_page(first: int) -> None:
         raise bad_input(f"`first` must be between 1 and {MAX_PAGE}.")
 
 
-def page_info(page: Page[object], cursors: list[str]) -> PageInfo:
-    return PageInfo(has_next_page=page.has_next, end_cursor=cursors[-1] if cursors else None)
+def page_info(has_next: bool, cursors: list[str]) -> PageInfo:
+    return PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None)
 
 
 @strawberry.type(description="The member behind the bearer token.")
@@ -88,7 +93,9 @@ class Viewer(Node):
         info: Ctx,
         scorer: Annotated[str, strawberry.argument(description="The scorer's name.")],
         first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")],
-        after: Annotated[str | None, strawberry.argument(description="The `endCursor` of the previous page.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="The `endCursor` of the previous page.")
+        ] = None,
     ) -> ScoreHistoryConnection | None:
         check_page(first)
         ctx = info.context
@@ -97,7 +104,7 @@ class Viewer(Node):
             raise not_found()
         edges = [ScoreHistoryEdge(cursor=e.id, node=ScoreHistoryEntry.of(e)) for e in page.items]
         return ScoreHistoryConnection(
-            edges=edges, page_info=page_info(page, [e.cursor for e in edges])
+            edges=edges, page_info=page_info(page.has_next, [e.cursor for e in edges])
         )
 
     @strawberry.field(
@@ -139,14 +146,16 @@ class Viewer(Node):
         self,
         info: Ctx,
         first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")],
-        after: Annotated[str | None, strawberry.argument(description="The `endCursor` of the previous page.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="The `endCursor` of the previous page.")
+        ] = None,
     ) -> AccessLogConnection | None:
         check_page(first)
         ctx = info.context
         page = await ctx.backend.access_log(ctx.principal, first, after)
         edges = [AccessLogEdge(cursor=e.id, node=AccessLogEntry.of(e)) for e in page.items]
         return AccessLogConnection(
-            edges=edges, page_info=page_info(page, [e.cursor for e in edges])
+            edges=edges, page_info=page_info(page.has_next, [e.cursor for e in edges])
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from coop.vault import Vault
-from tests.api.factories import codes, gql, make_app, make_member, personal_token, grant_token
+from tests.api.factories import codes, gql, grant_token, make_app, make_member, personal_token
 
 QUERY = "{ viewer { id } }"
 
@@ -49,3 +49,89 @@ async def test_app_token_reads_viewer(client: httpx.AsyncClient, vault: Vault) -
     assert body["data"]["viewer"]["handle"] is None
     assert codes(body) == ["FORBIDDEN"]
     assert body["errors"][0]["extensions"]["required_scope"] == "profile"
+
+
+async def test_session_cookie_alone_is_not_accepted(
+    client: httpx.AsyncClient, vault: Vault
+) -> None:
+    client.cookies.set("coop_session", "anything")
+    response = await gql(client, None, QUERY)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="coop"'
+
+
+async def test_token_in_query_string_is_ignored(client: httpx.AsyncClient, vault: Vault) -> None:
+    member = await make_member(vault)
+    token = await personal_token(member, ["profile"])
+    response = await client.post(f"/graphql?access_token={token}", json={"query": QUERY})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="coop"'
+
+
+async def test_malformed_authorization_header_is_an_invalid_token(
+    client: httpx.AsyncClient,
+) -> None:
+    for value in ("Basic dXNlcjpwYXNz", "Bearer", "Bearer a b", "bearer"):
+        response = await client.post(
+            "/graphql", json={"query": QUERY}, headers={"Authorization": value}
+        )
+        assert response.status_code == 401
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_get_is_refused_even_for_queries(client: httpx.AsyncClient, vault: Vault) -> None:
+    member = await make_member(vault)
+    token = await personal_token(member, ["profile"])
+    headers = {"Authorization": f"Bearer {token}"}
+    for query in ("mutation{setSharingPaused(paused:true){__typename}}", QUERY):
+        response = await client.get("/graphql", params={"query": query}, headers=headers)
+        assert response.status_code == 405
+        assert response.headers["allow"] == "POST"
+
+
+async def test_batches_plain_text_and_multipart_are_refused(
+    client: httpx.AsyncClient, vault: Vault
+) -> None:
+    member = await make_member(vault)
+    token = await personal_token(member, ["profile"])
+    headers = {"Authorization": f"Bearer {token}"}
+    response = await client.post(
+        "/graphql", json=[{"query": QUERY}, {"query": QUERY}], headers=headers
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    response = await client.post(
+        "/graphql", content=QUERY, headers={**headers, "Content-Type": "text/plain"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "Unsupported content type"
+    response = await client.post("/graphql", files={"operations": ("o", b"{}")}, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "Unsupported content type"
+
+
+async def test_websocket_upgrade_is_refused(app: object) -> None:
+    messages: list[dict[str, object]] = []
+    inbox = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, object]:
+        return inbox.pop(0) if inbox else {"type": "websocket.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "headers": [(b"origin", b"https://evil.example")],
+        "query_string": b"",
+        "subprotocols": ["graphql-transport-ws"],
+        "scheme": "ws",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 5000),
+        "root_path": "",
+    }
+    await app(scope, receive, send)  # type: ignore[operator]
+    assert messages and messages[0]["type"] == "websocket.close"
+    assert not any(m["type"] == "websocket.accept" for m in messages)

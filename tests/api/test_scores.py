@@ -1,0 +1,111 @@
+"""Reading scores: only under a live grant, plausible refusal, and every read logged."""
+
+from __future__ import annotations
+
+import httpx
+
+from coop.jobs.scoring import ScoringFlow
+from coop.vault import Vault
+from tests.api.conftest import give_score
+from tests.api.factories import codes, gql, grant_token, make_app, make_member, personal_token
+
+SCORE = """{ viewer { score(scorer: "reach") { id value range { min max } scorer { name version }
+  computedAt explanation { contributions { amount reason record } reasons } } } }"""
+
+
+async def test_app_with_a_reach_grant_reads_value_and_explanation(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    await give_score(flow, member)
+    token = await grant_token(member, await make_app(vault), ["score:reach"])
+    body = (await gql(client, token.access_token, SCORE)).json()
+    assert "errors" not in body, body
+    score = body["data"]["viewer"]["score"]
+    assert 0 < score["value"] <= 100
+    assert score["range"] == {"min": 0.0, "max": 100.0}
+    assert score["scorer"]["name"] == "reach"
+    assert score["explanation"]["reasons"]
+    assert score["explanation"]["contributions"][0]["record"]
+
+
+async def test_not_granted_not_enabled_and_no_score_look_the_same(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    app = await make_app(vault)
+    not_granted = await make_member(vault)
+    await give_score(flow, not_granted, "cadence")
+    await give_score(flow, not_granted, "reach")
+    not_enabled = await make_member(vault)
+    no_score = await make_member(vault)
+    from coop.scoring import service as scoring
+
+    await scoring.enable_scorer(member_id=no_score.id, meta=flow.runner.meta("reach"))
+    answers = []
+    for member, scopes in (
+        (not_granted, ["score:cadence"]),
+        (not_enabled, ["score:reach"]),
+        (no_score, ["score:reach"]),
+    ):
+        token = await grant_token(member, app, scopes)
+        response = await gql(client, token.access_token, SCORE)
+        body = response.json()
+        for error in body["errors"]:
+            error.pop("locations", None)
+        answers.append((response.status_code, body))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0][1]["data"] == {"viewer": {"score": None}}
+    assert codes(answers[0][1]) == ["NOT_FOUND"]
+
+
+async def test_scores_lists_only_granted_scorers(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    await give_score(flow, member, "reach")
+    await give_score(flow, member, "cadence")
+    token = await grant_token(member, await make_app(vault), ["score:cadence"])
+    body = (
+        await gql(client, token.access_token, "{ viewer { scores { scorer { name } } } }")
+    ).json()
+    assert body["data"]["viewer"]["scores"] == [{"scorer": {"name": "cadence"}}]
+
+
+async def test_a_read_lands_in_the_access_log_the_member_sees(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    await give_score(flow, member)
+    token = await grant_token(member, await make_app(vault, name="Reader App"), ["score:reach"])
+    await gql(client, token.access_token, '{ viewer { score(scorer: "reach") { value } } }')
+    own = await personal_token(member, ["member:manage"])
+    query = "{ viewer { accessLog(first: 10) { edges { node { appName scope resource } } } } }"
+    body = (await gql(client, own, query)).json()
+    entries = [e["node"] for e in body["data"]["viewer"]["accessLog"]["edges"]]
+    assert {"appName": "Reader App", "scope": "score:reach", "resource": "score:reach"} in entries
+
+
+async def test_history_is_a_connection_under_the_history_scope(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    await give_score(flow, member, posts=2)
+    await give_score(flow, member, posts=5)
+    app = await make_app(vault)
+    query = """{ viewer { scoreHistory(scorer: "reach", first: 1) {
+      edges { cursor node { value change } } pageInfo { hasNextPage endCursor } } } }"""
+    token = await grant_token(member, app, ["score:reach"])
+    body = (await gql(client, token.access_token, query)).json()
+    assert body["data"]["viewer"]["scoreHistory"] is None
+    assert codes(body) == ["NOT_FOUND"]
+    token = await grant_token(member, app, ["score:reach:history"])
+    body = (await gql(client, token.access_token, query)).json()
+    history = body["data"]["viewer"]["scoreHistory"]
+    assert history["pageInfo"]["hasNextPage"] is True
+    assert history["edges"][0]["node"]["change"] == "NEW_DATA"
+    after = history["pageInfo"]["endCursor"]
+    query2 = query.replace("first: 1)", f'first: 1, after: "{after}")')
+    body = (await gql(client, token.access_token, query2)).json()
+    page2 = body["data"]["viewer"]["scoreHistory"]
+    assert page2["pageInfo"]["hasNextPage"] is False
+    assert page2["edges"][0]["node"]["change"] == "FIRST"
