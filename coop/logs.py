@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 
 from coop.config import Settings
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# Standard record attributes, plus uvicorn's ANSI-coloured duplicate of the message.
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 _SECRET_WORDS = (
     "password",
     "passwd",

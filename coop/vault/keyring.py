@@ -171,7 +171,10 @@ def load_keyring(settings: Settings) -> Keyring:
         return parse_master_key(settings.master_key)
     path = settings.data_dir / KEYRING_FILE
     if path.exists():
-        return _read_keyring_file(path)
+        ring = _read_keyring_file(path)
+        if settings.dev:
+            log.warning("DEV MODE: member data keys are wrapped by the keyring file %s.", path)
+        return ring
     if not settings.dev:
         raise ConfigError(
             "No key-encryption key: set COOP_MASTER_KEY (see docs/operations.md), "
