@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import unicodedata
 import uuid
@@ -17,6 +18,8 @@ from coop.members.models import Member, WebSession
 from coop.members.sessions import SessionInfo
 from coop.types import utcnow
 from coop.vault import Vault
+
+log = logging.getLogger("coop.members")
 
 _TABLE = "member"
 MAX_EMAIL_LENGTH = 254
@@ -121,6 +124,7 @@ async def authenticate(
     matches = await passwords.verify_password(stored, password)
     if member is None or not matches:
         await throttle.record_failure(settings=settings, keys=keys)
+        log.info("login failed", extra={"code": AuthenticationError.code})
         raise AuthenticationError()
     await throttle.clear(key=keys[0])
     if passwords.needs_rehash(member.password_hash):
@@ -147,13 +151,14 @@ async def log_in(
         password=password,
         client_address=client_address,
     )
-    _, token = await sessions.start(
+    session, token = await sessions.start(
         vault=vault,
         settings=settings,
         member=member,
         user_agent=user_agent,
         replacing_token=replacing_token,
     )
+    log.info("login", extra={"member": str(member.id), "session": str(session.id)})
     return member, token
 
 
@@ -201,6 +206,7 @@ async def list_sessions(
 async def end_session(*, member: Member, session_id: uuid.UUID) -> None:
     """End one of the member's sessions (NotFoundError `session_not_found` otherwise)."""
     await sessions.end_other(member_id=member.id, session_id=session_id)
+    log.info("session ended", extra={"member": str(member.id), "session": str(session_id)})
 
 
 async def change_password(
@@ -216,6 +222,7 @@ async def change_password(
         )
         ended = await sessions.end_all_except(member_id=member.id, keep=keep_session)
     member.password_hash = new_hash
+    log.info("password changed", extra={"member": str(member.id), "sessions_ended": ended})
     return ended
 
 

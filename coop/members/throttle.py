@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import timedelta
 
@@ -13,6 +14,8 @@ from coop.errors import RateLimitedError
 from coop.members.models import LoginThrottle
 from coop.types import utcnow
 from coop.vault import Vault
+
+log = logging.getLogger("coop.members")
 
 
 def throttle_keys(*, vault: Vault, email_index: str, client_address: str) -> list[str]:
@@ -35,6 +38,9 @@ async def check(*, settings: Settings, keys: list[str]) -> None:
     if retry_after:
         minutes = max(1, math.ceil(retry_after / 60))
         unit = "minute" if minutes == 1 else "minutes"
+        log.warning(
+            "login rate limited", extra={"code": "rate_limited", "retry_after": retry_after}
+        )
         raise RateLimitedError(
             f"Too many login attempts. Try again in {minutes} {unit}.", retry_after=retry_after
         )

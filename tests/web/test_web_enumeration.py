@@ -95,7 +95,8 @@ async def test_too_many_failed_logins_get_429_with_retry_after(
         assert (await post_form(client, "/login", bad, page="/login")).status_code == 400
     response = await post_form(client, "/login", bad, page="/login")
     assert response.status_code == 429
-    assert int(response.headers["retry-after"]) == settings.login_window_seconds
+    retry_after = int(response.headers["retry-after"])
+    assert settings.login_window_seconds - 30 <= retry_after <= settings.login_window_seconds
     assert "Too many login attempts. Try again in 15 minutes." in response.text
     assert "rate_limited" in response.text
 
