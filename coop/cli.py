@@ -109,6 +109,25 @@ def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_app_create(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from coop.apps.service import create_app
+
+    async def work() -> Any:
+        return await create_app(
+            name=args.name,
+            redirect_uris=args.redirect_uri,
+            public=args.public,
+            homepage=args.homepage,
+            webhook_url=args.webhook_url,
+        )
+
+    registered = asyncio.run(with_db(settings, work))
+    print(json.dumps(registered.client_information(), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="coop", description="coop: a consent-first data cooperative server")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -129,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     export_schema = sub.add_parser("export-schema", help="print the GraphQL SDL")
     export_schema.set_defaults(handler=cmd_export_schema)
+
+    app = sub.add_parser("app", help="manage third-party apps (OAuth clients)")
+    app_sub = app.add_subparsers(dest="app_command", required=True, parser_class=_Parser)
+    app_create = app_sub.add_parser(
+        "create", help="register an app; prints RFC 7591 client information (secret shown once)"
+    )
+    app_create.add_argument("--name", required=True)
+    app_create.add_argument(
+        "--redirect-uri", required=True, action="append", help="exact redirect URI (repeatable)"
+    )
+    app_create.add_argument(
+        "--public", action="store_true", help="a public client (native/browser app, no secret)"
+    )
+    app_create.add_argument("--homepage")
+    app_create.add_argument("--webhook-url", help="deauthorization notices are POSTed here")
+    app_create.set_defaults(handler=cmd_app_create)
 
     keys = sub.add_parser("keys", help="manage key-encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)

@@ -133,7 +133,6 @@ def validate_registration(
 
 async def create_app(
     *,
-    vault: Vault,
     name: str,
     redirect_uris: list[str],
     public: bool = False,
@@ -150,7 +149,7 @@ async def create_app(
         app = await App.create(
             id=uuid.uuid4(),
             client_id="coop_" + secrets.token_urlsafe(18),
-            secret_hash=vault.token_hash(secret) if secret else None,
+            secret_hash=Vault.token_hash(secret) if secret else None,
             name=name,
             homepage=homepage,
             redirect_uris=uris,
@@ -184,9 +183,7 @@ async def delete_app(*, owner_id: uuid.UUID, app_id: uuid.UUID) -> None:
         raise NotFoundError()
 
 
-async def authenticate_client(
-    *, vault: Vault, client_id: str | None, client_secret: str | None
-) -> App:
+async def authenticate_client(*, client_id: str | None, client_secret: str | None) -> App:
     """RFC 6749 §2.3: a confidential client proves its secret, a public client sends none.
 
     Any failure is the same `invalid_client`, so the error is no oracle for client ids.
@@ -200,7 +197,7 @@ async def authenticate_client(
         return app
     if not client_secret or app.secret_hash is None:
         raise InvalidClientError()
-    if not hmac.compare_digest(vault.token_hash(client_secret), app.secret_hash):
+    if not hmac.compare_digest(Vault.token_hash(client_secret), app.secret_hash):
         raise InvalidClientError()
     return app
 

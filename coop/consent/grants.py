@@ -191,3 +191,7 @@ async def list_events(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> list[Gran
 
 def is_live(grant: Grant, now: datetime) -> bool:
     return grant.status == ACTIVE and (grant.expires_at is None or grant.expires_at > now)
+
+
+def is_paused_but_current(grant: Grant, now: datetime) -> bool:
+    return grant.status == PAUSED and (grant.expires_at is None or grant.expires_at > now)

@@ -10,6 +10,7 @@ from coop.errors import InvalidScopeError
 # Returns the names of the scorers installed right now; None means "no registry: accept any
 # well-formed name". Injected through Runtime.extras["known_scorers"] by the composition root.
 KnownScorers = Callable[[], Collection[str]] | None
+KNOWN_SCORERS_KEY = "known_scorers"
 
 SCORER_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
 PROFILE = "profile"

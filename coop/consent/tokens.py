@@ -20,7 +20,7 @@ from coop.errors import InvalidGrantError, InvalidScopeError
 from coop.types import utcnow
 from coop.vault import Vault
 
-from .grants import is_live
+from .grants import is_live, is_paused_but_current
 from .models import AuthorizationCode, Grant, OAuthToken
 
 CODE_LIFETIME = timedelta(seconds=60)
@@ -156,7 +156,9 @@ async def exchange_code(
             await _revoke_family(family_id, now)
             raise InvalidGrantError("The authorization code was already used.")
         grant = await Grant.get(id=row.grant_id)
-        if not is_live(grant, now):
+        # A grant given while sharing is paused still yields tokens: they work once the
+        # member resumes (every use checks the grant's live state).
+        if not is_live(grant, now) and not is_paused_but_current(grant, now):
             raise InvalidGrantError("The member's grant is no longer active.")
         return await _issue(grant, client_id, list(row.scopes), family_id)
 

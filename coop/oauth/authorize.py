@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 from coop.apps import service as apps
 from coop.apps.models import App
 from coop.consent import grants, tokens
-from coop.consent.scopes import describe_scope, parse_scopes
+from coop.consent.scopes import KNOWN_SCORERS_KEY, describe_scope, parse_scopes
 from coop.errors import CoopError
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
@@ -107,7 +107,7 @@ async def validate(raw: ImmutableMultiDict[str, str], request: Request) -> Autho
         )
     try:
         target.scopes = parse_scopes(
-            params.get("scope"), known_scorers=get_runtime(request).extras.get("known_scorers")
+            params.get("scope"), known_scorers=get_runtime(request).extras.get(KNOWN_SCORERS_KEY)
         )
     except CoopError as exc:
         raise ClientRedirectError("invalid_scope", exc.message, target) from None

@@ -8,7 +8,7 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from coop.consent.scopes import PROFILE, KnownScorers
+from coop.consent.scopes import KNOWN_SCORERS_KEY, PROFILE, KnownScorers
 from coop.http.runtime import get_runtime
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
@@ -46,5 +46,5 @@ def build_metadata(issuer: str, known_scorers: KnownScorers) -> dict[str, Any]:
 
 async def metadata_endpoint(request: Request) -> Response:
     runtime = get_runtime(request)
-    body = build_metadata(runtime.settings.issuer, runtime.extras.get("known_scorers"))
+    body = build_metadata(runtime.settings.issuer, runtime.extras.get(KNOWN_SCORERS_KEY))
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})

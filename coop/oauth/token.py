@@ -70,9 +70,7 @@ async def _authenticate(request: Request, form: FormData, *, allow_public: bool)
     if basic is not None and (body_secret is not None or (body_id and body_id != basic[0])):
         raise BadRequest("invalid_request", "Use one client authentication method.")
     client_id, secret = basic if basic is not None else (body_id, body_secret)
-    app = await apps.authenticate_client(
-        vault=get_runtime(request).vault, client_id=client_id, client_secret=secret
-    )
+    app = await apps.authenticate_client(client_id=client_id, client_secret=secret)
     if app.public and not allow_public:
         raise InvalidClientError()
     return app

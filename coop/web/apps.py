@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute, Route
 from coop.apps import service as apps
 from coop.consent import service as consent
 from coop.consent.personal import PAT_LIFETIME_LABELS
-from coop.consent.scopes import MEMBER_MANAGE, PROFILE, describe_scope
+from coop.consent.scopes import KNOWN_SCORERS_KEY, MEMBER_MANAGE, PROFILE, describe_scope
 from coop.errors import CoopError, NotFoundError
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
@@ -90,7 +90,7 @@ async def access_log_page(request: Request) -> Response:
 
 
 def _scope_choices(request: Request) -> list[tuple[str, str]]:
-    known = get_runtime(request).extras.get("known_scorers")
+    known = get_runtime(request).extras.get(KNOWN_SCORERS_KEY)
     scopes = [PROFILE]
     for name in sorted(known() if known is not None else ()):
         scopes += [f"score:{name}", f"score:{name}:history"]
@@ -121,7 +121,6 @@ async def register_app(request: Request) -> Response:
     uris = [u for u in form_text(form, "redirect_uris").splitlines() if u.strip()]
     try:
         registered = await apps.create_app(
-            vault=get_runtime(request).vault,
             name=form_text(form, "name"),
             redirect_uris=uris,
             public=form_text(form, "client_type") == "public",
@@ -152,7 +151,7 @@ async def create_token(request: Request) -> Response:
             name=form_text(form, "token_name"),
             scopes=[s for s in form.getlist("token_scope") if isinstance(s, str)],
             lifetime=form_text(form, "token_lifetime"),
-            known_scorers=get_runtime(request).extras.get("known_scorers"),
+            known_scorers=get_runtime(request).extras.get(KNOWN_SCORERS_KEY),
         )
     except CoopError as exc:
         return await _developer_page(

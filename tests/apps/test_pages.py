@@ -1,0 +1,191 @@
+"""Member pages: /apps (revoke, pause, resume), /access-log, /developer (apps, tokens)."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from coop.apps.models import App
+from coop.config import Settings
+from coop.consent import service as consent
+from coop.consent.models import PersonalToken
+from coop.members.models import Member
+from coop.vault import Vault
+from tests.consent.conftest import Issued, issue
+from tests.oauth.support import csrf_from, log_in, make_member, register
+
+SAME_SITE = {"Sec-Fetch-Site": "same-origin"}
+
+
+@pytest.fixture
+async def member(db: str, vault: Vault) -> Member:
+    return await make_member(vault)
+
+
+@pytest.fixture
+async def browser(
+    client: httpx.AsyncClient, member: Member, vault: Vault, settings: Settings
+) -> httpx.AsyncClient:
+    await log_in(client, vault, settings, member)
+    return client
+
+
+async def post(browser: httpx.AsyncClient, path: str, page: str, **data: object) -> httpx.Response:
+    html = (await browser.get(page)).text
+    form = {"csrf_token": csrf_from(html), **data}
+    return await browser.post(path, data=form, headers=SAME_SITE)
+
+
+async def test_apps_page_lists_each_app_with_its_access(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    item = await issue(member.id, await register(vault, name="<b>Ranker</b>"))
+    page = await browser.get("/apps")
+    assert page.status_code == 200
+    assert "&lt;b&gt;Ranker&lt;/b&gt;" in page.text and "<b>Ranker</b>" not in page.text
+    assert "your Reach score and its explanation" in page.text
+    assert ">Revoke</button>" in page.text
+    assert ">Pause all sharing</button>" in page.text
+    assert "Never" in page.text  # last access
+    principal = await consent.resolve_bearer(item.access_token)
+    assert principal is not None
+    await consent.authorize_read(principal=principal, scope="profile", resource="profile")
+    assert "Never" not in (await browser.get("/apps")).text
+
+
+async def test_revoke_button_ends_the_grant_at_once(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    item = await issue(member.id, await register(vault))
+    response = await post(browser, f"/apps/grants/{item.grant.id}/revoke", "/apps")
+    assert response.status_code == 303
+    assert await consent.resolve_bearer(item.access_token) is None
+    assert "No app can read your data." in (await browser.get("/apps")).text
+
+
+async def test_revoke_without_csrf_token_is_refused(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    item = await issue(member.id, await register(vault))
+    response = await browser.post(f"/apps/grants/{item.grant.id}/revoke", headers=SAME_SITE)
+    assert response.status_code == 403
+    assert await consent.resolve_bearer(item.access_token) is not None
+
+
+async def test_revoking_someone_elses_grant_is_not_found(
+    browser: httpx.AsyncClient, vault: Vault
+) -> None:
+    other = await make_member(vault)
+    item = await issue(other.id, await register(vault))
+    response = await post(browser, f"/apps/grants/{item.grant.id}/revoke", "/apps")
+    assert response.status_code == 404
+    assert await consent.resolve_bearer(item.access_token) is not None
+
+
+async def test_pause_and_resume_buttons(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    item: Issued = await issue(member.id, await register(vault))
+    assert (await post(browser, "/apps/pause", "/apps")).status_code == 303
+    assert await consent.resolve_bearer(item.access_token) is None
+    page = (await browser.get("/apps")).text
+    assert ">Resume sharing</button>" in page and "Paused" in page
+    assert (await post(browser, "/apps/resume", "/apps")).status_code == 303
+    assert await consent.resolve_bearer(item.access_token) is not None
+
+
+async def test_access_log_page_shows_reads_and_filters_by_app(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    one = await issue(member.id, await register(vault, name="Alpha"))
+    two = await issue(member.id, await register(vault, name="Beta"))
+    for item in (one, two):
+        principal = await consent.resolve_bearer(item.access_token)
+        assert principal is not None
+        await consent.authorize_read(principal=principal, scope="score:reach", resource="Reach")
+    page = (await browser.get("/access-log")).text
+    assert "Alpha" in page and "Beta" in page
+    filtered = (await browser.get(f"/access-log?app={one.reg.app.id}")).text
+    rows = re.findall(r"<tr>\s*<td>.*?</tr>", filtered, re.S)
+    assert len(rows) == 1 and "Alpha" in rows[0]
+    assert (await browser.get("/access-log?app=not-a-uuid")).status_code == 404
+
+
+async def test_member_pages_need_login(client: httpx.AsyncClient, db: str) -> None:
+    for path in ("/apps", "/access-log", "/developer"):
+        response = await client.get(path)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login")
+
+
+async def test_developer_registers_an_app_and_sees_the_secret_once(
+    browser: httpx.AsyncClient, member: Member
+) -> None:
+    response = await post(
+        browser,
+        "/developer/apps",
+        "/developer",
+        name="My App",
+        homepage="https://my.example",
+        redirect_uris="https://my.example/cb\nhttp://127.0.0.1:9000/cb",
+        client_type="confidential",
+    )
+    assert response.status_code == 200
+    secret = re.search(r"<code>(coop_cs_[^<]+)</code>", response.text)
+    assert secret
+    app = await App.get(owner_id=member.id)
+    assert app.redirect_uris == ["https://my.example/cb", "http://127.0.0.1:9000/cb"]
+    assert secret.group(1) not in (await browser.get("/developer")).text
+
+
+async def test_developer_registration_errors_are_shown_with_their_code(
+    browser: httpx.AsyncClient,
+) -> None:
+    response = await post(
+        browser, "/developer/apps", "/developer", name="X", redirect_uris="http://x.example/cb"
+    )
+    assert response.status_code == 400
+    assert "invalid_redirect_uri" in response.text
+
+
+async def test_consent_page_marks_member_registered_apps_as_unreviewed(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    from tests.oauth.support import authorize_params, pkce
+
+    reg = await register(vault, owner_id=member.id)
+    page = await browser.get("/oauth/authorize", params=authorize_params(reg, pkce()[1]))
+    assert "not reviewed by the operator" in page.text
+
+
+async def test_developer_creates_and_revokes_a_personal_access_token(
+    browser: httpx.AsyncClient, member: Member
+) -> None:
+    response = await post(
+        browser,
+        "/developer/tokens",
+        "/developer",
+        token_name="laptop",
+        token_scope=["profile", "member:manage"],
+        token_lifetime="90d",
+    )
+    assert response.status_code == 200
+    found = re.search(r"<code>(coop_pat_[^<]+)</code>", response.text)
+    assert found
+    principal = await consent.resolve_bearer(found.group(1))
+    assert principal is not None and principal.scopes == frozenset({"profile", "member:manage"})
+    row = await PersonalToken.get(member_id=member.id)
+    revoke = await post(browser, f"/developer/tokens/{row.id}/revoke", "/developer")
+    assert revoke.status_code == 303
+    assert await consent.resolve_bearer(found.group(1)) is None
+
+
+async def test_developer_deletes_own_app(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    reg = await register(vault, owner_id=member.id)
+    response = await post(browser, f"/developer/apps/{reg.app.id}/delete", "/developer")
+    assert response.status_code == 303
+    assert await App.filter(id=reg.app.id).count() == 0
