@@ -128,6 +128,34 @@ def cmd_app_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from coop.portability import backup
+
+    out = Path(args.out)
+    engine = asyncio.run(backup.backup(settings=settings, out=out))
+    print(f"backed up {engine} database {backup.describe(settings)} to {out}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from coop.app import build_runtime
+    from coop.portability import backup
+
+    runtime = build_runtime(settings)
+    report = asyncio.run(
+        backup.restore(vault=runtime.vault, settings=settings, source=Path(args.file))
+    )
+    print(
+        f"restored {report.engine} backup {args.file}; deletion ledger re-applied "
+        f"({report.ledger_entries} entries, {report.reapplied} erased members removed again)"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="coop", description="coop: a consent-first data cooperative server")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -176,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.set_defaults(handler=cmd_keys_rotate)
     generate = keys_sub.add_parser("generate", help="print a new id:key for COOP_MASTER_KEY")
     generate.set_defaults(handler=cmd_keys_generate)
+    backup_cmd = sub.add_parser("backup", help="write a database backup to a file")
+    backup_cmd.add_argument("--out", required=True, help="the backup file to write (mode 0600)")
+    backup_cmd.set_defaults(handler=cmd_backup)
+    restore_cmd = sub.add_parser(
+        "restore", help="restore a backup, then re-apply the deletion ledger (stop the server)"
+    )
+    restore_cmd.add_argument("file", help="a file written by `coop backup`")
+    restore_cmd.set_defaults(handler=cmd_restore)
     return parser
 
 

@@ -229,22 +229,27 @@ async def _member_ids_by_hash(vault: Vault, hashes: set[str]) -> dict[str, uuid.
 async def resume_pending(*, vault: Vault, settings: Settings) -> int:
     """Converge every erasure: re-apply the ledger file, then finish unfinished entries.
 
-    Safe to run at any time and any number of times. Returns how many entries it finished.
+    Safe to run at any time and any number of times. Returns how many members it found and
+    erased (members of a restored backup, or ones whose erasure was interrupted).
     """
     await _import_file_entries(settings)
     pending = await DeletionLedger.filter(state__not=LEDGER_DONE)
+    if not pending:
+        return 0
     file_ids = ledger.known_ids(ledger.read(settings))
     by_hash = await _member_ids_by_hash(vault, {e.member_hash for e in pending})
+    erased = 0
     for entry in pending:
         member_id = by_hash.get(entry.member_hash)
         if member_id is not None:
             await _destroy_again(vault, member_id, entry)
+            erased += 1
         if entry.id not in file_ids:
             ledger.append(
                 settings, ledger_id=entry.id, hash_=entry.member_hash, at=entry.requested_at
             )
         await _finish(settings, entry, member_id)
-    return len(pending)
+    return erased
 
 
 async def _destroy_again(vault: Vault, member_id: uuid.UUID, entry: DeletionLedger) -> None:

@@ -40,7 +40,6 @@ async def make_app(
     vault: Vault, name: str, webhook_url: str | None = None
 ) -> tuple[uuid.UUID, str]:
     registered = await apps.create_app(
-        vault=vault,
         name=name,
         redirect_uris=["https://app.example/cb"],
         webhook_url=webhook_url,
