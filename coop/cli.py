@@ -87,11 +87,19 @@ def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
         return await runtime.vault.rotate(new_kek=not args.rewrap_only)
 
     report = asyncio.run(with_db(settings, work))
+    if report.resumed:
+        print(f"resuming an interrupted rotation to {report.active_kek}")
     print(
         f"re-wrapped {report.rewrapped} member keys under {report.active_kek}; "
         f"{report.remaining} remaining"
         + (f"; retired {', '.join(report.retired)}" if report.retired else "")
     )
+    if not runtime.vault.keyring.is_file_backed and not args.rewrap_only:
+        print(
+            "note: a COOP_MASTER_KEY keyring rotates by putting a new entry first "
+            "(`coop keys generate`), then `coop keys rotate --rewrap-only`",
+            file=sys.stderr,
+        )
     return 0 if report.remaining == 0 else 1
 
 
