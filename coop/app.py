@@ -14,6 +14,7 @@ from coop.config import Settings
 from coop.db import ensure_data_dir, tortoise_config
 from coop.http.middleware import middleware_stack
 from coop.http.runtime import Runtime
+from coop.jobs import scoring as scoring_jobs
 from coop.jobs import sync as sync_jobs
 from coop.vault import Vault, load_keyring, load_secret_key
 from coop.web.errors import exception_handlers
@@ -46,6 +47,7 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
     runtime = build_runtime(settings)
     jobs = sync_jobs.setup(settings, runtime.vault)
     runtime.extras["jobs"] = jobs
+    scoring_jobs.flow_for(runtime)  # registers rescoring after each sync; sandbox starts lazily
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -56,6 +58,7 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
                 )
                 await runtime.vault.check_keyring()
             stack.push_async_callback(jobs.queue.close)
+            stack.push_async_callback(scoring_jobs.close, runtime)
             if settings.scheduler:
                 jobs.scheduler.start()
                 stack.push_async_callback(jobs.scheduler.stop)

@@ -7,6 +7,7 @@ Model changes come with a migration: `coop makemigrations --name what_changed`.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sqlite3
 import subprocess
@@ -18,9 +19,10 @@ from typing import Any
 import asyncpg
 import pytest
 from tortoise.context import TortoiseContext
+from tortoise.models import Model
 
 from coop.config import Settings
-from coop.db import pending_model_changes, tortoise_config
+from coop.db import MODEL_MODULES, pending_model_changes, tortoise_config
 from tests.conftest import ENGINES, _pg_url, create_pg_database, drop_pg_database
 
 MIGRATION_BOOKKEEPING = {"tortoise_migrations"}
@@ -28,6 +30,20 @@ MIGRATION_BOOKKEEPING = {"tortoise_migrations"}
 # One comparable row per schema fact; names of indexes and constraints are left out because
 # the two builders name them differently.
 Schema = set[tuple[Any, ...]]
+
+
+def test_no_model_docstring_has_a_semicolon() -> None:
+    """Tortoise turns the docstring into a table comment, and a `;` breaks SQLite migrations."""
+    offenders = [
+        f"{module}.{name}"
+        for module in MODEL_MODULES
+        for name, obj in vars(importlib.import_module(module)).items()
+        if isinstance(obj, type)
+        and issubclass(obj, Model)
+        and obj.__module__ == module
+        and ";" in (obj.__doc__ or "")
+    ]
+    assert offenders == [], f"remove the `;` from these model docstrings: {offenders}"
 
 
 async def test_models_have_no_changes_without_a_migration() -> None:
