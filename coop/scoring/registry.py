@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 
 from coop.scoring.spec import ENTRY_POINT_GROUP
 
@@ -59,7 +60,11 @@ def parse_allowlist(items: Iterable[str]) -> list[AllowRule]:
 
 
 def record_hash(dist: metadata.Distribution) -> str:
-    """sha256 of the distribution's RECORD (lists every installed file with its own hash)."""
+    """sha256 of the distribution's RECORD (lists every installed file with its own hash),
+    over its exact bytes, so `sha256sum .../RECORD` gives the value to pin."""
+    folder = getattr(dist, "_path", None)  # PathDistribution: the .dist-info folder
+    if isinstance(folder, Path) and (folder / "RECORD").is_file():
+        return hashlib.sha256((folder / "RECORD").read_bytes()).hexdigest()
     text = dist.read_text("RECORD")
     return hashlib.sha256(text.encode()).hexdigest() if text else ""
 

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from coop.config import Settings
@@ -85,7 +86,7 @@ class SandboxConfig:
             require_isolation=(not settings.dev)
             if require is None
             else require.strip().lower() in {"1", "true", "yes", "on"},
-            hide=(str(settings.data_dir.resolve()),),
+            hide=_hideable(settings.data_dir),
         )
 
     def template_config(self, entries: Sequence[PluginEntry]) -> dict[str, Any]:
@@ -105,6 +106,13 @@ class SandboxConfig:
             "prefork": self.prefork,
             "hide": list(self.hide),
         }
+
+
+def _hideable(data_dir: Path) -> tuple[str, ...]:
+    """The data dir, unless hiding it would also hide Python or coop (a dev's `COOP_DATA_DIR=.`)."""
+    path = data_dir.resolve()
+    needed = [Path(sys.prefix).resolve(), Path(__file__).resolve()]
+    return () if any(p.is_relative_to(path) for p in needed) else (str(path),)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from coop.scoring.validate import ContractViolation, check_contract, result_to_j
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x4000, 0x40000
 PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
 ISOLATION_REFUSED = 87  # child exit code: isolation unavailable and required
 SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 - these get private tmpfs mounts
@@ -73,7 +73,9 @@ def _isolate_namespaces(cfg: Config) -> dict[str, bool]:
                 ok &= _mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64m,mode=1777")
         for path in cfg.hide:
             if os.path.isdir(path):
-                ok &= _mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=4k,mode=0")
+                # An empty read-only tmpfs over the data dir: the files are simply not there.
+                flags = MS_RDONLY | MS_NOSUID | MS_NODEV
+                ok &= _mount(b"tmpfs", path, b"tmpfs", flags, b"size=4k,mode=0555")
         got["mountns"] = ok
     return got
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from coop_score_cadence import WEEKS, CadenceScorer
+
 from coop.testing import (
     NOW,
     activity,
@@ -12,7 +14,6 @@ from coop.testing import (
     run_scorer,
     steady_member,
 )
-from coop_score_cadence import WEEKS, CadenceScorer
 
 
 def test_declares_a_valid_contract() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from coop_score_reach import HALF_LIFE_DAYS, ReachScorer
+
 from coop.testing import (
     NOW,
     assert_deterministic,
@@ -15,7 +17,6 @@ from coop.testing import (
     run_scorer,
     steady_member,
 )
-from coop_score_reach import HALF_LIFE_DAYS, ReachScorer
 
 
 def test_declares_a_valid_contract() -> None:

@@ -1,0 +1,138 @@
+"""The scoring flow: load a member's records (connectors) -> score (sandbox) -> store (scoring).
+
+It is the only place where the connectors and scoring domains meet. It runs after every
+successful sync (registered into the sync engine's `after_sync` hooks) and on demand.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from coop.connectors import service as connectors
+from coop.errors import ScorerUnavailableError
+from coop.http.runtime import Runtime
+from coop.scoring import service as scoring
+from coop.scoring.sandbox import PluginStatus, Runner, Sandbox, SandboxConfig
+from coop.scoring.validate import ScorerMeta
+from coop.vault import Vault
+
+log = logging.getLogger("coop.jobs.scoring")
+
+EXTRAS_KEY = "scoring"
+
+
+async def load_member_records(
+    *, vault: Vault, member_id: uuid.UUID, kinds: Iterable[str]
+) -> list[scoring.MemberRecord]:
+    stored = await connectors.list_records(vault=vault, member_id=member_id, kinds=list(kinds))
+    return [
+        scoring.MemberRecord(
+            record_id=r.id, kind=r.kind, occurred_at=r.occurred_at, counts=r.counts, text=r.text
+        )
+        for r in stored
+    ]
+
+
+@dataclass
+class ScoringFlow:
+    """Recomputes members' scores. `runner` is the Sandbox in the server."""
+
+    vault: Vault
+    runner: Runner
+
+    async def start(self) -> None:
+        if isinstance(self.runner, Sandbox):
+            await self.runner.start()
+
+    async def close(self) -> None:
+        if isinstance(self.runner, Sandbox):
+            await self.runner.close()
+
+    async def available(self) -> list[ScorerMeta]:
+        """The scorers members may enable on this server (loaded and contract-valid)."""
+        await self.start()
+        if isinstance(self.runner, Sandbox):
+            return self.runner.scorers()
+        return []
+
+    async def plugins(self) -> list[PluginStatus]:
+        await self.start()
+        return list(self.runner.plugins) if isinstance(self.runner, Sandbox) else []
+
+    async def meta(self, name: str) -> ScorerMeta:
+        await self.start()
+        return self.runner.meta(name)
+
+    async def enable(self, *, member_id: uuid.UUID, scorer: str) -> list[scoring.ScoreOutcome]:
+        """Enable a scorer for the member and compute its first score right away."""
+        await scoring.enable_scorer(member_id=member_id, meta=await self.meta(scorer))
+        return await self.recompute_member(member_id=member_id, scorers=[scorer])
+
+    async def recompute_member(
+        self,
+        *,
+        member_id: uuid.UUID,
+        scorers: Sequence[str] | None = None,
+        now: datetime | None = None,
+    ) -> list[scoring.ScoreOutcome]:
+        """Score the member with each enabled scorer (or the enabled ones among `scorers`)."""
+        await self.start()
+        enabled = await scoring.list_enabled_scorers(member_id=member_id)
+        names = [n for n in enabled if scorers is None or n in scorers]
+        metas = []
+        for name in names:
+            try:
+                metas.append(self.runner.meta(name))
+            except ScorerUnavailableError:
+                log.warning("enabled scorer not loaded", extra={"plugin": name})
+        if not metas:
+            return []
+        kinds = sorted({kind for meta in metas for kind in meta.reads})
+        records = await load_member_records(vault=self.vault, member_id=member_id, kinds=kinds)
+        outcomes = []
+        for meta in metas:
+            outcomes.append(
+                await scoring.compute_score(
+                    vault=self.vault,
+                    runner=self.runner,
+                    member_id=member_id,
+                    scorer=meta.name,
+                    records=records,
+                    now=now,
+                )
+            )
+        return outcomes
+
+    async def after_sync(self, outcome: Any) -> None:
+        """The sync engine's hook: rescore the member once new records are committed."""
+        await self.recompute_member(member_id=outcome.member_id)
+
+    def register(self, engine: Any) -> None:
+        """Add this flow to a SyncEngine's `after_sync` hooks (once)."""
+        if self.after_sync not in engine.after_sync:
+            engine.after_sync.append(self.after_sync)
+
+
+def flow_for(runtime: Runtime) -> ScoringFlow:
+    """The process-wide scoring flow (its sandbox starts on first use)."""
+    flow = runtime.extras.get(EXTRAS_KEY)
+    if flow is None:
+        sandbox = Sandbox(SandboxConfig.from_settings(runtime.settings))
+        flow = ScoringFlow(vault=runtime.vault, runner=sandbox)
+        runtime.extras[EXTRAS_KEY] = flow
+        jobs = runtime.extras.get("jobs")  # coop.jobs.sync.Jobs, when the app built one
+        if jobs is not None:
+            flow.register(jobs.engine)
+    assert isinstance(flow, ScoringFlow)
+    return flow
+
+
+async def close(runtime: Runtime) -> None:
+    flow = runtime.extras.pop(EXTRAS_KEY, None)
+    if isinstance(flow, ScoringFlow):
+        await flow.close()

@@ -1,0 +1,130 @@
+"""Scoring fixtures: the hostile plugin distribution installed into a throw-away plugin path
+(`pip install --target`, found through COOP_PLUGIN_PATH / SandboxConfig.plugin_path), so the
+shared venv never sees it, and sandboxes with short, test-friendly limits."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from coop.scoring.sandbox import Sandbox, SandboxConfig
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hostile fixture distribution, pip-installed into its own folder."""
+    target = tmp_path_factory.mktemp("plugin-site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(FIXTURES / "coop-score-hostile"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+@pytest.fixture(scope="session")
+def sandbox_config(hostile_site: Path) -> SandboxConfig:
+    return SandboxConfig(
+        plugin_path=(str(hostile_site),),
+        timeout_seconds=2.0,
+        cpu_seconds=5,
+        require_isolation=True,
+        start_timeout=60.0,
+    )
+
+
+@pytest.fixture(scope="module")
+async def sandbox(sandbox_config: SandboxConfig) -> AsyncIterator[Sandbox]:
+    box = Sandbox(sandbox_config)
+    await box.start()
+    try:
+        yield box
+    finally:
+        await box.close()
+
+
+@pytest.fixture
+async def fresh_sandbox(sandbox_config: SandboxConfig) -> AsyncIterator[Sandbox]:
+    box = Sandbox(replace(sandbox_config))
+    try:
+        yield box
+    finally:
+        await box.close()
+
+
+class CanaryListener:
+    """A TCP listener on 127.0.0.1 that counts connections (a sandbox must make none)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def canary_listener() -> Iterator[CanaryListener]:
+    listener = CanaryListener()
+    try:
+        yield listener
+    finally:
+        listener.close()
+
+
+@pytest.fixture
+def secret_dir() -> Iterator[Path]:
+    """A folder outside /tmp (readable path, like a data dir) holding 0600 secrets."""
+    (ROOT / "build").mkdir(exist_ok=True, mode=0o755)  # git-ignored
+    base = ROOT / "build" / f"scoring-test-{uuid.uuid4().hex[:8]}"
+    base.mkdir(mode=0o755)
+    base.chmod(0o755)
+    for name in ("coop.sqlite3", "keyring"):
+        path = base / name
+        path.write_text("TOP-SECRET")
+        path.chmod(0o600)
+    try:
+        yield base
+    finally:
+        for child in base.iterdir():
+            child.unlink()
+        base.rmdir()

@@ -1,0 +1,118 @@
+"""The scoring flow end to end: stored connector records -> sandboxed reference plugins ->
+stored scores with explanations and attributed history, after each sync and on demand."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from coop.connectors import spec
+from coop.connectors.models import Record
+from coop.jobs.engine import SyncOutcome
+from coop.jobs.scoring import ScoringFlow
+from coop.scoring import service
+from coop.scoring.sandbox import Sandbox
+from coop.types import clock, utcnow
+from coop.vault import Vault
+from tests.scoring.factories import add_records, make_member, posts
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def flow(vault: Vault, sandbox: Sandbox) -> ScoringFlow:
+    return ScoringFlow(vault=vault, runner=sandbox)
+
+
+async def test_reference_plugins_score_synced_records_with_explanations(
+    db: str, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    ids = await add_records(vault, member, posts(utcnow(), 30, every_days=3))
+    first = await flow.enable(member_id=member, scorer="reach")
+    second = await flow.enable(member_id=member, scorer="cadence")
+    assert [o.status for o in first + second] == ["stored", "stored"]
+    current = {
+        s.scorer: s for s in await service.list_current_scores(vault=vault, member_id=member)
+    }
+    assert set(current) == {"reach", "cadence"}
+    reach = current["reach"]
+    assert 0 < reach.value <= 100
+    assert reach.scorer_version == "1.0.0"
+    assert reach.explanation is not None
+    linked = {c.record_id for c in reach.explanation.contributions}
+    assert linked and linked <= {str(i) for i in ids}
+    assert any("decayed" in r for r in reach.explanation.reasons)
+    cadence = current["cadence"]
+    assert cadence.explanation is not None
+    assert len(cadence.explanation.breakdown) == 12
+
+
+async def test_each_sync_rescores_and_history_says_why(
+    db: str, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    await add_records(vault, member, posts(utcnow(), 5))
+    await flow.enable(member_id=member, scorer="reach")
+    new_ids = await add_records(vault, member, posts(utcnow(), 2, start=100))
+    await flow.after_sync(SyncOutcome(uuid.uuid4(), member, "feed", "ok", records_added=2))
+    history = await service.list_history(vault=vault, member_id=member, scorer="reach")
+    assert len(history) == 2
+    change = history[0].change
+    assert change is not None
+    assert "new_data" in change.labels
+    assert change.new_records == 2
+    assert {m["record_id"] for m in change.moved} & {str(i) for i in new_ids}
+
+
+async def test_recompute_later_attributes_decay_as_data_aged_out(
+    db: str, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    await add_records(vault, member, posts(utcnow(), 5))
+    await flow.enable(member_id=member, scorer="reach")
+    again = await flow.recompute_member(member_id=member)
+    assert [o.status for o in again] == ["unchanged"]
+    clock.advance(timedelta(days=20).total_seconds())
+    later = await flow.recompute_member(member_id=member)
+    assert [o.status for o in later] == ["stored"]
+    latest = (await service.list_history(vault=vault, member_id=member, scorer="reach"))[0]
+    assert latest.change is not None
+    assert latest.change.labels == ("data_aged_out",)
+    assert latest.change.delta < 0
+
+
+async def test_a_hostile_scorer_does_not_stop_the_others(
+    db: str, vault: Vault, flow: ScoringFlow, sandbox: Sandbox
+) -> None:
+    member = await make_member(vault)
+    command = spec.Record(
+        kind="post", external_id="x", occurred_at=utcnow(), counts={"reblogs": 2}, text="segfault"
+    )
+    await add_records(vault, member, [command])
+    for name in ("reach", "hostile", "cadence"):
+        await service.enable_scorer(member_id=member, meta=sandbox.meta(name))
+    outcomes = {o.scorer: o for o in await flow.recompute_member(member_id=member)}
+    assert (outcomes["hostile"].status, outcomes["hostile"].code) == ("failed", "plugin_error")
+    assert outcomes["reach"].status == "stored"
+    assert outcomes["cadence"].status == "stored"
+    assert await Record.filter(member_id=member).count() == 1
+
+
+async def test_scorers_only_get_text_when_they_ask(db: str, vault: Vault, sandbox: Sandbox) -> None:
+    member = await make_member(vault)
+    await add_records(vault, member, posts(utcnow(), 1))
+    records = [
+        service.MemberRecord(uuid.uuid4(), "post", utcnow(), {}, "secret"),
+        service.MemberRecord(uuid.uuid4(), "audience", utcnow(), {"followers": 3}, None),
+    ]
+    reach_inputs, _ = service.input_records(
+        vault=vault, meta=sandbox.meta("reach"), records=records
+    )
+    assert [(r.kind, r.text) for r in reach_inputs] == [("post", None)]
+    hostile_inputs, _ = service.input_records(
+        vault=vault, meta=sandbox.meta("hostile"), records=records
+    )
+    assert [r.text for r in hostile_inputs] == ["secret", None]

@@ -1,0 +1,204 @@
+"""PL-02..PL-08: a hostile plugin attacks the sandbox; every attempt fails, the host stays
+healthy and a well-behaved scorer next to it keeps working."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from coop.errors import ScorerError, ScorerOutputError, ScorerTimeoutError
+from coop.scoring.sandbox import Sandbox, SandboxConfig
+from coop.scoring.spec import InputRecord, ScoreResult
+from coop.testing import NOW, post, record
+from tests.scoring.conftest import CanaryListener
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def command(text: str) -> list[InputRecord]:
+    return [record("post", text=text, ref="cmd"), post(ref="other", favourites=1)]
+
+
+async def attack(sandbox: Sandbox, text: str) -> ScoreResult:
+    return await sandbox.run(scorer="hostile", records=command(text), now=NOW)
+
+
+async def assert_neighbour_works(sandbox: Sandbox) -> None:
+    result = await sandbox.run(scorer="polite", records=[post(), post()], now=NOW)
+    assert result.value == 2
+
+
+async def test_sandbox_runs_with_full_isolation_on_this_machine(sandbox: Sandbox) -> None:
+    assert sandbox.isolation.complete, sandbox.isolation
+    result = await attack(sandbox, "whoami")
+    assert result.reasons[0].startswith("uid:65534 cwd:/tmp/coop-score-")
+
+
+async def test_infinite_loop_is_killed_at_the_wall_clock_timeout(sandbox: Sandbox) -> None:
+    with pytest.raises(ScorerTimeoutError) as caught:
+        await attack(sandbox, "loop")
+    assert caught.value.code == "plugin_timeout"
+    await assert_neighbour_works(sandbox)
+
+
+async def test_sleeping_forever_is_killed_at_the_wall_clock_timeout(sandbox: Sandbox) -> None:
+    with pytest.raises(ScorerTimeoutError):
+        await attack(sandbox, "sleep")
+    await assert_neighbour_works(sandbox)
+
+
+async def test_cpu_limit_kills_a_busy_loop_before_a_long_wall_clock(
+    sandbox_config: SandboxConfig,
+) -> None:
+    box = Sandbox(replace(sandbox_config, cpu_seconds=1, timeout_seconds=20))
+    try:
+        with pytest.raises(ScorerError) as caught:
+            await attack(box, "loop")
+        assert caught.value.code == "plugin_error"
+        assert "signal" in caught.value.message
+    finally:
+        await box.close()
+
+
+async def test_memory_bomb_fails_at_the_address_space_limit(sandbox: Sandbox) -> None:
+    with pytest.raises(ScorerError) as caught:
+        await attack(sandbox, "memory")
+    assert caught.value.code == "plugin_error"
+    # MemoryError is raised; if even reporting it runs out of memory the child just dies.
+    assert any(w in caught.value.message for w in ("MemoryError", "crashed", "signal"))
+    await assert_neighbour_works(sandbox)
+
+
+async def test_huge_output_is_refused_as_too_large(sandbox: Sandbox) -> None:
+    with pytest.raises(ScorerOutputError) as caught:
+        await attack(sandbox, "huge")
+    assert caught.value.code == "output_too_large"
+    await assert_neighbour_works(sandbox)
+
+
+@pytest.mark.parametrize("attempt", ["nan", "inf", "range", "ref", "ref:other-members-record"])
+async def test_invalid_values_are_rejected(sandbox: Sandbox, attempt: str) -> None:
+    with pytest.raises(ScorerOutputError) as caught:
+        await attack(sandbox, attempt)
+    assert caught.value.code == "invalid_plugin_output"
+
+
+@pytest.mark.parametrize(
+    ("attempt", "what"),
+    [("raise", "raised RuntimeError"), ("exit", "crashed"), ("segfault", "signal 11")],
+)
+async def test_crashes_are_reported_without_member_data(
+    sandbox: Sandbox, attempt: str, what: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ScorerError) as caught:
+        await attack(sandbox, attempt)
+    assert caught.value.code == "plugin_error"
+    assert what in caught.value.message
+    assert "secret" not in caught.value.message
+    assert "secret" not in caplog.text
+    await assert_neighbour_works(sandbox)
+
+
+async def test_environment_holds_only_path_and_lang(
+    sandbox_config: SandboxConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COOP_MASTER_KEY", "canary-kek:SHOULD-NEVER-LEAK")
+    box = Sandbox(sandbox_config)  # started after the server got its secret
+    try:
+        result = await attack(box, "env")
+    finally:
+        await box.close()
+    environ, proc1, ppid = result.reasons
+    assert "SHOULD-NEVER-LEAK" not in environ
+    assert set(eval(environ)) == {"PATH", "LANG"}  # noqa: S307 - a JSON object of strings
+    assert proc1.startswith("proc1:failed:")
+    assert ppid.startswith("ppid:failed:")
+
+
+async def test_database_and_keyring_files_cannot_be_read(
+    sandbox: Sandbox, secret_dir: Path
+) -> None:
+    for name in ("coop.sqlite3", "keyring"):
+        result = await attack(sandbox, f"read:{secret_dir / name}")
+        assert list(result.reasons) == ["failed:PermissionError"]
+
+
+async def test_the_data_dir_is_not_even_visible(
+    sandbox_config: SandboxConfig, secret_dir: Path
+) -> None:
+    box = Sandbox(replace(sandbox_config, hide=(str(secret_dir),)))
+    try:
+        result = await attack(box, f"read:{secret_dir / 'coop.sqlite3'}")
+    finally:
+        await box.close()
+    assert list(result.reasons) == ["failed:FileNotFoundError"]
+
+
+async def test_files_under_the_servers_tmp_are_invisible(sandbox: Sandbox, tmp_path: Path) -> None:
+    secret = tmp_path / "coop.sqlite3"
+    secret.write_text("TOP-SECRET")
+    secret.chmod(0o644)
+    result = await attack(sandbox, f"read:{secret}")
+    assert list(result.reasons) == ["failed:FileNotFoundError"]
+
+
+async def test_writes_outside_the_scratch_dir_fail(sandbox: Sandbox, secret_dir: Path) -> None:
+    result = await attack(sandbox, f"write:{secret_dir / 'planted.py'}")
+    assert list(result.reasons) == ["failed:PermissionError"]
+    assert not (secret_dir / "planted.py").exists()
+
+
+async def test_network_is_unreachable_and_the_canary_sees_nothing(
+    sandbox: Sandbox, canary_listener: CanaryListener
+) -> None:
+    result = await attack(sandbox, f"connect:{canary_listener.port}")
+    assert list(result.reasons) == ["failed:OSError"]
+    assert canary_listener.accepted == 0
+
+
+async def test_module_globals_and_tmp_do_not_carry_over_between_members(
+    sandbox: Sandbox,
+) -> None:
+    cached = await attack(sandbox, "cache:CANARY-OF-MEMBER-A")
+    assert cached.reasons[0] == "ok:written"  # it could write its own scratch /tmp
+    peek = await attack(sandbox, "peek")
+    assert not any("CANARY-OF-MEMBER-A" in reason for reason in peek.reasons)
+    assert peek.reasons[0] == "cache:"
+
+
+async def test_fork_bomb_cannot_fork(sandbox: Sandbox) -> None:
+    result = await attack(sandbox, "fork")
+    assert list(result.reasons) == ["forked:ok:0"]
+    await assert_neighbour_works(sandbox)
+
+
+async def test_big_files_stop_at_the_file_size_limit(sandbox: Sandbox) -> None:
+    try:
+        result = await attack(sandbox, "bigfile")
+    except ScorerError as exc:  # SIGXFSZ when not ignored
+        assert exc.code == "plugin_error"
+    else:
+        assert result.reasons[0].startswith("failed:")
+
+
+async def test_a_dead_template_is_restarted(fresh_sandbox: Sandbox) -> None:
+    await fresh_sandbox.start()
+    assert fresh_sandbox._process is not None
+    fresh_sandbox._process.kill()
+    fresh_sandbox._process.wait()
+    await assert_neighbour_works(fresh_sandbox)
+    assert fresh_sandbox.restarts == 1
+
+
+async def test_the_server_process_is_untouched_by_attacks(sandbox: Sandbox) -> None:
+    before = set(os.environ)
+    for attempt in ("exit", "segfault", "loop", "fork"):
+        with contextlib.suppress(ScorerError):
+            await attack(sandbox, attempt)
+    assert set(os.environ) == before
+    assert sandbox.alive
+    await assert_neighbour_works(sandbox)
