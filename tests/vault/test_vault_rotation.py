@@ -3,7 +3,9 @@ leave a file-backed keyring only after a count shows no data key still uses them
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import secrets
 import uuid
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from coop.config import Settings
+from coop.logs import JsonFormatter
 from coop.vault import MemberCipher, Vault, load_keyring
 from coop.vault.keyring import KEYRING_FILE, parse_master_key
 from coop.vault.models import MemberKey
@@ -149,3 +152,19 @@ async def test_a_running_server_picks_up_the_new_kek_after_rotation(
 async def test_rotation_with_nothing_stored_is_a_no_op(db: str, vault: Vault) -> None:
     report = await vault.rotate(new_kek=False)
     assert (report.rewrapped, report.remaining) == (0, 0)
+
+
+async def test_rotation_logs_hold_no_key_material(
+    db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    vault = file_vault(tmp_path)
+    await seed(vault, 2)
+    old_keys = dict(vault.keyring.keys)
+    with caplog.at_level(logging.DEBUG):
+        await vault.rotate()
+    keys = {**old_keys, **vault.keyring.keys}
+    lines = [JsonFormatter().format(record) for record in caplog.records]
+    assert lines, "rotation logs its progress"
+    for key in keys.values():
+        for form in (key.hex(), base64.urlsafe_b64encode(key).decode().rstrip("=")):
+            assert not any(form in line for line in lines)
