@@ -54,9 +54,7 @@ async def connect_feed(request: Request) -> Response:
         view = await sync_jobs.connect_feed(_jobs(request), member_id=member.id, url=url)
     except CoopError as exc:
         return await _catalogue(request, error=exc, form={"url": url})
-    return redirect_with_flash(
-        f"/connections/{view.id}", "Connected. The first sync has started."
-    )
+    return redirect_with_flash(f"/connections/{view.id}", "Connected. The first sync has started.")
 
 
 async def upload_archive(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -47,7 +48,7 @@ async def test_connecting_a_feed_stores_its_posts_sealed(
     if database_url.startswith("sqlite://"):
         await connections.get("default").execute_script("PRAGMA wal_checkpoint(TRUNCATE)")
         path = Path(database_url.removeprefix("sqlite://").split("?", 1)[0])
-        assert CANARY.encode() not in path.read_bytes()
+        assert CANARY.encode() not in await asyncio.to_thread(path.read_bytes)
 
 
 async def test_connection_health_shows_ok_with_counts_and_next_sync(
