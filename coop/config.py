@@ -54,6 +54,15 @@ def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network |
     return tuple(items)
 
 
+def _base_url(env: Mapping[str, str], name: str, default: str) -> str:
+    """An absolute http(s) base URL without a trailing slash, query or fragment."""
+    value = (env.get(name) or default).strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"{name} must be an absolute http(s) URL, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob coop reads. Build with `Settings.from_env()`; tests pass overrides."""
@@ -75,6 +84,10 @@ class Settings:
     login_window_seconds: int = 15 * 60
     scheduler: bool = True
     sync_interval_seconds: int = 6 * 60 * 60
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    github_base_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -110,6 +123,10 @@ class Settings:
             max_upload_bytes=_int(env, "COOP_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024),
             scheduler=_flag(env, "COOP_SCHEDULER", default=True),
             sync_interval_seconds=_int(env, "COOP_SYNC_INTERVAL_SECONDS", 6 * 60 * 60, minimum=60),
+            github_client_id=(env.get("COOP_GITHUB_CLIENT_ID") or "").strip() or None,
+            github_client_secret=(env.get("COOP_GITHUB_CLIENT_SECRET") or "").strip() or None,
+            github_base_url=_base_url(env, "COOP_GITHUB_BASE_URL", "https://github.com"),
+            github_api_url=_base_url(env, "COOP_GITHUB_API_URL", "https://api.github.com"),
             extra={k: v for k, v in env.items() if k.startswith("COOP_")},
         )
 

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "coop.apps.models",
     "coop.consent.models",
     "coop.connectors.models",
+    "coop.connectors.oauth_models",
     "coop.portability.models",
     "coop.scoring.models",
 ]

@@ -136,6 +136,7 @@ class ReauthRequiredError(CoopError):
         super().__init__(message)
         self.next_path = next_path
 
+
 class InvalidRedirectUriError(CoopError):
     """A redirect URI must be an exact https URL (http only on loopback), no fragment."""
 
@@ -230,3 +231,24 @@ class ExportLinkExpiredError(CoopError):
 
     code = "export_link_expired"
     status = 410
+
+
+class OAuthCallbackError(CoopError):
+    """This answer from the provider cannot be used here; start connecting again."""
+
+    code = "oauth_state_invalid"
+    status = 400
+
+
+class UpstreamAuthorizationError(CoopError):
+    """The provider did not give coop access; try connecting again later."""
+
+    code = "oauth_token_failed"
+    status = 502
+
+
+class ConnectorNotConfiguredError(CoopError):
+    """This connector is not set up on this server; the operator has to configure it."""
+
+    code = "connector_not_configured"
+    status = 503

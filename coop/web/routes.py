@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from coop.web import account, dashboard, leave, login
+from coop.web import account, connect_oauth, dashboard, leave, login
 from coop.web import apps as apps_pages
 from coop.web import connectors as connector_pages
 
@@ -21,6 +21,7 @@ def routes() -> list[BaseRoute]:
         *account.routes(),
         *leave.routes(),
         *connector_pages.routes(),
+        *connect_oauth.routes(),
         *apps_pages.routes(),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]

@@ -206,6 +206,41 @@ class Drain:
         return [r for r in self.records if r.kind == kind]
 
 
+# -- the browser's side of an OAuth dance ----------------------------------------------------
+
+
+async def approve_upstream(authorize_url: str) -> str:
+    """Visit the provider's authorize URL as the member's browser (the fakes approve at once)
+    and return the path and query of the redirect back to coop."""
+    import httpx
+
+    async with httpx.AsyncClient(trust_env=False) as browser:
+        response = await browser.get(authorize_url)
+    assert response.status_code == 302, (response.status_code, response.text)
+    back = httpx.URL(response.headers["location"])
+    return back.raw_path.decode()
+
+
+async def database_contains(needle: str) -> list[str]:
+    """Tables holding `needle` in clear in any column (text or bytes): should be none."""
+    from tortoise import Tortoise, connections
+
+    conn = connections.get("default")
+    raw = needle.encode()
+    hits = []
+    for model in Tortoise.apps["models"].values():  # type: ignore[index]
+        table = model._meta.db_table
+        query = f'SELECT * FROM "{table}"'  # noqa: S608 - table names come from the models
+        for row in await conn.execute_query_dict(query):
+            for value in row.values():
+                as_bytes = (
+                    bytes(value) if isinstance(value, bytes | bytearray | memoryview) else b""
+                )
+                if raw in as_bytes or (isinstance(value, str) and needle in value):
+                    hits.append(table)
+    return hits
+
+
 __all__ = [
     "ContextHarness",
     "Drain",
@@ -213,6 +248,8 @@ __all__ = [
     "FaultQueue",
     "LoggedRequest",
     "RequestLog",
+    "approve_upstream",
+    "database_contains",
     "fault_response",
     "loopback_client",
     "record",

@@ -177,3 +177,12 @@ async def test_valid_same_origin_post_with_origin_header_is_accepted(
         headers={"origin": "http://127.0.0.1:8000", "sec-fetch-site": "same-origin"},
     )
     assert response.status_code == 303
+
+
+async def test_referrer_policy_lets_browsers_send_a_real_origin_on_own_forms(
+    client: httpx.AsyncClient,
+) -> None:
+    """`no-referrer` would make browsers send `Origin: null` on every form post (Fetch spec,
+    "serialize a request origin"), and the Origin check would refuse coop's own forms."""
+    response = await client.get("/login")
+    assert response.headers["referrer-policy"] == "same-origin"

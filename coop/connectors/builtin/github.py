@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from coop.config import Settings
 from coop.connectors import spec
 from coop.connectors.builtin import rest
 from coop.types import utcnow
@@ -49,13 +50,18 @@ class GitHubApp:
         return f"{self.base_url}/login/oauth/access_token"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> GitHubApp:
+    def from_settings(cls, settings: Settings) -> GitHubApp:
         return cls(
-            client_id=(env.get("COOP_GITHUB_CLIENT_ID") or "").strip(),
-            client_secret=(env.get("COOP_GITHUB_CLIENT_SECRET") or "").strip(),
-            base_url=(env.get("COOP_GITHUB_BASE_URL") or cls.base_url).rstrip("/"),
-            api_url=(env.get("COOP_GITHUB_API_URL") or cls.api_url).rstrip("/"),
+            client_id=settings.github_client_id or "",
+            client_secret=settings.github_client_secret or "",
+            base_url=settings.github_base_url,
+            api_url=settings.github_api_url,
         )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> GitHubApp:
+        """Parsed (and validated) exactly as the server's own Settings parse them."""
+        return cls.from_settings(Settings.from_env(env))
 
 
 def token_credentials(body: Mapping[str, Any]) -> dict[str, str]:

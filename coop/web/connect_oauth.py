@@ -1,0 +1,123 @@
+"""Connecting an OAuth 2 source (Mastodon, GitHub): the start form post and the callback.
+
+The start posts (CSRF-checked) send the browser upstream; the callback comes back as a
+top-level GET navigation, so it carries the SameSite=Lax session cookie the flow is bound to.
+Any refused callback is an HTML 400 page, and nothing was sent to the token endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from coop.connectors import oauth_client, service
+from coop.errors import ConflictError, NotFoundError, OAuthCallbackError
+from coop.http.auth import current_actor, require_member
+from coop.http.csrf import read_form
+from coop.http.flash import redirect_with_flash
+from coop.http.runtime import get_runtime
+from coop.jobs import sync as sync_jobs
+
+SESSION_ENDED = (
+    "Your session ended before the provider answered, so nothing was connected; log in and "
+    "connect again."
+)
+
+
+def _jobs(request: Request) -> sync_jobs.Jobs:
+    return sync_jobs.get_jobs(get_runtime(request).extras)
+
+
+def _optional_uuid(value: object) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFoundError("There is no such connection.", code="connection_not_found") from None
+
+
+async def start(request: Request) -> Response:
+    member = await require_member(request, next_path="/connectors")
+    form = await read_form(request)
+    actor = await current_actor(request)
+    assert actor is not None and actor.session_id is not None
+    runtime = get_runtime(request)
+    jobs = _jobs(request)
+    connector = request.url.path.split("/")[2]
+    url = await oauth_client.start(
+        vault=jobs.vault,
+        registry=jobs.registry,
+        guard=jobs.guard,
+        settings=runtime.settings,
+        member_id=member.id,
+        session_id=actor.session_id,
+        connector=connector,
+        instance=str(form.get("instance") or ""),
+        connection_id=_optional_uuid(form.get("connection")),
+    )
+    return RedirectResponse(url, status_code=303)
+
+
+async def callback(request: Request) -> Response:
+    actor = await current_actor(request)
+    if actor is None or actor.session_id is None:
+        raise OAuthCallbackError(SESSION_ENDED)
+    jobs = _jobs(request)
+    connector = "mastodon" if "key" in request.path_params else "github"
+    authorized = await oauth_client.finish(
+        vault=jobs.vault,
+        registry=jobs.registry,
+        guard=jobs.guard,
+        member_id=actor.member_id,
+        session_id=actor.session_id,
+        connector=connector,
+        callback_key=request.path_params.get("key", "github"),
+        params=dict(request.query_params),
+    )
+    connection_id = await _connect(jobs, actor.member_id, authorized)
+    title = jobs.registry.get(connector).title
+    return redirect_with_flash(
+        f"/connections/{connection_id}", f"{title} connected. The first sync has started."
+    )
+
+
+async def _connect(
+    jobs: sync_jobs.Jobs, member_id: uuid.UUID, authorized: oauth_client.Authorized
+) -> uuid.UUID:
+    """A new connection, or new credentials for the one being reconnected."""
+    target = authorized.connection_id or await oauth_client.find_reconnect_target(
+        vault=jobs.vault, registry=jobs.registry, member_id=member_id, authorized=authorized
+    )
+    if target is None:
+        view = await sync_jobs.connect(
+            jobs,
+            member_id=member_id,
+            connector=authorized.connector,
+            config=authorized.config,
+            credentials=authorized.credentials,
+        )
+        return view.id
+    await service.reauthorize(
+        vault=jobs.vault,
+        member_id=member_id,
+        connection_id=target,
+        credentials=authorized.credentials,
+    )
+    # A run still finishing under the old tokens cannot commit; the next run uses the new ones.
+    with contextlib.suppress(ConflictError):
+        await sync_jobs.sync_now(jobs, member_id=member_id, connection_id=target)
+    return target
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/connectors/mastodon/connect", start, methods=["POST"]),
+        Route("/connectors/github/connect", start, methods=["POST"]),
+        Route(f"{oauth_client.CALLBACK_PATH}/mastodon/{{key}}", callback, methods=["GET"]),
+        Route(f"{oauth_client.CALLBACK_PATH}/github", callback, methods=["GET"]),
+    ]
