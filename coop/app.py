@@ -17,6 +17,7 @@ from coop.http.middleware import middleware_stack
 from coop.http.runtime import Runtime
 from coop.jobs import scoring as scoring_jobs
 from coop.jobs import sync as sync_jobs
+from coop.portability import lifecycle as portability_lifecycle
 from coop.vault import Vault, load_keyring, load_secret_key
 from coop.web.errors import exception_handlers
 
@@ -58,11 +59,16 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
                     RegisterTortoise(app, config=tortoise_config(settings))
                 )
                 await runtime.vault.check_keyring()
+                # Erasures are finished and the ledger re-applied before serving (ER-05).
+                await portability_lifecycle.converge(vault=runtime.vault, settings=settings)
             stack.push_async_callback(jobs.queue.close)
             stack.push_async_callback(scoring_jobs.close, runtime)
             if settings.scheduler:
                 jobs.scheduler.start()
                 stack.push_async_callback(jobs.scheduler.stop)
+                webhooks = portability_lifecycle.WebhookWorker(settings)
+                webhooks.start()
+                stack.push_async_callback(webhooks.stop)
             # Start-up objects live for the whole process: keep them out of the collector's
             # scans (GC pauses otherwise dominate the tail latency, docs/benchmarks.md).
             gc.freeze()

@@ -90,7 +90,8 @@ async def _revoke_one(http: OutboundClient, item: Revocation) -> dict[str, str]:
     except Exception as exc:  # upstream trouble never undoes an erasure
         log.warning("upstream revoke failed", extra={"code": type(exc).__name__})
         return {"connector": item.connector, "status": "failed", "error": type(exc).__name__}
-    return {"connector": item.connector, "status": "revoked", "error": ""}
+    # Connectors log and swallow upstream refusals themselves: "requested" is all we know.
+    return {"connector": item.connector, "status": "requested", "error": ""}
 
 
 async def revoke_all(*, settings: Settings, revocations: list[Revocation]) -> list[dict[str, str]]:

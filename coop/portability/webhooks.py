@@ -42,6 +42,8 @@ CAP_DELAY = 6 * 3600.0
 LIMITS = Limits(connect=3.0, read=5.0, total=10.0, max_bytes=64 * 1024)
 # Statuses a retry cannot fix: the app told us the request itself is wrong.
 PERMANENT = frozenset({400, 401, 403, 404, 405, 410, 413, 422})
+# Failures that retrying cannot fix: the app is gone, or the SSRF guard refuses its URL.
+PERMANENT_ERRORS = frozenset({"app_gone", "url_not_allowed"})
 UNSUPPORTED = "unsupported"
 
 
@@ -121,7 +123,7 @@ async def _record(delivery: WebhookDelivery, status: int | None, error: str) -> 
     delivery.last_error = error
     if status is not None and 200 <= status < 300:
         delivery.status, delivery.delivered_at = DELIVERY_DELIVERED, now
-    elif error == "app_gone" or (status in PERMANENT) or delivery.attempts >= MAX_ATTEMPTS:
+    elif error in PERMANENT_ERRORS or status in PERMANENT or delivery.attempts >= MAX_ATTEMPTS:
         delivery.status = DELIVERY_FAILED
     else:
         delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts))
