@@ -114,18 +114,37 @@ class Vault:
         return await MemberKey.exists()
 
     async def check_keyring(self) -> None:
-        """Refuse to run when stored keys were wrapped by KEKs this keyring does not hold.
+        """Refuse to run when stored keys were wrapped by KEKs this keyring does not hold, or
+        by a KEK whose id matches but whose bytes do not (one sample key per KEK is opened).
 
         This is what stops a freshly generated dev keyring from silently replacing the real one.
         """
-        used = set(await MemberKey.all().distinct().values_list("kek_id", flat=True))
-        missing = sorted(str(k) for k in used - set(self.keyring.keys))
+        rows = await MemberKey.all().distinct().values_list("kek_id", flat=True)
+        used = {str(kek_id) for kek_id in rows}
+        missing = sorted(used - set(self.keyring.keys))
         if missing:
             raise ConfigError(
                 "Member data keys are wrapped by key-encryption keys this server does not have "
                 f"({', '.join(missing)}). Restore COOP_MASTER_KEY or the keyring file; "
                 "refusing to start."
             )
+        wrong = [kek_id for kek_id in sorted(used) if not await self._kek_opens_a_key(kek_id)]
+        if wrong:
+            raise ConfigError(
+                f"The key-encryption keys {', '.join(wrong)} do not open the member data keys "
+                "stored under their ids (wrong key for that id). Restore the right "
+                "COOP_MASTER_KEY or keyring file; refusing to start."
+            )
+
+    async def _kek_opens_a_key(self, kek_id: str) -> bool:
+        sample = await MemberKey.filter(kek_id=kek_id).first()
+        if sample is None:
+            return True
+        try:
+            self._unwrap(sample)
+        except IntegrityError:
+            return False
+        return True
 
     async def rotate(self, *, new_kek: bool = True, batch_size: int = 500) -> RotationReport:
         """Re-wrap every data key under the active KEK, in committed batches (resumable).

@@ -105,3 +105,12 @@ async def test_wrong_kek_with_the_right_id_fails_integrity(db: str, vault: Vault
     impostor = vault_with(make_master_key())  # same id "test-kek-1", different bytes
     with pytest.raises(IntegrityError):
         await impostor.cipher_for(member)
+
+
+async def test_check_keyring_refuses_a_wrong_kek_with_the_right_id(db: str, vault: Vault) -> None:
+    await vault.create_key(uuid.uuid4())
+    await vault.check_keyring()
+    impostor = vault_with(make_master_key())  # same id "test-kek-1", different bytes
+    with pytest.raises(ConfigError) as caught:
+        await impostor.check_keyring()
+    assert "test-kek-1 do not open" in caught.value.message
