@@ -164,6 +164,44 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.scoring.sandbox import Sandbox, SandboxConfig
+
+    async def work() -> Sandbox:
+        sandbox = Sandbox(SandboxConfig.from_settings(settings))
+        try:
+            await sandbox.start()
+        finally:
+            await sandbox.close()
+        return sandbox
+
+    sandbox = asyncio.run(work())
+    print(f"{'SCORER':<16} {'STATUS':<12} {'DISTRIBUTION':<28} {'VERSION':<10} RECORD-SHA256")
+    for p in sandbox.plugins:
+        e = p.entry
+        print(f"{e.name:<16} {p.status:<12} {e.dist:<28} {e.dist_version:<10} {e.record_sha256}")
+        detail = f"reads {', '.join(p.meta.reads)}" if p.meta else p.reason
+        print(f"{'':<16} {detail}")
+    if not sandbox.plugins:
+        print("no scorer plugins installed (entry point group coop.scorers)")
+    iso = sandbox.isolation
+    print(
+        f"isolation: network namespace {'yes' if iso.netns else 'NO'}, private /tmp "
+        f"{'yes' if iso.mountns else 'NO'}, unprivileged uid {'yes' if iso.uid_drop else 'NO'}"
+    )
+    return 0
+
+
+def cmd_plugins_new(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from coop.scoring.scaffold import scaffold
+
+    root = scaffold(args.name, Path.cwd())
+    print(f"created {root}: pip install -e {root.name} && pytest {root.name}/tests")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="coop", description="coop: a consent-first data cooperative server")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -220,6 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore_cmd.add_argument("file", help="a file written by `coop backup`")
     restore_cmd.set_defaults(handler=cmd_restore)
+    plugins = sub.add_parser("plugins", help="scorer plugins")
+    plugins_sub = plugins.add_subparsers(
+        dest="plugins_command", required=True, parser_class=_Parser
+    )
+    plugins_list = plugins_sub.add_parser(
+        "list", help="installed scorers: loaded, not allowed or failed (and why)"
+    )
+    plugins_list.set_defaults(handler=cmd_plugins_list)
+    plugins_new = plugins_sub.add_parser(
+        "new", help="scaffold a scorer plugin distribution in the current folder"
+    )
+    plugins_new.add_argument("name", help="the scorer name, e.g. consistency")
+    plugins_new.set_defaults(handler=cmd_plugins_new)
     return parser
 
 
