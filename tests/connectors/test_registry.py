@@ -1,0 +1,71 @@
+"""Connectors load only through entry points; a broken one is skipped and reported."""
+
+from __future__ import annotations
+
+from importlib.metadata import EntryPoint
+
+import pytest
+
+from coop.connectors import service
+from coop.connectors.registry import GROUP, Registry
+from coop.errors import NotFoundError
+
+MODULE = "tests.connectors.sample_plugins"
+
+
+def point(name: str, target: str) -> EntryPoint:
+    return EntryPoint(name=name, value=target, group=GROUP)
+
+
+def test_the_builtin_connectors_are_registered_through_entry_points() -> None:
+    registry = Registry.load()
+    assert {"feed", "archive"} <= set(registry.names())
+    assert registry.broken == ()
+
+
+def test_broken_entry_points_are_skipped_and_reported_never_fatal() -> None:
+    registry = Registry.load(
+        {"COOP_X": "1"},
+        points=[
+            point("good", f"{MODULE}:GoodConnector"),
+            point("future", f"{MODULE}:FutureConnector"),
+            point("kinds", f"{MODULE}:UnknownKindConnector"),
+            point("exploding", f"{MODULE}:ExplodingConnector"),
+            point("nosync", f"{MODULE}:NoSyncConnector"),
+            point("missing", "tests.connectors.no_such_module:Thing"),
+            point("renamed", f"{MODULE}:GoodConnector"),
+        ],
+    )
+    assert registry.names() == ["good"]
+    reasons = {b.name: b.reason for b in registry.broken}
+    assert set(reasons) == {"future", "kinds", "exploding", "nosync", "missing", "renamed"}
+    assert "api_version" in reasons["future"]
+    assert "reads" in reasons["kinds"]
+    assert "cannot start" in reasons["exploding"]
+    assert "sync" in reasons["nosync"]
+    assert "ModuleNotFoundError" in reasons["missing"]
+    assert "differs" in reasons["renamed"]
+
+
+def test_configure_receives_the_coop_environment() -> None:
+    from tests.connectors.sample_plugins import GoodConnector
+
+    Registry.load({"COOP_GOOD_TOKEN": "t"}, points=[point("good", f"{MODULE}:GoodConnector")])
+    assert GoodConnector.configured == {"COOP_GOOD_TOKEN": "t"}
+
+
+def test_the_catalogue_describes_reads_in_plain_words() -> None:
+    registry = Registry.load(points=[point("good", f"{MODULE}:GoodConnector")])
+    [entry] = service.list_catalogue(registry=registry)
+    assert entry.reads == (
+        ("post", "posts you published, with their reaction counts"),
+        ("audience", "how many followers you have (a number, never who they are)"),
+    )
+    assert entry.never_reads == ("your messages",)
+    assert entry.auth == "url"
+
+
+def test_an_unknown_connector_name_is_not_found() -> None:
+    with pytest.raises(NotFoundError) as caught:
+        Registry({}).get("nope")
+    assert caught.value.code == "unknown_connector"

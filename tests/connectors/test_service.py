@@ -1,0 +1,148 @@
+"""Connector service: disconnect deletes data and revokes upstream; records for scoring."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import ClassVar
+
+import pytest
+
+from coop.config import Settings
+from coop.connectors import service, spec
+from coop.connectors.models import Connection, Record, SyncRun
+from coop.connectors.registry import Registry
+from coop.errors import NotFoundError
+from coop.jobs import sync as sync_jobs
+from coop.vault import Vault
+from tests.connectors.helpers import make_member
+from tests.fakes.blog import Blog
+from tests.fakes.server import LiveServer
+
+
+class RevocableConnector:
+    api_version: ClassVar[int] = spec.API_VERSION
+    name: ClassVar[str] = "revocable"
+    title: ClassVar[str] = "Revocable"
+    description: ClassVar[str] = "Gives its token back."
+    reads: ClassVar[tuple[str, ...]] = (spec.POST, spec.AUDIENCE)
+    never_reads: ClassVar[tuple[str, ...]] = ()
+    auth: ClassVar[spec.AuthMethod] = "oauth2"
+
+    def __init__(self, revoke_url: str, *, fail: bool = False) -> None:
+        self.revoke_url = revoke_url
+        self.fail = fail
+        self.revoked: list[str] = []
+
+    async def sync(
+        self, ctx: spec.SyncContext, cursor: str | None
+    ) -> AsyncIterator[spec.SyncBatch]:
+        when = datetime(2026, 11, 1, tzinfo=UTC)
+        yield spec.SyncBatch(
+            records=[
+                spec.Record(kind=spec.POST, external_id="p1", occurred_at=when, title="post"),
+                spec.Record(
+                    kind=spec.AUDIENCE, external_id="a1", occurred_at=when, counts={"followers": 9}
+                ),
+            ],
+            cursor="done",
+        )
+
+    async def revoke(self, ctx: spec.SyncContext) -> None:
+        self.revoked.append(ctx.credentials["access_token"])
+        await ctx.http.get(self.revoke_url)
+        if self.fail:
+            raise spec.TransientUpstreamError("revocation endpoint down")
+
+
+async def setup_connected(
+    settings: Settings, vault: Vault, connector: RevocableConnector
+) -> tuple[sync_jobs.Jobs, uuid.UUID, uuid.UUID]:
+    jobs = sync_jobs.setup(settings, vault, registry=Registry({"revocable": connector}))
+    member = await make_member(vault)
+    view = await sync_jobs.connect(
+        jobs,
+        member_id=member,
+        connector="revocable",
+        config={"instance": "https://social.example"},
+        credentials={"access_token": "tok-123"},
+    )
+    await jobs.queue.drain()
+    return jobs, member, view.id
+
+
+async def test_disconnect_deletes_the_records_and_revokes_the_upstream_token(
+    settings: Settings, vault: Vault, db: str, blog: Blog, blog_server: LiveServer
+) -> None:
+    connector = RevocableConnector(blog_server.url("/rss.xml"))
+    jobs, member, connection_id = await setup_connected(settings, vault, connector)
+    assert await Record.filter(connection_id=connection_id).count() == 2
+
+    deleted = await sync_jobs.disconnect(jobs, member_id=member, connection_id=connection_id)
+    assert deleted == 2
+    assert connector.revoked == ["tok-123"]
+    assert [path for path, _ in blog.requests] == ["/rss.xml"]
+    assert await Record.all().count() == 0
+    assert await Connection.all().count() == 0
+    assert await SyncRun.all().count() == 0
+    await jobs.queue.close()
+
+
+async def test_a_failing_upstream_revocation_never_undoes_the_disconnect(
+    settings: Settings, vault: Vault, db: str, blog_server: LiveServer
+) -> None:
+    connector = RevocableConnector(blog_server.url("/status/500"), fail=True)
+    jobs, member, connection_id = await setup_connected(settings, vault, connector)
+    await sync_jobs.disconnect(jobs, member_id=member, connection_id=connection_id)
+    assert connector.revoked == ["tok-123"]
+    assert await Connection.all().count() == 0 and await Record.all().count() == 0
+    await jobs.queue.close()
+
+
+async def test_members_cannot_see_or_disconnect_each_others_connections(
+    settings: Settings, vault: Vault, db: str, blog_server: LiveServer
+) -> None:
+    connector = RevocableConnector(blog_server.url("/rss.xml"))
+    jobs, _owner, connection_id = await setup_connected(settings, vault, connector)
+    stranger = await make_member(vault)
+    with pytest.raises(NotFoundError) as caught:
+        await service.get_connection(
+            vault=vault, registry=jobs.registry, member_id=stranger, connection_id=connection_id
+        )
+    assert caught.value.code == "connection_not_found"
+    with pytest.raises(NotFoundError):
+        await sync_jobs.disconnect(jobs, member_id=stranger, connection_id=connection_id)
+    with pytest.raises(NotFoundError):
+        await sync_jobs.sync_now(jobs, member_id=stranger, connection_id=connection_id)
+    assert connector.revoked == []
+    assert (
+        await service.list_connections(vault=vault, registry=jobs.registry, member_id=stranger)
+        == []
+    )
+    assert await service.list_records(vault=vault, member_id=stranger) == []
+    await jobs.queue.close()
+
+
+async def test_list_records_filters_by_kind_and_returns_row_ids(
+    settings: Settings, vault: Vault, db: str, blog_server: LiveServer
+) -> None:
+    connector = RevocableConnector(blog_server.url("/rss.xml"))
+    jobs, member, connection_id = await setup_connected(settings, vault, connector)
+    audience = await service.list_records(vault=vault, member_id=member, kinds=["audience"])
+    assert [(r.kind, dict(r.counts)) for r in audience] == [("audience", {"followers": 9})]
+    row = await Record.get(id=audience[0].id)
+    assert row.connection_id == connection_id  # type: ignore[attr-defined]
+    assert len(await service.list_records(vault=vault, member_id=member)) == 2
+    await jobs.queue.close()
+
+
+async def test_connecting_an_unknown_connector_is_refused(
+    settings: Settings, vault: Vault, db: str
+) -> None:
+    jobs = sync_jobs.setup(settings, vault, registry=Registry({}))
+    member = await make_member(vault)
+    with pytest.raises(NotFoundError) as caught:
+        await sync_jobs.connect(jobs, member_id=member, connector="nope", config={})
+    assert caught.value.code == "unknown_connector"
+    assert await Connection.all().count() == 0
