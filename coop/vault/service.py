@@ -45,7 +45,15 @@ class MemberCipher:
         return cipher.seal(self._dek, data, self._aad(table, column, row))
 
     def open(self, blob: bytes, *, table: str, column: str, row: object) -> bytes:
-        return cipher.open_sealed(self._dek, bytes(blob), self._aad(table, column, row))
+        try:
+            return cipher.open_sealed(self._dek, bytes(blob), self._aad(table, column, row))
+        except IntegrityError:
+            # An integrity event: tampering, or a blob moved to another place (ids only).
+            log.error(
+                "integrity: sealed value failed to open",
+                extra={"member_id": str(self.member_id), "table": table, "column": column},
+            )
+            raise
 
     def open_text(self, blob: bytes, *, table: str, column: str, row: object) -> str:
         return self.open(blob, table=table, column=column, row=row).decode()

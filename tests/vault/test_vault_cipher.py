@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from coop.errors import IntegrityError
+from coop.logs import JsonFormatter
 from coop.vault.cipher import FORMAT_V1, NONCE_BYTES, new_key, open_sealed, seal
 from coop.vault.service import MemberCipher
 
@@ -56,6 +57,18 @@ def test_ciphertext_copied_to_another_members_row_fails_to_open(alice: MemberCip
     bob = MemberCipher(uuid.uuid4(), new_key())
     with pytest.raises(IntegrityError):
         bob.open(alice.seal("private", **PLACE), **PLACE)
+
+
+def test_a_failed_open_is_logged_as_an_integrity_event_with_ids_only(
+    alice: MemberCipher, caplog: pytest.LogCaptureFixture
+) -> None:
+    blob = alice.seal("private text", **PLACE)
+    with pytest.raises(IntegrityError):
+        alice.open(blob, table="record", column="body", row="r-2")
+    (record,) = [r for r in caplog.records if r.name == "coop.vault"]
+    assert record.getMessage() == "integrity: sealed value failed to open"
+    assert getattr(record, "member_id", None) == str(alice.member_id)
+    assert "private text" not in JsonFormatter().format(record)
 
 
 def test_aad_parts_cannot_be_shifted_between_fields(alice: MemberCipher) -> None:
