@@ -69,8 +69,9 @@ class Settings:
 
     data_dir: Path = Path("var")
     database_url: str = ""
-    master_key: str | None = None
-    secret_key: str | None = None
+    # Secrets stay out of repr(), so a logged or printed Settings never shows them.
+    master_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
     issuer: str = "http://127.0.0.1:8000"
     plugins: tuple[str, ...] | None = None
     dev: bool = False
@@ -85,10 +86,10 @@ class Settings:
     scheduler: bool = True
     sync_interval_seconds: int = 6 * 60 * 60
     github_client_id: str | None = None
-    github_client_secret: str | None = None
+    github_client_secret: str | None = field(default=None, repr=False)
     github_base_url: str = "https://github.com"
     github_api_url: str = "https://api.github.com"
-    extra: Mapping[str, str] = field(default_factory=dict)
+    extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

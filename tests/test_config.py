@@ -88,3 +88,14 @@ def test_sqlite_urls_get_coops_pragmas_and_keep_explicit_ones() -> None:
 def test_postgresql_scheme_is_accepted_as_postgres() -> None:
     url = "postgresql://coop@127.0.0.1:5432/coop"
     assert normalise_url(url) == "postgres://coop@127.0.0.1:5432/coop"
+
+
+def test_settings_repr_never_shows_secrets() -> None:
+    env = {
+        "COOP_MASTER_KEY": "k1:" + "A" * 43,
+        "COOP_SECRET_KEY": "s3cr3t-" * 6,
+        "COOP_GITHUB_CLIENT_SECRET": "gh-s3cr3t",
+    }
+    shown = repr(Settings.from_env(env))
+    for value in env.values():
+        assert value not in shown
