@@ -27,6 +27,8 @@ class Principal:
     token_id: uuid.UUID | None = None
     app_name: str = ""
     source: Any = field(default=None, compare=False, repr=False)  # the consent service's view
+    # The member's current scores, read together with the token (the hot path), if it was.
+    prefetched: Any = field(default=None, compare=False, repr=False)
 
     @property
     def is_personal(self) -> bool:
@@ -46,14 +48,20 @@ class ContributionView:
 
 
 @dataclass(frozen=True)
+class ExplanationView:
+    contributions: Sequence[ContributionView]
+    reasons: Sequence[str]
+
+
+@dataclass(frozen=True)
 class ScoreView:
+    id: uuid.UUID
     scorer: str
     scorer_version: str
     value: float
     range: tuple[float, float]
     computed_at: datetime
-    contributions: Sequence[ContributionView] = ()
-    reasons: Sequence[str] = ()
+    explanation: ExplanationView | None = None  # None: not loaded yet (see Backend.explain)
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,8 @@ class Backend(Protocol):
     async def scores(
         self, principal: Principal, scorers: Sequence[str] | None
     ) -> dict[str, ScoreView]: ...
+
+    async def explain(self, principal: Principal, score: ScoreView) -> ExplanationView: ...
 
     async def score_history(
         self, principal: Principal, scorer: str, first: int, after: str | None

@@ -8,14 +8,17 @@ views the resolvers render. Authorization of member data stays in the consent do
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from coop.api.backend import (
     AccessLogView,
     ConnectionView,
     ContributionView,
+    ExplanationView,
     ExportView,
     GrantView,
     HistoryEntryView,
@@ -27,8 +30,14 @@ from coop.api.backend import (
 )
 from coop.apps import service as apps
 from coop.consent import service as consent
+from coop.consent.tokens import ACCESS_PREFIX
 from coop.errors import ConflictError, CoopError, NotFoundError
 from coop.http.runtime import Runtime
+from coop.jobs import reads
+from coop.types import utcnow
+from coop.vault import Vault
+
+META_TTL = 30.0  # seconds; scorer metadata changes only when plugins are reloaded
 
 
 class ServiceBackend:
@@ -36,9 +45,12 @@ class ServiceBackend:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._metas: dict[str, tuple[Any | None, float]] = {}
 
     # -- who is calling --------------------------------------------------------------------
     async def authenticate(self, token: str) -> Principal | None:
+        if token.startswith(ACCESS_PREFIX) and len(token) <= consent.MAX_TOKEN_LENGTH:
+            return await self._authenticate_app(token)
         found = await consent.resolve_bearer(token)
         if found is None:
             return None
@@ -51,6 +63,33 @@ class ServiceBackend:
             token_id=found.personal_token_id,
             app_name=found.app_name or "",
             source=found,
+        )
+
+    async def _authenticate_app(self, token: str) -> Principal | None:
+        """The hot path: token, grant, app and current scores in one statement."""
+        read = await reads.read_app_token(access_hash=Vault.token_hash(token), now=utcnow())
+        if read is None:
+            return None
+        source = consent.Principal(
+            kind="app",
+            member_id=read.member_id,
+            scopes=read.scopes,
+            subject=read.subject,
+            expires_at=read.expires_at,
+            grant_id=read.grant_id,
+            app_id=read.app_id,
+            client_id=read.client_id,
+            app_name=read.app_name,
+        )
+        return Principal(
+            member_id=read.member_id,
+            scopes=read.scopes,
+            subject=read.subject,
+            app_id=read.app_id,
+            grant_id=read.grant_id,
+            app_name=read.app_name,
+            source=source,
+            prefetched=read.scores,
         )
 
     async def _allowed(self, principal: Principal, scope: str, resource: str) -> bool:
@@ -75,29 +114,40 @@ class ServiceBackend:
         return flow_for(self.runtime)
 
     async def _meta(self, name: str) -> Any | None:
+        """The loaded scorer's metadata (cached briefly: it changes only with the plugins)."""
+        now = time.monotonic()
+        cached = self._metas.get(name)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         try:
-            return await self._flow().meta(name)
+            meta = await self._flow().meta(name)
         except CoopError:
-            return None
+            meta = None
+        self._metas[name] = (meta, now + META_TTL)
+        return meta
 
     async def scores(
         self, principal: Principal, scorers: Sequence[str] | None
     ) -> dict[str, ScoreView]:
         """Current scores the token may read. A scorer outside the grant, not enabled or
-        without a score is simply absent: the caller cannot tell which (plausible refusal)."""
-        from coop.scoring import service as scoring
-
+        without a score is simply absent: the caller cannot tell which (plausible refusal).
+        Every score returned was allowed, and logged, by consent's one check."""
         granted = {s.split(":")[1] for s in principal.scopes if _is_score_scope(s)}
-        wanted = granted if scorers is None else granted & set(scorers)
+        wanted = sorted(granted if scorers is None else granted & set(scorers))
         if not wanted:
             return {}
-        enabled = set(await scoring.list_enabled_scorers(member_id=principal.member_id))
-        names = sorted(wanted & enabled)
-        if not names:
-            return {}
-        views = await scoring.list_current_scores(
-            vault=self.runtime.vault, member_id=principal.member_id, scorers=names
-        )
+        # No separate "enabled?" query: disabling a scorer deletes its scores in the same
+        # transaction, so a stored score is the proof that it is enabled.
+        if principal.prefetched is not None:
+            rows = principal.prefetched
+            views = [_score_from_row(rows[name]) for name in wanted if name in rows]
+        else:
+            from coop.scoring import service as scoring
+
+            found = await scoring.list_current_scores(
+                vault=self.runtime.vault, member_id=principal.member_id, scorers=wanted
+            )
+            views = [_score(v) for v in found]
         out: dict[str, ScoreView] = {}
         for view in views:
             meta = await self._meta(view.scorer)
@@ -105,8 +155,16 @@ class ServiceBackend:
                 continue  # not loaded on this server right now: treat as no score
             if not await self._allowed(principal, f"score:{view.scorer}", f"score:{view.scorer}"):
                 continue
-            out[view.scorer] = _score(view, meta.range)
+            out[view.scorer] = replace(view, range=(float(meta.range[0]), float(meta.range[1])))
         return out
+
+    async def explain(self, principal: Principal, score: ScoreView) -> ExplanationView:
+        from coop.scoring import service as scoring
+
+        view = await scoring.get_score(
+            vault=self.runtime.vault, member_id=principal.member_id, score_id=score.id
+        )
+        return _explanation(view.explanation)
 
     async def score_history(
         self, principal: Principal, scorer: str, first: int, after: str | None
@@ -292,15 +350,34 @@ def _contributions(explanation: Any) -> list[ContributionView]:
     return [ContributionView(c.amount, c.reason, c.ref) for c in explanation.contributions]
 
 
-def _score(view: Any, bounds: tuple[float, float]) -> ScoreView:
+def _explanation(explanation: Any) -> ExplanationView:
+    if explanation is None:
+        return ExplanationView(contributions=[], reasons=[])
+    return ExplanationView(
+        contributions=_contributions(explanation), reasons=list(explanation.reasons)
+    )
+
+
+def _score(view: Any) -> ScoreView:
     return ScoreView(
+        id=view.id,
         scorer=view.scorer,
         scorer_version=view.scorer_version,
         value=view.value,
-        range=(float(bounds[0]), float(bounds[1])),
+        range=(0.0, 0.0),
         computed_at=view.computed_at,
-        contributions=_contributions(view.explanation),
-        reasons=list(view.explanation.reasons) if view.explanation else [],
+        explanation=_explanation(view.explanation) if view.explanation else None,
+    )
+
+
+def _score_from_row(row: Any) -> ScoreView:
+    return ScoreView(
+        id=row.id,
+        scorer=row.scorer,
+        scorer_version=row.scorer_version,
+        value=row.value,
+        range=(0.0, 0.0),
+        computed_at=row.computed_at,
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
+from strawberry import Info
 
 from coop.api import ids
 from coop.api.backend import ContributionView, HistoryEntryView, ScorerInfo, ScoreView
@@ -60,7 +62,16 @@ class Score(Node):
     range: ScoreRange = strawberry.field(description="The scorer's declared output range.")
     scorer: ScorerRef = strawberry.field(description="Which scorer (and version) computed it.")
     computed_at: datetime = strawberry.field(description="When it was computed (UTC).")
-    explanation: Explanation = strawberry.field(description="Contributions and reasons.")
+    view: strawberry.Private[ScoreView]
+
+    @strawberry.field(description="Contributions and reasons: why the score has its value.")
+    async def explanation(self, info: Info[Any, None]) -> Explanation:
+        found = self.view.explanation
+        if found is None:
+            found = await info.context.backend.explain(info.context.principal, self.view)
+        return Explanation(
+            contributions=Contribution.of(found.contributions), reasons=list(found.reasons)
+        )
 
     @staticmethod
     def of(view: ScoreView, subject: str) -> Score:
@@ -70,9 +81,7 @@ class Score(Node):
             range=ScoreRange.of(view.range),
             scorer=ScorerRef(name=view.scorer, version=view.scorer_version),
             computed_at=view.computed_at,
-            explanation=Explanation(
-                contributions=Contribution.of(view.contributions), reasons=list(view.reasons)
-            ),
+            view=view,
         )
 
 

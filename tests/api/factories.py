@@ -36,7 +36,7 @@ async def make_member(vault: Vault) -> Member:
 
 
 async def make_app(vault: Vault, name: str = "Example App") -> apps.RegisteredApp:
-    return await apps.create_app(vault=vault, name=name, redirect_uris=[REDIRECT])
+    return await apps.create_app(name=name, redirect_uris=[REDIRECT])
 
 
 async def grant_token(

@@ -1,0 +1,359 @@
+"""GraphQL API benchmark: the authorized score read against a bare strawberry `{ hello }`.
+
+Starts, in one run and on the same stack (one uvicorn worker, uvloop + httptools):
+  1. the real coop server (`coop serve`) on a temporary SQLite database seeded with a member,
+     an app grant for `score:reach` and a reach score, COOP_RATE_LIMIT=0;
+  2. a bare strawberry server answering `{ hello }` with ParserCache + ValidationCache;
+then drives both with the same load generator (an asyncio raw-socket HTTP/1.1 keep-alive
+client, pure Python, in its own process) and prints req/s, p50/p99 and the ratios.
+
+Targets (issue #6): score read >= 50% of bare throughput, p99 <= 3x bare.
+The generator itself tops out around a few thousand req/s on one core: it is measured first
+against the bare server at the same concurrency, so both runs share its ceiling.
+
+Usage: python bench/graphql.py [--seconds 8] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# This file is named like the `graphql` package: keep its folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+SCORE_QUERY = '{ viewer { score(scorer: "reach") { value } } }'
+HELLO_QUERY = "{ hello }"
+
+
+# -- the bare baseline server ------------------------------------------------------------------
+
+
+def bare_app() -> object:
+    import strawberry
+    from strawberry.asgi import GraphQL
+    from strawberry.extensions import ParserCache, ValidationCache
+
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def hello(self) -> str:
+            return "world"
+
+    schema = strawberry.Schema(
+        Query, extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)]
+    )
+    return GraphQL(schema, graphql_ide=None, allow_queries_via_get=False)
+
+
+def serve_bare(port: int) -> None:
+    import gc
+
+    import uvicorn
+
+    app = bare_app()
+    gc.freeze()
+    uvicorn.run(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
+
+
+# -- seeding the real server's database --------------------------------------------------------
+
+
+async def seed(env: dict[str, str]) -> str:
+    """Create member, app, grant (score:reach), token and a reach score; return the token."""
+    import hashlib
+    import uuid
+    from datetime import timedelta
+    from importlib import metadata
+
+    from tortoise import Tortoise
+
+    from coop.apps import service as apps
+    from coop.config import Settings
+    from coop.consent import grants, tokens
+    from coop.db import ensure_data_dir, tortoise_config
+    from coop.members import service as members
+    from coop.scoring import service as scoring
+    from coop.scoring.sandbox import InProcessRunner
+    from coop.types import utcnow
+    from coop.vault import Vault, load_keyring, load_secret_key
+
+    settings = Settings.from_env(env)
+    vault = Vault(load_keyring(settings), load_secret_key(settings))
+    ensure_data_dir(settings)
+    await Tortoise.init(config=tortoise_config(settings))
+    # The schema straight from the models (coop/migrations is regenerated at integration).
+    await Tortoise.generate_schemas(safe=True)
+    try:
+        member = await members.create_member(
+            vault=vault,
+            email="bench@example.org",
+            password="correct horse battery staple",  # noqa: S106
+        )
+        app = await apps.create_app(name="Bench App", redirect_uris=["https://app.example/cb"])
+        grant = await grants.create_grant(
+            member_id=member.id, app_id=app.app.id, scopes=["score:reach"], lifetime="1y"
+        )
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        code = await tokens.create_code(
+            grant=grant,
+            client_id=app.app.client_id,
+            redirect_uri="https://app.example/cb",
+            redirect_uri_given=True,
+            code_challenge=challenge.decode().rstrip("="),
+        )
+        issued = await tokens.exchange_code(
+            code=code,
+            client_id=app.app.client_id,
+            redirect_uri="https://app.example/cb",
+            code_verifier=verifier,
+        )
+        runner = InProcessRunner()
+        for point in metadata.entry_points(group="coop.scorers"):
+            if point.name == "reach":
+                runner.add(point.load())
+        await scoring.enable_scorer(member_id=member.id, meta=runner.meta("reach"))
+        now = utcnow()
+        records = [
+            scoring.MemberRecord(
+                record_id=uuid.uuid4(),
+                kind="post",
+                occurred_at=now - timedelta(days=i),
+                counts={"favourites": 5 + i, "reblogs": i % 3},
+            )
+            for i in range(50)
+        ]
+        await scoring.compute_score(
+            vault=vault, runner=runner, member_id=member.id, scorer="reach", records=records
+        )
+        return issued.access_token
+    finally:
+        await Tortoise.close_connections()
+
+
+# -- the load generator -------------------------------------------------------------------------
+
+
+def request_bytes(port: int, query: str, token: str | None) -> bytes:
+    body = json.dumps({"query": query}).encode()
+    head = [
+        "POST /graphql HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+    ]
+    if token:
+        head.append(f"Authorization: Bearer {token}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    if length:
+        body = await reader.readexactly(length)
+        if status == 200 and b'"errors"' in body:
+            return 599  # a GraphQL error counts as a failure
+    return status
+
+
+async def _worker(
+    port: int, payload: bytes, deadline: float, latencies: list[float], failures: list[int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            writer.write(payload)
+            status = await _read_response(reader)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                failures.append(status)
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, payload: bytes, seconds: float, connections: int) -> dict[str, float]:
+    latencies: list[float] = []
+    failures: list[int] = []
+    warm = time.perf_counter() + 1.0
+    await asyncio.gather(*(_worker(port, payload, warm, [], []) for _ in range(connections)))
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(
+        *(_worker(port, payload, deadline, latencies, failures) for _ in range(connections))
+    )
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "requests": n,
+        "failures": len(failures),
+        "rps": n / elapsed,
+        "p50_ms": latencies[n // 2] * 1000 if n else 0.0,
+        "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else 0.0,
+    }
+
+
+def drive(port: int, query: str, token: str | None, seconds: float, connections: int) -> None:
+    """Child process entry: print one JSON line with the measurement."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    payload = request_bytes(port, query, token)
+    print(json.dumps(asyncio.run(_drive(port, payload, seconds, connections))))
+
+
+# -- orchestration -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def measure(
+    port: int, query: str, token: str | None, seconds: float, connections: int
+) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--drive",
+            str(port),
+            query,
+            token or "",
+            str(seconds),
+            str(connections),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="coop-bench-") as tmp:
+        key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        env = {
+            **os.environ,
+            "COOP_DATA_DIR": tmp,
+            "COOP_DATABASE_URL": f"sqlite://{tmp}/coop.sqlite3",
+            "COOP_MASTER_KEY": f"bench-1:{key}",
+            "COOP_SECRET_KEY": secrets.token_urlsafe(48),
+            "COOP_RATE_LIMIT": "0",
+            "COOP_DEV": "0",
+        }
+        coop = [sys.executable, "-m", "coop"]
+        token = asyncio.run(seed(env))
+
+        bare_port, coop_port = free_port(), free_port()
+        bare = subprocess.Popen([sys.executable, __file__, "--bare", str(bare_port)])
+        server = subprocess.Popen(
+            [*coop, "serve", "--port", str(coop_port)], env=env, stderr=subprocess.DEVNULL
+        )
+        try:
+            wait_ready(bare_port, bare)
+            wait_ready(coop_port, server)
+            results = {}
+            for name, port, query, tok in (
+                ("bare { hello }", bare_port, HELLO_QUERY, None),
+                ("coop score read", coop_port, SCORE_QUERY, token),
+            ):
+                results[name] = measure(port, query, tok, args.seconds, args.connections)
+            low = {
+                name: measure(port, query, tok, args.seconds / 2, 1)
+                for name, port, query, tok in (
+                    ("bare { hello }", bare_port, HELLO_QUERY, None),
+                    ("coop score read", coop_port, SCORE_QUERY, token),
+                )
+            }
+        finally:
+            stop(server)
+            stop(bare)
+
+    print(f"{args.connections} connections, {args.seconds:g} s each, one uvicorn worker each")
+    print(f"{'':18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5}   (1 conn: p50 / p99 ms)")
+    for name, r in results.items():
+        one = low[name]
+        print(
+            f"{name:18} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+            f"{int(r['failures']):5d}   ({one['p50_ms']:.2f} / {one['p99_ms']:.2f})"
+        )
+    base, ours = results["bare { hello }"], results["coop score read"]
+    ratio = ours["rps"] / base["rps"]
+    p99 = ours["p99_ms"] / base["p99_ms"] if base["p99_ms"] else float("inf")
+    p99_low = low["coop score read"]["p99_ms"] / max(low["bare { hello }"]["p99_ms"], 1e-9)
+    print(f"throughput ratio {ratio:.2f} (target >= 0.50)")
+    print(
+        f"p99 ratio {p99:.2f} at {args.connections} connections, {p99_low:.2f} at 1 (target <= 3)"
+    )
+    return 0 if ours["failures"] == 0 else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--bare":
+        serve_bare(int(sys.argv[2]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--drive":
+        port, query, token, seconds, conns = sys.argv[2:7]
+        drive(int(port), query, token or None, float(seconds), int(conns))
+    else:
+        sys.exit(main())
