@@ -49,7 +49,7 @@ def fingerprint_id(key: bytes) -> str:
 class Keyring:
     """The KEKs by id, which one wraps new keys, and the file they live in (if any)."""
 
-    keys: dict[str, bytes]
+    keys: dict[str, bytes] = field(repr=False)  # key material never shows in a repr
     active_id: str
     path: Path | None = None
     generated: bool = field(default=False, compare=False)

@@ -28,6 +28,13 @@ def test_master_key_entries_are_id_colon_base64url_and_the_first_is_active() -> 
     assert not ring.is_file_backed
 
 
+def test_keyring_repr_shows_ids_not_keys() -> None:
+    key = secrets.token_bytes(32)
+    ring = parse_master_key(f"k1:{b64(key)}")
+    assert "k1" in repr(ring)
+    assert b64(key) not in repr(ring) and repr(key) not in repr(ring)
+
+
 def test_a_bare_key_gets_a_stable_fingerprint_id() -> None:
     key = secrets.token_bytes(32)
     ring = parse_master_key(b64(key))
