@@ -74,12 +74,20 @@ class Registry:
         env: Mapping[str, str] | None = None,
         *,
         points: Iterable[EntryPoint] | None = None,
+        allowed: Iterable[str] | None = None,
     ) -> Registry:
-        """Load every entry point of the group (or `points`, for tests)."""
+        """Load every entry point of the group (or `points`, for tests).
+
+        `allowed` (COOP_PLUGINS) names the plugins that may load; None allows all. Entry points
+        left out are not imported at all."""
         found = entry_points(group=GROUP) if points is None else points
+        permitted = None if allowed is None else set(allowed)
         loaded: dict[str, spec.Connector] = {}
         broken: list[BrokenConnector] = []
         for point in sorted(found, key=lambda p: p.name):
+            if permitted is not None and point.name not in permitted:
+                log.info("connector %s not loaded: not in COOP_PLUGINS", point.name)
+                continue
             try:
                 connector = _instantiate(point, env or {})
                 if connector.name != point.name:

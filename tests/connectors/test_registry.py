@@ -69,3 +69,11 @@ def test_an_unknown_connector_name_is_not_found() -> None:
     with pytest.raises(NotFoundError) as caught:
         Registry({}).get("nope")
     assert caught.value.code == "unknown_connector"
+
+
+def test_coop_plugins_restricts_which_connectors_load() -> None:
+    points = [point("good", f"{MODULE}:GoodConnector"), point("bad", "no.such:Thing")]
+    registry = Registry.load(points=points, allowed=["good"])
+    assert registry.names() == ["good"]
+    assert registry.broken == ()  # left out, so never imported
+    assert Registry.load(points=points, allowed=[]).names() == []
