@@ -38,6 +38,15 @@ async def load_member_records(
     ]
 
 
+@dataclass(frozen=True)
+class RecordLink:
+    record_id: str
+    kind: str
+    occurred_at: datetime
+    title: str | None
+    url: str | None
+
+
 @dataclass
 class ScoringFlow:
     """Recomputes members' scores. `runner` is the Sandbox in the server."""
@@ -72,6 +81,24 @@ class ScoringFlow:
         """Enable a scorer for the member and compute its first score right away."""
         await scoring.enable_scorer(member_id=member_id, meta=await self.meta(scorer))
         return await self.recompute_member(member_id=member_id, scorers=[scorer])
+
+    async def disable(self, *, member_id: uuid.UUID, scorer: str) -> int:
+        """Stop a scorer for the member and delete its scores; returns how many were deleted."""
+        return await scoring.disable_scorer(member_id=member_id, scorer=scorer)
+
+    async def describe_records(
+        self, *, member_id: uuid.UUID, record_ids: Iterable[str]
+    ) -> dict[str, RecordLink]:
+        """What the UI shows for records that contributions point at (title, date, link)."""
+        wanted = {str(r) for r in record_ids if r}
+        if not wanted:
+            return {}
+        stored = await connectors.list_records(vault=self.vault, member_id=member_id)
+        return {
+            str(r.id): RecordLink(str(r.id), r.kind, r.occurred_at, r.title, r.url)
+            for r in stored
+            if str(r.id) in wanted
+        }
 
     async def recompute_member(
         self,

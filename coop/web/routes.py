@@ -7,7 +7,7 @@ from pathlib import Path
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from coop.web import account, connect_oauth, dashboard, leave, login
+from coop.web import account, connect_oauth, leave, login, scorers, scores
 from coop.web import apps as apps_pages
 from coop.web import connectors as connector_pages
 
@@ -16,7 +16,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 def routes() -> list[BaseRoute]:
     return [
-        *dashboard.routes(),
+        *scores.routes(),
+        *scorers.routes(),
         *login.routes(),
         *account.routes(),
         *leave.routes(),

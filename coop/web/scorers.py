@@ -1,0 +1,76 @@
+"""The Scorers page: what each installed scorer reads, and Enable / Disable per member."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from coop.connectors.spec import KINDS
+from coop.errors import SandboxUnavailableError, ScorerUnavailableError
+from coop.http.auth import require_member
+from coop.http.csrf import read_form
+from coop.http.flash import redirect_with_flash
+from coop.http.runtime import get_runtime
+from coop.jobs.scoring import flow_for
+from coop.scoring import service
+from coop.web.templating import render
+
+
+async def scorers_page(request: Request) -> Response:
+    member = await require_member(request)
+    flow = flow_for(get_runtime(request))
+    error = None
+    try:
+        available = await flow.available()
+    except SandboxUnavailableError as exc:
+        available, error = [], exc
+    consents = await service.list_consents(member_id=member.id)
+    runs = await service.list_last_runs(member_id=member.id)
+    entries = [
+        {
+            "meta": meta,
+            "reads": [KINDS.get(kind, kind) for kind in meta.reads],
+            "enabled": consents.get(meta.name, False),
+            "last_run": runs.get(meta.name, (None, ""))[0],
+            "last_status": runs.get(meta.name, (None, ""))[1],
+        }
+        for meta in available
+    ]
+    return render(request, "scorers.html", {"entries": entries, "error": error})
+
+
+async def enable(request: Request) -> Response:
+    member = await require_member(request)
+    await read_form(request)
+    name = str(request.path_params["name"])
+    flow = flow_for(get_runtime(request))
+    try:
+        meta = await flow.meta(name)
+        outcomes = await flow.enable(member_id=member.id, scorer=name)
+    except (ScorerUnavailableError, SandboxUnavailableError) as exc:
+        return redirect_with_flash("/scorers", f"{exc.message} ({exc.code})", "error")
+    failed = [o.code for o in outcomes if o.status == "failed"]
+    if failed:
+        return redirect_with_flash(
+            "/scorers",
+            f"{meta.title} is on, but its first score could not be computed ({failed[0]}).",
+            "error",
+        )
+    return redirect_with_flash("/scorers", f"{meta.title} is on. Your score is on the Scores page.")
+
+
+async def disable(request: Request) -> Response:
+    member = await require_member(request)
+    await read_form(request)
+    name = str(request.path_params["name"])
+    deleted = await flow_for(get_runtime(request)).disable(member_id=member.id, scorer=name)
+    return redirect_with_flash("/scorers", f"{name} is off. {deleted} of its scores were deleted.")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/scorers", scorers_page, methods=["GET"]),
+        Route("/scorers/{name:str}/enable", enable, methods=["POST"]),
+        Route("/scorers/{name:str}/disable", disable, methods=["POST"]),
+    ]
