@@ -29,17 +29,15 @@ import httpx
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from tortoise.exceptions import IntegrityError
 
 from coop.config import Settings
-from coop.connectors import service, spec
+from coop.connectors import oauth_apps, service, spec
 from coop.connectors.builtin import mastodon
-from coop.connectors.builtin.github import GitHubApp, token_credentials
-from coop.connectors.oauth_models import MastodonAppRegistration, OAuthFlow
+from coop.connectors.builtin.github import token_credentials
+from coop.connectors.oauth_models import OAuthFlow
 from coop.connectors.outbound import Guard, OutboundClient
 from coop.connectors.registry import Registry
 from coop.errors import (
-    ConnectorNotConfiguredError,
     InvalidInputError,
     NotFoundError,
     OAuthCallbackError,
@@ -52,11 +50,8 @@ log = logging.getLogger("coop.connectors.oauth")
 
 FLOW_LIFETIME = timedelta(minutes=10)
 MAX_PENDING_FLOWS = 10
-CALLBACK_PATH = "/connectors/oauth/callback"
 OAUTH_CONNECTORS = ("mastodon", "github")
 FLOW_TABLE = "oauth_client_flow"
-REGISTRATION_TABLE = "mastodon_app_registration"
-REGISTRATION_PURPOSE = "mastodon-app"
 
 _MESSAGES = {
     "oauth_state_invalid": "This answer does not belong to a connection you started in this "
@@ -69,21 +64,6 @@ _MESSAGES = {
 
 
 @dataclass(frozen=True)
-class Client:
-    """coop's client registration at one authorization server, as one flow uses it."""
-
-    connector: str
-    issuer: str
-    authorize_url: str
-    token_url: str
-    client_id: str
-    client_secret: str
-    scope: str | None
-    redirect_uri: str
-    callback_key: str
-
-
-@dataclass(frozen=True)
 class Authorized:
     """What a completed flow hands to the connect flow: non-secret config and credentials.
     `connection_id` is set when the member was reconnecting an existing connection."""
@@ -92,12 +72,6 @@ class Authorized:
     config: dict[str, str]
     credentials: dict[str, str]
     connection_id: uuid.UUID | None
-
-
-def callback_path(connector: str, key: str) -> str:
-    if connector == "mastodon":
-        return f"{CALLBACK_PATH}/mastodon/{key}"
-    return f"{CALLBACK_PATH}/github"
 
 
 def loopback_allowed(settings: Settings) -> bool:
@@ -140,14 +114,18 @@ async def start(
             raise NotFoundError("There is no such connection.", code="connection_not_found")
         instance = instance or view.label
     if connector == "github":
-        client = _github_client(registry, settings.issuer + callback_path("github", ""))
+        client = oauth_apps.github_client(
+            registry, settings.issuer + oauth_apps.callback_path("github", "")
+        )
     await _purge(member_id)
     cipher = await vault.cipher_for(member_id)
     if connector == "mastodon":
         base = _instance(instance or "", settings)
         await guard.check(base)
         async with OutboundClient(guard) as http:
-            client = await _mastodon_client(vault, cipher, http, settings, member_id, base)
+            client = await oauth_apps.mastodon_client(
+                vault, cipher, http, settings, member_id, base
+            )
     state = generate_token(43)
     verifier = generate_token(64)
     flow_id = uuid.uuid4()
@@ -202,109 +180,6 @@ async def _purge(member_id: uuid.UUID) -> None:
     )
     if stale:
         await OAuthFlow.filter(id__in=list(stale)).delete()
-
-
-def _github_client(registry: Registry, redirect_uri: str) -> Client:
-    app = getattr(registry.get("github"), "app", None)
-    if not isinstance(app, GitHubApp) or not app.configured:
-        raise ConnectorNotConfiguredError()
-    return Client(
-        connector="github",
-        issuer=app.base_url,
-        authorize_url=app.authorize_url,
-        token_url=app.token_url,
-        client_id=app.client_id,
-        client_secret=app.client_secret,
-        scope=None,
-        redirect_uri=redirect_uri,
-        callback_key="github",
-    )
-
-
-def _mastodon_from(reg_id: uuid.UUID, data: Mapping[str, str]) -> Client:
-    base = data["instance"]
-    return Client(
-        connector="mastodon",
-        issuer=base,
-        authorize_url=f"{base}/oauth/authorize",
-        token_url=f"{base}/oauth/token",
-        client_id=data["client_id"],
-        client_secret=data["client_secret"],
-        scope=data["scopes"],
-        redirect_uri=data["redirect_uri"],
-        callback_key=str(reg_id),
-    )
-
-
-def _open_registration(cipher: MemberCipher, row: MastodonAppRegistration) -> dict[str, str]:
-    data: dict[str, str] = cipher.open_json(
-        row.sealed, table=REGISTRATION_TABLE, column="sealed", row=row.id
-    )
-    return data
-
-
-async def _mastodon_client(
-    vault: Vault,
-    cipher: MemberCipher,
-    http: OutboundClient,
-    settings: Settings,
-    member_id: uuid.UUID,
-    base: str,
-) -> Client:
-    """coop's app on `base` for this member: the stored one, else registered now."""
-    index = vault.blind_index(f"{member_id}\x00{base}", purpose=REGISTRATION_PURPOSE)
-    row = await MastodonAppRegistration.get_or_none(instance_index=index)
-    if row is not None:
-        data = _open_registration(cipher, row)
-        expected = settings.issuer + callback_path("mastodon", str(row.id))
-        if data.get("scopes") == mastodon.SCOPES and data.get("redirect_uri") == expected:
-            return _mastodon_from(row.id, data)
-        await row.delete()  # older scopes or a moved server address: register again
-    reg_id = uuid.uuid4()
-    redirect_uri = settings.issuer + callback_path("mastodon", str(reg_id))
-    registered = await _register(http, base, redirect_uri, settings.issuer)
-    data = {**registered, "instance": base, "redirect_uri": redirect_uri, "scopes": mastodon.SCOPES}
-    sealed = cipher.seal_json(data, table=REGISTRATION_TABLE, column="sealed", row=reg_id)
-    try:
-        await MastodonAppRegistration.create(
-            id=reg_id, member_id=member_id, instance_index=index, sealed=sealed, created_at=utcnow()
-        )
-    except IntegrityError:  # a concurrent start registered first: use that one
-        row = await MastodonAppRegistration.get(instance_index=index)
-        return _mastodon_from(row.id, _open_registration(cipher, row))
-    log.info("mastodon app registered", extra={"registration": str(reg_id)})
-    return _mastodon_from(reg_id, data)
-
-
-async def _register(
-    http: OutboundClient, base: str, redirect_uri: str, website: str
-) -> dict[str, str]:
-    """`POST /api/v1/apps` on the instance: coop's client id and secret there."""
-    failed = UpstreamAuthorizationError(
-        "That Mastodon server did not accept coop's registration; check the address or try "
-        "again later.",
-        code="oauth_registration_failed",
-    )
-    try:
-        response = await http.post(
-            f"{base}/api/v1/apps",
-            data={
-                "client_name": "coop",
-                "redirect_uris": redirect_uri,
-                "scopes": mastodon.SCOPES,
-                "website": website,
-            },
-            headers={"Accept": "application/json"},
-        )
-        body = response.json() if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError, spec.InvalidSourceError):
-        raise failed from None
-    if not isinstance(body, dict):
-        raise failed
-    client_id, secret = body.get("client_id"), body.get("client_secret")
-    if not (isinstance(client_id, str) and client_id and isinstance(secret, str) and secret):
-        raise failed
-    return {"client_id": client_id, "client_secret": secret}
 
 
 async def find_reconnect_target(
@@ -393,24 +268,25 @@ def _refuse(code: str, flow: OAuthFlow) -> NoReturn:
 
 async def _client_for(
     flow: OAuthFlow, cipher: MemberCipher, sealed: Mapping[str, Any], registry: Registry
-) -> Client:
+) -> oauth_apps.Client:
     if flow.connector == "github":
         # The app's id and secret are operator settings: read them again at redemption.
-        return _github_client(registry, sealed["redirect_uri"])
-    row = await MastodonAppRegistration.get_or_none(
-        id=uuid.UUID(flow.callback_key),
-        member_id=flow.member_id,  # type: ignore[attr-defined]
+        return oauth_apps.github_client(registry, sealed["redirect_uri"])
+    client = await oauth_apps.registered_mastodon_client(
+        cipher,
+        uuid.UUID(flow.callback_key),
+        flow.member_id,  # type: ignore[attr-defined]
     )
-    if row is None:
+    if client is None or (client.issuer, client.redirect_uri) != (
+        sealed["issuer"],
+        sealed["redirect_uri"],
+    ):
         _refuse("oauth_mixup", flow)
-    data = _open_registration(cipher, row)
-    if data["instance"] != sealed["issuer"] or data["redirect_uri"] != sealed["redirect_uri"]:
-        _refuse("oauth_mixup", flow)
-    return _mastodon_from(row.id, data)
+    return client
 
 
 async def _redeem(
-    http: OutboundClient, client: Client, code: str, verifier: str
+    http: OutboundClient, client: oauth_apps.Client, code: str, verifier: str
 ) -> Mapping[str, Any]:
     """The token request (RFC 6749 §4.1.3 with RFC 7636 §4.5), client_secret_post."""
     body = prepare_token_request(
@@ -451,7 +327,7 @@ async def _redeem(
     return result
 
 
-def _mastodon_credentials(body: Mapping[str, Any], client: Client) -> dict[str, str]:
+def _mastodon_credentials(body: Mapping[str, Any], client: oauth_apps.Client) -> dict[str, str]:
     return {
         "access_token": str(body["access_token"]),
         "client_id": client.client_id,
@@ -468,9 +344,7 @@ def _github_credentials(body: Mapping[str, Any]) -> dict[str, str]:
 
 
 __all__ = [
-    "CALLBACK_PATH",
     "Authorized",
-    "callback_path",
     "find_reconnect_target",
     "finish",
     "loopback_allowed",

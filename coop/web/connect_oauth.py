@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from coop.connectors import oauth_client, service
+from coop.connectors import oauth_apps, oauth_client, service
 from coop.errors import ConflictError, NotFoundError, OAuthCallbackError
 from coop.http.auth import current_actor, require_member
 from coop.http.csrf import read_form
@@ -118,6 +118,6 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/connectors/mastodon/connect", start, methods=["POST"]),
         Route("/connectors/github/connect", start, methods=["POST"]),
-        Route(f"{oauth_client.CALLBACK_PATH}/mastodon/{{key}}", callback, methods=["GET"]),
-        Route(f"{oauth_client.CALLBACK_PATH}/github", callback, methods=["GET"]),
+        Route(f"{oauth_apps.CALLBACK_PATH}/mastodon/{{key}}", callback, methods=["GET"]),
+        Route(f"{oauth_apps.CALLBACK_PATH}/github", callback, methods=["GET"]),
     ]
