@@ -203,6 +203,13 @@ async def list_sessions(
     )
 
 
+async def end_other_sessions(*, member: Member, keep: uuid.UUID) -> int:
+    """Log out everywhere else: end every session of the member except `keep`."""
+    ended = await sessions.end_all_except(member_id=member.id, keep=keep)
+    log.info("other sessions ended", extra={"member": str(member.id), "sessions_ended": ended})
+    return ended
+
+
 async def end_session(*, member: Member, session_id: uuid.UUID) -> None:
     """End one of the member's sessions (NotFoundError `session_not_found` otherwise)."""
     await sessions.end_other(member_id=member.id, session_id=session_id)
@@ -261,6 +268,7 @@ __all__ = [
     "change_password",
     "check_email",
     "create_member",
+    "end_other_sessions",
     "end_session",
     "get_profile",
     "list_sessions",

@@ -51,7 +51,7 @@ async def start(
     now = utcnow()
     if replacing_token:
         await WebSession.filter(token_hash=vault.token_hash(replacing_token)).delete()
-    await _purge_expired(settings=settings, member_id=member.id, now=now)
+    await purge_expired(settings=settings)
     token = new_token()
     session_id = uuid.uuid4()
     member_cipher = await vault.cipher_for(member.id)
@@ -151,7 +151,10 @@ async def list_active(
     return infos
 
 
-async def _purge_expired(*, settings: Settings, member_id: uuid.UUID, now: datetime) -> None:
+async def purge_expired(*, settings: Settings) -> int:
+    """Delete every session past its idle or absolute timeout (they can never be used again)."""
+    now = utcnow()
     idle_cutoff = now - timedelta(seconds=settings.session_idle_seconds)
-    await WebSession.filter(member_id=member_id, expires_at__lte=now).delete()
-    await WebSession.filter(member_id=member_id, last_seen_at__lte=idle_cutoff).delete()
+    count: int = await WebSession.filter(expires_at__lte=now).delete()
+    count += await WebSession.filter(last_seen_at__lte=idle_cutoff).delete()
+    return count

@@ -48,7 +48,10 @@ async def check(*, settings: Settings, keys: list[str]) -> None:
 
 async def record_failure(*, settings: Settings, keys: list[str]) -> None:
     now = utcnow()
-    window_start_before = now - timedelta(seconds=settings.login_window_seconds)
+    window = timedelta(seconds=settings.login_window_seconds)
+    window_start_before = now - window
+    # Counters of windows long gone are dead weight (and a trail of who tried): drop them.
+    await LoginThrottle.filter(window_start__lt=now - 2 * window).delete()
     for key in keys:
         # A window that has ended starts over; otherwise count atomically (concurrent misses).
         await LoginThrottle.filter(key=key, window_start__lte=window_start_before).update(

@@ -96,6 +96,14 @@ async def end_session(request: Request) -> Response:
     return redirect_with_flash("/account", "The session was ended.")
 
 
+async def end_other_sessions(request: Request) -> Response:
+    member = await require_member(request, next_path="/account")
+    await read_form(request)
+    ended = await service.end_other_sessions(member=member, keep=await _current_session_id(request))
+    plural = "s" if ended != 1 else ""
+    return redirect_with_flash("/account", f"{ended} other session{plural} ended.")
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/account", account_page, methods=["GET"]),
@@ -103,4 +111,5 @@ def routes() -> list[BaseRoute]:
         Route("/account/password", password_page, methods=["GET"]),
         Route("/account/password", change_password, methods=["POST"]),
         Route("/account/sessions/{session_id:uuid}/end", end_session, methods=["POST"]),
+        Route("/account/sessions/end-others", end_other_sessions, methods=["POST"]),
     ]

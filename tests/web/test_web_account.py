@@ -181,3 +181,23 @@ async def test_authenticated_pages_are_not_cached(client: httpx.AsyncClient) -> 
     response = await client.get("/account")
     assert response.headers["cache-control"] == "no-store"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+async def test_log_out_other_sessions_keeps_only_this_one(app: Any) -> None:
+    async with (
+        _client(app, FIREFOX) as laptop,
+        _client(app, IPHONE) as phone,
+        _client(app, "curl/8.0") as script,
+    ):
+        creds = await log_in_new_member(laptop)
+        await log_in(phone, creds)
+        await log_in(script, creds)
+        assert ">Log out other sessions</button>" in (await laptop.get("/account")).text
+        response = await post_form(laptop, "/account/sessions/end-others")
+        assert response.status_code == 303
+        page = await laptop.get("/account")
+        assert "2 other sessions ended." in page.text
+        assert "Log out other sessions" not in page.text
+        assert (await phone.get("/account")).status_code == 303
+        assert (await script.get("/account")).status_code == 303
+        assert (await laptop.get("/account")).status_code == 200

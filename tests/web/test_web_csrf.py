@@ -59,6 +59,7 @@ async def forms(app: Any, client: httpx.AsyncClient) -> list[tuple[str, dict[str
         ("/account", {"handle": "renamed"}),
         ("/account/password", {"current_password": PASSWORD, "new_password": "x" * 20}),
         (f"/account/sessions/{other}/end", {}),
+        ("/account/sessions/end-others", {}),
         ("/reauth", {"password": PASSWORD, "next": "/"}),
     ]
 
@@ -152,7 +153,9 @@ async def test_ws05_post_without_any_cookie_is_refused(app: Any) -> None:
     assert response.status_code == 403
 
 
-@pytest.mark.parametrize("path", ["/logout", "/account/sessions/{id}/end"])
+@pytest.mark.parametrize(
+    "path", ["/logout", "/account/sessions/{id}/end", "/account/sessions/end-others"]
+)
 async def test_ws05_get_on_post_only_routes_is_405_without_side_effects(
     client: httpx.AsyncClient, path: str
 ) -> None:

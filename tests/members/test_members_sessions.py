@@ -1,0 +1,49 @@
+"""Session storage housekeeping: expired sessions and old throttle counters are removed."""
+
+from __future__ import annotations
+
+from coop.config import Settings
+from coop.members import service, sessions, throttle
+from coop.members.models import LoginThrottle, WebSession
+from coop.types import clock
+from coop.vault import Vault
+
+PASSWORD = "correct horse battery staple"
+
+
+async def test_logging_in_purges_every_expired_session(
+    db: str, vault: Vault, settings: Settings
+) -> None:
+    alice = await service.create_member(vault=vault, email="a@example.org", password=PASSWORD)
+    bob = await service.create_member(vault=vault, email="b@example.org", password=PASSWORD)
+    await sessions.start(vault=vault, settings=settings, member=alice, user_agent=None)
+    clock.advance(settings.session_idle_seconds + 1)
+    live, _ = await sessions.start(vault=vault, settings=settings, member=bob, user_agent=None)
+    assert [s.id for s in await WebSession.all()] == [live.id]
+
+
+async def test_resolve_rejects_unknown_oversized_and_empty_tokens(
+    db: str, vault: Vault, settings: Settings
+) -> None:
+    for token in ("", "x" * 129, "unknown-token"):
+        assert await sessions.resolve(vault=vault, settings=settings, token=token) is None
+
+
+async def test_old_throttle_counters_are_dropped(db: str, vault: Vault, settings: Settings) -> None:
+    keys = throttle.throttle_keys(vault=vault, email_index="0" * 64, client_address="10.0.0.1")
+    await throttle.record_failure(settings=settings, keys=keys)
+    clock.advance(2 * settings.login_window_seconds + 1)
+    other = throttle.throttle_keys(vault=vault, email_index="1" * 64, client_address="10.0.0.2")
+    await throttle.record_failure(settings=settings, keys=other)
+    assert sorted(await LoginThrottle.all().values_list("key", flat=True)) == sorted(other)
+
+
+async def test_a_new_window_starts_after_the_old_one_ends(
+    db: str, vault: Vault, settings: Settings
+) -> None:
+    keys = throttle.throttle_keys(vault=vault, email_index="2" * 64, client_address="10.0.0.3")
+    for _ in range(3):
+        await throttle.record_failure(settings=settings, keys=keys)
+    clock.advance(settings.login_window_seconds + 1)
+    await throttle.record_failure(settings=settings, keys=keys)
+    assert await LoginThrottle.all().values_list("failures", flat=True) == [1, 1]
