@@ -94,3 +94,9 @@ async def read_form(request: Request, **limits: Any) -> FormData:
     if not hmac.compare_digest(sent.encode(), expected.encode()):
         raise CsrfError()
     return form
+
+
+def form_text(form: FormData, name: str) -> str:
+    """A text field of a posted form ("" when missing or a file upload)."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coop.config import Settings
 from coop.errors import PayloadTooLargeError
+from coop.http.auth import SessionMiddleware
 
 log = logging.getLogger("coop.http")
 
@@ -210,8 +211,6 @@ class SecurityHeadersMiddleware:
 
 def middleware_stack(settings: Settings, upload_prefixes: Sequence[str] = ()) -> list[Middleware]:
     """Outermost first: request context, headers, cross-site guard, body limit, session."""
-    from coop.http.auth import SessionMiddleware
-
     return [
         Middleware(RequestContextMiddleware),
         Middleware(SecurityHeadersMiddleware, https=settings.secure_cookies),

@@ -10,11 +10,10 @@ from starlette.routing import BaseRoute, Route
 
 from coop.errors import AuthenticationError, InvalidInputError
 from coop.http.auth import clear_session_cookie, current_session, forget_session, require_member
-from coop.http.csrf import read_form
+from coop.http.csrf import form_text, read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
 from coop.members import service
-from coop.web.login import form_text
 from coop.web.templating import render
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -18,7 +17,7 @@ from coop.http.auth import (
     session_token,
     set_session_cookie,
 )
-from coop.http.csrf import read_form
+from coop.http.csrf import form_text, read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
 from coop.members import service
@@ -26,12 +25,6 @@ from coop.web.templating import render
 
 SIGNED_UP = "If this email was new, your account is ready. Log in to continue."
 LOGGED_OUT = "You are logged out."
-
-
-def form_text(form: FormData, name: str) -> str:
-    """A text field of a posted form ("" when missing or a file)."""
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
 
 
 def client_address(request: Request) -> str:
