@@ -260,3 +260,19 @@ async def introspect(*, token: str, client_id: str, issuer: str) -> dict[str, ob
     if expires is not None:
         info["exp"] = int(expires.timestamp())
     return info
+
+
+async def purge_stale(*, older_than: timedelta = timedelta(days=30)) -> int:
+    """Delete codes and token rows that can never be valid again (a periodic job's work).
+
+    Rows are kept `older_than` past their end so reuse of a recently spent code or refresh
+    token is still recognised and revokes its family.
+    """
+    cutoff = utcnow() - older_than
+    async with in_transaction():
+        codes = await AuthorizationCode.filter(expires_at__lt=cutoff).delete()
+        revoked = await OAuthToken.filter(revoked_at__lt=cutoff).delete()
+        ended = await OAuthToken.filter(
+            refresh_expires_at__lt=cutoff, access_expires_at__lt=cutoff
+        ).delete()
+    return int(codes) + int(revoked) + int(ended)
