@@ -17,6 +17,8 @@ from datetime import date, datetime
 from importlib import resources
 from typing import Any
 
+from tortoise.expressions import Q
+
 from coop.apps.models import App
 from coop.connectors import store
 from coop.connectors.models import Connection, Record, SyncRun
@@ -127,7 +129,7 @@ async def _one(value: Any) -> AsyncIterator[bytes]:
 async def _pages(
     query: Callable[[Any], Awaitable[list[Any]]],
 ) -> AsyncIterator[Any]:
-    """Keyset pagination on the primary key: each page is one indexed query."""
+    """Keyset pagination: `query(last_row_or_None)` returns the next page after that row."""
     last: Any = None
     while True:
         rows = await query(last)
@@ -135,7 +137,7 @@ async def _pages(
             yield row
         if len(rows) < PAGE:
             return
-        last = rows[-1].id
+        last = rows[-1]
 
 
 # -- sections ---------------------------------------------------------------------------------
@@ -212,34 +214,43 @@ async def _connections(member_id: uuid.UUID, cipher: MemberCipher) -> AsyncItera
 
 
 async def _records(member_id: uuid.UUID, cipher: MemberCipher) -> AsyncIterator[dict[str, Any]]:
-    async def page(last: Any) -> list[Record]:
-        query = Record.filter(member_id=member_id)
-        if last is not None:
-            query = query.filter(id__gt=last)
-        return await query.order_by("id").limit(PAGE)
+    # Keyset pages along the (connection_id, external_key) unique index: each page is one
+    # index range scan, so the export stays linear however many records there are.
+    connection_ids = await Connection.filter(member_id=member_id).order_by("created_at")
+    for connection in connection_ids:
 
-    async for row in _pages(page):
-        body = cipher.open_json(
-            row.body_sealed, table=store.RECORD_TABLE, column="body_sealed", row=row.id
-        )
-        yield {
-            "id": str(row.id),
-            "connection_id": str(row.connection_id),
-            "kind": row.kind,
-            "occurred_at": _iso(row.occurred_at),
-            "updated_at": _iso(row.updated_at),
-            "counts": body.get("counts") or {},
-            "text": body.get("text"),
-            "title": body.get("title"),
-            "url": body.get("url"),
-        }
+        async def page(last: Any, connection_id: uuid.UUID = connection.id) -> list[Record]:
+            query = Record.filter(connection_id=connection_id, member_id=member_id)
+            if last is not None:
+                query = query.filter(external_key__gt=last.external_key)
+            return await query.order_by("external_key").limit(PAGE)
+
+        async for row in _pages(page):
+            yield _record(row, cipher)
+
+
+def _record(row: Record, cipher: MemberCipher) -> dict[str, Any]:
+    body = cipher.open_json(
+        row.body_sealed, table=store.RECORD_TABLE, column="body_sealed", row=row.id
+    )
+    return {
+        "id": str(row.id),
+        "connection_id": str(row.connection_id),  # type: ignore[attr-defined]
+        "kind": row.kind,
+        "occurred_at": _iso(row.occurred_at),
+        "updated_at": _iso(row.updated_at),
+        "counts": body.get("counts") or {},
+        "text": body.get("text"),
+        "title": body.get("title"),
+        "url": body.get("url"),
+    }
 
 
 async def _scores(member_id: uuid.UUID, cipher: MemberCipher) -> AsyncIterator[dict[str, Any]]:
     async def page(last: Any) -> list[Score]:
         query = Score.filter(member_id=member_id)
         if last is not None:
-            query = query.filter(id__gt=last)
+            query = query.filter(id__gt=last.id)
         return await query.order_by("id").limit(PAGE)
 
     async for row in _pages(page):
@@ -332,10 +343,11 @@ async def _grants(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
 
 async def _access_log(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
     async def page(last: Any) -> list[AccessLogEntry]:
+        # Along the (member_id, at) index; ties on `at` are broken by id.
         query = AccessLogEntry.filter(member_id=member_id)
         if last is not None:
-            query = query.filter(id__gt=last)
-        return await query.order_by("id").limit(PAGE)
+            query = query.filter(Q(at__gt=last.at) | Q(at=last.at, id__gt=last.id))
+        return await query.order_by("at", "id").limit(PAGE)
 
     async for row in _pages(page):
         yield {
