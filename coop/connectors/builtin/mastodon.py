@@ -8,18 +8,16 @@ committed page moves the cursor forward, so a crash loses nothing.
 
 from __future__ import annotations
 
-import html
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Mapping
-from html.parser import HTMLParser
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import httpx
 
 from coop.connectors import spec
-from coop.connectors.builtin import rest
+from coop.connectors.builtin import plain_text, rest
 
 log = logging.getLogger("coop.connectors.mastodon")
 
@@ -62,32 +60,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-class _TextOnly(HTMLParser):
-    """Status HTML to plain text: paragraphs and line breaks become newlines, tags go."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "p":
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def plain_text(content: str) -> str:
-    parser = _TextOnly()
-    parser.feed(content)
-    parser.close()
-    return html.unescape("".join(parser.parts)).strip()
 
 
 def _status_id(value: Any) -> int:
@@ -222,4 +194,4 @@ class _Api:
         return response
 
 
-__all__ = ["SCOPES", "MastodonConnector", "instance_url", "plain_text"]
+__all__ = ["SCOPES", "MastodonConnector", "instance_url"]

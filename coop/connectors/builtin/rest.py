@@ -1,6 +1,8 @@
 """Shared by the REST connectors (mastodon, github): upstream errors, rate limits, Link paging.
 
-Maps what an upstream answers onto the contract's errors: 401 -> NeedsReauthorization, 429 and
+Extends `coop.connectors.builtin.raise_for_status` with the rate-limit headers these APIs send
+(`X-RateLimit-Remaining/Reset`, GitHub's 403 for an exhausted limit). Maps what an upstream
+answers onto the contract's errors: 401 -> NeedsReauthorization, 429 and
 exhausted rate limits -> Throttled (with the wait the upstream asked for), 5xx and network
 failures -> TransientUpstreamError, a body that is not the JSON we expect ->
 PermanentUpstreamError.
@@ -8,7 +10,6 @@ PermanentUpstreamError.
 
 from __future__ import annotations
 
-import email.utils
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -17,11 +18,9 @@ from typing import Any
 import httpx
 
 from coop.connectors import spec
+from coop.connectors.builtin import DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, parse_retry_after
 from coop.errors import UrlNotAllowedError
 from coop.types import utcnow
-
-DEFAULT_WAIT = 60.0  # GitHub's advice when an upstream gives no reset time: at least a minute
-MAX_WAIT = 24 * 60 * 60.0
 
 
 def parse_time(value: Any) -> datetime:
@@ -38,6 +37,8 @@ def parse_time(value: Any) -> datetime:
 def _reset_moment(raw: str) -> datetime | None:
     """`X-RateLimit-Reset`: epoch seconds (GitHub) or an ISO 8601 time (Mastodon)."""
     raw = raw.strip()
+    if not raw:
+        return None
     if raw.isdigit():
         return datetime.fromtimestamp(int(raw), UTC)
     try:
@@ -50,22 +51,11 @@ def wait_seconds(headers: Mapping[str, str], now: datetime | None = None) -> flo
     """How long the upstream asked us to wait: Retry-After (seconds or an HTTP date), else the
     rate-limit reset time, else one minute. Never less than one second."""
     now = now or utcnow()
-    retry_after = (headers.get("retry-after") or "").strip()
-    wait: float | None = None
-    if retry_after.isdigit():
-        wait = float(retry_after)
-    elif retry_after:
-        try:
-            wait = (email.utils.parsedate_to_datetime(retry_after) - now).total_seconds()
-        except (TypeError, ValueError):
-            wait = None
-    if wait is None and (reset := headers.get("x-ratelimit-reset")):
-        moment = _reset_moment(reset)
-        if moment is not None:
-            wait = (moment - now).total_seconds()
-    if wait is None:
-        wait = DEFAULT_WAIT
-    return float(min(MAX_WAIT, max(1.0, math.ceil(wait))))
+    if headers.get("retry-after"):
+        return float(math.ceil(parse_retry_after(headers["retry-after"], now)))
+    moment = _reset_moment(headers.get("x-ratelimit-reset") or "")
+    wait = DEFAULT_RETRY_AFTER if moment is None else (moment - now).total_seconds()
+    return float(min(MAX_RETRY_AFTER, max(1.0, math.ceil(wait))))
 
 
 def exhausted(headers: Mapping[str, str]) -> bool:
