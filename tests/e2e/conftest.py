@@ -8,6 +8,7 @@ with apt-get); Playwright's own browser downloads are never used.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -81,6 +82,25 @@ def _server_env(data_dir: Path, database_url: str, port: int) -> dict[str, str]:
     }
 
 
+def _start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "coop", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 async def coop_server(
     engine: str, tmp_path_factory: pytest.TempPathFactory
@@ -95,18 +115,19 @@ async def coop_server(
         database_url = _pg_url(pg_name)
     port = free_port()
     env = _server_env(data_dir, database_url, port)
-    subprocess.run(
-        [sys.executable, "-m", "coop", "migrate"], env=env, check=True, timeout=120,
-        capture_output=True,
-    )
-    log_path = data_dir / "server.log"
-    log_file = log_path.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "coop", "serve", "--host", "127.0.0.1", "--port", str(port)],
+    migrate = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coop",
+        "migrate",
         env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
+    output, _ = await asyncio.wait_for(migrate.communicate(), timeout=120)
+    assert migrate.returncode == 0, output.decode(errors="replace")
+    log_path = data_dir / "server.log"
+    process = await asyncio.to_thread(_start_server, env, port, log_path)
     server = CoopServer(f"http://127.0.0.1:{port}", env, data_dir, database_url, process, log_path)
     try:
         deadline = time.monotonic() + 30
@@ -121,15 +142,10 @@ async def coop_server(
                     pass
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"coop serve did not become healthy:\n{server.log()}")
-                time.sleep(0.1)
+                await asyncio.sleep(0.1)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log_file.close()
+        await asyncio.to_thread(_stop_server, process)
         if pg_name:
             await drop_pg_database(pg_name)
 
