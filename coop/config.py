@@ -122,6 +122,8 @@ class Settings:
             ),
             max_body_bytes=_int(env, "COOP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
             max_upload_bytes=_int(env, "COOP_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024),
+            login_attempts_per_window=_int(env, "COOP_LOGIN_ATTEMPTS", 10, minimum=1),
+            login_window_seconds=_int(env, "COOP_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=60),
             scheduler=_flag(env, "COOP_SCHEDULER", default=True),
             sync_interval_seconds=_int(env, "COOP_SYNC_INTERVAL_SECONDS", 6 * 60 * 60, minimum=60),
             github_client_id=(env.get("COOP_GITHUB_CLIENT_ID") or "").strip() or None,

@@ -47,3 +47,9 @@ async def test_a_new_window_starts_after_the_old_one_ends(
     clock.advance(settings.login_window_seconds + 1)
     await throttle.record_failure(settings=settings, keys=keys)
     assert await LoginThrottle.all().values_list("failures", flat=True) == [1, 1]
+
+
+def test_login_rate_limit_is_configurable_from_the_environment() -> None:
+    settings = Settings.from_env({"COOP_LOGIN_ATTEMPTS": "5", "COOP_LOGIN_WINDOW_SECONDS": "600"})
+    assert settings.login_attempts_per_window == 5
+    assert settings.login_window_seconds == 600
