@@ -76,15 +76,15 @@ async def create_member(*, vault: Vault, email: str, password: str) -> Member:
     """Create an account with its data key, in one transaction.
 
     Raises ConflictError (code `email_taken`) when the email exists. Transports must not show
-    that difference (no account enumeration): the password is hashed first either way, so
-    both outcomes also take the same time.
+    that difference (no account enumeration), and both outcomes do the same work: hash, seal,
+    insert (a taken email is refused by the unique index and the transaction rolls back).
     """
     normalized = check_email(email)
     passwords.check_password_policy(password)
     password_hash = await passwords.hash_password(password)
     index = vault.blind_index(normalized, purpose="email")
-    if await Member.exists(email_index=index):
-        raise ConflictError("An account with this email already exists.", code="email_taken")
+    # No existence check first: a taken email fails on the unique index inside the same
+    # transaction, after the same work, so both outcomes cost the same time.
     member_id = uuid.uuid4()
     now = utcnow()
     try:
@@ -103,7 +103,7 @@ async def create_member(*, vault: Vault, email: str, password: str) -> Member:
                 created_at=now,
                 password_changed_at=now,
             )
-    except IntegrityError:  # a concurrent sign-up with the same email won the race
+    except IntegrityError:  # the email is taken (possibly by a concurrent sign-up)
         raise ConflictError(
             "An account with this email already exists.", code="email_taken"
         ) from None
