@@ -134,10 +134,8 @@ class AccessLogView:
 
 @dataclass(frozen=True)
 class ExportView:
-    id: str
-    status: str
-    download_path: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    download_path: str  # relative to COOP_ISSUER; single use, needs the same member's token
+    expires_at: datetime
 
 
 class Backend(Protocol):
@@ -152,7 +150,9 @@ class Backend(Protocol):
         self, principal: Principal, scorers: Sequence[str] | None
     ) -> dict[str, ScoreView]: ...
 
-    async def explain(self, principal: Principal, score: ScoreView) -> ExplanationView: ...
+    async def explain(
+        self, principal: Principal, scores: Sequence[ScoreView]
+    ) -> dict[uuid.UUID, ExplanationView]: ...
 
     async def score_history(
         self, principal: Principal, scorer: str, first: int, after: str | None

@@ -202,13 +202,15 @@ class SetSharingSuccess:
     paused: bool = strawberry.field(description="Whether sharing is now paused.")
 
 
-@strawberry.type(description="The export was requested.")
+@strawberry.type(description="The export is ready to download.")
 class RequestExportSuccess:
-    id: str = strawberry.field(description="The export's id.")
-    status: str = strawberry.field(description="Where it stands (e.g. `ready`).")
-    download_path: str | None = strawberry.field(
-        description="Where a logged-in member downloads it, once ready."
+    download_path: str = strawberry.field(
+        description=(
+            "Path (relative to the server's address) of the ZIP archive. Single use, valid "
+            "until `expiresAt`, and fetched with the same personal token as a bearer."
+        )
     )
+    expires_at: datetime = strawberry.field(description="When the link stops working (UTC).")
 
 
 @strawberry.type(description="The account and everything in it is gone.")

@@ -172,9 +172,7 @@ class Mutation:
             if exc.status >= 500:
                 raise
             return AccountError(code=AccountErrorCode.UNAVAILABLE, message=_message(exc))
-        return RequestExportSuccess(
-            id=view.id, status=view.status, download_path=view.download_path
-        )
+        return RequestExportSuccess(download_path=view.download_path, expires_at=view.expires_at)
 
     @strawberry.mutation(
         description=(

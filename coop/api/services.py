@@ -30,6 +30,7 @@ from coop.api.backend import (
 )
 from coop.apps import service as apps
 from coop.consent import service as consent
+from coop.consent.personal import PAT_PREFIX
 from coop.consent.tokens import ACCESS_PREFIX
 from coop.errors import ConflictError, CoopError, NotFoundError
 from coop.http.runtime import Runtime
@@ -49,20 +50,35 @@ class ServiceBackend:
 
     # -- who is calling --------------------------------------------------------------------
     async def authenticate(self, token: str) -> Principal | None:
-        if token.startswith(ACCESS_PREFIX) and len(token) <= consent.MAX_TOKEN_LENGTH:
-            return await self._authenticate_app(token)
-        found = await consent.resolve_bearer(token)
-        if found is None:
+        """Who is calling, with the member's current scores read in the same round trip.
+        Decides exactly as `consent.service.resolve_bearer` (tests hold the two together)."""
+        if len(token) > consent.MAX_TOKEN_LENGTH:
             return None
+        if token.startswith(ACCESS_PREFIX):
+            return await self._authenticate_app(token)
+        if token.startswith(PAT_PREFIX):
+            return await self._authenticate_personal(token)
+        return None
+
+    async def _authenticate_personal(self, token: str) -> Principal | None:
+        read = await reads.read_personal_token(token_hash=Vault.token_hash(token), now=utcnow())
+        if read is None:
+            return None
+        source = consent.Principal(
+            kind="personal",
+            member_id=read.member_id,
+            scopes=read.scopes,
+            subject=str(read.member_id),
+            expires_at=read.expires_at,
+            personal_token_id=read.token_id,
+        )
         return Principal(
-            member_id=found.member_id,
-            scopes=found.scopes,
-            subject=found.subject,
-            app_id=found.app_id,
-            grant_id=found.grant_id,
-            token_id=found.personal_token_id,
-            app_name=found.app_name or "",
-            source=found,
+            member_id=read.member_id,
+            scopes=read.scopes,
+            subject=source.subject,
+            token_id=read.token_id,
+            source=source,
+            prefetched=read.scores,
         )
 
     async def _authenticate_app(self, token: str) -> Principal | None:
@@ -138,16 +154,8 @@ class ServiceBackend:
             return {}
         # No separate "enabled?" query: disabling a scorer deletes its scores in the same
         # transaction, so a stored score is the proof that it is enabled.
-        if principal.prefetched is not None:
-            rows = principal.prefetched
-            views = [_score_from_row(rows[name]) for name in wanted if name in rows]
-        else:
-            from coop.scoring import service as scoring
-
-            found = await scoring.list_current_scores(
-                vault=self.runtime.vault, member_id=principal.member_id, scorers=wanted
-            )
-            views = [_score(v) for v in found]
+        rows = principal.prefetched or {}
+        views = [_score_from_row(rows[name]) for name in wanted if name in rows]
         out: dict[str, ScoreView] = {}
         for view in views:
             meta = await self._meta(view.scorer)
@@ -158,13 +166,22 @@ class ServiceBackend:
             out[view.scorer] = replace(view, range=(float(meta.range[0]), float(meta.range[1])))
         return out
 
-    async def explain(self, principal: Principal, score: ScoreView) -> ExplanationView:
-        from coop.scoring import service as scoring
-
-        view = await scoring.get_score(
-            vault=self.runtime.vault, member_id=principal.member_id, score_id=score.id
+    async def explain(
+        self, principal: Principal, scores: Sequence[ScoreView]
+    ) -> dict[uuid.UUID, ExplanationView]:
+        """The explanations of scores already read (and logged): two round trips in all."""
+        sealed = await reads.read_sealed_explanations(
+            member_id=principal.member_id, score_ids=[s.id for s in scores]
         )
-        return _explanation(view.explanation)
+        if not sealed:
+            return {}
+        cipher = await self.runtime.vault.cipher_for(principal.member_id)
+        return {
+            score_id: _explanation_json(
+                cipher.open_json(blob, table="score", column="explanation_sealed", row=score_id)
+            )
+            for score_id, blob in sealed.items()
+        }
 
     async def score_history(
         self, principal: Principal, scorer: str, first: int, after: str | None
@@ -310,10 +327,21 @@ class ServiceBackend:
 
     # -- leaving -----------------------------------------------------------------------------
     async def request_export(self, principal: Principal) -> ExportView:
-        raise ConflictError("Export through the API is not available yet.")
+        from coop.portability import links
+
+        link = await links.request_export(vault=self.runtime.vault, member_id=principal.member_id)
+        return ExportView(download_path=link.path, expires_at=link.expires_at)
 
     async def delete_account(self, principal: Principal) -> None:
-        raise ConflictError("Deletion through the API is not available yet.")
+        from coop.portability import erase
+
+        jobs = self.runtime.extras.get("jobs")
+        await erase.erase_member(
+            vault=self.runtime.vault,
+            settings=self.runtime.settings,
+            member_id=principal.member_id,
+            registry=jobs.registry if jobs is not None else None,
+        )
 
 
 def _connection(view: Any) -> ConnectionView:
@@ -358,15 +386,15 @@ def _explanation(explanation: Any) -> ExplanationView:
     )
 
 
-def _score(view: Any) -> ScoreView:
-    return ScoreView(
-        id=view.id,
-        scorer=view.scorer,
-        scorer_version=view.scorer_version,
-        value=view.value,
-        range=(0.0, 0.0),
-        computed_at=view.computed_at,
-        explanation=_explanation(view.explanation) if view.explanation else None,
+def _explanation_json(data: Any) -> ExplanationView:
+    """The sealed explanation's JSON (written by coop.scoring.service): contributions with
+    amount, reason and ref, and reasons."""
+    return ExplanationView(
+        contributions=[
+            ContributionView(float(c["amount"]), str(c["reason"]), c.get("ref"))
+            for c in data.get("contributions", [])
+        ],
+        reasons=[str(r) for r in data.get("reasons", [])],
     )
 
 

@@ -68,7 +68,7 @@ class Score(Node):
     async def explanation(self, info: Info[Any, None]) -> Explanation:
         found = self.view.explanation
         if found is None:
-            found = await info.context.backend.explain(info.context.principal, self.view)
+            found = await info.context.explanations.load(self.view)
         return Explanation(
             contributions=Contribution.of(found.contributions), reasons=list(found.reasons)
         )

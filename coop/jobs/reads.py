@@ -1,5 +1,5 @@
-"""The API's hot read path: an app's access token, its grant, the app's name and the member's
-current scores in ONE database round trip.
+"""The API's hot read path: a token (an app's, with its grant and the app's name, or a
+personal one) and the member's current scores in ONE database round trip.
 
 A flow (it reads consent, apps and scoring tables together) written as one raw statement
 because the ORM's query building costs more than the query itself on this path (see
@@ -24,24 +24,34 @@ from typing import Any
 
 from tortoise import connections
 
-# Latest score per scorer: the score row whose computed_at is the member's newest for that
+# The latest score per scorer is the row whose computed_at is the member's newest for that
 # scorer (index score(member_id, scorer, computed_at)).
-_SQL = """
+_LATEST = """
+LEFT JOIN score s ON s.member_id = {member} AND s.computed_at = (
+    SELECT MAX(s2.computed_at) FROM score s2
+    WHERE s2.member_id = {member} AND s2.scorer = s.scorer
+)"""
+_APP_SQL = (
+    """
 SELECT t.scopes, t.access_expires_at, t.revoked_at, t.client_id,
        g.id AS grant_id, g.member_id, g.subject, g.status, g.expires_at, g.app_id,
        a.name AS app_name,
        s.id AS score_id, s.scorer, s.scorer_version, s.value, s.computed_at
 FROM oauth_token t
 JOIN consent_grant g ON g.id = t.grant_id
-JOIN app a ON a.id = g.app_id
-LEFT JOIN score s ON s.member_id = g.member_id AND s.computed_at = (
-    SELECT MAX(s2.computed_at) FROM score s2
-    WHERE s2.member_id = g.member_id AND s2.scorer = s.scorer
+JOIN app a ON a.id = g.app_id"""
+    + _LATEST.format(member="g.member_id")
+    + "\nWHERE t.access_hash = {p}"
 )
-WHERE t.access_hash = {p}
-"""
-_SQL_SQLITE = _SQL.format(p="?")
-_SQL_POSTGRES = _SQL.format(p="$1")
+_PAT_SQL = (
+    """
+SELECT t.id AS token_id, t.member_id, t.scopes, t.expires_at, t.revoked_at,
+       s.id AS score_id, s.scorer, s.scorer_version, s.value, s.computed_at
+FROM personal_token t"""
+    + _LATEST.format(member="t.member_id")
+    + "\nWHERE t.token_hash = {p}"
+)
+_EXPLAIN_SQL = "SELECT id, explanation_sealed FROM score WHERE member_id = {m} AND id IN ({ids})"
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,17 @@ class AppTokenRead:
     scores: dict[str, ScoreRow]
 
 
+@dataclass(frozen=True)
+class PersonalTokenRead:
+    """A live personal access token with its member's current scores."""
+
+    token_id: uuid.UUID
+    member_id: uuid.UUID
+    scopes: frozenset[str]
+    expires_at: datetime | None
+    scores: dict[str, ScoreRow]
+
+
 _readers: dict[str, sqlite3.Connection] = {}
 
 
@@ -91,6 +112,20 @@ def close_readers() -> None:
     _readers.clear()
 
 
+async def _rows(sql: str, params: list[Any]) -> list[Any]:
+    """Rows of `sql` (SQLite: the read-only connection; PostgreSQL: the pool)."""
+    conn = connections.get("default")
+    filename = getattr(conn, "filename", ":memory:")
+    if conn.capabilities.dialect == "sqlite" and filename != ":memory:":
+        return _sqlite_reader(filename).execute(sql, params).fetchall()
+    return list(await conn.execute_query_dict(sql, params))
+
+
+def _dialect_sql(template: str) -> str:
+    conn = connections.get("default")
+    return template.format(p="$1" if conn.capabilities.dialect == "postgres" else "?")
+
+
 def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
@@ -106,25 +141,7 @@ def _scopes(value: Any) -> frozenset[str]:
     return frozenset(str(s) for s in data or ())
 
 
-async def read_app_token(*, access_hash: str, now: datetime) -> AppTokenRead | None:
-    """The live token for `access_hash` with its member's current scores, else None."""
-    conn = connections.get("default")
-    if (
-        conn.capabilities.dialect == "sqlite"
-        and getattr(conn, "filename", ":memory:") != ":memory:"
-    ):
-        rows = _sqlite_reader(conn.filename).execute(_SQL_SQLITE, (access_hash,)).fetchall()
-    else:
-        rows = await conn.execute_query_dict(_SQL_POSTGRES, [access_hash])
-    if not rows:
-        return None
-    first = rows[0]
-    expires = _time(first["access_expires_at"])
-    grant_ends = _time(first["expires_at"])
-    if first["revoked_at"] is not None or expires is None or expires <= now:
-        return None
-    if first["status"] != "active" or (grant_ends is not None and grant_ends <= now):
-        return None
+def _scores(rows: list[Any]) -> dict[str, ScoreRow]:
     scores: dict[str, ScoreRow] = {}
     for row in rows:
         if row["score_id"] is not None and row["scorer"] not in scores:
@@ -135,6 +152,21 @@ async def read_app_token(*, access_hash: str, now: datetime) -> AppTokenRead | N
                 value=float(row["value"]),
                 computed_at=_time(row["computed_at"]),  # type: ignore[arg-type]
             )
+    return scores
+
+
+async def read_app_token(*, access_hash: str, now: datetime) -> AppTokenRead | None:
+    """The live token for `access_hash` with its member's current scores, else None."""
+    rows = await _rows(_dialect_sql(_APP_SQL), [access_hash])
+    if not rows:
+        return None
+    first = rows[0]
+    expires = _time(first["access_expires_at"])
+    grant_ends = _time(first["expires_at"])
+    if first["revoked_at"] is not None or expires is None or expires <= now:
+        return None
+    if first["status"] != "active" or (grant_ends is not None and grant_ends <= now):
+        return None
     return AppTokenRead(
         member_id=_uuid(first["member_id"]),
         grant_id=_uuid(first["grant_id"]),
@@ -144,5 +176,42 @@ async def read_app_token(*, access_hash: str, now: datetime) -> AppTokenRead | N
         subject=str(first["subject"]),
         scopes=_scopes(first["scopes"]),
         expires_at=expires,
-        scores=scores,
+        scores=_scores(rows),
     )
+
+
+async def read_personal_token(*, token_hash: str, now: datetime) -> PersonalTokenRead | None:
+    """The live personal token for `token_hash` with its member's current scores, else None
+    (the same rules as `consent.service.resolve_bearer`: revoked or expired give None)."""
+    rows = await _rows(_dialect_sql(_PAT_SQL), [token_hash])
+    if not rows:
+        return None
+    first = rows[0]
+    expires = _time(first["expires_at"])
+    if first["revoked_at"] is not None or (expires is not None and expires <= now):
+        return None
+    return PersonalTokenRead(
+        token_id=_uuid(first["token_id"]),
+        member_id=_uuid(first["member_id"]),
+        scopes=_scopes(first["scopes"]),
+        expires_at=expires,
+        scores=_scores(rows),
+    )
+
+
+async def read_sealed_explanations(
+    *, member_id: uuid.UUID, score_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, bytes]:
+    """The sealed explanations of several of the member's scores, in one query."""
+    if not score_ids:
+        return {}
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        ids = ", ".join(f"${i + 2}" for i in range(len(score_ids)))
+        sql = _EXPLAIN_SQL.format(m="$1", ids=ids)
+        params: list[Any] = [member_id, *score_ids]
+    else:
+        sql = _EXPLAIN_SQL.format(m="?", ids=", ".join("?" for _ in score_ids))
+        params = [str(member_id), *(str(i) for i in score_ids)]
+    rows = await _rows(sql, params)
+    return {_uuid(row["id"]): bytes(row["explanation_sealed"]) for row in rows}

@@ -14,6 +14,7 @@ from coop.jobs.scoring import EXTRAS_KEY, ScoringFlow
 from coop.members.models import Member
 from coop.scoring import service as scoring
 from coop.scoring.sandbox import InProcessRunner
+from coop.scoring.validate import ScorerMeta
 from coop.types import utcnow
 from coop.vault import Vault
 
@@ -26,9 +27,17 @@ def reference_runner() -> InProcessRunner:
     return runner
 
 
+class InProcessFlow(ScoringFlow):
+    """The scoring flow with in-process scorers: its catalogue is what the runner holds."""
+
+    async def available(self) -> list[ScorerMeta]:
+        assert isinstance(self.runner, InProcessRunner)
+        return [meta for _, meta in self.runner.scorers.values()]
+
+
 @pytest.fixture
 def flow(app: Any, vault: Vault) -> ScoringFlow:
-    flow = ScoringFlow(vault=vault, runner=reference_runner())
+    flow = InProcessFlow(vault=vault, runner=reference_runner())
     app.state.runtime.extras[EXTRAS_KEY] = flow
     return flow
 
