@@ -237,3 +237,27 @@ async def test_uploading_a_zip_slip_archive_is_refused(client: httpx.AsyncClient
     assert response.status_code == 422
     assert "(unsafe_archive_member)" in response.text
     assert await Connection.all().count() == 0
+
+
+async def test_archive_uploads_may_exceed_the_ordinary_body_limit(
+    client: httpx.AsyncClient,
+) -> None:
+    await log_in_new_member(client)
+    padding = bytes(range(256)) * (8 * 1024)  # 2 MB, stored: over COOP_MAX_BODY_BYTES
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("outbox.json", json.dumps({"orderedItems": []}))
+        archive.writestr("media/padding.bin", padding)
+    token = await page_token(client, "/connectors")
+    response = await client.post(
+        "/connectors/archive/upload",
+        data={"csrf_token": token},
+        files={"archive": ("a.zip", buffer.getvalue(), "application/zip")},
+    )
+    assert response.status_code == 303
+    elsewhere = await client.post(
+        "/connectors/feed/connect",
+        data={"csrf_token": token},
+        files={"archive": ("a.zip", buffer.getvalue(), "application/zip")},
+    )
+    assert elsewhere.status_code == 413
