@@ -1,7 +1,8 @@
 """Connecting an OAuth 2 source (Mastodon, GitHub): the start form post and the callback.
 
-The start posts (CSRF-checked) send the browser upstream; the callback comes back as a
-top-level GET navigation, so it carries the SameSite=Lax session cookie the flow is bound to.
+The start posts (CSRF-checked) answer with a page that sends the browser upstream; the
+callback comes back as a top-level GET navigation, so it carries the SameSite=Lax session
+cookie the flow is bound to.
 Any refused callback is an HTML 400 page, and nothing was sent to the token endpoint.
 """
 
@@ -10,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import uuid
 
+import httpx
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from coop.connectors import oauth_apps, oauth_client, service
@@ -21,6 +23,7 @@ from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
 from coop.jobs import sync as sync_jobs
+from coop.web.templating import render
 
 SESSION_ENDED = (
     "Your session ended before the provider answered, so nothing was connected; log in and "
@@ -60,7 +63,16 @@ async def start(request: Request) -> Response:
         instance=str(form.get("instance") or ""),
         connection_id=_optional_uuid(form.get("connection")),
     )
-    return RedirectResponse(url, status_code=303)
+    # Not a 303: Chrome and Safari apply the page's CSP `form-action 'self'` to the redirects
+    # that follow a form post (w3c/webappsec-csp#8). A page that navigates on its own (the
+    # Refresh header, no script) with a visible link keeps the CSP strict for any instance.
+    response = render(
+        request,
+        "connectors_oauth_continue.html",
+        {"url": url, "host": httpx.URL(url).host},
+    )
+    response.headers["Refresh"] = f"0; url={url}"
+    return response
 
 
 async def callback(request: Request) -> Response:

@@ -14,7 +14,7 @@ from coop.connectors.models import Connection, Record
 from coop.connectors.oauth_models import MastodonAppRegistration
 from coop.jobs import sync as sync_jobs
 from tests.fakes.mastodon import FakeMastodon, running_mastodon
-from tests.fakes.upstream import approve_upstream, database_contains
+from tests.fakes.upstream import approve_upstream, database_contains, upstream_url_of
 from tests.web.journeys import log_in_new_member, post_form
 
 
@@ -32,8 +32,7 @@ async def connect(client: httpx.AsyncClient, app: Any, fake: FakeMastodon) -> ht
     response = await post_form(
         client, "/connectors/mastodon/connect", {"instance": fake.url}, page="/connectors"
     )
-    assert response.status_code == 303, response.text
-    answer = await approve_upstream(response.headers["location"])
+    answer = await approve_upstream(upstream_url_of(response))
     done = await client.get(answer)
     await jobs_of(app).queue.drain()
     return done
@@ -155,7 +154,7 @@ async def test_the_redirect_uri_is_the_one_registered_for_this_instance(
     response = await post_form(
         client, "/connectors/mastodon/connect", {"instance": instance.url}, page="/connectors"
     )
-    sent = parse_qs(httpx.URL(response.headers["location"]).query.decode())["redirect_uri"][0]
+    sent = parse_qs(httpx.URL(upstream_url_of(response)).query.decode())["redirect_uri"][0]
     [registered] = instance.apps.values()
     [row] = await MastodonAppRegistration.all()
     assert registered.redirect_uris == [sent]

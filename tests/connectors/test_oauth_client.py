@@ -18,7 +18,7 @@ from coop.connectors.oauth_models import OAuthFlow
 from coop.jobs import sync as sync_jobs
 from coop.types import clock
 from tests.fakes.mastodon import FakeMastodon, running_mastodon
-from tests.fakes.upstream import approve_upstream
+from tests.fakes.upstream import approve_upstream, upstream_url_of
 from tests.web.journeys import log_in_new_member, post_form
 
 CALLBACK = "/connectors/oauth/callback/mastodon/"
@@ -48,9 +48,7 @@ async def start(client: httpx.AsyncClient, instance: str) -> httpx.Response:
 
 async def started(client: httpx.AsyncClient, fake: FakeMastodon) -> str:
     """Start connecting `fake`; the authorize URL coop sends the browser to."""
-    response = await start(client, fake.url)
-    assert response.status_code == 303, response.text
-    return response.headers["location"]
+    return upstream_url_of(await start(client, fake.url))
 
 
 def assert_refused(response: httpx.Response, code: str) -> None:
@@ -83,6 +81,22 @@ async def test_starting_registers_coop_and_redirects_with_pkce_s256_and_state(
     [registration] = instance.log.to("/api/v1/apps", "POST")
     assert registration.form["redirect_uris"] == query["redirect_uri"]
     assert registration.form["scopes"] == "read:accounts read:statuses"
+
+
+async def test_starting_answers_with_a_page_that_leaves_by_itself_under_a_strict_csp(
+    client: httpx.AsyncClient, instance: FakeMastodon
+) -> None:
+    # A 303 after the form post would be blocked by Chrome and Safari, which apply the
+    # catalogue's `form-action 'self'` to redirects that follow a submission.
+    await log_in_new_member(client)
+
+    response = await start(client, instance.url)
+
+    url = upstream_url_of(response)
+    assert url.startswith(f"{instance.url}/oauth/authorize?")
+    assert "form-action 'self'" in response.headers["content-security-policy"]
+    assert "script" not in response.text.lower().replace("script-src", "")
+    assert response.headers["cache-control"] == "no-store"
 
 
 async def test_a_second_start_on_the_same_instance_reuses_the_registration(

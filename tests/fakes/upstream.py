@@ -209,6 +209,21 @@ class Drain:
 # -- the browser's side of an OAuth dance ----------------------------------------------------
 
 
+def upstream_url_of(response: Any) -> str:
+    """The provider URL a "Connect" post sends the browser to: a 200 page that navigates by
+    itself (Refresh header) and shows the same URL as its "Continue" link."""
+    import html
+    import re
+
+    assert response.status_code == 200, (response.status_code, response.text)
+    refresh = response.headers["refresh"]
+    assert refresh.startswith("0; url="), refresh
+    url = refresh.removeprefix("0; url=")
+    link = re.search(r'id="continue-upstream" href="([^"]+)"', response.text)
+    assert link and html.unescape(link.group(1)) == url
+    return str(url)
+
+
 async def approve_upstream(authorize_url: str) -> str:
     """Visit the provider's authorize URL as the member's browser (the fakes approve at once)
     and return the path and query of the redirect back to coop."""
@@ -253,4 +268,5 @@ __all__ = [
     "fault_response",
     "loopback_client",
     "record",
+    "upstream_url_of",
 ]
