@@ -177,8 +177,13 @@ async def expire_due_grants(*, member_id: uuid.UUID | None = None) -> int:
     return count
 
 
-async def list_grants(*, member_id: uuid.UUID, live_only: bool = True) -> list[Grant]:
+async def list_grants(
+    *, member_id: uuid.UUID, live_only: bool = True, grant_id: uuid.UUID | None = None
+) -> list[Grant]:
+    """The member's grants (newest first) with their app loaded; `grant_id` picks one."""
     query = Grant.filter(member_id=member_id)
+    if grant_id is not None:
+        query = query.filter(id=grant_id)
     if live_only:
         query = query.filter(status__in=[ACTIVE, PAUSED])
     return await query.select_related("app").order_by("-created_at")

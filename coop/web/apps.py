@@ -15,10 +15,9 @@ from coop.consent.personal import PAT_LIFETIME_LABELS
 from coop.consent.scopes import KNOWN_SCORERS_KEY, MEMBER_MANAGE, PROFILE, describe_scope
 from coop.errors import CoopError, NotFoundError
 from coop.http.auth import require_member
-from coop.http.csrf import read_form
+from coop.http.csrf import form_text, read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
-from coop.web.login import form_text
 from coop.web.templating import render
 
 
@@ -45,6 +44,22 @@ async def apps_page(request: Request) -> Response:
     ]
     paused = await consent.is_sharing_paused(member_id=member.id)
     return render(request, "apps.html", {"rows": rows, "paused": paused})
+
+
+async def grant_history(request: Request) -> Response:
+    member = await require_member(request)
+    grant_id = _uuid(request.path_params["grant_id"])
+    events = await consent.list_events(member_id=member.id, grant_id=grant_id)
+    grant = (await consent.list_grants(member_id=member.id, live_only=False, grant_id=grant_id))[0]
+    return render(
+        request,
+        "grant_history.html",
+        {
+            "grant": grant,
+            "app": grant.app,
+            "events": [(e, [describe_scope(s) for s in e.scopes]) for e in events],
+        },
+    )
 
 
 async def revoke_grant(request: Request) -> Response:
@@ -172,6 +187,7 @@ async def revoke_token(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/apps", apps_page, methods=["GET"]),
+        Route("/apps/grants/{grant_id}", grant_history, methods=["GET"]),
         Route("/apps/grants/{grant_id}/revoke", revoke_grant, methods=["POST"]),
         Route("/apps/pause", pause_sharing, methods=["POST"]),
         Route("/apps/resume", resume_sharing, methods=["POST"]),

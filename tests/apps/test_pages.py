@@ -189,3 +189,20 @@ async def test_developer_deletes_own_app(
     response = await post(browser, f"/developer/apps/{reg.app.id}/delete", "/developer")
     assert response.status_code == 303
     assert await App.filter(id=reg.app.id).count() == 0
+
+
+async def test_grant_history_page_lists_every_event(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    item = await issue(member.id, await register(vault, name="Histo"))
+    await consent.pause_sharing(member_id=member.id)
+    await consent.resume_sharing(member_id=member.id)
+    await consent.revoke_grant(member_id=member.id, grant_id=item.grant.id)
+    page = await browser.get(f"/apps/grants/{item.grant.id}")
+    assert page.status_code == 200
+    text = page.text.split("<tbody>", 1)[1]
+    positions = [text.index(k) for k in ("Created", "Paused", "Resumed", "Revoked")]
+    assert positions == sorted(positions)
+    other = await make_member(vault)
+    foreign = await issue(other.id, await register(vault))
+    assert (await browser.get(f"/apps/grants/{foreign.grant.id}")).status_code == 404
