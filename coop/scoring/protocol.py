@@ -39,32 +39,21 @@ def split_frames(buffer: bytearray) -> list[dict[str, Any]]:
     return out
 
 
-def record_to_json(record: InputRecord) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "ref": record.ref,
-        "kind": record.kind,
-        "occurred_at": record.occurred_at.isoformat(),
-        "counts": {str(k): int(v) for k, v in sorted(record.counts.items())},
-    }
-    if record.text is not None:
-        data["text"] = record.text
-    return data
+def record_to_json(record: InputRecord) -> list[Any]:
+    """A record as a compact JSON array: [ref, kind, occurred_at, counts, text]."""
+    counts = {str(k): int(v) for k, v in sorted(record.counts.items())}
+    return [record.ref, record.kind, record.occurred_at.isoformat(), counts, record.text]
 
 
-def record_from_json(data: dict[str, Any]) -> InputRecord:
-    return InputRecord(
-        ref=data["ref"],
-        kind=data["kind"],
-        occurred_at=datetime.fromisoformat(data["occurred_at"]),
-        counts=data.get("counts", {}),
-        text=data.get("text"),
-    )
+def record_from_json(data: list[Any]) -> InputRecord:
+    ref, kind, occurred_at, counts, text = data
+    return InputRecord(ref, kind, datetime.fromisoformat(occurred_at), counts, text)
 
 
 def canonical_records(records: Iterable[InputRecord]) -> bytes:
     """The records in a stable order and encoding (sorted by ref)."""
-    items = sorted((record_to_json(r) for r in records), key=lambda d: d["ref"])
-    return json.dumps(items, sort_keys=True, separators=(",", ":")).encode()
+    items = sorted((record_to_json(r) for r in records), key=lambda item: str(item[0]))
+    return json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def inputs_digest(*, scorer: str, records: Sequence[InputRecord]) -> str:

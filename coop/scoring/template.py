@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import ctypes
 import errno
+import gc
 import json
 import os
 import resource
@@ -122,6 +123,9 @@ def lock_down(cfg: Config) -> dict[str, bool]:
 
 
 def _child_main(cfg: Config, sock: socket.socket, scorers: dict[str, Any]) -> None:
+    # A child lives for one member: collecting cycles would only touch (and copy) the
+    # template's pages. Memory stays bounded by RLIMIT_AS.
+    gc.disable()
     got = lock_down(cfg)
     strong = got["netns"] and got["mountns"] and got["uid_drop"]
     if cfg.require_isolation and not strong:
@@ -387,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     _libc.unshare(CLONE_NEWNET)
     isolation = probe_isolation(cfg)
     scorers, loaded, failed = load_scorers(cfg)
+    gc.collect()
+    gc.freeze()  # children share these pages copy-on-write: keep the collector off them
     ready = {"op": "ready", "loaded": loaded, "failed": failed, "isolation": isolation}
     ctl.sendall(protocol.frame(ready))
     try:
