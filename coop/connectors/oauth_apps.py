@@ -73,6 +73,29 @@ def github_client(registry: Registry, redirect_uri: str) -> Client:
     )
 
 
+async def github_login(http: OutboundClient, registry: Registry, access_token: str) -> str | None:
+    """The login the new token belongs to (the connection's label, and how a reconnect finds
+    the connection it renews). None when GitHub does not say: connecting still works."""
+    app = getattr(registry.get("github"), "app", None)
+    if not isinstance(app, GitHubApp):
+        return None
+    try:
+        response = await http.get(
+            f"{app.api_url}/user",
+            headers={
+                "Authorization": f"Bearer {access_token}",
+                "Accept": "application/vnd.github+json",
+            },
+        )
+        login = response.json().get("login") if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError, spec.InvalidSourceError):
+        login = None
+    if not isinstance(login, str) or not login:
+        log.warning("github login unknown after connecting", extra={"code": "upstream_error"})
+        return None
+    return login
+
+
 def _mastodon_from(reg_id: uuid.UUID, data: Mapping[str, str]) -> Client:
     base = data["instance"]
     return Client(
@@ -172,6 +195,7 @@ __all__ = [
     "Client",
     "callback_path",
     "github_client",
+    "github_login",
     "mastodon_client",
     "registered_mastodon_client",
 ]

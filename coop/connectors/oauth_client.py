@@ -185,14 +185,15 @@ async def _purge(member_id: uuid.UUID) -> None:
 async def find_reconnect_target(
     *, vault: Vault, registry: Registry, member_id: uuid.UUID, authorized: Authorized
 ) -> uuid.UUID | None:
-    """The member's existing connection that this authorization renews (same connector and,
-    for Mastodon, the same instance), so connecting again never duplicates a source."""
+    """The member's existing connection that this authorization renews (same connector and the
+    same Mastodon server or GitHub account), so connecting again never duplicates a source.
+    A different account on the same service becomes a connection of its own."""
+    source = authorized.config.get("instance") or authorized.config.get("handle")
+    if not source:
+        return None
     for view in await service.list_connections(vault=vault, registry=registry, member_id=member_id):
-        if view.connector != authorized.connector:
-            continue
-        if authorized.config.get("instance", view.label) != view.label:
-            continue
-        return view.id
+        if view.connector == authorized.connector and view.label == source:
+            return view.id
     return None
 
 
@@ -233,8 +234,11 @@ async def finish(
     if not code:
         _refuse("oauth_code_missing", flow)
     client = await _client_for(flow, cipher, sealed, registry)
+    handle: str | None = None
     async with OutboundClient(guard) as http:
         body = await _redeem(http, client, code, sealed["verifier"])
+        if connector == "github":
+            handle = await oauth_apps.github_login(http, registry, str(body["access_token"]))
     log.info("oauth flow completed", extra={"connector": connector, "flow": str(flow.id)})
     if connector == "mastodon":
         return Authorized(
@@ -243,7 +247,8 @@ async def finish(
             _mastodon_credentials(body, client),
             flow.connection_id,
         )
-    return Authorized(connector, {}, _github_credentials(body), flow.connection_id)
+    config = {"handle": handle} if handle else {}
+    return Authorized(connector, config, _github_credentials(body), flow.connection_id)
 
 
 async def _claim(state: str | None) -> OAuthFlow:

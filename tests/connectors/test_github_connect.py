@@ -21,7 +21,7 @@ from coop.connectors.registry import Registry
 from coop.errors import ConnectorNotConfiguredError
 from coop.jobs import sync as sync_jobs
 from coop.types import clock
-from tests.fakes.github import FakeGitHub, running_github
+from tests.fakes.github import LOGIN, FakeGitHub, running_github
 from tests.fakes.upstream import approve_upstream, database_contains, upstream_url_of
 from tests.web.journeys import log_in_new_member, post_form
 
@@ -97,6 +97,21 @@ async def test_connecting_github_uses_pkce_and_syncs_repositories_events_and_fol
     assert token.refresh is not None
     for secret in (token.access, token.refresh, github.client_secret):
         assert await database_contains(secret) == []
+
+
+async def test_connecting_the_same_github_account_again_renews_its_connection(
+    client: httpx.AsyncClient, app: Any, github: FakeGitHub
+) -> None:
+    await log_in_new_member(client)
+    first = await connect(client, app)
+
+    second = await connect(client, app)
+
+    assert first.headers["location"] == second.headers["location"]
+    [connection] = await Connection.all()
+    assert connection.generation == 2
+    page = (await client.get(second.headers["location"])).text
+    assert LOGIN in page  # the connection is labelled with the account's login
 
 
 async def test_an_expired_token_is_refreshed_and_the_new_pair_is_stored_sealed(

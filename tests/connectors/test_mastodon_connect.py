@@ -115,6 +115,29 @@ async def test_a_revoked_token_shows_needs_reauthorization_with_a_reconnect_butt
     assert "Reconnect" in page
 
 
+async def test_a_rate_limited_instance_shows_throttled_until_its_reset_time(
+    client: httpx.AsyncClient, app: Any, instance: FakeMastodon
+) -> None:
+    from datetime import timedelta
+
+    from coop.types import utcnow
+
+    instance.add_statuses(3)
+    await log_in_new_member(client)
+    await connect(client, app, instance)
+    instance.throttle_next(reset_in=900)
+
+    [connection] = await Connection.all()
+    await jobs_of(app).engine.run(connection.id)
+
+    await connection.refresh_from_db()
+    assert connection.status == "throttled"
+    assert connection.next_sync_at is not None
+    wait = connection.next_sync_at - utcnow()
+    assert timedelta(seconds=880) <= wait <= timedelta(seconds=901)
+    assert await Record.filter(kind="post").count() == 3
+
+
 async def test_disconnecting_deletes_the_records_and_revokes_the_token_upstream(
     client: httpx.AsyncClient, app: Any, instance: FakeMastodon
 ) -> None:
