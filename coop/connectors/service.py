@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from coop.connectors import spec, store
 from coop.connectors.models import Connection, Record, SyncRun
-from coop.connectors.outbound import Guard, OutboundClient
+from coop.connectors.outbound import Guard, Limits, OutboundClient
 from coop.connectors.registry import Registry
 from coop.errors import InvalidInputError, NotFoundError
 from coop.types import utcnow
@@ -233,6 +233,11 @@ async def delete_connection(*, member_id: uuid.UUID, connection_id: uuid.UUID) -
     return deleted
 
 
+RevokeAttempt = Callable[[], Awaitable[bool]]
+# Revocation gets tighter limits than a sync: it runs inside the member's request.
+REVOKE_LIMITS = Limits(connect=3.0, read=5.0, total=10.0)
+
+
 async def disconnect(
     *,
     vault: Vault,
@@ -240,10 +245,12 @@ async def disconnect(
     guard: Guard,
     member_id: uuid.UUID,
     connection_id: uuid.UUID,
+    retry_revoke: Callable[[RevokeAttempt], None] | None = None,
 ) -> int:
     """Delete the connection and every record it brought, then revoke upstream if the
     connector can. The deletion commits first and never waits on, or rolls back for, the
-    upstream. Returns the number of records deleted."""
+    upstream. A failed revocation is handed to `retry_revoke` (the jobs flow retries it in the
+    background with backoff). Returns the number of records deleted."""
     row = await _owned(member_id, connection_id)
     cipher = await vault.cipher_for(member_id)
     config = store.open_field(cipher, row, "config_sealed") or {}
@@ -253,20 +260,25 @@ async def disconnect(
     connector = registry.find(row.connector)
     revoke = getattr(connector, "revoke", None)
     if callable(revoke) and credentials:
-        await _revoke(revoke, guard, config, credentials, str(row.id))
+
+        async def attempt() -> bool:
+            return await _revoke(revoke, guard, config, credentials, str(row.id))
+
+        if not await attempt() and retry_revoke is not None:
+            retry_revoke(attempt)
     return deleted
 
 
 async def _revoke(
     revoke: Any, guard: Guard, config: Mapping[str, str], credentials: Mapping[str, str], cid: str
-) -> None:
+) -> bool:
     async def nothing(_: Mapping[str, str]) -> None:
         return None
 
     async def wanted() -> bool:
         return True
 
-    async with OutboundClient(guard) as http:
+    async with OutboundClient(guard, REVOKE_LIMITS) as http:
         ctx = spec.SyncContext(
             http=http,
             config=config,
@@ -281,6 +293,8 @@ async def _revoke(
             log.warning(
                 "upstream revoke failed", extra={"connection": cid, "error": type(exc).__name__}
             )
+            return False
+    return True
 
 
 async def list_records(

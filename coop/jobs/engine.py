@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -71,16 +71,46 @@ class RetriesExhausted(Exception):
     pass
 
 
+@dataclass
+class RetryBudget:
+    """Keeps retries to about `ratio` of upstream requests across every run of this worker
+    (SY-04, Google SRE ch. 22): each request deposits `ratio` of a token, each retry spends one.
+    A reserve that refills over time (`reserve` tokens per minute) lets a quiet worker retry
+    at all, and caps what a burst of failures can spend."""
+
+    ratio: float = 0.1
+    reserve: float = 10.0
+    cap: float = 100.0
+    tokens: float = 10.0
+    _refilled_at: datetime | None = None
+
+    def deposit(self) -> None:
+        self.tokens = min(self.cap, self.tokens + self.ratio)
+
+    def withdraw(self) -> bool:
+        now = utcnow()
+        if self._refilled_at is not None and self.tokens < self.reserve:
+            refill = (now - self._refilled_at).total_seconds() * self.reserve / 60.0
+            self.tokens = min(self.reserve, self.tokens + refill)
+        self._refilled_at = now
+        if self.tokens < 1.0 - 1e-9:  # tenths of tokens add up with rounding error
+            return False
+        self.tokens = max(0.0, self.tokens - 1.0)
+        return True
+
+
 class _WatchedHttp:
     """The connector's HTTP client: refuses any request once the member withdrew (SY-08)."""
 
-    def __init__(self, inner: OutboundClient, claim: store.Claim) -> None:
+    def __init__(self, inner: OutboundClient, claim: store.Claim, budget: RetryBudget) -> None:
         self._inner = inner
         self._claim = claim
+        self._budget = budget
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         if not await store.still_wanted(self._claim):
             raise store.Withdrawn()
+        self._budget.deposit()
         return await self._inner.request(method, url, **kwargs)
 
     async def get(self, url: str, **kwargs: Any) -> httpx.Response:
@@ -108,6 +138,7 @@ class SyncEngine:
     base_delay: float = 1.0
     max_delay: float = 30.0
     failure_delay: float = 3600.0
+    retry_tokens: RetryBudget = field(default_factory=RetryBudget)
     after_sync: list[AfterSync] = field(default_factory=list)
 
     async def claim(self, connection_id: uuid.UUID) -> store.Claim:
@@ -206,6 +237,8 @@ class SyncEngine:
                     )
                     if in_a_row >= self.max_attempts or retries >= self.retry_budget:
                         raise RetriesExhausted() from None
+                    if not self.retry_tokens.withdraw():  # this worker is retrying too much
+                        raise RetriesExhausted() from None
                     await self.sleep(self.backoff(in_a_row))
                     if not await store.still_wanted(claim):
                         raise store.Withdrawn() from None
@@ -224,7 +257,7 @@ class SyncEngine:
             return await store.still_wanted(claim)
 
         return spec.SyncContext(
-            http=_WatchedHttp(http, claim),
+            http=_WatchedHttp(http, claim, self.retry_tokens),
             config=state.config,
             credentials=state.credentials,
             now=utcnow(),
@@ -287,4 +320,4 @@ class SyncEngine:
         )
 
 
-__all__ = ["REASONS", "AfterSync", "SyncEngine", "SyncOutcome"]
+__all__ = ["REASONS", "AfterSync", "RetryBudget", "SyncEngine", "SyncOutcome"]

@@ -6,6 +6,7 @@ builds it once per app and stores it in `Runtime.extras["jobs"]`.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from coop.jobs.engine import REASONS, SyncEngine
 from coop.jobs.queue import InProcessQueue, JobQueue
 from coop.jobs.scheduler import Scheduler
 from coop.vault import Vault
+
+log = logging.getLogger("coop.jobs.sync")
 
 TOO_LARGE_CODES = frozenset({"archive_too_large", "source_too_large"})
 
@@ -130,13 +133,30 @@ async def import_archive(
     )
 
 
+REVOKE_RETRIES = 3
+
+
 async def disconnect(jobs: Jobs, *, member_id: uuid.UUID, connection_id: uuid.UUID) -> int:
+    """Delete the connection and its records now; revoke upstream, retrying in the background
+    (full-jitter backoff, REVOKE_RETRIES more attempts) when the first try fails (ER-03)."""
+
+    def retry_later(attempt: service.RevokeAttempt) -> None:
+        async def job() -> None:
+            for n in range(1, REVOKE_RETRIES + 1):
+                await jobs.engine.sleep(jobs.engine.backoff(n))
+                if await attempt():
+                    return
+            log.warning("upstream revoke abandoned", extra={"connection": str(connection_id)})
+
+        jobs.queue.submit(f"revoke:{connection_id}", job)
+
     return await service.disconnect(
         vault=jobs.vault,
         registry=jobs.registry,
         guard=jobs.guard,
         member_id=member_id,
         connection_id=connection_id,
+        retry_revoke=retry_later,
     )
 
 

@@ -16,7 +16,7 @@ from coop.connectors.registry import Registry
 from coop.errors import NotFoundError
 from coop.jobs import sync as sync_jobs
 from coop.vault import Vault
-from tests.connectors.helpers import make_member
+from tests.connectors.helpers import FakeSleep, make_member
 from tests.fakes.blog import Blog
 from tests.fakes.server import LiveServer
 
@@ -30,9 +30,9 @@ class RevocableConnector:
     never_reads: ClassVar[tuple[str, ...]] = ()
     auth: ClassVar[spec.AuthMethod] = "oauth2"
 
-    def __init__(self, revoke_url: str, *, fail: bool = False) -> None:
+    def __init__(self, revoke_url: str, *, failures: int = 0) -> None:
         self.revoke_url = revoke_url
-        self.fail = fail
+        self.failures = failures
         self.revoked: list[str] = []
 
     async def sync(
@@ -52,14 +52,21 @@ class RevocableConnector:
     async def revoke(self, ctx: spec.SyncContext) -> None:
         self.revoked.append(ctx.credentials["access_token"])
         await ctx.http.get(self.revoke_url)
-        if self.fail:
+        if self.failures > 0:
+            self.failures -= 1
             raise spec.TransientUpstreamError("revocation endpoint down")
 
 
 async def setup_connected(
     settings: Settings, vault: Vault, connector: RevocableConnector
 ) -> tuple[sync_jobs.Jobs, uuid.UUID, uuid.UUID]:
-    jobs = sync_jobs.setup(settings, vault, registry=Registry({"revocable": connector}))
+    jobs = sync_jobs.setup(
+        settings,
+        vault,
+        registry=Registry({"revocable": connector}),
+        sleep=FakeSleep(),
+        rand=lambda: 1.0,
+    )
     member = await make_member(vault)
     view = await sync_jobs.connect(
         jobs,
@@ -90,13 +97,29 @@ async def test_disconnect_deletes_the_records_and_revokes_the_upstream_token(
 
 
 async def test_a_failing_upstream_revocation_never_undoes_the_disconnect(
-    settings: Settings, vault: Vault, db: str, blog_server: LiveServer
+    settings: Settings, vault: Vault, db: str, blog: Blog, blog_server: LiveServer
 ) -> None:
-    connector = RevocableConnector(blog_server.url("/status/500"), fail=True)
+    connector = RevocableConnector(blog_server.url("/status/500"), failures=100)
+    jobs, member, connection_id = await setup_connected(settings, vault, connector)
+    deleted = await sync_jobs.disconnect(jobs, member_id=member, connection_id=connection_id)
+    assert deleted == 2
+    assert await Connection.all().count() == 0 and await Record.all().count() == 0
+    await jobs.queue.drain()
+    assert connector.revoked == ["tok-123"] * (1 + sync_jobs.REVOKE_RETRIES)
+    assert jobs.engine.sleep.delays == [2.0, 4.0, 8.0]  # type: ignore[attr-defined]
+    await jobs.queue.close()
+
+
+async def test_a_failed_revocation_is_retried_in_the_background_until_it_succeeds(
+    settings: Settings, vault: Vault, db: str, blog: Blog, blog_server: LiveServer
+) -> None:
+    connector = RevocableConnector(blog_server.url("/rss.xml"), failures=2)
     jobs, member, connection_id = await setup_connected(settings, vault, connector)
     await sync_jobs.disconnect(jobs, member_id=member, connection_id=connection_id)
-    assert connector.revoked == ["tok-123"]
-    assert await Connection.all().count() == 0 and await Record.all().count() == 0
+    assert connector.revoked == ["tok-123"]  # the first try ran inside the request
+    await jobs.queue.drain()
+    assert connector.revoked == ["tok-123"] * 3
+    assert [p for p, _ in blog.requests] == ["/rss.xml"] * 3
     await jobs.queue.close()
 
 

@@ -17,7 +17,7 @@ from coop.connectors.outbound import Limits
 from coop.connectors.registry import Registry
 from coop.errors import ConflictError
 from coop.jobs import sync as sync_jobs
-from coop.jobs.engine import SyncOutcome
+from coop.jobs.engine import RetryBudget, SyncOutcome
 from coop.types import clock, utcnow
 from coop.vault import Vault
 from tests.connectors.helpers import FakeSleep
@@ -245,6 +245,27 @@ async def test_the_retry_budget_bounds_a_run_that_keeps_limping(
     assert outcome.error_code == "retries_exhausted"
     assert len(fake_sleep.delays) == jobs.engine.retry_budget - 1
     assert sum(fake_sleep.delays) <= jobs.engine.retry_budget * jobs.engine.max_delay
+
+
+async def test_the_workers_retry_ratio_budget_stops_retry_storms_across_runs(
+    jobs: sync_jobs.Jobs, member: uuid.UUID, scripted: ScriptedConnector, fake_sleep: FakeSleep
+) -> None:
+    jobs.engine.retry_tokens = RetryBudget(reserve=2.0, tokens=2.0)
+    connection_id = await new_connection(jobs, member)
+    failure = spec.TransientUpstreamError("503")
+    scripted.faults = [failure, None, failure, None, failure]
+    outcome = await jobs.engine.run(connection_id)
+    assert outcome.error_code == "retries_exhausted"
+    assert len(fake_sleep.delays) == 2  # the third retry found the budget empty
+    assert await cursor_of(jobs, connection_id) == "2"
+
+    budget = RetryBudget(reserve=2.0, tokens=0.0)
+    assert budget.withdraw() is False
+    for _ in range(10):  # ten requests earn one retry at a 10 % ratio
+        budget.deposit()
+    assert budget.withdraw() is True and budget.withdraw() is False
+    clock.advance(60)  # the reserve refills over a minute
+    assert budget.withdraw() is True
 
 
 async def test_a_refused_credential_asks_for_reauthorization_without_retrying(
