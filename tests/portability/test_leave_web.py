@@ -130,3 +130,46 @@ async def test_export_link_needs_its_owner_is_single_use_and_expires(
         late = await links.request_export(vault=vault, member_id=owner)
         clock.advance(links.LINK_TTL.total_seconds() + 1)
         assert (await api.get(late.path, headers=bearer)).status_code == 410
+
+
+async def test_after_deletion_every_credential_is_dead_over_http(
+    client: httpx.AsyncClient, app: Any, vault: Vault, settings: Settings
+) -> None:
+    """ER-02: session -> log in; GraphQL -> 401 invalid_token; refresh -> invalid_grant;
+    introspection -> inactive."""
+    import base64
+
+    from tests.portability.factories import Person, grant_app, make_app
+
+    creds = await log_in_new_member(client)
+    member_id = await member_id_of(vault, creds.email)
+    app_id, secret = await make_app(vault, "Alpha")
+    from coop.apps.models import App
+
+    client_id = (await App.get(id=app_id)).client_id
+    holder = Person(member_id, creds.email, "c", "")
+    await grant_app(holder, app_id)
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    client_auth = {"Authorization": f"Basic {basic}"}
+    access, refresh = holder.access_tokens[0], holder.refresh_tokens[0]
+    query = {"query": "{ __typename }"}
+    assert (
+        await client.post("/graphql", json=query, headers={"Authorization": f"Bearer {access}"})
+    ).status_code == 200
+
+    assert (await post_form(client, "/account/delete", page="/account/delete")).status_code == 303
+
+    assert (await client.get("/account")).status_code == 303
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as api:
+        gql = await api.post("/graphql", json=query, headers={"Authorization": f"Bearer {access}"})
+        assert gql.status_code == 401
+        assert 'error="invalid_token"' in gql.headers["www-authenticate"]
+        refreshed = await api.post(
+            "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": refresh},
+            headers=client_auth,
+        )
+        assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
+        info = await api.post("/oauth/introspect", data={"token": access}, headers=client_auth)
+        assert info.status_code == 200 and info.json() == {"active": False}
