@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from coop.errors import InvalidInputError, NotFoundError
 from coop.types import utcnow
 
 from .models import PersonalToken
-from .scopes import KnownScorers, parse_scopes
+from .scopes import parse_scopes
 from .tokens import new_secret, token_hash
 
 PAT_PREFIX = "coop_pat_"
@@ -38,7 +39,7 @@ async def create_personal_token(
     name: str,
     scopes: list[str],
     lifetime: str,
-    known_scorers: KnownScorers = None,
+    known_scorers: Collection[str] | None = None,
 ) -> CreatedPersonalToken:
     clean = " ".join(name.split())
     if not clean or len(clean) > 100:

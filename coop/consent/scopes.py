@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 
 from coop.errors import InvalidScopeError
 
-# Returns the names of the scorers installed right now; None means "no registry: accept any
-# well-formed name". Injected through Runtime.extras["known_scorers"] by the composition root.
-KnownScorers = Callable[[], Collection[str]] | None
+# Returns (or awaits to) the names of the scorers installed right now; None means "no
+# registry: accept any well-formed name". The composition root puts it in
+# Runtime.extras[KNOWN_SCORERS_KEY]; transports resolve it with `known_scorer_names`.
+KnownScorers = Callable[[], Collection[str] | Awaitable[Collection[str]]] | None
 KNOWN_SCORERS_KEY = "known_scorers"
 
 SCORER_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
 PROFILE = "profile"
 MEMBER_MANAGE = "member:manage"
 MAX_SCOPES = 50
+
+
+async def known_scorer_names(source: KnownScorers) -> frozenset[str] | None:
+    """The installed scorer names from `source` (sync or async), or None without a registry."""
+    if source is None:
+        return None
+    names = source()
+    if inspect.isawaitable(names):
+        names = await names
+    return frozenset(names)
 
 
 def _scorer_of(scope: str) -> tuple[str, bool] | None:
@@ -33,7 +45,7 @@ def _scorer_of(scope: str) -> tuple[str, bool] | None:
 def parse_scopes(
     raw: str | Iterable[str] | None,
     *,
-    known_scorers: KnownScorers = None,
+    known_scorers: Collection[str] | None = None,
     personal: bool = False,
 ) -> list[str]:
     """Split, validate and de-duplicate scopes (RFC 6749 §3.3). Unknown ones are refused.
@@ -46,7 +58,7 @@ def parse_scopes(
         raise InvalidScopeError("Ask for at least one scope.")
     if len(scopes) > MAX_SCOPES:
         raise InvalidScopeError(f"At most {MAX_SCOPES} scopes.")
-    known = set(known_scorers()) if known_scorers is not None else None
+    known = set(known_scorers) if known_scorers is not None else None
     for scope in scopes:
         if scope == PROFILE or (personal and scope == MEMBER_MANAGE):
             continue

@@ -20,7 +20,12 @@ from tortoise.transactions import in_transaction
 from coop.apps import service as apps
 from coop.apps.models import App
 from coop.consent import grants, tokens
-from coop.consent.scopes import KNOWN_SCORERS_KEY, describe_scope, parse_scopes
+from coop.consent.scopes import (
+    KNOWN_SCORERS_KEY,
+    describe_scope,
+    known_scorer_names,
+    parse_scopes,
+)
 from coop.errors import CoopError
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
@@ -105,10 +110,9 @@ async def validate(raw: ImmutableMultiDict[str, str], request: Request) -> Autho
         raise ClientRedirectError(
             "invalid_request", "PKCE is required: code_challenge with method S256.", target
         )
+    known = await known_scorer_names(get_runtime(request).extras.get(KNOWN_SCORERS_KEY))
     try:
-        target.scopes = parse_scopes(
-            params.get("scope"), known_scorers=get_runtime(request).extras.get(KNOWN_SCORERS_KEY)
-        )
+        target.scopes = parse_scopes(params.get("scope"), known_scorers=known)
     except CoopError as exc:
         raise ClientRedirectError("invalid_scope", exc.message, target) from None
     target.code_challenge = challenge

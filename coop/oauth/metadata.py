@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from coop.consent.scopes import KNOWN_SCORERS_KEY, PROFILE, KnownScorers
+from coop.consent.scopes import KNOWN_SCORERS_KEY, PROFILE, known_scorer_names
 from coop.http.runtime import get_runtime
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
 
-def scopes_supported(known_scorers: KnownScorers) -> list[str]:
+def scopes_supported(known_scorers: Collection[str] | None) -> list[str]:
     scopes = [PROFILE]
-    for name in sorted(known_scorers() if known_scorers is not None else ()):
+    for name in sorted(known_scorers or ()):
         scopes += [f"score:{name}", f"score:{name}:history"]
     return scopes
 
 
-def build_metadata(issuer: str, known_scorers: KnownScorers) -> dict[str, Any]:
+def build_metadata(issuer: str, known_scorers: Collection[str] | None) -> dict[str, Any]:
     metadata = AuthorizationServerMetadata(
         {
             "issuer": issuer,
@@ -46,5 +47,6 @@ def build_metadata(issuer: str, known_scorers: KnownScorers) -> dict[str, Any]:
 
 async def metadata_endpoint(request: Request) -> Response:
     runtime = get_runtime(request)
-    body = build_metadata(runtime.settings.issuer, runtime.extras.get(KNOWN_SCORERS_KEY))
+    known = await known_scorer_names(runtime.extras.get(KNOWN_SCORERS_KEY))
+    body = build_metadata(runtime.settings.issuer, known)
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})

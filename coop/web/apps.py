@@ -12,7 +12,13 @@ from starlette.routing import BaseRoute, Route
 from coop.apps import service as apps
 from coop.consent import service as consent
 from coop.consent.personal import PAT_LIFETIME_LABELS
-from coop.consent.scopes import KNOWN_SCORERS_KEY, MEMBER_MANAGE, PROFILE, describe_scope
+from coop.consent.scopes import (
+    KNOWN_SCORERS_KEY,
+    MEMBER_MANAGE,
+    PROFILE,
+    describe_scope,
+    known_scorer_names,
+)
 from coop.errors import CoopError, NotFoundError
 from coop.http.auth import require_member
 from coop.http.csrf import form_text, read_form
@@ -104,10 +110,13 @@ async def access_log_page(request: Request) -> Response:
     )
 
 
-def _scope_choices(request: Request) -> list[tuple[str, str]]:
-    known = get_runtime(request).extras.get(KNOWN_SCORERS_KEY)
+async def _known(request: Request) -> frozenset[str] | None:
+    return await known_scorer_names(get_runtime(request).extras.get(KNOWN_SCORERS_KEY))
+
+
+async def _scope_choices(request: Request) -> list[tuple[str, str]]:
     scopes = [PROFILE]
-    for name in sorted(known() if known is not None else ()):
+    for name in sorted(await _known(request) or ()):
         scopes += [f"score:{name}", f"score:{name}:history"]
     scopes.append(MEMBER_MANAGE)
     return [(s, describe_scope(s)) for s in scopes]
@@ -118,7 +127,7 @@ async def _developer_page(request: Request, *, status_code: int = 200, **extra: 
     context: dict[str, object] = {
         "own_apps": await apps.list_apps(owner_id=member.id),
         "tokens": await consent.list_personal_tokens(member_id=member.id),
-        "scope_choices": _scope_choices(request),
+        "scope_choices": await _scope_choices(request),
         "pat_lifetimes": list(PAT_LIFETIME_LABELS.items()),
         "issuer": get_runtime(request).settings.issuer,
         **extra,
@@ -166,7 +175,7 @@ async def create_token(request: Request) -> Response:
             name=form_text(form, "token_name"),
             scopes=[s for s in form.getlist("token_scope") if isinstance(s, str)],
             lifetime=form_text(form, "token_lifetime"),
-            known_scorers=get_runtime(request).extras.get(KNOWN_SCORERS_KEY),
+            known_scorers=await _known(request),
         )
     except CoopError as exc:
         return await _developer_page(

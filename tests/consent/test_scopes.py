@@ -31,7 +31,7 @@ def test_member_manage_is_for_personal_tokens_only() -> None:
 
 
 def test_unknown_scorer_is_refused_when_a_registry_is_present() -> None:
-    known = lambda: ["reach", "cadence"]  # noqa: E731
+    known = ["reach", "cadence"]
     assert parse_scopes("score:cadence", known_scorers=known) == ["score:cadence"]
     with pytest.raises(InvalidScopeError):
         parse_scopes("score:klout", known_scorers=known)

@@ -3,10 +3,13 @@ page and the member's decision (OA-01, OA-03, OA-15, OA-16, OA-17)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
 from coop.consent.models import AuthorizationCode, Grant
+from coop.consent.scopes import KNOWN_SCORERS_KEY
 from coop.vault import Vault
 from tests.oauth.support import (
     ISSUER,
@@ -309,3 +312,20 @@ async def test_consent_post_revalidates_the_request(
     )
     assert_no_redirect(response)
     assert await AuthorizationCode.all().count() == 0
+
+
+async def test_installed_scorer_registry_refuses_unknown_scorers(
+    app: Any, member_client: httpx.AsyncClient, vault: Vault
+) -> None:
+    async def installed() -> list[str]:
+        return ["reach"]
+
+    app.state.runtime.extras[KNOWN_SCORERS_KEY] = installed
+    reg = await register(vault)
+    ok = authorize_params(reg, pkce()[1], scope="score:reach:history")
+    assert (await member_client.get("/oauth/authorize", params=ok)).status_code == 200
+    bad = authorize_params(reg, pkce()[1], scope="score:klout")
+    response = await member_client.get("/oauth/authorize", params=bad)
+    assert query_of(response.headers["location"])["error"] == "invalid_scope"
+    metadata = (await member_client.get("/.well-known/oauth-authorization-server")).json()
+    assert metadata["scopes_supported"] == ["profile", "score:reach", "score:reach:history"]

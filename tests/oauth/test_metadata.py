@@ -39,7 +39,7 @@ async def test_metadata_advertises_only_what_coop_does(client: httpx.AsyncClient
 
 
 def test_scopes_supported_lists_the_installed_scorers() -> None:
-    body = build_metadata("https://coop.example", lambda: ["reach", "cadence"])
+    body = build_metadata("https://coop.example", ["reach", "cadence"])
     assert body["scopes_supported"] == [
         "profile",
         "score:cadence",
