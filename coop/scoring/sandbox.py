@@ -333,6 +333,11 @@ class Sandbox:
         self, *, scorer: str, records: Sequence[InputRecord], now: datetime
     ) -> ScoreResult:
         await self.start()
+        if self.config.require_isolation and not self.isolation.complete:
+            raise SandboxUnavailableError(
+                "Scorers are switched off: this server cannot isolate them "
+                "(see docs/plugins/isolation.md)."
+            )
         meta = self.meta(scorer)
         async with self._slots:
             raw = await self._run_child(meta, records, now)

@@ -277,6 +277,7 @@ class Template:
         self.pool: list[tuple[int, socket.socket]] = []
         self.jobs: dict[int, int] = {}  # pid -> job id
         self.buffer = bytearray()
+        self.idle_deaths = 0
 
     def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
         data = protocol.frame(message)
@@ -285,13 +286,15 @@ class Template:
         else:
             self.ctl.sendall(data)
 
-    def fill_pool(self) -> None:
-        while len(self.pool) < max(self.cfg.prefork, 1):
+    def fill_pool(self, *, on_demand: bool = False) -> None:
+        """Keep `prefork` locked-down children waiting (one when a job needs it now)."""
+        want = max(self.cfg.prefork, 1 if on_demand else 0)
+        while len(self.pool) < want:
             self.pool.append(_fork_child(self.cfg, self.ctl, self.scorers))
 
     def start_job(self, job_id: int) -> None:
         if not self.pool:
-            self.fill_pool()
+            self.fill_pool(on_demand=True)
         pid, sock = self.pool.pop(0)
         self.jobs[pid] = job_id
         self.send({"op": "started", "id": job_id, "pid": pid}, [sock.fileno()])
@@ -323,6 +326,9 @@ class Template:
                 for entry in [e for e in self.pool if e[0] == pid]:
                     entry[1].close()
                     self.pool.remove(entry)
+                self.idle_deaths += 1
+                if self.idle_deaths > 5:  # something is wrong: stop pre-forking, fork per job
+                    self.cfg.prefork = 0
                 if code == ISOLATION_REFUSED:
                     self.send({"op": "refused"})
             # Without a private /tmp the scratch dir lives in the real one: wipe it.
@@ -390,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     # The template itself has no network either, so import-time plugin code cannot call out.
     _libc.unshare(CLONE_NEWNET)
     isolation = probe_isolation(cfg)
+    if cfg.require_isolation and not all(isolation.values()):
+        cfg.prefork = 0  # the server will refuse to run jobs: do not fork idle children
     scorers, loaded, failed = load_scorers(cfg)
     gc.collect()
     gc.freeze()  # children share these pages copy-on-write: keep the collector off them

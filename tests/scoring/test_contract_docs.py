@@ -29,7 +29,7 @@ def public_members() -> set[str]:
         if dataclasses.is_dataclass(value):
             names |= {f"{name}.{f.name}" for f in dataclasses.fields(value)}
         elif inspect.isclass(value):
-            own = set(value.__dict__.get("__annotations__", {}))
+            own = set(inspect.get_annotations(value))
             own |= {k for k, v in value.__dict__.items() if callable(v) and not k.startswith("_")}
             names |= {f"{name}.{member}" for member in own}
     return names

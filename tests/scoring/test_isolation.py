@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from coop.errors import ScorerError, ScorerOutputError, ScorerTimeoutError
-from coop.scoring.sandbox import Sandbox, SandboxConfig
+from coop.errors import (
+    SandboxUnavailableError,
+    ScorerError,
+    ScorerOutputError,
+    ScorerTimeoutError,
+)
+from coop.scoring.sandbox import Isolation, Sandbox, SandboxConfig
 from coop.scoring.spec import InputRecord, ScoreResult
 from coop.testing import NOW, post, record
 from tests.scoring.conftest import CanaryListener
@@ -202,3 +207,20 @@ async def test_the_server_process_is_untouched_by_attacks(sandbox: Sandbox) -> N
     assert set(os.environ) == before
     assert sandbox.alive
     await assert_neighbour_works(sandbox)
+
+
+async def test_without_isolation_scorers_are_refused_unless_allowed(
+    fresh_sandbox: Sandbox,
+) -> None:
+    await fresh_sandbox.start()
+    fresh_sandbox.isolation = Isolation(netns=False, mountns=True, uid_drop=True)
+    with pytest.raises(SandboxUnavailableError) as caught:
+        await fresh_sandbox.run(scorer="polite", records=[post()], now=NOW)
+    assert caught.value.code == "sandbox_unavailable"
+    relaxed = Sandbox(replace(fresh_sandbox.config, require_isolation=False))
+    try:
+        await relaxed.start()
+        relaxed.isolation = Isolation()
+        await assert_neighbour_works(relaxed)
+    finally:
+        await relaxed.close()
