@@ -85,6 +85,8 @@ async def test_a_failing_feed_shows_the_reason_in_plain_words(
     assert ">Failing</strong>" in page
     assert "The feed uses unsafe XML (entity declarations) and was refused." in page
     assert "(unsafe_xml)" in page
+    listing = (await client.get("/connectors")).text
+    assert "The feed uses unsafe XML (entity declarations) and was refused." in listing
 
 
 async def test_a_connection_needing_reauthorization_offers_reconnect(
@@ -218,6 +220,7 @@ async def test_uploading_an_archive_from_the_page_reads_it(client: httpx.AsyncCl
     connection_id = connection_id_from(response)
     page = (await client.get(f"/connections/{connection_id}")).text
     assert "Your archive was read." in page
+    assert "Sync now" not in page and "Upload a newer archive" in page
     assert "Hello · " in page
     assert all(f in page for f in ("2 replies", "5 favourites", "1 reblogs"))
 
