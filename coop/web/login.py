@@ -142,3 +142,7 @@ def routes() -> list[BaseRoute]:
         Route("/reauth", reauth_page, methods=["GET"]),
         Route("/reauth", reauth, methods=["POST"]),
     ]
+
+
+# Re-exported for page modules that import it from here (it lives in coop.http.csrf).
+__all__ = ["client_address", "form_text", "routes"]
