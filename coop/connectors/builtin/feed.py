@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import hashlib
+import io
 import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -124,7 +125,10 @@ async def parse_feed(body: bytes) -> Any:
     check_xml(body)
     try:
         parsed = await asyncio.wait_for(
-            asyncio.to_thread(feedparser.parse, body), timeout=PARSE_SECONDS
+            # A stream, never bytes or str: feedparser treats those as a URL to fetch or a
+            # local file name to open before it treats them as a document.
+            asyncio.to_thread(feedparser.parse, io.BytesIO(body)),
+            timeout=PARSE_SECONDS,
         )
     except TimeoutError:
         raise spec.InvalidSourceError(
