@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from tortoise import connections
 
+from coop.config import Settings
 from coop.connectors import service
 from coop.connectors.models import Connection, Record
 from coop.errors import UrlNotAllowedError
 from coop.jobs import sync as sync_jobs
+from coop.vault import Vault
 from tests.connectors.helpers import scan_rows
 from tests.fakes.blog import Blog
 from tests.fakes.server import LiveServer
@@ -170,4 +172,16 @@ async def test_connecting_a_feed_at_a_private_address_is_refused(
         await sync_jobs.connect_feed(jobs, member_id=member, url=url)
     assert caught.value.code == "url_not_allowed"
     assert caught.value.status == 400
+    assert await Connection.filter(member_id=member).count() == 0
+
+
+async def test_a_feed_host_that_resolves_to_a_private_address_is_refused(
+    settings: Settings, vault: Vault, member: uuid.UUID
+) -> None:
+    async def intranet_dns(host: str, port: int) -> list[str]:
+        return ["10.0.0.5"]
+
+    bundle = sync_jobs.setup(settings, vault, resolver=intranet_dns)
+    with pytest.raises(UrlNotAllowedError):
+        await sync_jobs.connect_feed(bundle, member_id=member, url="https://blog.example/feed")
     assert await Connection.filter(member_id=member).count() == 0
