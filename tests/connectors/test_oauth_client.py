@@ -188,6 +188,30 @@ async def test_a_code_and_state_injected_from_another_session_are_refused(
     assert token_requests(instance) == 0
 
 
+async def test_a_foreign_code_under_the_members_own_state_gets_no_token(
+    app: Any, client: httpx.AsyncClient, instance: FakeMastodon
+) -> None:
+    # RFC 9700 §4.5: the attacker's code was issued to another client registration and
+    # another PKCE challenge, so the instance refuses it and nothing is connected.
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as attacker:
+        await log_in_new_member(attacker)
+        attackers_answer = await approve_upstream(await started(attacker, instance))
+    await log_in_new_member(client)
+    own_answer = await approve_upstream(await started(client, instance))
+    path, own_query = own_answer.split("?", 1)
+    state = parse_qs(own_query)["state"][0]
+    code = parse_qs(attackers_answer.split("?", 1)[1])["code"][0]
+
+    response = await client.get(f"{path}?{urlencode({'code': code, 'state': state})}")
+
+    assert response.status_code == 502
+    assert "<code>oauth_token_failed</code>" in response.text
+    [refused] = instance.log.to("/oauth/token")
+    assert refused.form["code"] == code and refused.form["code_verifier"]
+    assert "You have not connected anything yet." in (await client.get("/connectors")).text
+
+
 async def test_the_same_members_other_browser_cannot_finish_the_flow(
     app: Any, client: httpx.AsyncClient, instance: FakeMastodon
 ) -> None:
