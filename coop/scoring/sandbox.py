@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -175,6 +176,7 @@ class Sandbox:
         self._process: subprocess.Popen[bytes] | None = None
         self._ctl: socket.socket | None = None
         self._buffer = bytearray()
+        self._fds: deque[int] = deque()
         self._jobs: dict[int, _Job] = {}
         self._next_id = 0
         self._ready: asyncio.Future[dict[str, Any]] | None = None
@@ -213,6 +215,7 @@ class Sandbox:
         ours.setblocking(False)
         self._ctl = ours
         self._buffer.clear()
+        self._close_fds()
         self._ready = loop.create_future()
         loop.add_reader(ours.fileno(), self._on_readable)
         ours.sendall(protocol.frame(self.config.template_config(entries)))
@@ -254,7 +257,13 @@ class Sandbox:
                 self._process.kill()
             self._process.wait()
             self._process = None
+        self._close_fds()
         self._fail_all()
+
+    def _close_fds(self) -> None:
+        while self._fds:
+            with contextlib.suppress(OSError):
+                os.close(self._fds.popleft())
 
     def _fail_all(self) -> None:
         error = SandboxUnavailableError("The scorer sandbox stopped.")
@@ -287,13 +296,13 @@ class Sandbox:
             self._fail_all()
             return
         self._buffer.extend(data)
-        pending_fds = list(fds)
+        # Descriptors arrive with the first bytes of their frame, which may complete in a
+        # later read: queue them; each "started" frame takes the oldest.
+        self._fds.extend(fds)
         for message in protocol.split_frames(self._buffer):
-            self._dispatch(message, pending_fds)
-        for fd in pending_fds:  # an fd nobody claimed
-            os.close(fd)
+            self._dispatch(message)
 
-    def _dispatch(self, message: dict[str, Any], fds: list[int]) -> None:
+    def _dispatch(self, message: dict[str, Any]) -> None:
         op = message.get("op")
         if op == "ready" and self._ready is not None and not self._ready.done():
             self._ready.set_result(message)
@@ -302,8 +311,8 @@ class Sandbox:
             log.error("scorer isolation unavailable and required: refusing to run scorers")
             return
         job = self._jobs.get(int(message.get("id", -1)))
-        if op == "started" and fds:
-            fd = fds.pop(0)
+        if op == "started" and self._fds:
+            fd = self._fds.popleft()
             if job is None or job.started.done():
                 os.close(fd)
             else:
