@@ -21,10 +21,12 @@ async def _sign_up_and_log_in(page: Page) -> str:
     await expect(page.get_by_role("status")).to_contain_text(
         "If this email was new, your account is ready. Log in to continue."
     )
+    # Log in straight to the account page (this test is about accounts, not the dashboard).
+    await page.goto("/login?next=/account")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Scores")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Account")
     return email
 
 
@@ -47,11 +49,11 @@ async def test_member_ends_another_session_and_changes_password_in_a_browser(
     other_context = await context.browser.new_context(base_url=coop_server.base_url)  # type: ignore[union-attr]
     try:
         other = await other_context.new_page()
-        await other.goto("/login")
+        await other.goto("/login?next=/account")
         await other.get_by_label("Email").fill(email)
         await other.get_by_label("Password").fill(PASSWORD)
         await other.get_by_role("button", name="Log in").click()
-        await expect(other.get_by_role("heading", level=1)).to_have_text("Scores")
+        await expect(other.get_by_role("heading", level=1)).to_have_text("Account")
 
         await page.goto("/account")
         await expect(page.get_by_text("This device")).to_be_visible()
