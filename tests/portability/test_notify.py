@@ -18,6 +18,8 @@ from starlette.routing import Route
 
 from coop.config import Settings
 from coop.connectors import store
+from coop.connectors.builtin.github import GitHubApp, GitHubConnector, token_credentials
+from coop.connectors.builtin.mastodon import MastodonConnector
 from coop.connectors.models import Connection
 from coop.connectors.outbound import Limits
 from coop.connectors.registry import Registry
@@ -26,6 +28,7 @@ from coop.portability import erase, inventory, webhooks
 from coop.portability.models import WebhookDelivery
 from coop.types import clock, utcnow
 from coop.vault import Vault
+from tests.fakes.github import running_github
 from tests.fakes.mastodon import running_mastodon
 from tests.fakes.server import LiveServer
 from tests.portability.factories import make_app, make_person
@@ -159,45 +162,86 @@ def test_backoff_is_full_jitter_and_capped() -> None:
         assert min(values) < ceiling * 0.1 and max(values) > ceiling * 0.9
 
 
+async def _connect(
+    vault: Vault,
+    member_id: uuid.UUID,
+    connector: str,
+    config: dict[str, str],
+    credentials: dict[str, str],
+) -> None:
+    cipher = await vault.cipher_for(member_id)
+    connection_id = uuid.uuid4()
+    await Connection.create(
+        id=connection_id,
+        member_id=member_id,
+        connector=connector,
+        config_sealed=store.seal_field(cipher, connection_id, "config_sealed", config),
+        credentials_sealed=store.seal_field(
+            cipher, connection_id, "credentials_sealed", credentials
+        ),
+        created_at=utcnow(),
+    )
+
+
 async def test_upstream_tokens_are_revoked_and_a_failing_provider_does_not_block(
     db: str, vault: Vault, settings: Settings
 ) -> None:
     allowed = dataclasses.replace(settings, outbound_allow=LOOPBACK)
-    registry = Registry.load(allowed.extra)
     person = await make_person(vault, settings, connectors=())
-    cipher = await vault.cipher_for(person.member_id)
-    with running_mastodon() as good, running_mastodon() as bad:
+    with running_mastodon() as good, running_mastodon() as bad, running_github() as hub:
+        registry = Registry(
+            {
+                "mastodon": MastodonConnector(),
+                "github": GitHubConnector(
+                    GitHubApp(hub.client_id, hub.client_secret, base_url=hub.url, api_url=hub.url)
+                ),
+            }
+        )
         bad.fail_next(500, path="/oauth/revoke")
-        tokens = []
+        refused = ""
         for fake in (good, bad):
             app, access = fake.issue_token()
-            tokens.append(access)
-            connection_id = uuid.uuid4()
-            await Connection.create(
-                id=connection_id,
-                member_id=person.member_id,
-                connector="mastodon",
-                config_sealed=store.seal_field(
-                    cipher, connection_id, "config_sealed", {"instance": fake.url}
-                ),
-                credentials_sealed=store.seal_field(
-                    cipher,
-                    connection_id,
-                    "credentials_sealed",
-                    {
-                        "access_token": access,
-                        "client_id": app.client_id,
-                        "client_secret": app.client_secret,
-                    },
-                ),
-                created_at=utcnow(),
+            refused = access
+            await _connect(
+                vault,
+                person.member_id,
+                "mastodon",
+                {"instance": fake.url},
+                {
+                    "access_token": access,
+                    "client_id": app.client_id,
+                    "client_secret": app.client_secret,
+                },
             )
+        token = hub.issue_token()
+        await _connect(
+            vault,
+            person.member_id,
+            "github",
+            {},
+            token_credentials(
+                {
+                    "access_token": token.access,
+                    "refresh_token": token.refresh,
+                    "expires_in": 28800,
+                    "refresh_token_expires_in": 15897600,
+                }
+            ),
+        )
+
         result = await erase.erase_member(
             vault=vault, settings=allowed, member_id=person.member_id, registry=registry
         )
+
         assert good.live_tokens() == []
         assert len(good.log.to("/oauth/revoke", "POST")) == 1
         assert len(bad.log.to("/oauth/revoke", "POST")) == 1
-        assert tokens[1] in bad.live_tokens()  # it refused: the erasure went on regardless
+        assert refused in bad.live_tokens()  # it refused: the erasure went on regardless
+        assert len(hub.log.to(f"/applications/{hub.client_id}/grant", "DELETE")) == 1
+        assert hub.live_tokens() == []
     assert await inventory.count_rows(person.member_id) == {}
-    assert [u["connector"] for u in result.receipt.upstream] == ["mastodon", "mastodon"]
+    assert sorted(u["connector"] for u in result.receipt.upstream) == [
+        "github",
+        "mastodon",
+        "mastodon",
+    ]
