@@ -173,3 +173,32 @@ async def test_after_deletion_every_credential_is_dead_over_http(
         assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
         info = await api.post("/oauth/introspect", data={"token": access}, headers=client_auth)
         assert info.status_code == 200 and info.json() == {"active": False}
+
+
+async def test_export_without_recent_password_asks_for_it(client: httpx.AsyncClient) -> None:
+    await log_in_new_member(client)
+    clock.advance(11 * 60)
+    token = csrf_token_in((await client.get("/account/export")).text)
+    response = await client.post("/account/export", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/reauth")
+
+
+async def test_deletion_logs_carry_no_email_token_or_receipt(
+    client: httpx.AsyncClient, vault: Vault, caplog: Any
+) -> None:
+    import logging
+
+    from coop.logs import JsonFormatter
+
+    caplog.set_level(logging.INFO)
+    creds = await log_in_new_member(client)
+    response = await post_form(client, "/account/delete", page="/account/delete")
+    receipt_token = response.headers["location"].split("receipt=", 1)[1]
+    await client.get(response.headers["location"])
+    formatter = JsonFormatter()
+    # The server's own loggers (the test's httpx client logs the URLs it requests).
+    lines = [formatter.format(r) for r in caplog.records if r.name.startswith("coop")]
+    assert any("member key destroyed" in line for line in lines)
+    for line in lines:
+        assert creds.email not in line and receipt_token not in line
