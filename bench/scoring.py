@@ -5,7 +5,9 @@ For a 1,000-record member and each reference scorer it times, per member:
   in-process coop's InProcessRunner: wire encoding + score + host validation, no isolation
   sandboxed  the real Sandbox: fresh locked-down child per member, same encoding/validation
 and prints the sandboxed/in-process ratio (target <= 1.2x), plus members scored per second
-with COOP_SCORER_PARALLEL children at once.
+with COOP_SCORER_PARALLEL children at once. Then the same comparison end to end, the way
+the server scores a member: load and decrypt 1,000 stored records (SQLite), score with both
+reference scorers, seal and store (coop.jobs.scoring.ScoringFlow.recompute_member).
 
 Usage: python bench/scoring.py [--records 1000] [--runs 60] [--members 100]
 """
@@ -16,9 +18,11 @@ import argparse
 import asyncio
 import importlib.metadata
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from coop.scoring.sandbox import InProcessRunner, Sandbox, SandboxConfig
@@ -69,6 +73,40 @@ async def throughput(sandbox: Sandbox, name: str, members: list[list[InputRecord
     return len(members) / (time.perf_counter() - started)
 
 
+async def end_to_end(sandbox: Sandbox, runner: InProcessRunner, records: int, runs: int) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _portability_setup import make_member, make_settings, open_db
+    from tortoise import Tortoise
+
+    from coop.jobs.scoring import ScoringFlow
+    from coop.scoring import service
+
+    vault = await open_db(make_settings())
+    try:
+        member_id = await make_member(vault, records)
+        for name in ("reach", "cadence"):
+            await service.enable_scorer(member_id=member_id, meta=runner.meta(name))
+        flows = {"local": ScoringFlow(vault, runner), "boxed": ScoringFlow(vault, sandbox)}
+        tick = iter(range(10**6))
+
+        def recompute(flow: ScoringFlow) -> Any:
+            # A minute later each time, so reach decays and a new score is stored.
+            later = NOW + timedelta(minutes=next(tick))
+            return flow.recompute_member(member_id=member_id, now=later)
+
+        timings = await interleaved(
+            {name: (lambda f=flow: recompute(f)) for name, flow in flows.items()}, runs
+        )
+        local, boxed = timings["local"], timings["boxed"]
+        print(
+            f"end to end (load {records} records, 2 scorers, store): in-process "
+            f"{local * 1e3:6.2f} ms | sandboxed {boxed * 1e3:6.2f} ms | isolation cost "
+            f"{boxed / local:4.2f}x (target <= 1.2x) | {1 / boxed:5.1f} members/s sandboxed"
+        )
+    finally:
+        await Tortoise.close_connections()
+
+
 async def main(records: int, runs: int, members: int) -> None:
     objects = scorer_objects()
     runner = InProcessRunner()
@@ -106,6 +144,7 @@ async def main(records: int, runs: int, members: int) -> None:
                 f"({sandbox.config.parallel} at once) | in-process {in_process_rate:6.1f} "
                 f"(one core) | ratio {in_process_rate / boxed_rate:4.2f}x"
             )
+        await end_to_end(sandbox, runner, records, runs)
     finally:
         await sandbox.close()
 

@@ -369,7 +369,13 @@ class Sandbox:
             sock.setblocking(False)
             async with asyncio.timeout(self.config.timeout_seconds):
                 raw = await self._exchange(loop, sock, payload)
-                code = await job.exited
+                if raw[:1] == b"R":
+                    # A complete result: do not wait for the reap round trip. The kill
+                    # ends anything the plugin left behind (its group, once reaped).
+                    self._kill(job_id)
+                    code = 0
+                else:
+                    code = await job.exited
         except TimeoutError:
             self._kill(job_id)
             log.warning("scorer timed out", extra={"plugin": meta.name})
