@@ -73,6 +73,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, default=str)
 
 
+# Library loggers that would otherwise write member data at INFO: httpx/httpcore log every
+# outbound URL (member instance hosts, GitHub logins in API paths), uvicorn.access logs query
+# strings (OAuth codes), and the database drivers log SQL.
+QUIET_LOGGERS = ("uvicorn.access", "httpx", "httpcore", "tortoise", "aiosqlite", "asyncpg")
+
+
 def configure_logging(settings: Settings) -> None:
     """JSON lines on stderr at INFO; chatty libraries only from WARNING."""
     handler = logging.StreamHandler(sys.stderr)
@@ -80,5 +86,5 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    for noisy in ("uvicorn.access", "tortoise", "aiosqlite", "asyncpg"):
+    for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -92,3 +92,18 @@ async def test_unexpected_error_shows_a_generic_page_with_the_request_id(
     assert request_id and f"Reference: {request_id}" in response.text
     if accept == "application/json":
         assert response.json()["error"] == "internal_error"
+
+
+def test_outbound_http_urls_are_not_logged_at_info() -> None:
+    """httpx logs each request URL at INFO; those carry member hosts and upstream logins."""
+    from coop.config import Settings
+    from coop.logs import configure_logging
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging(Settings())
+        for name in ("httpx", "httpcore", "uvicorn.access"):
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+    finally:
+        root.handlers[:], root.level = saved
