@@ -228,6 +228,8 @@ async def change_password(
             password_hash=new_hash, password_changed_at=utcnow()
         )
         ended = await sessions.end_all_except(member_id=member.id, keep=keep_session)
+        if keep_session is not None:  # the password was just entered: a fresh step-up
+            await sessions.mark_reauthenticated(session_id=keep_session)
     member.password_hash = new_hash
     log.info("password changed", extra={"member": str(member.id), "sessions_ended": ended})
     return ended

@@ -406,3 +406,20 @@ async def test_session_remains_after_logging_in_elsewhere(
         await log_in(second, creds)
     assert (await client.get("/account")).status_code == 200
     assert await WebSession.all().count() == 2
+
+
+async def test_ws08_changing_the_password_counts_as_recent_authentication(
+    client: httpx.AsyncClient, destroyed: list[str]
+) -> None:
+    await log_in_new_member(client)
+    clock.advance(20 * 60)
+    response = await post_form(
+        client,
+        "/account/password",
+        {"current_password": PASSWORD, "new_password": "a brand new passphrase"},
+        page="/account/password",
+    )
+    assert response.status_code == 303
+    response = await post_form(client, "/test-destroy", page="/account")
+    assert response.status_code == 200
+    assert len(destroyed) == 1
