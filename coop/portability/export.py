@@ -32,6 +32,7 @@ from coop.consent.models import (
     SharingPause,
 )
 from coop.db import db_kind
+from coop.errors import IntegrityError
 from coop.members.models import Member, WebSession
 from coop.portability.zipstream import ZipStream
 from coop.scoring import service as scoring
@@ -239,6 +240,7 @@ RECORD_COLUMNS = (
     "updated_at",
     "body_sealed",
     "external_key",
+    "member_id",
 )
 
 
@@ -248,10 +250,10 @@ async def _record_page(
     """One page of raw rows. Plain SQL on purpose: turning 100k rows into models (and their
     timestamps through tortoise's parser) costs more than decrypting them."""
     postgres = db_kind() == "postgres"
-    params: list[Any] = (
-        [connection_id, member_id] if postgres else [str(connection_id), str(member_id)]
-    )
-    where = "connection_id = {} AND member_id = {}"
+    # Only the connection in the WHERE clause, so the planner walks the unique
+    # (connection_id, external_key) index; the member is checked on each row below.
+    params: list[Any] = [connection_id if postgres else str(connection_id)]
+    where = "connection_id = {}"
     if after is not None:
         params.append(after)
         where += " AND external_key > {}"
@@ -261,7 +263,10 @@ async def _record_page(
         f"WHERE {where.format(*marks)} ORDER BY external_key LIMIT {PAGE}"
     )
     _, rows = await connections.get("default").execute_query(sql, params)
-    return [dict(row) for row in rows]
+    page = [dict(row) for row in rows]
+    if any(str(row["member_id"]) != str(member_id) for row in page):
+        raise IntegrityError("A record does not belong to the member of its connection.")
+    return page
 
 
 def _record(row: dict[str, Any], cipher: MemberCipher) -> dict[str, Any]:
