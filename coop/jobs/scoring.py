@@ -11,11 +11,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+from coop.config import Settings
 from coop.connectors import service as connectors
 from coop.errors import ScorerUnavailableError
-from coop.http.runtime import Runtime
 from coop.scoring import service as scoring
 from coop.scoring.sandbox import PluginStatus, Runner, Sandbox, SandboxConfig
 from coop.scoring.validate import ScorerMeta
@@ -24,6 +24,14 @@ from coop.vault import Vault
 log = logging.getLogger("coop.jobs.scoring")
 
 EXTRAS_KEY = "scoring"
+
+
+class RuntimeLike(Protocol):
+    """What the flow needs of coop.http.runtime.Runtime (flows may not import http)."""
+
+    settings: Settings
+    vault: Vault
+    extras: dict[str, Any]
 
 
 async def load_member_records(
@@ -145,7 +153,7 @@ class ScoringFlow:
             engine.after_sync.append(self.after_sync)
 
 
-def flow_for(runtime: Runtime) -> ScoringFlow:
+def flow_for(runtime: RuntimeLike) -> ScoringFlow:
     """The process-wide scoring flow (its sandbox starts on first use)."""
     flow = runtime.extras.get(EXTRAS_KEY)
     if flow is None:
@@ -159,7 +167,7 @@ def flow_for(runtime: Runtime) -> ScoringFlow:
     return flow
 
 
-async def close(runtime: Runtime) -> None:
+async def close(runtime: RuntimeLike) -> None:
     flow = runtime.extras.pop(EXTRAS_KEY, None)
     if isinstance(flow, ScoringFlow):
         await flow.close()
