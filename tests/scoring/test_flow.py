@@ -3,11 +3,13 @@ stored scores with explanations and attributed history, after each sync and on d
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 
 import pytest
 
+from coop.config import Settings
 from coop.connectors import spec
 from coop.connectors.models import Record
 from coop.jobs.engine import SyncOutcome
@@ -116,3 +118,25 @@ async def test_scorers_only_get_text_when_they_ask(db: str, vault: Vault, sandbo
         vault=vault, meta=sandbox.meta("hostile"), records=records
     )
     assert [r.text for r in hostile_inputs] == ["secret", None]
+
+
+async def test_an_uninstalled_scorer_is_skipped_and_its_scores_kept(
+    db: str, vault: Vault, flow: ScoringFlow, sandbox: Sandbox
+) -> None:
+    member = await make_member(vault)
+    await add_records(vault, member, posts(utcnow(), 3))
+    await flow.enable(member_id=member, scorer="reach")
+    ghost = dataclasses.replace(sandbox.meta("polite"), name="uninstalled")
+    await service.enable_scorer(member_id=member, meta=ghost)
+    outcomes = await flow.recompute_member(member_id=member, now=utcnow() + timedelta(days=1))
+    assert [o.scorer for o in outcomes] == ["reach"]
+    assert "uninstalled" in await service.list_enabled_scorers(member_id=member)
+
+
+def test_the_app_rescores_after_every_sync(settings: Settings) -> None:
+    from coop.app import build_app
+
+    app = build_app(settings, manage_db=False)
+    runtime = app.state.runtime
+    flow = runtime.extras["scoring"]
+    assert flow.after_sync in runtime.extras["jobs"].engine.after_sync
