@@ -38,6 +38,7 @@ from coop.portability.models import (
 from coop.portability.receipt import Receipt, build_receipt
 from coop.types import utcnow
 from coop.vault import Vault
+from coop.vault.models import MemberKey
 
 log = logging.getLogger("coop.portability.erase")
 
@@ -154,15 +155,25 @@ async def _purge(member_id: uuid.UUID) -> int:
 
 
 async def checkpoint() -> None:
-    """SQLite: make sure freed pages are zeroed and the WAL no longer holds old pages."""
-    if db_kind() != "sqlite":
-        return
+    """Scrub what the database engine keeps of deleted rows (best effort, never fatal).
+
+    SQLite: secure_delete zeroes freed pages; the WAL checkpoint removes old page copies.
+    PostgreSQL: a deleted row is a dead tuple until VACUUM: vacuum the (small) key table now,
+    so the destroyed key's bytes leave the table file within the erasure itself. The other
+    tables hold only ciphertext under that key; autovacuum reclaims them (docs/operations.md).
+    """
     conn = connections.get("default")
-    _, rows = await conn.execute_query("PRAGMA secure_delete")
-    if not rows or int(next(iter(dict(rows[0]).values()))) != 1:
-        log.warning("secure_delete was off: turning it on", extra={"code": "secure_delete_off"})
-        await conn.execute_query("PRAGMA secure_delete=ON")
-    await conn.execute_query("PRAGMA wal_checkpoint(TRUNCATE)")
+    try:
+        if db_kind() != "sqlite":
+            await conn.execute_script(f'VACUUM "{MemberKey._meta.db_table}"')
+            return
+        _, rows = await conn.execute_query("PRAGMA secure_delete")
+        if not rows or int(next(iter(dict(rows[0]).values()))) != 1:
+            log.warning("secure_delete was off: turning it on", extra={"code": "secure_delete_off"})
+            await conn.execute_query("PRAGMA secure_delete=ON")
+        await conn.execute_query("PRAGMA wal_checkpoint(TRUNCATE)")
+    except Exception as exc:  # a busy checkpoint or a VACUUM refused must not fail the erasure
+        log.warning("storage scrub skipped", extra={"code": type(exc).__name__})
 
 
 async def _finish(settings: Settings, entry: DeletionLedger, member_id: uuid.UUID | None) -> None:
@@ -214,8 +225,6 @@ async def erase_member(
 
 async def _member_ids_by_hash(vault: Vault, hashes: set[str]) -> dict[str, uuid.UUID]:
     """Find members (or leftover keys) whose keyed hash is in `hashes`."""
-    from coop.vault.models import MemberKey
-
     found: dict[str, uuid.UUID] = {}
     candidates = set(await Member.all().values_list("id", flat=True))
     candidates |= set(await MemberKey.all().values_list("member_id", flat=True))

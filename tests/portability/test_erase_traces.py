@@ -79,3 +79,46 @@ async def test_no_plaintext_marker_survives_an_erasure(
         assert await postgres_hits(person.canary) == {}
         dump = pg_dump_text(db)
         assert person.canary not in dump and other.canary in dump
+
+
+async def key_table_bytes() -> bytes:
+    """Every byte of the key table as stored: SQLite file + WAL, or PostgreSQL's raw heap
+    pages (dead tuples included, read with pageinspect)."""
+    conn = connections.get("default")
+    if db_kind() == "sqlite":
+        return b""
+    await conn.execute_script("CREATE EXTENSION IF NOT EXISTS pageinspect")
+    _, rows = await conn.execute_query(
+        "SELECT pg_relation_size('vault_member_key') / current_setting('block_size')::int AS n"
+    )
+    pages = b""
+    for page in range(int(rows[0]["n"])):
+        _, raw = await conn.execute_query(
+            "SELECT get_raw_page('vault_member_key', $1) AS p", [page]
+        )
+        pages += bytes(raw[0]["p"])
+    return pages
+
+
+async def test_the_destroyed_key_leaves_the_storage_not_just_the_table(
+    db: str, vault: Vault, settings: Settings
+) -> None:
+    """CR-06: no copy of the wrapped key in SQLite's file/WAL or PostgreSQL's dead tuples."""
+    from coop.vault.models import MemberKey
+
+    people = [await make_person(vault, settings, records=1) for _ in range(3)]
+    target = people[1]
+    wrapped = bytes((await MemberKey.get(member_id=target.member_id)).wrapped)
+
+    def stored() -> bytes:
+        return sqlite_bytes(db) if db_kind() == "sqlite" else b""
+
+    if db_kind() == "sqlite":
+        await connections.get("default").execute_query("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert wrapped in stored() + await key_table_bytes()
+
+    await erase.erase_member(vault=vault, settings=settings, member_id=target.member_id)
+
+    assert wrapped not in stored() + await key_table_bytes()
+    for other in (people[0], people[2]):
+        assert await vault.cipher_for(other.member_id)
