@@ -127,3 +127,20 @@ async def test_a_second_erasure_returns_the_same_receipt(
     second = await erase.erase_member(vault=vault, settings=settings, member_id=person.member_id)
     assert second.receipt.ledger_id == first.receipt.ledger_id
     assert second.receipt_token is None
+
+
+async def test_two_simultaneous_erasures_converge_on_one_ledger_entry(
+    db: str, vault: Vault, settings: Settings
+) -> None:
+    import asyncio
+
+    app_id, _ = await make_app(vault, "Alpha")
+    person = await make_person(vault, settings, app_ids=[app_id])
+    first, second = await asyncio.gather(
+        erase.erase_member(vault=vault, settings=settings, member_id=person.member_id),
+        erase.erase_member(vault=vault, settings=settings, member_id=person.member_id),
+    )
+    assert first.receipt.ledger_id == second.receipt.ledger_id
+    assert [first.receipt_token is None, second.receipt_token is None].count(True) == 1
+    assert await DeletionLedger.all().count() == 1
+    assert await inventory.count_rows(person.member_id) == {}
