@@ -58,8 +58,11 @@ class GrantEvent(Model):
 class SharingPause(Model):
     """Present while a member has paused all sharing (one row per member)."""
 
+    # A plain UUID key: tortoise's autodetector re-emits AlterModelOptions forever for a model
+    # whose primary key is a OneToOneField.
+    id = fields.UUIDField(primary_key=True)
     member: fields.OneToOneRelation[Member] = fields.OneToOneField(
-        "models.Member", related_name="sharing_pause", on_delete=fields.CASCADE, primary_key=True
+        "models.Member", related_name="sharing_pause", on_delete=fields.CASCADE
     )
     member_id: uuid.UUID
     since = fields.DatetimeField()
@@ -92,7 +95,7 @@ class AuthorizationCode(Model):
 
 class OAuthToken(Model):
     """An access token and its refresh token (hashes only). Rotation makes a chain of rows
-    sharing one `family_id` (one per authorization code); reuse revokes the whole family."""
+    sharing one `family_id` (one per authorization code), and reuse revokes the whole family."""
 
     id = fields.UUIDField(primary_key=True)
     access_hash = fields.CharField(max_length=64, unique=True)
