@@ -144,6 +144,9 @@ def _child_main(cfg: Config, sock: socket.socket, scorers: dict[str, Any]) -> No
         body = b"E" + json.dumps({"type": type(exc).__name__}).encode()
     with contextlib.suppress(OSError):
         sock.sendall(body)
+        # Close now: at exit the kernel tears down the address space and namespaces before
+        # it closes descriptors, and the server waits for this EOF.
+        sock.close()
     os._exit(0)
 
 
