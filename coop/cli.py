@@ -167,6 +167,8 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
     from coop.scoring.sandbox import Sandbox, SandboxConfig
 
+    logging.getLogger("coop.scoring").setLevel(logging.ERROR)  # the table says it all
+
     async def work() -> Sandbox:
         sandbox = Sandbox(SandboxConfig.from_settings(settings))
         try:

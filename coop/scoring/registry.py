@@ -34,6 +34,7 @@ class PluginEntry:
     record_sha256: str
     allowed: bool
     reason: str = ""
+    location: str = ""  # the folder holding the distribution's metadata
 
     def to_load(self) -> dict[str, str]:
         return {"name": self.name, "value": self.value, "dist": self.dist}
@@ -110,9 +111,13 @@ def discover(*, allow: Sequence[str] | None, paths: Sequence[str] = ()) -> list[
             if ep.name in seen_names:
                 allowed, reason = False, "another distribution already provides this name"
             seen_names.add(ep.name)
-            if not allowed and reason != "not listed in COOP_PLUGINS":
+            if not allowed:
                 log.warning("scorer plugin refused", extra={"plugin": ep.name, "why": reason})
+            folder = getattr(dist, "_path", None)
+            location = str(folder.parent) if isinstance(folder, Path) else ""
             entries.append(
-                PluginEntry(ep.name, ep.value, dist_name, version, digest, allowed, reason)
+                PluginEntry(
+                    ep.name, ep.value, dist_name, version, digest, allowed, reason, location
+                )
             )
     return sorted(entries, key=lambda e: e.name)

@@ -93,7 +93,11 @@ class SandboxConfig:
     def template_config(self, entries: Sequence[PluginEntry]) -> dict[str, Any]:
         return {
             "entry_points": [e.to_load() for e in entries if e.allowed],
-            "paths": list(self.plugin_path),
+            # The template runs with -I (no PYTHONPATH): tell it where each allowed
+            # distribution was found, after the configured plugin path.
+            "paths": list(
+                dict.fromkeys([*self.plugin_path, *(e.location for e in entries if e.allowed)])
+            ),
             "limits": {
                 "memory_bytes": self.memory_bytes,
                 "cpu_seconds": self.cpu_seconds,

@@ -226,8 +226,8 @@ def _probe_load(entry: dict[str, str], timeout: int) -> str | None:
 
 
 def load_scorers(cfg: Config) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, str]]]:
-    for path in cfg.paths:
-        if path not in sys.path:
+    for path in reversed(cfg.paths):
+        if path and path not in sys.path:
             sys.path.insert(0, path)
     scorers: dict[str, Any] = {}
     loaded: list[dict[str, Any]] = []
