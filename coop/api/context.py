@@ -31,17 +31,26 @@ def _explanation_loader(
 
 @dataclass
 class ApiContext:
-    """Built once per request after authentication; resolvers read it from `info.context`."""
+    """Built once per request after authentication; resolvers read it from `info.context`.
+    The DataLoaders are made on first use (most requests need one or none)."""
 
     principal: Principal
     backend: Backend
     request_id: str
-    scores: DataLoader[str, ScoreView | None] = field(init=False)
-    explanations: DataLoader[ScoreView, ExplanationView] = field(init=False)
+    _scores: DataLoader[str, ScoreView | None] | None = field(default=None, init=False)
+    _explanations: DataLoader[ScoreView, ExplanationView] | None = field(default=None, init=False)
 
-    def __post_init__(self) -> None:
-        self.scores = _score_loader(self.backend, self.principal)
-        self.explanations = _explanation_loader(self.backend, self.principal)
+    @property
+    def scores(self) -> DataLoader[str, ScoreView | None]:
+        if self._scores is None:
+            self._scores = _score_loader(self.backend, self.principal)
+        return self._scores
+
+    @property
+    def explanations(self) -> DataLoader[ScoreView, ExplanationView]:
+        if self._explanations is None:
+            self._explanations = _explanation_loader(self.backend, self.principal)
+        return self._explanations
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.principal.scopes

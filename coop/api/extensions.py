@@ -1,9 +1,6 @@
-"""Schema extensions: depth/alias/token limits, the node ceiling, caches, error shaping.
-
-Every extension is passed to the schema as a class (a fresh instance per request, never a
-shared one). The limiters reuse validator classes built once at import: strawberry's own
-constructors build a new rule class per instance, which would defeat the ValidationCache
-(its key includes the rule classes).
+"""Schema extensions: `Limits` (token/depth/alias limits, node ceiling, parse and validation
+caches) and `ShapeErrors` (masking and stable codes). Both are passed to the schema as
+classes: a fresh instance per request, never a shared one.
 """
 
 from __future__ import annotations
@@ -11,20 +8,15 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from graphql import GraphQLError, parse
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.schema.schema import validate_document
 
 from coop.api.errors import UNEXPECTED_MESSAGE, Code, code_for_coop_error
 from coop.api.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, LimitExceeded, check_amounts
@@ -32,66 +24,75 @@ from coop.errors import CoopError
 
 log = logging.getLogger("coop.api")
 
-_DEPTH_RULE = depth_validator(MAX_DEPTH, None, None)
-_ALIAS_RULE = alias_validator(MAX_ALIASES)
-CACHE_SIZE = 256
+CACHE_SIZE = 256  # bounded: unique query texts must not grow memory without limit
+# strawberry's QueryDepthLimiter / MaxAliasesLimiter rules, built once (see Limits).
+_RULES = (depth_validator(MAX_DEPTH, None, None), alias_validator(MAX_ALIASES))
+_cached_parse = lru_cache(maxsize=CACHE_SIZE)(parse)
+_cached_validate = lru_cache(maxsize=CACHE_SIZE)(validate_document)
+_NO_ERROR = LimitExceeded("", "")
+_amounts: dict[tuple[str, str | None], LimitExceeded] = {}
 
 
-class DepthLimit(AddValidationRules):
-    """QueryDepthLimiter(max_depth=MAX_DEPTH) with a validator class shared by all requests."""
+class Limits(SchemaExtension):
+    """Every pre-execution limit and cache in ONE extension.
 
-    def __init__(self) -> None:
-        super().__init__([_DEPTH_RULE])
-
-
-class AliasLimit(AddValidationRules):
-    """MaxAliasesLimiter(max_alias_count=MAX_ALIASES), shared validator class."""
-
-    def __init__(self) -> None:
-        super().__init__([_ALIAS_RULE])
-
-
-class TokenLimit(MaxTokensLimiter):
-    """Parsing stops past MAX_TOKENS tokens (this also bounds introspection, GQ-08)."""
-
-    def __init__(self) -> None:
-        super().__init__(max_token_count=MAX_TOKENS)
-
-
-class SharedParserCache(ParserCache):
-    """ParserCache whose parse errors surface inside the operation (so they get a code).
-
-    strawberry's ParserCache raises from its hook, outside the operation's error handling;
-    here a failing parse leaves the document unset and strawberry parses (and reports) it.
+    It applies, in order: MaxTokensLimiter (parsing stops past MAX_TOKENS tokens, which also
+    bounds nested introspection, GQ-08); ParserCache; the validation rules of strawberry's
+    QueryDepthLimiter(max_depth=MAX_DEPTH) and MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+    built once at import; ValidationCache; then, before execution, the page bounds and the node
+    ceiling (GQ-10). One extension instead of five because strawberry's hook machinery costs
+    about 8 µs per extension per request (docs/benchmarks.md), and because the limiters'
+    constructors build a new rule class per instance, which would defeat the ValidationCache
+    (its key includes the rule classes).
     """
 
-    def __init__(self) -> None:
-        super().__init__(maxsize=CACHE_SIZE)
-
-    def on_parse(self) -> Iterator[None]:
+    def on_operation(self) -> Iterator[None]:
         ctx = self.execution_context
-        with contextlib.suppress(GraphQLError):
-            ctx.graphql_document = self.cached_parse_document(ctx.query, **ctx.parse_options)
+        ctx.parse_options["max_tokens"] = MAX_TOKENS
+        ctx.validation_rules = ctx.validation_rules + _RULES
         yield
 
+    def on_parse(self) -> Iterator[None]:
+        # A failing parse leaves the document unset: strawberry then parses again inside the
+        # operation's error handling, so the syntax error gets its code like any other.
+        ctx = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            ctx.graphql_document = _cached_parse(ctx.query, **ctx.parse_options)
+        yield
 
-class SharedValidationCache(ValidationCache):
-    def __init__(self) -> None:
-        super().__init__(maxsize=CACHE_SIZE)
-
-
-class AmountLimit(SchemaExtension):
-    """Checks `first` bounds and the node ceiling after validation, before execution."""
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        ctx.pre_execution_errors = _cached_validate(
+            ctx.schema._schema, ctx.graphql_document, ctx.validation_rules
+        )
+        yield
 
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
         if ctx.graphql_document is not None and ctx.result is None:
-            try:
-                check_amounts(ctx.graphql_document, ctx.operation_name, ctx.variables)
-            except LimitExceeded as exc:
-                error = GraphQLError(exc.message, extensions={"code": exc.code})
-                ctx.result = GraphQLExecutionResult(data=None, errors=[error])
+            error = self._amount_error(ctx)
+            if error is not None:
+                ctx.result = GraphQLExecutionResult(
+                    data=None, errors=[GraphQLError(error.message, extensions={"code": error.code})]
+                )
         yield
+
+    @staticmethod
+    def _amount_error(ctx: Any) -> LimitExceeded | None:
+        key = (ctx.query, ctx.operation_name)
+        if not ctx.variables and key in _amounts:  # same text, same answer
+            found = _amounts[key]
+            return None if found is _NO_ERROR else found
+        try:
+            check_amounts(ctx.graphql_document, ctx.operation_name, ctx.variables)
+            error = None
+        except LimitExceeded as exc:
+            error = exc
+        if not ctx.variables:
+            if len(_amounts) >= CACHE_SIZE:
+                _amounts.clear()
+            _amounts[key] = error or _NO_ERROR
+        return error
 
 
 def _request_id(context: Any) -> str:
@@ -131,6 +132,15 @@ class ShapeErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda e: not classify(e)[1])
 
+    def on_operation(self) -> Iterator[None]:
+        # MaskErrors checks the result against a runtime Protocol (slow); coop runs no
+        # incremental delivery, so the result is a plain ExecutionResult or None.
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[union-attr]
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         shaped: list[GraphQLError] = []
         request_id = _request_id(self.execution_context.context)
@@ -157,12 +167,4 @@ class ShapeErrors(MaskErrors):
         return shaped
 
 
-EXTENSIONS: list[type[SchemaExtension]] = [
-    ShapeErrors,
-    TokenLimit,
-    SharedParserCache,
-    DepthLimit,
-    AliasLimit,
-    SharedValidationCache,
-    AmountLimit,
-]
+EXTENSIONS: list[type[SchemaExtension]] = [ShapeErrors, Limits]
