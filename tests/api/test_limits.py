@@ -8,6 +8,9 @@ from typing import Any
 import httpx
 
 from coop.api.limits import MAX_NODES
+from coop.api.schema import build_schema
+from coop.api.services import ServiceBackend
+from coop.api.view import GraphQLEndpoint
 from coop.vault import Vault
 from tests.api.factories import codes, gql, make_member, personal_token
 
@@ -189,3 +192,50 @@ async def test_introspection_is_public_to_token_holders_and_refused_without_a_to
     assert response.json()["data"]["__schema"]["queryType"]["name"] == "Query"
     response = await gql(client, None, "{ __schema { queryType { name } } }")
     assert response.status_code == 401
+
+
+class CountingBackend(ServiceBackend):
+    """The real backend, counting every call a resolver makes."""
+
+    calls: list[str]
+
+    def __getattribute__(self, name: str) -> Any:
+        value = super().__getattribute__(name)
+        if callable(value) and not name.startswith("_") and name != "authenticate":
+            super().__getattribute__("calls").append(name)
+        return value
+
+
+async def test_refused_documents_execute_no_resolver(app: Any, vault: Vault) -> None:
+    backend = CountingBackend(app.state.runtime)
+    backend.calls = []
+    endpoint = GraphQLEndpoint(build_schema(), backend, rate_limit=0)
+    token = await _token(vault)
+    page = (
+        'scoreHistory(scorer: "reach", first: 100) { edges { node { contributions { amount } } } }'
+    )
+    refused = [
+        'query Deep { viewer { scoreHistory(scorer: "reach", first: 1) { edges { node { '
+        "contributions { a { b { c { d { e { f { g } } } } } } } } } } } }",
+        "{ viewer { "
+        + " ".join(f'a{i}: score(scorer: "reach") {{ value }}' for i in range(16))
+        + " } }",
+        "{ viewer { scores { value } } " + "__typename " * 2500 + "}",
+        f"{{ viewer {{ h1: {page} h2: {page} }} }}",
+        '{ viewer { scoreHistory(scorer: "reach", first: 1000) { edges { cursor } } } }',
+    ]
+    transport = httpx.ASGITransport(app=endpoint)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+        for query in refused:
+            response = await c.post(
+                "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.json()["data"] is None
+    assert backend.calls == []
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+        await c.post(
+            "/graphql",
+            json={"query": '{ viewer { score(scorer: "reach") { value } } }'},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert backend.calls == ["scores"]  # the counter does count real executions
