@@ -115,16 +115,22 @@ async def _destroy_key(vault: Vault, plan: Plan, hash_: str) -> tuple[DeletionLe
         )
         if member is not None:
             await LoginThrottle.filter(key=f"email:{member.email_index}").delete()
-            await Member.filter(id=plan.member_id).update(
-                password_hash=ERASED_PASSWORD, email_index=f"erased:{entry.id.hex}"
-            )
-        await vault.shred(plan.member_id)
-        for holding in inventory.holdings():
-            if holding.carries_authority:
-                await holding.purge(plan.member_id)
+        await _lock_out(vault, plan.member_id, entry.id)
         for notice in plan.notices:
             await _create_delivery(entry, notice)
     return entry, token
+
+
+async def _lock_out(vault: Vault, member_id: uuid.UUID, ledger_id: uuid.UUID) -> None:
+    """Inside the caller's transaction: no login (no password matches, the email is free
+    again), no key, and no session, token, grant or code left."""
+    await Member.filter(id=member_id).update(
+        password_hash=ERASED_PASSWORD, email_index=f"erased:{ledger_id.hex}"
+    )
+    await vault.shred(member_id)
+    for holding in inventory.holdings():
+        if holding.carries_authority:
+            await holding.purge(member_id)
 
 
 async def _create_delivery(entry: DeletionLedger, notice: Notice) -> None:
@@ -160,7 +166,8 @@ async def checkpoint() -> None:
     SQLite: secure_delete zeroes freed pages; the WAL checkpoint removes old page copies.
     PostgreSQL: a deleted row is a dead tuple until VACUUM: vacuum the (small) key table now,
     so the destroyed key's bytes leave the table file within the erasure itself. The other
-    tables hold only ciphertext under that key; autovacuum reclaims them (docs/operations.md).
+    tables' dead tuples (ciphertext under that key, a few clear columns) are left to
+    autovacuum (docs/operations.md).
     """
     conn = connections.get("default")
     try:
@@ -263,13 +270,7 @@ async def resume_pending(*, vault: Vault, settings: Settings) -> int:
 
 async def _destroy_again(vault: Vault, member_id: uuid.UUID, entry: DeletionLedger) -> None:
     async with in_transaction():
-        await Member.filter(id=member_id).update(
-            password_hash=ERASED_PASSWORD, email_index=f"erased:{entry.id.hex}"
-        )
-        await vault.shred(member_id)
-        for holding in inventory.holdings():
-            if holding.carries_authority:
-                await holding.purge(member_id)
+        await _lock_out(vault, member_id, entry.id)
 
 
 async def _import_file_entries(settings: Settings) -> None:
