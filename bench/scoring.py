@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from coop.scoring.sandbox import InProcessRunner, Sandbox, SandboxConfig
+from coop.scoring.runner import InProcessRunner
+from coop.scoring.sandbox import Sandbox, SandboxConfig
 from coop.scoring.spec import InputRecord
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coop.errors import ScorerOutputError
-from coop.scoring.sandbox import InProcessRunner
+from coop.scoring.runner import InProcessRunner
 from coop.scoring.spec import InputRecord, ScoreResult
 from coop.scoring.validate import ScorerMeta, check_contract
 

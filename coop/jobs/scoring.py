@@ -17,7 +17,8 @@ from coop.config import Settings
 from coop.connectors import service as connectors
 from coop.errors import ScorerUnavailableError
 from coop.scoring import service as scoring
-from coop.scoring.sandbox import PluginStatus, Runner, Sandbox, SandboxConfig
+from coop.scoring.runner import Runner
+from coop.scoring.sandbox import PluginStatus, Sandbox, SandboxConfig
 from coop.scoring.validate import ScorerMeta
 from coop.vault import Vault
 

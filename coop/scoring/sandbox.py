@@ -19,10 +19,10 @@ import subprocess
 import sys
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from coop.config import Settings
 from coop.errors import (
@@ -34,14 +34,11 @@ from coop.errors import (
 )
 from coop.scoring import protocol
 from coop.scoring.registry import PluginEntry, discover
+from coop.scoring.runner import InProcessRunner, Runner, validated
 from coop.scoring.spec import InputRecord, ScoreResult
 from coop.scoring.validate import (
     MAX_OUTPUT_BYTES,
-    OutputViolation,
     ScorerMeta,
-    check_contract,
-    parse_output,
-    result_to_json,
 )
 
 log = logging.getLogger("coop.scoring")
@@ -139,28 +136,6 @@ class Isolation:
     @property
     def complete(self) -> bool:
         return self.netns and self.mountns and self.uid_drop
-
-
-class Runner(Protocol):
-    """Runs one scorer on one member's records; raises ScorerError subclasses."""
-
-    def meta(self, name: str) -> ScorerMeta: ...
-
-    async def run(
-        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
-    ) -> ScoreResult: ...
-
-
-def _refs(records: Sequence[InputRecord]) -> frozenset[str]:
-    return frozenset(r.ref for r in records)
-
-
-def _validated(raw: bytes, meta: ScorerMeta, records: Sequence[InputRecord]) -> ScoreResult:
-    try:
-        return parse_output(raw, meta=meta, refs=_refs(records))
-    except OutputViolation as exc:
-        log.warning("scorer output rejected", extra={"plugin": meta.name, "code": exc.code})
-        raise ScorerOutputError(f"The scorer's result was rejected: {exc}", code=exc.code) from None
 
 
 @dataclass
@@ -354,7 +329,7 @@ class Sandbox:
         meta = self.meta(scorer)
         async with self._slots:
             raw = await self._run_child(meta, records, now)
-        return _validated(raw, meta, records)
+        return validated(raw, meta, records)
 
     async def _run_child(
         self, meta: ScorerMeta, records: Sequence[InputRecord], now: datetime
@@ -430,41 +405,4 @@ class Sandbox:
         raise ScorerError(f"The scorer failed ({kind}).")
 
 
-@dataclass
-class InProcessRunner:
-    """Runs scorer objects in this process, validated like the sandbox. NOT isolated:
-    only for `coop.testing` and benchmark baselines."""
-
-    scorers: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, scorer: Any) -> ScorerMeta:
-        obj = scorer() if isinstance(scorer, type) else scorer
-        meta = check_contract(obj)
-        self.scorers[meta.name] = (obj, meta)
-        return meta
-
-    def meta(self, name: str) -> ScorerMeta:
-        try:
-            meta: ScorerMeta = self.scorers[name][1]
-        except KeyError:
-            raise ScorerUnavailableError() from None
-        return meta
-
-    def run_sync(
-        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
-    ) -> ScoreResult:
-        obj, meta = self.scorers[scorer]
-        try:
-            # Round-trip through the wire encoding, exactly as a sandboxed child sees it.
-            _, when, decoded = protocol.decode_job(
-                protocol.encode_job(scorer=scorer, records=records, now=now)
-            )
-            data = json.dumps(result_to_json(obj.score(decoded, when))).encode()
-        except OutputViolation as exc:
-            raise ScorerOutputError(f"The scorer's result was rejected: {exc}") from None
-        return _validated(data, meta, records)
-
-    async def run(
-        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
-    ) -> ScoreResult:
-        return self.run_sync(scorer=scorer, records=records, now=now)
+__all__ = ["InProcessRunner", "Isolation", "PluginStatus", "Runner", "Sandbox", "SandboxConfig"]

@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 from coop.errors import KeyMissingError, NotFoundError, ScorerError
 from coop.scoring import attribution, protocol
 from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
-from coop.scoring.sandbox import Runner
+from coop.scoring.runner import Runner
 from coop.scoring.spec import InputRecord, ScoreResult
 from coop.scoring.validate import ScorerMeta
 from coop.types import utcnow

@@ -13,7 +13,8 @@ from coop.errors import NotFoundError
 from coop.members.models import Member
 from coop.scoring import service
 from coop.scoring.models import Score, ScorerConsent
-from coop.scoring.sandbox import InProcessRunner, Sandbox
+from coop.scoring.runner import InProcessRunner
+from coop.scoring.sandbox import Sandbox
 from coop.scoring.spec import API_VERSION, Contribution, InputRecord, ScoreResult
 from coop.types import utcnow
 from coop.vault import Vault

@@ -1,0 +1,128 @@
+"""What a scoring child does to itself before it may receive member data.
+
+New session, own network and mount namespaces (private tmpfs on the scratch dirs, an empty
+read-only tmpfs over the data dir), a fresh working dir, rlimits, an unprivileged uid,
+no_new_privs, not dumpable, and an environment of PATH and LANG only. Steps that need root
+are recorded as unavailable rather than failing, so the server can decide (weak mode).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+from dataclasses import dataclass, field
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x4000, 0x40000
+PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
+ISOLATION_REFUSED = 87  # child exit code: isolation unavailable and required
+SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 - these get private tmpfs mounts
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass
+class Config:
+    entry_points: list[dict[str, str]]
+    paths: list[str] = field(default_factory=list)
+    limits: dict[str, int] = field(default_factory=dict)
+    uid: int = 65534
+    gid: int = 65534
+    require_isolation: bool = True
+    prefork: int = 2
+    hide: list[str] = field(default_factory=list)
+    import_timeout: int = 10
+
+
+def _mount(
+    source: bytes | None, target: str, fstype: bytes | None, flags: int, data: bytes | None
+) -> bool:
+    return bool(_libc.mount(source, target.encode(), fstype, flags, data) == 0)
+
+
+def _isolate_namespaces(cfg: Config) -> dict[str, bool]:
+    got = {"netns": False, "mountns": False}
+    if _libc.unshare(CLONE_NEWNET) == 0:
+        got["netns"] = True
+    if _libc.unshare(CLONE_NEWNS) == 0 and _mount(None, "/", None, MS_REC | MS_PRIVATE, None):
+        ok = True
+        for path in SCRATCH_DIRS:
+            if os.path.isdir(path):
+                ok &= _mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64m,mode=1777")
+        for path in cfg.hide:
+            if os.path.isdir(path):
+                # An empty read-only tmpfs over the data dir: the files are simply not there.
+                flags = MS_RDONLY | MS_NOSUID | MS_NODEV
+                ok &= _mount(b"tmpfs", path, b"tmpfs", flags, b"size=4k,mode=0555")
+        got["mountns"] = ok
+    return got
+
+
+def _limit(cfg: Config) -> None:
+    lim = cfg.limits
+    pairs = {
+        resource.RLIMIT_AS: lim.get("memory_bytes", 512 * 1024 * 1024),
+        resource.RLIMIT_FSIZE: lim.get("fsize_bytes", 16 * 1024 * 1024),
+        resource.RLIMIT_NOFILE: lim.get("nofile", 32),
+        resource.RLIMIT_NPROC: lim.get("nproc", 1),
+        resource.RLIMIT_CORE: 0,
+    }
+    for which, value in pairs.items():
+        resource.setrlimit(which, (value, value))
+    cpu = lim.get("cpu_seconds", 5)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+
+def _drop_privileges(cfg: Config, workdir: str) -> bool:
+    if os.geteuid() != 0:
+        return False
+    os.chown(workdir, cfg.uid, cfg.gid)
+    os.setgroups([])
+    os.setgid(cfg.gid)
+    os.setuid(cfg.uid)
+    return True
+
+
+def lock_down(cfg: Config) -> dict[str, bool]:
+    """Everything a child does to itself before it may receive member data."""
+    os.setsid()
+    got = _isolate_namespaces(cfg)
+    workdir = os.path.join("/tmp", f"coop-score-{os.getpid()}")  # noqa: S108 - private tmpfs
+    os.mkdir(workdir, 0o700)
+    got["uid_drop"] = _drop_privileges(cfg, workdir)
+    os.chdir(workdir)
+    _limit(cfg)
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    return got
+
+
+def probe_isolation(cfg: Config) -> dict[str, bool]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read_end)
+        try:
+            got = lock_down(cfg)
+            os.write(write_end, json.dumps(got).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        raw = pipe.read()
+    os.waitpid(pid, 0)
+    try:
+        found: dict[str, bool] = json.loads(raw)
+    except ValueError:
+        found = {"netns": False, "mountns": False, "uid_drop": False}
+    return found
+
+
+def leave_network() -> bool:
+    """Move this process into a new, empty network namespace (root only)."""
+    return bool(_libc.unshare(CLONE_NEWNET) == 0)
