@@ -56,16 +56,26 @@ def canonical_records(records: Iterable[InputRecord]) -> bytes:
     return json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def inputs_digest(*, scorer: str, records: Sequence[InputRecord]) -> str:
-    """sha256 over the scorer name and its canonical input records (not `now`)."""
+def inputs_digest(
+    *, scorer: str, records: Sequence[InputRecord], canonical: bytes | None = None
+) -> str:
+    """sha256 over the scorer name and its canonical input records (not `now`).
+    `canonical`: `canonical_records(records)` when the caller already has it."""
     h = hashlib.sha256(b"coop-scoring-input-v1\x00" + scorer.encode() + b"\x00")
-    h.update(canonical_records(records))
+    h.update(canonical_records(records) if canonical is None else canonical)
     return h.hexdigest()
 
 
-def encode_job(*, scorer: str, records: Sequence[InputRecord], now: datetime) -> bytes:
+def encode_job(
+    *,
+    scorer: str,
+    records: Sequence[InputRecord],
+    now: datetime,
+    canonical: bytes | None = None,
+) -> bytes:
     head = json.dumps({"scorer": scorer, "now": now.isoformat()}, separators=(",", ":"))
-    return head.encode() + b"\n" + canonical_records(records)
+    body = canonical_records(records) if canonical is None else canonical
+    return head.encode() + b"\n" + body
 
 
 def decode_job(raw: bytes) -> tuple[str, datetime, list[InputRecord]]:

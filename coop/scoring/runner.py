@@ -26,12 +26,18 @@ log = logging.getLogger("coop.scoring")
 
 
 class Runner(Protocol):
-    """Runs one scorer on one member's records; raises ScorerError subclasses."""
+    """Runs one scorer on one member's records; raises ScorerError subclasses. `canonical`
+    is `protocol.canonical_records(records)` when the caller has it (saves encoding twice)."""
 
     def meta(self, name: str) -> ScorerMeta: ...
 
     async def run(
-        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
+        self,
+        *,
+        scorer: str,
+        records: Sequence[InputRecord],
+        now: datetime,
+        canonical: bytes | None = None,
     ) -> ScoreResult: ...
 
 
@@ -68,13 +74,18 @@ class InProcessRunner:
         return meta
 
     def run_sync(
-        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
+        self,
+        *,
+        scorer: str,
+        records: Sequence[InputRecord],
+        now: datetime,
+        canonical: bytes | None = None,
     ) -> ScoreResult:
         obj, meta = self.scorers[scorer]
         try:
             # Round-trip through the wire encoding, exactly as a sandboxed child sees it.
             _, when, decoded = protocol.decode_job(
-                protocol.encode_job(scorer=scorer, records=records, now=now)
+                protocol.encode_job(scorer=scorer, records=records, now=now, canonical=canonical)
             )
             data = json.dumps(result_to_json(obj.score(decoded, when))).encode()
         except OutputViolation as exc:
@@ -82,6 +93,11 @@ class InProcessRunner:
         return validated(data, meta, records)
 
     async def run(
-        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
+        self,
+        *,
+        scorer: str,
+        records: Sequence[InputRecord],
+        now: datetime,
+        canonical: bytes | None = None,
     ) -> ScoreResult:
-        return self.run_sync(scorer=scorer, records=records, now=now)
+        return self.run_sync(scorer=scorer, records=records, now=now, canonical=canonical)

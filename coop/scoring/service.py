@@ -261,9 +261,10 @@ async def compute_score(
     now = now or utcnow()
     meta = runner.meta(scorer)
     inputs, ids = input_records(vault=vault, meta=meta, records=records)
-    digest = protocol.inputs_digest(scorer=scorer, records=inputs)
+    canonical = protocol.canonical_records(inputs)
+    digest = protocol.inputs_digest(scorer=scorer, records=inputs, canonical=canonical)
     try:
-        result = await runner.run(scorer=scorer, records=inputs, now=now)
+        result = await runner.run(scorer=scorer, records=inputs, now=now, canonical=canonical)
     except ScorerError as exc:
         await _record_run(member_id, scorer, exc.code)
         return ScoreOutcome(scorer, FAILED, code=exc.code)
