@@ -26,6 +26,13 @@ REALM = b'Bearer realm="coop"'
 INVALID_TOKEN = b'Bearer realm="coop", error="invalid_token"'
 MAX_AUTH_HEADER = 512
 NO_STORE = (b"cache-control", b"no-store")
+# GraphiQL (COOP_DEV only) loads its code from unpkg and runs one inline script.
+IDE_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
+    b"style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://unpkg.com; "
+    b"font-src 'self' data: https://unpkg.com; connect-src 'self'; frame-ancestors 'none'",
+)
 
 
 def _error_body(message: str, code: Code, **extra: Any) -> bytes:
@@ -148,6 +155,8 @@ class GraphQLEndpoint:
         decision: Decision | None,
     ) -> None:
         extra = [NO_STORE, *(decision.headers() if decision else [])]
+        if principal is None:  # the dev IDE page
+            extra.append(IDE_CSP)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

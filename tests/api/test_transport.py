@@ -3,6 +3,9 @@ types (GQ-09), headers, body limits (GQ-08 c)."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import httpx
 
 from coop.vault import Vault
@@ -135,3 +138,16 @@ async def test_websocket_upgrade_is_refused(app: object) -> None:
     await app(scope, receive, send)  # type: ignore[operator]
     assert messages and messages[0]["type"] == "websocket.close"
     assert not any(m["type"] == "websocket.accept" for m in messages)
+
+
+async def test_graphiql_only_in_dev_mode(settings: Any, db: str) -> None:
+    from coop.app import build_app
+
+    for dev, expected in ((True, 200), (False, 405)):
+        app = build_app(dataclasses.replace(settings, dev=dev), manage_db=False)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+            response = await c.get("/graphql", headers={"Accept": "text/html"})
+        assert response.status_code == expected
+        if dev:
+            assert "graphiql" in response.text.lower()
