@@ -306,24 +306,30 @@ class ServiceBackend:
     async def access_log(
         self, principal: Principal, first: int, after: str | None
     ) -> Page[AccessLogView]:
-        page = 1
-        if after:
-            try:
-                page = max(1, int(after.removeprefix("p")) + 1)
-            except ValueError:
-                page = 1
-        found = await consent.list_entries(member_id=principal.member_id, page=page, per_page=first)
+        """Newest first. Cursors are 1-based positions ("o<n>"); a client that keeps the same
+        `first` reads whole pages of consent's listing, any other skip is sliced."""
+        skip = _offset(after)
+        if skip % first == 0:
+            found = await consent.list_entries(
+                member_id=principal.member_id, page=skip // first + 1, per_page=first
+            )
+            entries, has_next = found.entries, found.has_next
+        else:
+            found = await consent.list_entries(
+                member_id=principal.member_id, page=1, per_page=skip + first
+            )
+            entries, has_next = found.entries[skip:], found.has_next
         items = [
             AccessLogView(
-                id=f"p{page}" if i == len(found.entries) - 1 else f"p{page}:{i}",
+                id=f"o{skip + i + 1}",
                 app_name=e.app_name,
                 scope=e.scope,
                 resource=e.resource,
                 at=e.at,
             )
-            for i, e in enumerate(found.entries)
+            for i, e in enumerate(entries)
         ]
-        return Page(items=items, has_next=found.has_next)
+        return Page(items=items, has_next=has_next)
 
     # -- leaving -----------------------------------------------------------------------------
     async def request_export(self, principal: Principal) -> ExportView:

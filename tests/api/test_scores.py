@@ -109,3 +109,27 @@ async def test_history_is_a_connection_under_the_history_scope(
     page2 = body["data"]["viewer"]["scoreHistory"]
     assert page2["pageInfo"]["hasNextPage"] is False
     assert page2["edges"][0]["node"]["change"] == "FIRST"
+
+
+async def test_access_log_pages_follow_their_cursors(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    await give_score(flow, member)
+    token = await grant_token(member, await make_app(vault), ["score:reach"])
+    for _ in range(5):
+        await gql(client, token.access_token, '{ viewer { score(scorer: "reach") { value } } }')
+    own = await personal_token(member, ["member:manage"])
+    query = """query($n: Int!, $after: String) { viewer { accessLog(first: $n, after: $after) {
+      edges { cursor node { at } } pageInfo { hasNextPage endCursor } } } }"""
+    seen, after = [], None
+    while True:
+        body = (await gql(client, own, query, {"n": 2, "after": after})).json()
+        page = body["data"]["viewer"]["accessLog"]
+        seen += [e["cursor"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == [f"o{i}" for i in range(1, 6)]
+    body = (await gql(client, own, query, {"n": 3, "after": "o1"})).json()
+    assert [e["cursor"] for e in body["data"]["viewer"]["accessLog"]["edges"]] == ["o2", "o3", "o4"]
