@@ -56,26 +56,31 @@ def canonical_records(records: Iterable[InputRecord]) -> bytes:
     return json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def inputs_digest(
-    *, scorer: str, records: Sequence[InputRecord], canonical: bytes | None = None
-) -> str:
-    """sha256 over the scorer name and its canonical input records (not `now`).
-    `canonical`: `canonical_records(records)` when the caller already has it."""
+class EncodedRecords(list[InputRecord]):
+    """Input records that carry their canonical encoding, so the digest and the job that
+    the runner sends share one encoding (runners need not know)."""
+
+    def __init__(self, records: Iterable[InputRecord]) -> None:
+        super().__init__(records)
+        self.canonical = canonical_records(self)
+
+
+def _canonical(records: Sequence[InputRecord]) -> bytes:
+    if isinstance(records, EncodedRecords):
+        return records.canonical
+    return canonical_records(records)
+
+
+def inputs_digest(*, scorer: str, records: Sequence[InputRecord]) -> str:
+    """sha256 over the scorer name and its canonical input records (not `now`)."""
     h = hashlib.sha256(b"coop-scoring-input-v1\x00" + scorer.encode() + b"\x00")
-    h.update(canonical_records(records) if canonical is None else canonical)
+    h.update(_canonical(records))
     return h.hexdigest()
 
 
-def encode_job(
-    *,
-    scorer: str,
-    records: Sequence[InputRecord],
-    now: datetime,
-    canonical: bytes | None = None,
-) -> bytes:
+def encode_job(*, scorer: str, records: Sequence[InputRecord], now: datetime) -> bytes:
     head = json.dumps({"scorer": scorer, "now": now.isoformat()}, separators=(",", ":"))
-    body = canonical_records(records) if canonical is None else canonical
-    return head.encode() + b"\n" + body
+    return head.encode() + b"\n" + _canonical(records)
 
 
 def decode_job(raw: bytes) -> tuple[str, datetime, list[InputRecord]]:

@@ -26,18 +26,12 @@ log = logging.getLogger("coop.scoring")
 
 
 class Runner(Protocol):
-    """Runs one scorer on one member's records; raises ScorerError subclasses. `canonical`
-    is `protocol.canonical_records(records)` when the caller has it (saves encoding twice)."""
+    """Runs one scorer on one member's records; raises ScorerError subclasses."""
 
     def meta(self, name: str) -> ScorerMeta: ...
 
     async def run(
-        self,
-        *,
-        scorer: str,
-        records: Sequence[InputRecord],
-        now: datetime,
-        canonical: bytes | None = None,
+        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
     ) -> ScoreResult: ...
 
 
@@ -74,18 +68,13 @@ class InProcessRunner:
         return meta
 
     def run_sync(
-        self,
-        *,
-        scorer: str,
-        records: Sequence[InputRecord],
-        now: datetime,
-        canonical: bytes | None = None,
+        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
     ) -> ScoreResult:
         obj, meta = self.scorers[scorer]
         try:
             # Round-trip through the wire encoding, exactly as a sandboxed child sees it.
             _, when, decoded = protocol.decode_job(
-                protocol.encode_job(scorer=scorer, records=records, now=now, canonical=canonical)
+                protocol.encode_job(scorer=scorer, records=records, now=now)
             )
             data = json.dumps(result_to_json(obj.score(decoded, when))).encode()
         except OutputViolation as exc:
@@ -93,11 +82,6 @@ class InProcessRunner:
         return validated(data, meta, records)
 
     async def run(
-        self,
-        *,
-        scorer: str,
-        records: Sequence[InputRecord],
-        now: datetime,
-        canonical: bytes | None = None,
+        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
     ) -> ScoreResult:
-        return self.run_sync(scorer=scorer, records=records, now=now, canonical=canonical)
+        return self.run_sync(scorer=scorer, records=records, now=now)

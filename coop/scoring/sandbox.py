@@ -318,12 +318,7 @@ class Sandbox:
         return sorted(self._scorers.values(), key=lambda m: m.name)
 
     async def run(
-        self,
-        *,
-        scorer: str,
-        records: Sequence[InputRecord],
-        now: datetime,
-        canonical: bytes | None = None,
+        self, *, scorer: str, records: Sequence[InputRecord], now: datetime
     ) -> ScoreResult:
         await self.start()
         if self.config.require_isolation and not self.isolation.complete:
@@ -333,24 +328,18 @@ class Sandbox:
             )
         meta = self.meta(scorer)
         async with self._slots:
-            raw = await self._run_child(meta, records, now, canonical)
+            raw = await self._run_child(meta, records, now)
         return validated(raw, meta, records)
 
     async def _run_child(
-        self,
-        meta: ScorerMeta,
-        records: Sequence[InputRecord],
-        now: datetime,
-        canonical: bytes | None,
+        self, meta: ScorerMeta, records: Sequence[InputRecord], now: datetime
     ) -> bytes:
         loop = asyncio.get_running_loop()
         self._next_id += 1
         job_id = self._next_id
         job = _Job(loop.create_future(), loop.create_future())
         self._jobs[job_id] = job
-        payload = protocol.encode_job(
-            scorer=meta.name, records=records, now=now, canonical=canonical
-        )
+        payload = protocol.encode_job(scorer=meta.name, records=records, now=now)
         sock: socket.socket | None = None
         try:
             self._send({"op": "job", "id": job_id})

@@ -260,11 +260,11 @@ async def compute_score(
     the scorer enabled and still exists when the result arrives."""
     now = now or utcnow()
     meta = runner.meta(scorer)
-    inputs, ids = input_records(vault=vault, meta=meta, records=records)
-    canonical = protocol.canonical_records(inputs)
-    digest = protocol.inputs_digest(scorer=scorer, records=inputs, canonical=canonical)
+    listed, ids = input_records(vault=vault, meta=meta, records=records)
+    inputs = protocol.EncodedRecords(listed)  # encoded once: for the digest and the job
+    digest = protocol.inputs_digest(scorer=scorer, records=inputs)
     try:
-        result = await runner.run(scorer=scorer, records=inputs, now=now, canonical=canonical)
+        result = await runner.run(scorer=scorer, records=inputs, now=now)
     except ScorerError as exc:
         await _record_run(member_id, scorer, exc.code)
         return ScoreOutcome(scorer, FAILED, code=exc.code)
