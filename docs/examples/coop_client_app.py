@@ -1,9 +1,10 @@
 """An example third-party app for coop: Starlette + authlib's stock OAuth client.
 
-It knows nothing about coop except its issuer URL: every endpoint comes from the discovery
-document (RFC 8414). It asks a member for access (authorization code + PKCE S256), checks
-the `iss` of the authorization response (RFC 9207), refreshes its token (coop rotates refresh
-tokens: always keep the newest), and asks coop whether its token is still valid.
+It knows nothing about coop except its issuer URL: every OAuth endpoint comes from the discovery
+document (RFC 8414), and the API lives at `<issuer>/graphql`. It asks a member for access
+(authorization code + PKCE S256), checks the `iss` of the authorization response (RFC 9207),
+refreshes its token (coop rotates refresh tokens: always keep the newest), reads the member's
+Reach score through the GraphQL API, and asks coop whether its token is still valid.
 
 Run it (after `coop app create --name Example --redirect-uri http://127.0.0.1:8765/callback`):
 
@@ -87,6 +88,23 @@ def build_app(
         tokens.update(token)  # the old refresh token is now spent: keep only the new one
         return JSONResponse({"scope": token["scope"], "expires_in": token["expires_in"]})
 
+    async def score(request: Request) -> Response:
+        """Read the member's Reach score and its explanation (needs the `score:reach` scope).
+
+        coop answers 401 once the member revoked the grant, paused sharing or left; a scorer
+        the member did not grant looks exactly like one with no score: `null` with an error."""
+        query = '{ viewer { score(scorer: "reach") { value computedAt explanation { reasons } } } }'
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(
+                f"{issuer}/graphql",
+                json={"query": query},
+                headers={"Authorization": f"Bearer {tokens.get('access_token', '')}"},
+            )
+        if answer.status_code == 401:
+            return JSONResponse({"error": "refused"}, status_code=401)
+        answer.raise_for_status()
+        return JSONResponse(answer.json())
+
     async def check(request: Request) -> Response:
         """Ask coop whether our access token still works (RFC 7662 introspection)."""
         metadata = await coop.load_server_metadata()
@@ -106,6 +124,7 @@ def build_app(
             Route("/login", login),
             Route("/callback", callback),
             Route("/refresh", refresh, methods=["POST"]),
+            Route("/score", score),
             Route("/check", check),
         ],
         middleware=[

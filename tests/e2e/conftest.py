@@ -14,13 +14,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
 
 from tests.conftest import _pg_url, create_pg_database, drop_pg_database, make_master_key
 from tests.fakes.server import free_port
@@ -36,7 +36,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 pytestmark = pytest.mark.e2e
 
@@ -180,18 +179,25 @@ async def context(browser: Browser, coop_server: CoopServer) -> AsyncIterator[Br
 
 
 @pytest.fixture
-async def page(context: BrowserContext) -> AsyncIterator[Page]:
+async def page(context: BrowserContext, coop_server: CoopServer) -> AsyncIterator[Page]:
+    """A page that fails its test on any script error, or on any subresource coop serves
+    with an error status (a broken stylesheet, image or icon). Error statuses of documents
+    are the tests' business (a refused login is meant to be 4xx)."""
     page = await context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: errors.append(msg.text) if msg.type == "error" else None,
-    )
+    page.on("pageerror", lambda exc: errors.append(f"script error: {exc}"))
+
+    def check_response(response: Response) -> None:
+        request = response.request
+        if (
+            response.status >= 400
+            and request.resource_type != "document"
+            and response.url.startswith(coop_server.base_url)
+        ):
+            errors.append(f"{response.status} for {request.resource_type} {response.url}")
+
+    page.on("response", check_response)
     yield page
     assert not errors, f"the page reported errors: {errors}"
 
 
-def screenshot_dir() -> Iterator[Path]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    yield SCREENSHOTS
