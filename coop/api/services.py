@@ -17,7 +17,6 @@ from typing import Any
 from coop.api.backend import (
     AccessLogView,
     ConnectionView,
-    ContributionView,
     ExplanationView,
     ExportView,
     GrantView,
@@ -27,6 +26,15 @@ from coop.api.backend import (
     Principal,
     ScorerInfo,
     ScoreView,
+)
+from coop.api.convert import (
+    connection_view,
+    explanation_from_json,
+    history_entry,
+    is_score_scope,
+    offset_of,
+    score_from_row,
+    scorer_info,
 )
 from coop.apps import service as apps
 from coop.consent import service as consent
@@ -148,14 +156,14 @@ class ServiceBackend:
         """Current scores the token may read. A scorer outside the grant, not enabled or
         without a score is simply absent: the caller cannot tell which (plausible refusal).
         Every score returned was allowed, and logged, by consent's one check."""
-        granted = {s.split(":")[1] for s in principal.scopes if _is_score_scope(s)}
+        granted = {s.split(":")[1] for s in principal.scopes if is_score_scope(s)}
         wanted = sorted(granted if scorers is None else granted & set(scorers))
         if not wanted:
             return {}
         # No separate "enabled?" query: disabling a scorer deletes its scores in the same
         # transaction, so a stored score is the proof that it is enabled.
         rows = principal.prefetched or {}
-        views = [_score_from_row(rows[name]) for name in wanted if name in rows]
+        views = [score_from_row(rows[name]) for name in wanted if name in rows]
         out: dict[str, ScoreView] = {}
         for view in views:
             meta = await self._meta(view.scorer)
@@ -177,7 +185,7 @@ class ServiceBackend:
             return {}
         cipher = await self.runtime.vault.cipher_for(principal.member_id)
         return {
-            score_id: _explanation_json(
+            score_id: explanation_from_json(
                 cipher.open_json(blob, table="score", column="explanation_sealed", row=score_id)
             )
             for score_id, blob in sealed.items()
@@ -194,7 +202,7 @@ class ServiceBackend:
         enabled = await scoring.list_enabled_scorers(member_id=principal.member_id)
         if scorer not in enabled:
             return None
-        skip = _offset(after)
+        skip = offset_of(after)
         rows = await scoring.list_history(
             vault=self.runtime.vault,
             member_id=principal.member_id,
@@ -205,7 +213,7 @@ class ServiceBackend:
         if not rows or not await self._allowed(principal, scope, scope):
             return None
         page = rows[skip : skip + first]
-        items = [_history(view, skip + i + 1) for i, view in enumerate(page)]
+        items = [history_entry(view, skip + i + 1) for i, view in enumerate(page)]
         return Page(items=items, has_next=len(rows) > skip + first)
 
     async def catalogue(self) -> Sequence[ScorerInfo]:
@@ -213,7 +221,7 @@ class ServiceBackend:
             metas = await self._flow().available()
         except CoopError:
             return []
-        return [_info(m) for m in sorted(metas, key=lambda m: m.name)]
+        return [scorer_info(m) for m in sorted(metas, key=lambda m: m.name)]
 
     async def member_scorers(self, principal: Principal) -> Sequence[MemberScorerView]:
         from coop.scoring import service as scoring
@@ -247,7 +255,7 @@ class ServiceBackend:
         views = await connectors.list_connections(
             vault=jobs.vault, registry=jobs.registry, member_id=principal.member_id
         )
-        return [_connection(v) for v in views]
+        return [connection_view(v) for v in views]
 
     async def sync_connection(
         self, principal: Principal, connection_id: uuid.UUID
@@ -263,7 +271,7 @@ class ServiceBackend:
             member_id=principal.member_id,
             connection_id=connection_id,
         )
-        return _connection(view)
+        return connection_view(view)
 
     # -- grants and the access log ----------------------------------------------------------
     async def grants(self, principal: Principal) -> Sequence[GrantView]:
@@ -308,7 +316,7 @@ class ServiceBackend:
     ) -> Page[AccessLogView]:
         """Newest first. Cursors are 1-based positions ("o<n>"); a client that keeps the same
         `first` reads whole pages of consent's listing, any other skip is sliced."""
-        skip = _offset(after)
+        skip = offset_of(after)
         if skip % first == 0:
             found = await consent.list_entries(
                 member_id=principal.member_id, page=skip // first + 1, per_page=first
@@ -348,96 +356,3 @@ class ServiceBackend:
             member_id=principal.member_id,
             registry=jobs.registry if jobs is not None else None,
         )
-
-
-def _connection(view: Any) -> ConnectionView:
-    return ConnectionView(
-        id=view.id,
-        connector=view.connector,
-        title=view.title,
-        state=view.status,
-        last_sync_at=view.last_sync_at,
-        next_sync_at=view.next_sync_at,
-        records=view.records_count,
-        failure_reason=view.status_reason or None,
-    )
-
-
-def _is_score_scope(scope: str) -> bool:
-    parts = scope.split(":")
-    return len(parts) == 2 and parts[0] == "score"
-
-
-def _offset(after: str | None) -> int:
-    """Cursors are 1-based positions, opaque to clients ("o<n>")."""
-    if not after or not after.startswith("o"):
-        return 0
-    try:
-        return max(0, min(int(after[1:]), 10_000))
-    except ValueError:
-        return 0
-
-
-def _contributions(explanation: Any) -> list[ContributionView]:
-    if explanation is None:
-        return []
-    return [ContributionView(c.amount, c.reason, c.ref) for c in explanation.contributions]
-
-
-def _explanation(explanation: Any) -> ExplanationView:
-    if explanation is None:
-        return ExplanationView(contributions=[], reasons=[])
-    return ExplanationView(
-        contributions=_contributions(explanation), reasons=list(explanation.reasons)
-    )
-
-
-def _explanation_json(data: Any) -> ExplanationView:
-    """The sealed explanation's JSON (written by coop.scoring.service): contributions with
-    amount, reason and ref, and reasons."""
-    return ExplanationView(
-        contributions=[
-            ContributionView(float(c["amount"]), str(c["reason"]), c.get("ref"))
-            for c in data.get("contributions", [])
-        ],
-        reasons=[str(r) for r in data.get("reasons", [])],
-    )
-
-
-def _score_from_row(row: Any) -> ScoreView:
-    return ScoreView(
-        id=row.id,
-        scorer=row.scorer,
-        scorer_version=row.scorer_version,
-        value=row.value,
-        range=(0.0, 0.0),
-        computed_at=row.computed_at,
-    )
-
-
-def _history(view: Any, position: int) -> HistoryEntryView:
-    change = view.change
-    label = "first"
-    if change is not None:
-        label = change.labels[0] if change.labels else "unchanged"
-    return HistoryEntryView(
-        id=f"o{position}",
-        scorer_version=view.scorer_version,
-        value=view.value,
-        computed_at=view.computed_at,
-        change=label,
-        delta=change.delta if change is not None else None,
-        contributions=_contributions(view.explanation),
-    )
-
-
-def _info(meta: Any) -> ScorerInfo:
-    return ScorerInfo(
-        name=meta.name,
-        version=meta.version,
-        title=meta.title,
-        description=meta.description,
-        reads=list(meta.reads),
-        range=(float(meta.range[0]), float(meta.range[1])),
-        homepage=meta.homepage,
-    )

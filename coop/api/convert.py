@@ -1,0 +1,99 @@
+"""Turning service results into the API's plain views (see coop.api.backend)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coop.api.backend import (
+    ConnectionView,
+    ContributionView,
+    ExplanationView,
+    HistoryEntryView,
+    ScorerInfo,
+    ScoreView,
+)
+
+
+def connection_view(view: Any) -> ConnectionView:
+    return ConnectionView(
+        id=view.id,
+        connector=view.connector,
+        title=view.title,
+        state=view.status,
+        last_sync_at=view.last_sync_at,
+        next_sync_at=view.next_sync_at,
+        records=view.records_count,
+        failure_reason=view.status_reason or None,
+    )
+
+
+def is_score_scope(scope: str) -> bool:
+    parts = scope.split(":")
+    return len(parts) == 2 and parts[0] == "score"
+
+
+def offset_of(after: str | None) -> int:
+    """Cursors are 1-based positions, opaque to clients ("o<n>")."""
+    if not after or not after.startswith("o"):
+        return 0
+    try:
+        return max(0, min(int(after[1:]), 10_000))
+    except ValueError:
+        return 0
+
+
+def contributions_of(explanation: Any) -> list[ContributionView]:
+    if explanation is None:
+        return []
+    return [ContributionView(c.amount, c.reason, c.ref) for c in explanation.contributions]
+
+
+def explanation_from_json(data: Any) -> ExplanationView:
+    """The sealed explanation's JSON (written by coop.scoring.service): contributions with
+    amount, reason and ref, and reasons."""
+    return ExplanationView(
+        contributions=[
+            ContributionView(float(c["amount"]), str(c["reason"]), c.get("ref"))
+            for c in data.get("contributions", [])
+        ],
+        reasons=[str(r) for r in data.get("reasons", [])],
+    )
+
+
+def score_from_row(row: Any) -> ScoreView:
+    return ScoreView(
+        id=row.id,
+        scorer=row.scorer,
+        scorer_version=row.scorer_version,
+        value=row.value,
+        range=(0.0, 0.0),
+        computed_at=row.computed_at,
+    )
+
+
+def history_entry(view: Any, position: int) -> HistoryEntryView:
+    change = view.change
+    label = "first"
+    if change is not None:
+        label = change.labels[0] if change.labels else "unchanged"
+    return HistoryEntryView(
+        id=f"o{position}",
+        scorer_version=view.scorer_version,
+        value=view.value,
+        computed_at=view.computed_at,
+        change=label,
+        delta=change.delta if change is not None else None,
+        contributions=contributions_of(view.explanation),
+    )
+
+
+def scorer_info(meta: Any) -> ScorerInfo:
+    return ScorerInfo(
+        name=meta.name,
+        version=meta.version,
+        title=meta.title,
+        description=meta.description,
+        reads=list(meta.reads),
+        range=(float(meta.range[0]), float(meta.range[1])),
+        homepage=meta.homepage,
+    )
