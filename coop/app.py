@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 from tortoise.contrib.starlette import RegisterTortoise
 
 from coop.config import Settings
+from coop.consent.scopes import KNOWN_SCORERS_KEY
 from coop.db import ensure_data_dir, tortoise_config
 from coop.http.middleware import middleware_stack
 from coop.http.runtime import Runtime
@@ -49,7 +50,9 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
     runtime = build_runtime(settings)
     jobs = sync_jobs.setup(settings, runtime.vault)
     runtime.extras["jobs"] = jobs
-    scoring_jobs.flow_for(runtime)  # registers rescoring after each sync; sandbox starts lazily
+    scoring = scoring_jobs.flow_for(runtime)  # rescores after each sync; sandbox starts lazily
+    # Apps may ask for `score:<name>` only for scorers installed here (metadata, no import).
+    runtime.extras[KNOWN_SCORERS_KEY] = scoring.declared_scorer_names
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -20,8 +20,6 @@ MODEL_MODULES = [
     "coop.members.models",
     "coop.apps.models",
     "coop.consent.models",
-    "coop.apps.models",
-    "coop.consent.models",
     "coop.connectors.models",
     "coop.connectors.oauth_models",
     "coop.portability.models",

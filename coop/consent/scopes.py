@@ -11,7 +11,7 @@ from coop.errors import InvalidScopeError
 # Returns (or awaits to) the names of the scorers installed right now; None means "no
 # registry: accept any well-formed name". The composition root puts it in
 # Runtime.extras[KNOWN_SCORERS_KEY]; transports resolve it with `known_scorer_names`.
-KnownScorers = Callable[[], Collection[str] | Awaitable[Collection[str]]] | None
+KnownScorers = Callable[[], Collection[str] | Awaitable[Collection[str] | None] | None] | None
 KNOWN_SCORERS_KEY = "known_scorers"
 
 SCORER_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
@@ -27,7 +27,7 @@ async def known_scorer_names(source: KnownScorers) -> frozenset[str] | None:
     names = source()
     if inspect.isawaitable(names):
         names = await names
-    return frozenset(names)
+    return None if names is None else frozenset(names)
 
 
 def _scorer_of(scope: str) -> tuple[str, bool] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from coop.config import Settings
 from coop.connectors import service as connectors
 from coop.errors import ScorerUnavailableError
 from coop.scoring import service as scoring
+from coop.scoring.registry import discover
 from coop.scoring.runner import Runner
 from coop.scoring.sandbox import PluginStatus, Sandbox, SandboxConfig
 from coop.scoring.validate import ScorerMeta
@@ -62,6 +63,7 @@ class ScoringFlow:
 
     vault: Vault
     runner: Runner
+    _declared: frozenset[str] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         if isinstance(self.runner, Sandbox):
@@ -70,6 +72,18 @@ class ScoringFlow:
     async def close(self) -> None:
         if isinstance(self.runner, Sandbox):
             await self.runner.close()
+
+    def declared_scorer_names(self) -> frozenset[str] | None:
+        """Names of the allowed scorer plugins, read from package metadata only (no import, no
+        sandbox): the scorers an app may ask scopes for. None when the runner is not a sandbox
+        (tests and benchmarks that score in-process have no plugin registry)."""
+        if not isinstance(self.runner, Sandbox):
+            return None
+        if self._declared is None:
+            config = self.runner.config
+            entries = discover(allow=config.allow, paths=config.plugin_path)
+            self._declared = frozenset(e.name for e in entries if e.allowed)
+        return self._declared
 
     async def available(self) -> list[ScorerMeta]:
         """The scorers members may enable on this server (loaded and contract-valid)."""

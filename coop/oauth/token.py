@@ -109,11 +109,12 @@ async def token_endpoint(request: Request) -> Response:
     return token_json(issued.response())
 
 
-async def revocation_endpoint(request: Request) -> Response:
-    """RFC 7009 §2: 200 whether or not the token existed or belonged to this client."""
+async def _token_about(request: Request, *, allow_public: bool) -> tuple[App, str] | Response:
+    """The shared start of revocation and introspection: an authenticated client asking
+    about one `token`. Returns the client and the token, or the error response."""
     try:
         form = await _read_form(request)
-        app = await _authenticate(request, form, allow_public=True)
+        app = await _authenticate(request, form, allow_public=allow_public)
         token = _field(form, "token")
         if not token:
             raise BadRequest("invalid_request", "Missing token.")
@@ -121,6 +122,15 @@ async def revocation_endpoint(request: Request) -> Response:
         return error_json(exc.code, exc.description)
     except CoopError as exc:
         return from_coop_error(exc)
+    return app, token
+
+
+async def revocation_endpoint(request: Request) -> Response:
+    """RFC 7009 §2: 200 whether or not the token existed or belonged to this client."""
+    asked = await _token_about(request, allow_public=True)
+    if isinstance(asked, Response):
+        return asked
+    app, token = asked
     await tokens.revoke_token(token=token, client_id=app.client_id)
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
 
@@ -128,16 +138,10 @@ async def revocation_endpoint(request: Request) -> Response:
 async def introspection_endpoint(request: Request) -> Response:
     """RFC 7662 §2: confidential clients only, and only about their own tokens; anything
     else inactive is exactly {"active": false}."""
-    try:
-        form = await _read_form(request)
-        app = await _authenticate(request, form, allow_public=False)
-        token = _field(form, "token")
-        if not token:
-            raise BadRequest("invalid_request", "Missing token.")
-    except BadRequest as exc:
-        return error_json(exc.code, exc.description)
-    except CoopError as exc:
-        return from_coop_error(exc)
+    asked = await _token_about(request, allow_public=False)
+    if isinstance(asked, Response):
+        return asked
+    app, token = asked
     info = await tokens.introspect(
         token=token, client_id=app.client_id, issuer=get_runtime(request).settings.issuer
     )

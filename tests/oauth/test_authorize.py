@@ -329,3 +329,16 @@ async def test_installed_scorer_registry_refuses_unknown_scorers(
     assert query_of(response.headers["location"])["error"] == "invalid_scope"
     metadata = (await member_client.get("/.well-known/oauth-authorization-server")).json()
     assert metadata["scopes_supported"] == ["profile", "score:reach", "score:reach:history"]
+
+
+async def test_the_composed_app_knows_the_installed_scorer_plugins(
+    member_client: httpx.AsyncClient, vault: Vault
+) -> None:
+    """Without any injection, coop.app wires the plugin metadata in: the reference scorers
+    (installed in the test environment) are grantable, an uninstalled one is not."""
+    reg = await register(vault)
+    ok = authorize_params(reg, pkce()[1], scope="score:reach score:cadence:history")
+    assert (await member_client.get("/oauth/authorize", params=ok)).status_code == 200
+    bad = authorize_params(reg, pkce()[1], scope="score:klout")
+    response = await member_client.get("/oauth/authorize", params=bad)
+    assert query_of(response.headers["location"])["error"] == "invalid_scope"
