@@ -1,11 +1,16 @@
-"""The access log: one durable row per allowed read, written by group commit.
+"""The access log: one durable row per allowed read, written by natural group commit.
 
-A read does not open its own write transaction. `AccessLogWriter.write` appends the entry to
-the current batch and waits until that batch is committed; the first entry of a batch arms a
-timer (`delay`, a few milliseconds) after which one transaction inserts every entry gathered
-meanwhile. Under load, hundreds of reads share one commit; a lone read waits `delay` longer.
-A read is answered only after its log entry is durable, and a failed flush fails the reads
-of that batch (they are refused, never served unlogged).
+A read does not open its own write transaction. `AccessLogWriter.write` queues a plain row and
+waits until it is committed. When no flush is running, the row is flushed at once (on the
+next turn of the event loop, so reads started together share it); while a flush is running,
+later rows gather and the next flush takes them all. A lone read pays one insert, a busy
+server writes hundreds of rows per commit, and there is no fixed delay.
+
+Each flush is ONE multi-row INSERT statement in autocommit (one trip to the database: no
+BEGIN/COMMIT hops, no ORM objects). A read is answered only after its row is committed. If a
+flush fails, its rows are retried one by one so that only the rows that cannot be written
+fail, and the reads waiting on those fail with the error: a read is refused, never served
+unlogged, and no row is dropped silently.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ import asyncio
 import logging
 import uuid
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
@@ -26,15 +32,43 @@ from .models import AccessLogEntry
 
 log = logging.getLogger("coop.consent")
 
-DEFAULT_DELAY = 0.003
-MAX_BATCH = 500
+MAX_BATCH = 500  # rows per statement (9 parameters each: far below both engines' limits)
 
+_COLUMNS = (
+    "id",
+    "member_id",
+    "grant_id",
+    "app_id",
+    "app_name",
+    "personal_token_id",
+    "scope",
+    "resource",
+    "at",
+)
+_INSERT = f"INSERT INTO access_log ({', '.join(_COLUMNS)}) "
+# PostgreSQL: one statement text for every batch size (arrays of columns, unnested).
+_PG_TYPES = ("uuid", "uuid", "uuid", "uuid", "text", "uuid", "text", "text", "timestamptz")
+_PG_SQL = (
+    _INSERT  # noqa: S608 (constant column names and placeholders, no input)
+    + "SELECT * FROM unnest("
+    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_PG_TYPES))
+    + ")"
+)
+_SQLITE_ROW = "(" + ", ".join("?" for _ in _COLUMNS) + ")"
+_sqlite_sql: dict[int, str] = {}
 
-@dataclass
-class _Batch:
-    done: asyncio.Future[None]
-    entries: list[AccessLogEntry] = field(default_factory=list)
-    started: bool = False
+# One row: (id, member_id, grant_id, app_id, app_name, personal_token_id, scope, resource, at)
+Row = tuple[
+    uuid.UUID,
+    uuid.UUID,
+    uuid.UUID | None,
+    uuid.UUID | None,
+    str,
+    uuid.UUID | None,
+    str,
+    str,
+    datetime,
+]
 
 
 def _root_client() -> tuple[BaseDBAsyncClient, bool]:
@@ -46,56 +80,101 @@ def _root_client() -> tuple[BaseDBAsyncClient, bool]:
     return conn, in_tx
 
 
+def _statement(conn: BaseDBAsyncClient, rows: list[Row]) -> tuple[str, list[Any]]:
+    """One INSERT of every row in `rows`, with its parameters, for `conn`'s dialect."""
+    if conn.capabilities.dialect == "postgres":
+        return _PG_SQL, [list(column) for column in zip(*rows, strict=True)]
+    sql = _sqlite_sql.get(len(rows))
+    if sql is None:
+        sql = _sqlite_sql[len(rows)] = _INSERT + "VALUES " + ", ".join([_SQLITE_ROW] * len(rows))
+    params: list[Any] = []
+    for row in rows:
+        params.extend(str(v) if isinstance(v, uuid.UUID) else v for v in row)
+    return sql, params
+
+
+async def insert_rows(conn: BaseDBAsyncClient, rows: list[Row]) -> None:
+    """Insert `rows` in one statement on `conn` (autocommit, or the caller's transaction)."""
+    sql, params = _statement(conn, rows)
+    await conn.execute_query(sql, params)
+
+
 class AccessLogWriter:
-    """Group commit of access-log entries (one writer per event loop)."""
+    """Natural group commit of access-log rows (one writer per event loop)."""
 
-    def __init__(self, delay: float = DEFAULT_DELAY, max_batch: int = MAX_BATCH) -> None:
-        self.delay = delay
+    def __init__(self, max_batch: int = MAX_BATCH) -> None:
         self.max_batch = max_batch
-        self._batch: _Batch | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.flushes = 0
+        self._pending: list[tuple[Row, asyncio.Future[None]]] = []
+        self._flushing = False
+        self._task: asyncio.Task[None] | None = None
+        self.flushes = 0  # statements that committed at least one row
 
-    async def write(self, entry: AccessLogEntry) -> None:
-        _, in_tx = _root_client()
+    async def write(self, row: Row) -> None:
+        """Return once `row` is committed (or raise if it could not be)."""
+        conn, in_tx = _root_client()
         if in_tx:
-            # Inside the caller's transaction the entry commits (or rolls back) with it;
+            # Inside the caller's transaction the row commits (or rolls back) with it;
             # batching here would deadlock SQLite's single connection.
-            await entry.save(force_create=True)
+            await insert_rows(connections.get("default"), [row])
             return
-        batch = self._batch
-        loop = asyncio.get_running_loop()
-        if batch is None:
-            batch = self._batch = _Batch(loop.create_future())
-            loop.call_later(self.delay, self._start, batch)
-        batch.entries.append(entry)
-        if len(batch.entries) >= self.max_batch:
-            self._start(batch)
-        await asyncio.shield(batch.done)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, done))
+        if not self._flushing:
+            self._flushing = True
+            self._task = asyncio.get_running_loop().create_task(self._run(conn))
+        await done
 
-    def _start(self, batch: _Batch) -> None:
-        if batch.started:
-            return
-        batch.started = True
-        if self._batch is batch:
-            self._batch = None
-        task = asyncio.get_running_loop().create_task(self._flush(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _flush(self, batch: _Batch) -> None:
+    async def _run(self, conn: BaseDBAsyncClient) -> None:
+        """Flush until nothing is pending (arrivals during a flush join the next one)."""
+        batch: list[tuple[Row, asyncio.Future[None]]] = []
         try:
-            root, _ = _root_client()
-            async with root._in_transaction() as tx:
-                await AccessLogEntry.bulk_create(batch.entries, using_db=tx)
-            self.flushes += 1
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                del self._pending[: self.max_batch]
+                await self._flush(conn, batch)
+        except BaseException:
+            # Cancelled (the loop is shutting down): the reads still waiting are refused.
+            for _, done in batch + self._pending:
+                done.cancel()
+            self._pending.clear()
+            raise
+        finally:
+            self._flushing = False
+            self._task = None
+
+    async def _flush(
+        self, conn: BaseDBAsyncClient, batch: list[tuple[Row, asyncio.Future[None]]]
+    ) -> None:
+        try:
+            await insert_rows(conn, [row for row, _ in batch])
         except Exception as exc:
-            log.error("access log flush failed (%s)", type(exc).__name__)
-            if not batch.done.done():
-                batch.done.set_exception(exc)
+            log.error("access log flush failed (%s), %d rows", type(exc).__name__, len(batch))
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            # One bad row (say, a member erased mid-read) must not refuse everyone else's
+            # reads: write the rows one by one, each read gets its own row's outcome.
+            for row, done in batch:
+                try:
+                    await insert_rows(conn, [row])
+                except Exception as one:
+                    _settle(done, one)
+                else:
+                    self.flushes += 1
+                    _settle(done, None)
             return
-        if not batch.done.done():
-            batch.done.set_result(None)
+        self.flushes += 1
+        for _, done in batch:
+            _settle(done, None)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():  # the waiting read was cancelled: its row is written all the same
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AccessLogWriter] = (
@@ -124,18 +203,19 @@ async def record(
     at: datetime | None = None,
 ) -> None:
     """Durably log one read before it is answered."""
-    entry = AccessLogEntry(
-        id=uuid.uuid4(),
-        member_id=member_id,
-        grant_id=grant_id,
-        app_id=app_id,
-        app_name=app_name[:100],
-        personal_token_id=personal_token_id,
-        scope=scope[:100],
-        resource=resource[:200],
-        at=at or utcnow(),
+    await writer().write(
+        (
+            uuid.uuid4(),
+            member_id,
+            grant_id,
+            app_id,
+            app_name[:100],
+            personal_token_id,
+            scope[:100],
+            resource[:200],
+            at or utcnow(),
+        )
     )
-    await writer().write(entry)
 
 
 @dataclass(frozen=True)

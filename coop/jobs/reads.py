@@ -121,9 +121,16 @@ async def _rows(sql: str, params: list[Any]) -> list[Any]:
     return list(await conn.execute_query_dict(sql, params))
 
 
+_dialect_cache: dict[tuple[str, str], str] = {}
+
+
 def _dialect_sql(template: str) -> str:
-    conn = connections.get("default")
-    return template.format(p="$1" if conn.capabilities.dialect == "postgres" else "?")
+    dialect = connections.get("default").capabilities.dialect
+    sql = _dialect_cache.get((template, dialect))
+    if sql is None:
+        sql = template.format(p="$1" if dialect == "postgres" else "?")
+        _dialect_cache[(template, dialect)] = sql
+    return sql
 
 
 def _uuid(value: Any) -> uuid.UUID:
