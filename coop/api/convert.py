@@ -48,15 +48,12 @@ def contributions_of(explanation: Any) -> list[ContributionView]:
     return [ContributionView(c.amount, c.reason, c.ref) for c in explanation.contributions]
 
 
-def explanation_from_json(data: Any) -> ExplanationView:
-    """The sealed explanation's JSON (written by coop.scoring.service): contributions with
-    amount, reason and ref, and reasons."""
+def explanation_view(explanation: Any) -> ExplanationView:
+    """An explanation opened by coop.scoring.service (`open_explanations`): contributions
+    with amount, reason and ref (never the record id), and reasons."""
     return ExplanationView(
-        contributions=[
-            ContributionView(float(c["amount"]), str(c["reason"]), c.get("ref"))
-            for c in data.get("contributions", [])
-        ],
-        reasons=[str(r) for r in data.get("reasons", [])],
+        contributions=contributions_of(explanation),
+        reasons=[str(r) for r in explanation.reasons],
     )
 
 

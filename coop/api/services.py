@@ -29,7 +29,7 @@ from coop.api.backend import (
 )
 from coop.api.convert import (
     connection_view,
-    explanation_from_json,
+    explanation_view,
     history_entry,
     is_score_scope,
     offset_of,
@@ -181,15 +181,12 @@ class ServiceBackend:
         sealed = await reads.read_sealed_explanations(
             member_id=principal.member_id, score_ids=[s.id for s in scores]
         )
-        if not sealed:
-            return {}
-        cipher = await self.runtime.vault.cipher_for(principal.member_id)
-        return {
-            score_id: explanation_from_json(
-                cipher.open_json(blob, table="score", column="explanation_sealed", row=score_id)
-            )
-            for score_id, blob in sealed.items()
-        }
+        from coop.scoring import service as scoring
+
+        opened = await scoring.open_explanations(
+            vault=self.runtime.vault, member_id=principal.member_id, sealed=sealed
+        )
+        return {score_id: explanation_view(e) for score_id, e in opened.items()}
 
     async def score_history(
         self, principal: Principal, scorer: str, first: int, after: str | None

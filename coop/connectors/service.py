@@ -17,7 +17,7 @@ from coop.connectors.outbound import Guard, Limits, OutboundClient
 from coop.connectors.registry import Registry
 from coop.errors import InvalidInputError, NotFoundError
 from coop.types import utcnow
-from coop.vault import Vault
+from coop.vault import MemberCipher, Vault
 
 log = logging.getLogger("coop.connectors")
 
@@ -102,6 +102,13 @@ async def _view(
     vault: Vault, registry: Registry, row: Connection, runs: Iterable[SyncRun] = ()
 ) -> ConnectionView:
     cipher = await vault.cipher_for(row.member_id)  # type: ignore[attr-defined]
+    return _view_with(cipher, registry, row, runs)
+
+
+def _view_with(
+    cipher: MemberCipher, registry: Registry, row: Connection, runs: Iterable[SyncRun] = ()
+) -> ConnectionView:
+    """The view of `row`, its sealed config opened with the member's `cipher`."""
     config = store.open_field(cipher, row, "config_sealed") or {}
     connector = registry.find(row.connector)
     return ConnectionView(
@@ -153,7 +160,7 @@ async def create_connection(
             created_at=utcnow(),
         )
     log.info("connection created", extra={"connection": str(row.id), "connector": connector})
-    return await _view(vault, registry, row)
+    return _view_with(cipher, registry, row)
 
 
 async def connect_feed(
@@ -198,7 +205,10 @@ async def list_connections(
     *, vault: Vault, registry: Registry, member_id: uuid.UUID
 ) -> list[ConnectionView]:
     rows = await Connection.filter(member_id=member_id).order_by("created_at")
-    return [await _view(vault, registry, row) for row in rows]
+    if not rows:
+        return []
+    cipher = await vault.cipher_for(member_id)  # one unwrap for every connection
+    return [_view_with(cipher, registry, row) for row in rows]
 
 
 async def get_connection(

@@ -417,6 +417,23 @@ async def get_score(*, vault: Vault, member_id: uuid.UUID, score_id: uuid.UUID) 
     return _view(row, await vault.cipher_for(member_id), explain=True)
 
 
+async def open_explanations(
+    *, vault: Vault, member_id: uuid.UUID, sealed: Mapping[uuid.UUID, bytes]
+) -> dict[uuid.UUID, Explanation]:
+    """Open several of the member's sealed score explanations (`explanation_sealed` by score
+    id, as read from the member's own rows) with one unwrap of the member's key.
+    KeyMissingError once the key is shredded, IntegrityError if a blob is not that row's."""
+    if not sealed:
+        return {}
+    cipher = await vault.cipher_for(member_id)
+    return {
+        score_id: _explanation(
+            cipher.open_json(blob, table=TABLE, column="explanation_sealed", row=score_id)
+        )
+        for score_id, blob in sealed.items()
+    }
+
+
 async def delete_scores(*, member_id: uuid.UUID, scorer: str | None = None) -> int:
     query = Score.filter(member_id=member_id)
     if scorer is not None:

@@ -15,7 +15,7 @@ from coop.connectors.models import Connection, Record, SyncRun
 from coop.connectors.registry import Registry
 from coop.errors import NotFoundError
 from coop.jobs import sync as sync_jobs
-from coop.vault import Vault
+from coop.vault import MemberCipher, Vault, load_keyring, load_secret_key
 from tests.connectors.helpers import FakeSleep, make_member
 from tests.fakes.blog import Blog
 from tests.fakes.server import LiveServer
@@ -169,3 +169,41 @@ async def test_connecting_an_unknown_connector_is_refused(
         await sync_jobs.connect(jobs, member_id=member, connector="nope", config={})
     assert caught.value.code == "unknown_connector"
     assert await Connection.all().count() == 0
+
+
+class CountingVault(Vault):
+    """The real vault, counting how often a member's key is unwrapped."""
+
+    unwraps = 0
+
+    async def cipher_for(self, member_id: uuid.UUID) -> MemberCipher:
+        self.unwraps += 1
+        return await super().cipher_for(member_id)
+
+
+async def test_listing_connections_unwraps_the_members_key_once(
+    settings: Settings, db: str
+) -> None:
+    vault = CountingVault(load_keyring(settings), load_secret_key(settings))
+    registry = Registry({"revocable": RevocableConnector("https://social.example/revoke")})
+    member = await make_member(vault)
+    for instance in ("https://a.example", "https://b.example", "https://c.example"):
+        await service.create_connection(
+            vault=vault,
+            registry=registry,
+            member_id=member,
+            connector="revocable",
+            config={"instance": instance},
+        )
+    vault.unwraps = 0
+    views = await service.list_connections(vault=vault, registry=registry, member_id=member)
+    assert [v.label for v in views] == [
+        "https://a.example",
+        "https://b.example",
+        "https://c.example",
+    ]
+    assert vault.unwraps == 1
+    stranger = await make_member(vault)
+    vault.unwraps = 0
+    assert await service.list_connections(vault=vault, registry=registry, member_id=stranger) == []
+    assert vault.unwraps == 0

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from coop.connectors.models import Record
-from coop.errors import NotFoundError
+from coop.errors import IntegrityError, NotFoundError
 from coop.members.models import Member
 from coop.scoring import service
 from coop.scoring.models import Score, ScorerConsent
@@ -288,3 +288,26 @@ async def test_record_rows_are_not_touched_by_scoring(
     await enable(member, runner)
     await compute(vault, runner, member, member_records(2))
     assert await Record.all().count() == 0
+
+
+async def test_several_explanations_open_at_once_and_only_for_their_member(
+    vault: Vault, runner: InProcessRunner, member: uuid.UUID
+) -> None:
+    await enable(member, runner)
+    first = await compute(vault, runner, member, member_records(1))
+    second = await compute(vault, runner, member, member_records(3))
+    assert first.score_id is not None and second.score_id is not None
+    rows = await Score.filter(id__in=[first.score_id, second.score_id])
+    sealed = {row.id: bytes(row.explanation_sealed) for row in rows}
+    opened = await service.open_explanations(vault=vault, member_id=member, sealed=sealed)
+    for score_id in (first.score_id, second.score_id):
+        view = await service.get_score(vault=vault, member_id=member, score_id=score_id)
+        assert opened[score_id] == view.explanation
+    assert await service.open_explanations(vault=vault, member_id=member, sealed={}) == {}
+    other = await make_member(vault)
+    with pytest.raises(IntegrityError) as caught:
+        await service.open_explanations(vault=vault, member_id=other, sealed=sealed)
+    assert caught.value.code == "integrity_error"
+    swapped = {first.score_id: sealed[second.score_id]}  # a blob moved to another row
+    with pytest.raises(IntegrityError):
+        await service.open_explanations(vault=vault, member_id=member, sealed=swapped)
