@@ -5,13 +5,16 @@ Starts, in one run and on the same stack (one uvicorn worker, uvloop + httptools
      an app grant for `score:reach` and a reach score, COOP_RATE_LIMIT=0;
   2. a bare strawberry server answering `{ hello }` with ParserCache + ValidationCache;
 then drives both with the same load generator (an asyncio raw-socket HTTP/1.1 keep-alive
-client, pure Python, in its own process) and prints req/s, p50/p99 and the ratios.
+client, pure Python, in its own process) in alternating slices (bare, coop, coop, bare, ...)
+and prints req/s, p50/p99, each server's CPU time per request (from /proc) and the ratios.
+On a shared machine the CPU-time ratio is the steadier figure: other work steals wall time
+from both servers unevenly, but not CPU time.
 
 Targets (issue #6): score read >= 50% of bare throughput, p99 <= 3x bare.
 The generator itself tops out around a few thousand req/s on one core: it is measured first
 against the bare server at the same concurrency, so both runs share its ceiling.
 
-Usage: python bench/graphql.py [--seconds 8] [--connections 16]
+Usage: python bench/graphql.py [--seconds 8] [--connections 16] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import json
 import os
 import secrets
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # This file is named like the `graphql` package: keep its folder off the import path.
@@ -196,29 +201,41 @@ async def _worker(
         writer.close()
 
 
-async def _drive(port: int, payload: bytes, seconds: float, connections: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _drive(
+    port: int, pid: int, payload: bytes, seconds: float, connections: int
+) -> dict[str, Any]:
     latencies: list[float] = []
     failures: list[int] = []
-    warm = time.perf_counter() + 1.0
+    warm = time.perf_counter() + 0.5
     await asyncio.gather(*(_worker(port, payload, warm, [], []) for _ in range(connections)))
+    cpu = cpu_seconds(pid)
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(
         *(_worker(port, payload, deadline, latencies, failures) for _ in range(connections))
     )
     elapsed = time.perf_counter() - started
-    latencies.sort()
-    n = len(latencies)
+    cpu = cpu_seconds(pid) - cpu
     return {
-        "requests": n,
+        "elapsed": elapsed,
+        "cpu": cpu,
         "failures": len(failures),
-        "rps": n / elapsed,
-        "p50_ms": latencies[n // 2] * 1000 if n else 0.0,
-        "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else 0.0,
+        "latencies": [round(x, 6) for x in latencies],
     }
 
 
-def drive(port: int, query: str, token: str | None, seconds: float, connections: int) -> None:
+def drive(
+    port: int, pid: int, query: str, token: str | None, seconds: float, connections: int
+) -> None:
     """Child process entry: print one JSON line with the measurement."""
     try:
         import uvloop
@@ -227,7 +244,22 @@ def drive(port: int, query: str, token: str | None, seconds: float, connections:
     except ImportError:
         pass
     payload = request_bytes(port, query, token)
-    print(json.dumps(asyncio.run(_drive(port, payload, seconds, connections))))
+    print(json.dumps(asyncio.run(_drive(port, pid, payload, seconds, connections))))
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Several slices of one target, merged: req/s, percentiles, server CPU per request."""
+    latencies = sorted(x for run in runs for x in run["latencies"])
+    n = len(latencies)
+    elapsed = sum(run["elapsed"] for run in runs)
+    return {
+        "requests": n,
+        "failures": sum(run["failures"] for run in runs),
+        "rps": n / elapsed if elapsed else 0.0,
+        "p50_ms": latencies[n // 2] * 1000 if n else 0.0,
+        "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000 if n else 0.0,
+        "cpu_us": sum(run["cpu"] for run in runs) / n * 1e6 if n else 0.0,
+    }
 
 
 # -- orchestration -------------------------------------------------------------------------------
@@ -254,14 +286,15 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) 
 
 
 def measure(
-    port: int, query: str, token: str | None, seconds: float, connections: int
-) -> dict[str, float]:
+    port: int, pid: int, query: str, token: str | None, seconds: float, connections: int
+) -> dict[str, Any]:
     out = subprocess.run(
         [
             sys.executable,
             __file__,
             "--drive",
             str(port),
+            str(pid),
             query,
             token or "",
             str(seconds),
@@ -272,7 +305,7 @@ def measure(
         check=True,
         timeout=seconds + 60,
     )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -289,6 +322,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=4, help="alternating slices per target")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="coop-bench-") as tmp:
@@ -313,36 +347,61 @@ def main() -> int:
         try:
             wait_ready(bare_port, bare)
             wait_ready(coop_port, server)
-            results = {}
-            for name, port, query, tok in (
-                ("bare { hello }", bare_port, HELLO_QUERY, None),
-                ("coop score read", coop_port, SCORE_QUERY, token),
-            ):
-                results[name] = measure(port, query, tok, args.seconds, args.connections)
+            targets = {
+                "bare { hello }": (bare_port, bare.pid, HELLO_QUERY, None),
+                "coop score read": (coop_port, server.pid, SCORE_QUERY, token),
+            }
+            # Alternate short slices (bare, coop, coop, bare, ...) so that load from other
+            # work on a shared machine hits both targets alike.
+            slices: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+            ratios: list[float] = []
+            for round_ in range(args.rounds):
+                order = list(targets) if round_ % 2 == 0 else list(reversed(targets))
+                got = {}
+                for name in order:
+                    port, pid, query, tok = targets[name]
+                    got[name] = measure(
+                        port, pid, query, tok, args.seconds / args.rounds, args.connections
+                    )
+                    slices[name].append(got[name])
+                rates = {name: len(r["latencies"]) / r["elapsed"] for name, r in got.items()}
+                ratios.append(rates["coop score read"] / rates["bare { hello }"])
+            results = {name: summary(runs) for name, runs in slices.items()}
             low = {
-                name: measure(port, query, tok, args.seconds / 2, 1)
-                for name, port, query, tok in (
-                    ("bare { hello }", bare_port, HELLO_QUERY, None),
-                    ("coop score read", coop_port, SCORE_QUERY, token),
-                )
+                name: summary([measure(port, pid, query, tok, args.seconds / 2, 1)])
+                for name, (port, pid, query, tok) in targets.items()
             }
         finally:
             stop(server)
             stop(bare)
 
-    print(f"{args.connections} connections, {args.seconds:g} s each, one uvicorn worker each")
-    print(f"{'':18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5}   (1 conn: p50 / p99 ms)")
+    print(
+        f"{args.connections} connections, {args.seconds:g} s each in {args.rounds} alternating "
+        "slices, one uvicorn worker each"
+    )
+    print(
+        f"{'':18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5} {'CPU us/req':>11}"
+        "   (1 conn: p50 / p99 ms)"
+    )
     for name, r in results.items():
         one = low[name]
         print(
             f"{name:18} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-            f"{int(r['failures']):5d}   ({one['p50_ms']:.2f} / {one['p99_ms']:.2f})"
+            f"{int(r['failures']):5d} {r['cpu_us']:11.0f}   "
+            f"({one['p50_ms']:.2f} / {one['p99_ms']:.2f})"
         )
     base, ours = results["bare { hello }"], results["coop score read"]
     ratio = ours["rps"] / base["rps"]
     p99 = ours["p99_ms"] / base["p99_ms"] if base["p99_ms"] else float("inf")
     p99_low = low["coop score read"]["p99_ms"] / max(low["bare { hello }"]["p99_ms"], 1e-9)
-    print(f"throughput ratio {ratio:.2f} (target >= 0.50)")
+    per_round = ", ".join(f"{r:.2f}" for r in ratios)
+    print(
+        f"throughput ratio {ratio:.2f} (target >= 0.50); per slice pair: {per_round}; "
+        f"median {statistics.median(ratios):.2f}"
+    )
+    if ours["cpu_us"]:
+        # What the ratio would be if each server had a core to itself.
+        print(f"CPU-time ratio (bare us/req / coop us/req) {base['cpu_us'] / ours['cpu_us']:.2f}")
     print(
         f"p99 ratio {p99:.2f} at {args.connections} connections, {p99_low:.2f} at 1 (target <= 3)"
     )
@@ -353,7 +412,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--bare":
         serve_bare(int(sys.argv[2]))
     elif len(sys.argv) > 1 and sys.argv[1] == "--drive":
-        port, query, token, seconds, conns = sys.argv[2:7]
-        drive(int(port), query, token or None, float(seconds), int(conns))
+        port, pid, query, token, seconds, conns = sys.argv[2:8]
+        drive(int(port), int(pid), query, token or None, float(seconds), int(conns))
     else:
         sys.exit(main())
