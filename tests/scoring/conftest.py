@@ -111,11 +111,26 @@ def canary_listener() -> Iterator[CanaryListener]:
         listener.close()
 
 
+# Folders every scorer child gets a private, empty copy of (coop/scoring/lockdown.py).
+PRIVATE_IN_SANDBOX = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _visible_base() -> Path:
+    """A world-traversable folder the sandbox does NOT replace, so a test reaches the file's
+    own permission check: the checkout's build/ folder, unless the checkout lives under /tmp
+    (a CI clone), then /var/lib/coop-tests (these isolation tests run as root)."""
+    root = ROOT.resolve()
+    if not any(root.is_relative_to(private) for private in PRIVATE_IN_SANDBOX):
+        return root / "build"  # git-ignored
+    return Path("/var/lib/coop-tests")
+
+
 @pytest.fixture
 def secret_dir() -> Iterator[Path]:
-    """A folder outside /tmp (readable path, like a data dir) holding 0600 secrets."""
-    (ROOT / "build").mkdir(exist_ok=True, mode=0o755)  # git-ignored
-    base = ROOT / "build" / f"scoring-test-{uuid.uuid4().hex[:8]}"
+    """A folder outside the sandbox's private mounts (like a data dir) holding 0600 secrets."""
+    parent = _visible_base()
+    parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    base = parent / f"scoring-test-{uuid.uuid4().hex[:8]}"
     base.mkdir(mode=0o755)
     base.chmod(0o755)
     for name in ("coop.sqlite3", "keyring"):
