@@ -133,3 +133,27 @@ async def test_access_log_pages_follow_their_cursors(
     assert seen == [f"o{i}" for i in range(1, 6)]
     body = (await gql(client, own, query, {"n": 3, "after": "o1"})).json()
     assert [e["cursor"] for e in body["data"]["viewer"]["accessLog"]["edges"]] == ["o2", "o3", "o4"]
+
+
+async def test_reading_several_scores_logs_each_and_shares_one_commit(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    from coop.consent import accesslog
+    from coop.consent.models import AccessLogEntry
+
+    member = await make_member(vault)
+    await give_score(flow, member, "reach")
+    await give_score(flow, member, "cadence")
+    token = await grant_token(member, await make_app(vault), ["score:reach", "score:cadence"])
+    writer = accesslog.writer()
+    before = writer.flushes
+    body = (
+        await gql(client, token.access_token, "{ viewer { scores { scorer { name } } } }")
+    ).json()
+    assert sorted(s["scorer"]["name"] for s in body["data"]["viewer"]["scores"]) == [
+        "cadence",
+        "reach",
+    ]
+    logged = await AccessLogEntry.filter(member_id=member.id).values_list("scope", flat=True)
+    assert sorted(logged) == ["score:cadence", "score:reach"]
+    assert writer.flushes - before == 1
