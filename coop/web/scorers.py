@@ -64,8 +64,14 @@ async def disable(request: Request) -> Response:
     member = await require_member(request)
     await read_form(request)
     name = str(request.path_params["name"])
-    deleted = await flow_for(get_runtime(request)).disable(member_id=member.id, scorer=name)
-    return redirect_with_flash("/scorers", f"{name} is off. {deleted} of its scores were deleted.")
+    flow = flow_for(get_runtime(request))
+    try:
+        title = (await flow.meta(name)).title
+    except (ScorerUnavailableError, SandboxUnavailableError):
+        title = name  # an uninstalled scorer can still be disabled (and its scores deleted)
+    deleted = await flow.disable(member_id=member.id, scorer=name)
+    scores = "1 score was" if deleted == 1 else f"{deleted} scores were"
+    return redirect_with_flash("/scorers", f"{title} is off. {scores} deleted.")
 
 
 def routes() -> list[BaseRoute]:

@@ -1,0 +1,45 @@
+"""The consent page in a browser: it says who asks for what, and Deny sends the member back to
+the app with `error=access_denied` (RFC 6749 §4.1.2.1) and grants nothing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+
+from tests.e2e import member_data
+from tests.e2e.member_data import ExampleApp, Member, log_in_as
+
+member = member_data.member
+module_app = member_data.module_app
+module_blog = member_data.module_blog
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def test_deny_returns_access_denied_to_the_app_and_grants_nothing(
+    page: Page, context: BrowserContext, member: Member, module_app: ExampleApp
+) -> None:
+    await log_in_as(context, member)
+    await page.goto("/apps")
+    await page.get_by_role("button", name="Revoke").click()
+    await expect(page.locator("main")).to_contain_text("No app can read your data.")
+
+    await page.goto(module_app.server.url("/login"))
+    await expect(page.get_by_role("heading", level=1)).to_have_text(
+        f"Allow {module_app.name} to read your data?"
+    )
+    await expect(page).to_have_title(re.compile(re.escape(f"Allow {module_app.name}?")))
+    scopes = page.get_by_role("group", name=re.compile(r"may read"))
+    await expect(scopes.get_by_role("checkbox")).to_have_count(2)
+
+    callback = re.compile(
+        re.escape(module_app.server.url("/callback")) + r"\?.*error=access_denied"
+    )
+    async with page.expect_request(callback):
+        await page.get_by_role("button", name="Deny").click()
+    await expect(page.locator("body")).to_contain_text("access_denied")
+
+    await page.goto("/apps")
+    await expect(page.locator("main")).to_contain_text("No app can read your data.")
