@@ -199,5 +199,3 @@ async def page(context: BrowserContext, coop_server: CoopServer) -> AsyncIterato
     page.on("response", check_response)
     yield page
     assert not errors, f"the page reported errors: {errors}"
-
-
