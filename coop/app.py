@@ -69,7 +69,7 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
             if settings.scheduler:
                 jobs.scheduler.start()
                 stack.push_async_callback(jobs.scheduler.stop)
-                webhooks = portability_lifecycle.WebhookWorker(settings)
+                webhooks = portability_lifecycle.WebhookWorker(settings, runtime.vault)
                 webhooks.start()
                 stack.push_async_callback(webhooks.stop)
             # Start-up objects live for the whole process: keep them out of the collector's

@@ -120,7 +120,11 @@ def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_app_create(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
+    from coop.app import build_runtime
     from coop.apps.service import create_app
+
+    # The webhook secret is derived from the server secret: only then are the keys needed.
+    vault = build_runtime(settings).vault if args.webhook_url else None
 
     async def work() -> Any:
         return await create_app(
@@ -129,10 +133,27 @@ def cmd_app_create(args: argparse.Namespace, settings: Settings) -> int:
             public=args.public,
             homepage=args.homepage,
             webhook_url=args.webhook_url,
+            vault=vault,
         )
 
     registered = asyncio.run(with_db(settings, work))
     print(json.dumps(registered.client_information(), indent=2))
+    return 0
+
+
+def cmd_app_rotate_webhook_secret(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from coop.app import build_runtime
+    from coop.apps.service import rotate_webhook_secret
+
+    vault = build_runtime(settings).vault
+
+    async def work() -> str:
+        return await rotate_webhook_secret(vault=vault, client_id=args.client_id)
+
+    secret = asyncio.run(with_db(settings, work))
+    print(json.dumps({"client_id": args.client_id, "webhook_secret": secret}, indent=2))
     return 0
 
 
@@ -238,8 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--public", action="store_true", help="a public client (native/browser app, no secret)"
     )
     app_create.add_argument("--homepage")
-    app_create.add_argument("--webhook-url", help="deauthorization notices are POSTed here")
+    app_create.add_argument(
+        "--webhook-url", help="signed deletion notices are POSTed here (prints a webhook_secret)"
+    )
     app_create.set_defaults(handler=cmd_app_create)
+    app_rotate = app_sub.add_parser(
+        "rotate-webhook-secret",
+        help="give an app a new webhook signing secret (printed once; the old one stops working)",
+    )
+    app_rotate.add_argument("--client-id", required=True)
+    app_rotate.set_defaults(handler=cmd_app_rotate_webhook_secret)
 
     keys = sub.add_parser("keys", help="manage key-encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)

@@ -11,7 +11,7 @@ from coop.members.models import Member
 
 
 class App(Model):
-    """An OAuth 2 client. Only a hash of a confidential client's secret is stored."""
+    """An OAuth 2 client. Its secrets are never stored: a hash of the client secret and a salt."""
 
     id = fields.UUIDField(primary_key=True)
     client_id = fields.CharField(max_length=64, unique=True)
@@ -21,6 +21,7 @@ class App(Model):
     redirect_uris: list[str] = fields.JSONField(default=list)
     public = fields.BooleanField(default=False)
     webhook_url = fields.CharField(max_length=500, null=True)
+    webhook_salt = fields.CharField(max_length=64, null=True)
     owner: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
         "models.Member", related_name="apps", null=True, on_delete=fields.CASCADE
     )

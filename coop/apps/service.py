@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from coop.vault import Vault
 
 from .models import App
 
+log = logging.getLogger("coop.apps")
+
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "localhost"})
 # RFC 8252 §7.3: native apps get an ephemeral port on a loopback IP literal.
 PORT_FLEXIBLE_HOSTS = frozenset({"127.0.0.1", "[::1]"})
@@ -33,10 +36,11 @@ GRANT_TYPES = ("authorization_code", "refresh_token")
 
 @dataclass(frozen=True)
 class RegisteredApp:
-    """A new app and its client secret: the only moment the secret exists in clear."""
+    """A new app and its secrets: the only moment they are shown."""
 
     app: App
     client_secret: str | None
+    webhook_secret: str | None = None
 
     def client_information(self) -> dict[str, Any]:
         """RFC 7591 §3.2.1 client information response."""
@@ -54,6 +58,9 @@ class RegisteredApp:
             info["client_secret_expires_at"] = 0
         if self.app.homepage:
             info["client_uri"] = self.app.homepage
+        if self.webhook_secret is not None:
+            info["webhook_url"] = self.app.webhook_url
+            info["webhook_secret"] = self.webhook_secret
         return info
 
 
@@ -139,11 +146,18 @@ async def create_app(
     homepage: str | None = None,
     webhook_url: str | None = None,
     owner_id: uuid.UUID | None = None,
+    vault: Vault | None = None,
 ) -> RegisteredApp:
-    """Register an app. `owner_id` is None for apps the operator registers with the CLI."""
+    """Register an app. `owner_id` is None for apps the operator registers with the CLI.
+
+    With a webhook URL the app also gets a webhook signing secret, derived by `vault` (which
+    is then required) and shown only here. Public clients get one too.
+    """
     name, uris, homepage, webhook_url = validate_registration(
         name=name, redirect_uris=redirect_uris, homepage=homepage, webhook_url=webhook_url
     )
+    if webhook_url and vault is None:
+        raise TypeError("create_app needs the vault to derive a webhook secret")
     secret = None if public else "coop_cs_" + secrets.token_urlsafe(32)
     async with in_transaction():
         app = await App.create(
@@ -155,10 +169,37 @@ async def create_app(
             redirect_uris=uris,
             public=public,
             webhook_url=webhook_url,
+            webhook_salt=_new_salt(),
             owner_id=owner_id,
             created_at=utcnow(),
         )
-    return RegisteredApp(app=app, client_secret=secret)
+    webhook_secret = webhook_secret_of(vault, app) if vault and webhook_url else None
+    return RegisteredApp(app=app, client_secret=secret, webhook_secret=webhook_secret)
+
+
+def _new_salt() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def webhook_secret_of(vault: Vault, app: App) -> str | None:
+    """The secret that signs `app`'s deauthorization notices (None: no webhook to sign for)."""
+    if not app.webhook_url or not app.webhook_salt:
+        return None
+    return vault.app_webhook_secret(app.client_id, app.webhook_salt)
+
+
+async def rotate_webhook_secret(*, vault: Vault, client_id: str) -> str:
+    """Give an app a new webhook secret (a new salt): the old one stops verifying at once."""
+    app = await get_app(client_id=client_id)
+    if app is None:
+        raise NotFoundError("No app has this client ID.")
+    if not app.webhook_url:
+        raise InvalidInputError("This app has no webhook URL, so it has no webhook secret.")
+    salt = _new_salt()
+    async with in_transaction():
+        await App.filter(id=app.id).update(webhook_salt=salt)
+    log.info("webhook secret rotated", extra={"app": str(app.id)})
+    return vault.app_webhook_secret(app.client_id, salt)
 
 
 async def get_app(*, client_id: str) -> App | None:

@@ -61,7 +61,7 @@ class Notice:
     name: str
     subject: str
     client_id: str
-    supported: bool  # a webhook URL and a secret to sign with
+    supported: bool  # a webhook URL and a webhook secret to sign with
 
 
 @dataclass
@@ -91,7 +91,7 @@ async def _plan(vault: Vault, registry: Registry | None, member_id: uuid.UUID) -
         subjects.setdefault(uuid.UUID(str(row["app_id"])), str(row["subject"]))
     found = await apps.get_apps(ids=list(subjects))
     notices = [
-        Notice(a.id, a.name, subjects[a.id], a.client_id, bool(a.webhook_url and a.secret_hash))
+        Notice(a.id, a.name, subjects[a.id], a.client_id, bool(a.webhook_url and a.webhook_salt))
         for a in sorted(found.values(), key=lambda a: a.name)
     ]
     revocations = await upstream.capture(vault=vault, registry=registry, member_id=member_id)
@@ -224,7 +224,7 @@ async def erase_member(
     log.info("member erased", extra={"ledger": str(entry.id)})
     await after_step("purged")
     await webhooks.deliver(
-        settings, list(await WebhookDelivery.filter(ledger_id=entry.id, status="pending"))
+        settings, vault, list(await WebhookDelivery.filter(ledger_id=entry.id, status="pending"))
     )
     await after_step("notified")
     return Erasure(await build_receipt(entry.id), token)

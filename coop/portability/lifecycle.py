@@ -34,15 +34,16 @@ async def converge(*, vault: Vault, settings: Settings) -> int:
 class WebhookWorker:
     """A background task retrying pending deauthorization notices until stopped."""
 
-    def __init__(self, settings: Settings, *, interval: float = 15.0) -> None:
+    def __init__(self, settings: Settings, vault: Vault, *, interval: float = 15.0) -> None:
         self.settings = settings
+        self.vault = vault
         self.interval = interval
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(
-            webhooks.run_worker(self.settings, self._stop, interval=self.interval)
+            webhooks.run_worker(self.settings, self.vault, self._stop, interval=self.interval)
         )
 
     async def stop(self) -> None:

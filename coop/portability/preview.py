@@ -31,7 +31,7 @@ async def preview_erasure(*, member_id: uuid.UUID, registry: Registry | None) ->
     return ErasurePreview(
         deleted=label_counts(counts),
         apps_notified=tuple(
-            sorted((a.name, bool(a.webhook_url and a.secret_hash)) for a in found.values())
+            sorted((a.name, bool(a.webhook_url and a.webhook_salt)) for a in found.values())
         ),
         upstream=tuple(
             sorted(

@@ -1,8 +1,10 @@
-"""Signed deauthorization notices to apps, delivered with retries (see docs/export.md).
+"""Signed deauthorization notices to apps, delivered with retries (see docs/apps.md).
 
-Signature: `Coop-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` over `<t>.<raw body>` with
-the key SHA-256(client_secret) (32 raw bytes). The app recomputes it with its own secret,
-compares in constant time and refuses a `t` more than five minutes old.
+Signature: `Coop-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` over `<t>.<raw body>`, keyed
+with the UTF-8 bytes of the app's webhook secret. That secret is derived by the vault from the
+server secret and a per-app salt (`Vault.app_webhook_secret`): nothing in the database yields
+it. The app recomputes the MAC, compares in constant time and refuses a `t` more than five
+minutes away from its clock.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ from coop.portability.models import (
     WebhookDelivery,
 )
 from coop.types import utcnow
+from coop.vault import Vault
 
 log = logging.getLogger("coop.portability.webhooks")
 
 EVENT = "member.erased"
 SIGNATURE_HEADER = "Coop-Signature"
+TOLERANCE = 300  # seconds an app should accept between `t` and its own clock
 MAX_ATTEMPTS = 8
 BASE_DELAY = 30.0  # seconds; attempt n waits uniform(0, min(CAP, BASE * 2**n)): full jitter
 CAP_DELAY = 6 * 3600.0
@@ -47,28 +51,28 @@ PERMANENT_ERRORS = frozenset({"app_gone", "url_not_allowed"})
 UNSUPPORTED = "unsupported"
 
 
-def signing_key(secret_hash_hex: str) -> bytes:
-    """SHA-256(client_secret): what coop stores, and what the app can compute itself."""
-    return bytes.fromhex(secret_hash_hex)
+def _mac(webhook_secret: str, body: bytes, timestamp: int) -> str:
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(webhook_secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def sign(key: bytes, body: bytes, timestamp: int) -> str:
-    mac = hmac.new(key, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+def sign(webhook_secret: str, body: bytes, timestamp: int) -> str:
+    """The `Coop-Signature` header value for `body` sent at `timestamp`."""
+    return f"t={timestamp},v1={_mac(webhook_secret, body, timestamp)}"
 
 
-def verify(client_secret: str, body: bytes, header: str, *, now: int, tolerance: int = 300) -> bool:
-    """What an app runs (documented in docs/export.md); tests use it as the reference."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+def verify(
+    webhook_secret: str, body: bytes, header: str, *, now: int, tolerance: int = TOLERANCE
+) -> bool:
+    """What an app runs (documented in docs/apps.md); tests use it as the reference."""
+    parts = dict(p.strip().split("=", 1) for p in header.split(",") if "=" in p)
     try:
         timestamp = int(parts["t"])
     except (KeyError, ValueError):
         return False
     if abs(now - timestamp) > tolerance:
         return False
-    key = hashlib.sha256(client_secret.encode()).digest()
-    expected = sign(key, body, timestamp).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    return hmac.compare_digest(_mac(webhook_secret, body, timestamp), parts.get("v1", ""))
 
 
 def notice_body(
@@ -93,13 +97,16 @@ def backoff(attempt: int, rng: random.Random | None = None) -> float:
     return (rng or random).uniform(0, min(CAP_DELAY, BASE_DELAY * 2**attempt))
 
 
-async def _attempt(client: OutboundClient, delivery: WebhookDelivery) -> tuple[int | None, str]:
-    """Send once. Returns (HTTP status or None, error code or "")."""
+async def _attempt(
+    client: OutboundClient, vault: Vault, delivery: WebhookDelivery
+) -> tuple[int | None, str]:
+    """Send once, signed with the app's current webhook secret: (HTTP status, error code)."""
     app = (await apps.get_apps(ids=[delivery.app_id])).get(delivery.app_id)
-    if app is None or not app.webhook_url or not app.secret_hash or delivery.body is None:
+    secret = apps.webhook_secret_of(vault, app) if app is not None else None
+    if app is None or not app.webhook_url or secret is None or delivery.body is None:
         return None, "app_gone"
     body = bytes(delivery.body)
-    header = sign(signing_key(app.secret_hash), body, int(utcnow().timestamp()))
+    header = sign(secret, body, int(utcnow().timestamp()))
     headers = {
         "content-type": "application/json",
         SIGNATURE_HEADER: header,
@@ -135,32 +142,34 @@ async def _record(delivery: WebhookDelivery, status: int | None, error: str) -> 
     log.info("webhook attempt", extra={"delivery": str(delivery.id), "code": error or "ok"})
 
 
-async def deliver(settings: Settings, deliveries: list[WebhookDelivery]) -> None:
+async def deliver(settings: Settings, vault: Vault, deliveries: list[WebhookDelivery]) -> None:
     """One attempt for each delivery, concurrently, each bounded by the client's timeouts."""
     if not deliveries:
         return
     async with OutboundClient(Guard.from_settings(settings), LIMITS) as client:
-        results = await asyncio.gather(*(_attempt(client, d) for d in deliveries))
+        results = await asyncio.gather(*(_attempt(client, vault, d) for d in deliveries))
     for delivery, (status, error) in zip(deliveries, results, strict=True):
         await _record(delivery, status, error)
 
 
-async def deliver_due(settings: Settings, *, limit: int = 50) -> int:
+async def deliver_due(settings: Settings, vault: Vault, *, limit: int = 50) -> int:
     """Attempt every pending delivery whose time has come. Returns how many were tried."""
     due = (
         await WebhookDelivery.filter(status=DELIVERY_PENDING, next_attempt_at__lte=utcnow())
         .order_by("next_attempt_at")
         .limit(limit)
     )
-    await deliver(settings, list(due))
+    await deliver(settings, vault, list(due))
     return len(due)
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event, *, interval: float = 15.0) -> None:
+async def run_worker(
+    settings: Settings, vault: Vault, stop: asyncio.Event, *, interval: float = 15.0
+) -> None:
     """Retry pending deliveries until `stop` is set (started by the app's lifespan)."""
     while not stop.is_set():
         try:
-            await deliver_due(settings)
+            await deliver_due(settings, vault)
         except Exception as exc:  # the worker must outlive any single failure
             log.error("webhook worker failed", extra={"code": type(exc).__name__})
         with contextlib.suppress(TimeoutError):

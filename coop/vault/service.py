@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
 import json
 import logging
 import uuid
@@ -17,6 +19,8 @@ from coop.vault.keyring import Keyring
 from coop.vault.models import MemberKey
 
 log = logging.getLogger("coop.vault")
+
+WEBHOOK_SECRET_PREFIX = "coop_whsec_"  # noqa: S105 (a public prefix, not a secret)
 
 
 def _aad(*parts: str) -> bytes:
@@ -85,6 +89,7 @@ class Vault:
         self.keyring = keyring
         self._index_key = cipher.derive_key(secret, "coop blind index v1")
         self._csrf_key = cipher.derive_key(secret, "coop csrf v1")
+        self._webhook_key = cipher.derive_key(secret, "coop webhook v1")
 
     # -- member keys ---------------------------------------------------------------------
     async def create_key(self, member_id: uuid.UUID) -> MemberCipher:
@@ -207,6 +212,15 @@ class Vault:
 
     def csrf_token(self, binding: str) -> str:
         return cipher.keyed_hash(self._csrf_key, binding)
+
+    def app_webhook_secret(self, client_id: str, salt: str) -> str:
+        """An app's webhook signing secret: HMAC-SHA256(k_webhook, client_id, salt), base64url.
+
+        Only the salt is stored. Without the server secret nothing in the database yields the
+        secret, and a new salt gives a new, unrelated secret (rotation).
+        """
+        mac = hmac.digest(self._webhook_key, _aad("coop-webhook-v1", client_id, salt), "sha256")
+        return WEBHOOK_SECRET_PREFIX + base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
     @staticmethod
     def token_hash(token: str) -> str:

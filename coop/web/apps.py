@@ -151,6 +151,7 @@ async def register_app(request: Request) -> Response:
             homepage=form_text(form, "homepage") or None,
             webhook_url=form_text(form, "webhook_url") or None,
             owner_id=member.id,
+            vault=get_runtime(request).vault,
         )
     except CoopError as exc:
         return await _developer_page(

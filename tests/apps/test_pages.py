@@ -7,6 +7,7 @@ import re
 import httpx
 import pytest
 
+from coop.apps import service as apps
 from coop.apps.models import App
 from coop.config import Settings
 from coop.consent import service as consent
@@ -138,6 +139,26 @@ async def test_developer_registers_an_app_and_sees_the_secret_once(
     app = await App.get(owner_id=member.id)
     assert app.redirect_uris == ["https://my.example/cb", "http://127.0.0.1:9000/cb"]
     assert secret.group(1) not in (await browser.get("/developer")).text
+
+
+async def test_developer_sees_the_webhook_secret_once_and_it_signs_the_notices(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    response = await post(
+        browser,
+        "/developer/apps",
+        "/developer",
+        name="Hooked",
+        redirect_uris="http://127.0.0.1:9000/cb",
+        webhook_url="https://hooked.example/coop",
+        client_type="public",
+    )
+    assert response.status_code == 200
+    found = re.search(r"<code>(coop_whsec_[^<]+)</code>", response.text)
+    assert found and "coop_cs_" not in response.text
+    app = await App.get(owner_id=member.id)
+    assert apps.webhook_secret_of(vault, app) == found.group(1)
+    assert found.group(1) not in (await browser.get("/developer")).text
 
 
 async def test_developer_registration_errors_are_shown_with_their_code(

@@ -50,11 +50,11 @@ async def log_in(
 async def register(
     vault: Vault, *, redirect_uris: list[str] | None = None, public: bool = False, **kw: Any
 ) -> RegisteredApp:
-    del vault  # client secrets are hashed without per-server keys
     return await apps.create_app(
         name=kw.pop("name", "Example App"),
         redirect_uris=redirect_uris or [REDIRECT],
         public=public,
+        vault=vault,
         **kw,
     )
 

@@ -39,13 +39,23 @@ class Person:
 async def make_app(
     vault: Vault, name: str, webhook_url: str | None = None
 ) -> tuple[uuid.UUID, str]:
-    registered = await apps.create_app(
+    """A confidential app: its id and client secret."""
+    registered = await make_webhook_app(vault, name, webhook_url)
+    assert registered.client_secret is not None
+    return registered.app.id, registered.client_secret
+
+
+async def make_webhook_app(
+    vault: Vault, name: str, webhook_url: str | None, *, public: bool = False
+) -> apps.RegisteredApp:
+    """An app as registered, with the secrets shown once (the webhook secret among them)."""
+    return await apps.create_app(
         name=name,
         redirect_uris=["https://app.example/cb"],
         webhook_url=webhook_url,
+        public=public,
+        vault=vault,
     )
-    assert registered.client_secret is not None
-    return registered.app.id, registered.client_secret
 
 
 async def make_person(

@@ -31,7 +31,7 @@ from coop.vault import Vault
 from tests.fakes.github import running_github
 from tests.fakes.mastodon import running_mastodon
 from tests.fakes.server import LiveServer
-from tests.portability.factories import make_app, make_person
+from tests.portability.factories import make_app, make_person, make_webhook_app
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
 
@@ -84,7 +84,9 @@ async def test_apps_get_signed_notices_and_failures_never_block_the_erasure(
 ) -> None:
     fake, server = receiver
     allowed = dataclasses.replace(settings, outbound_allow=LOOPBACK)
-    ok_id, ok_secret = await make_app(vault, "Good app", server.url("/ok"))
+    good = await make_webhook_app(vault, "Good app", server.url("/ok"))
+    ok_id, ok_secret = good.app.id, good.webhook_secret
+    assert ok_secret is not None
     fail_id, _ = await make_app(vault, "Broken app", server.url("/fail"))
     slow_id, _ = await make_app(vault, "Slow app", server.url("/slow"))
     silent_id, _ = await make_app(vault, "Silent app")
@@ -114,10 +116,10 @@ async def test_apps_get_signed_notices_and_failures_never_block_the_erasure(
     assert delivered.body is None  # the subject is gone once delivered
 
     # Retries: nothing is due before the backoff; after it, the healed app gets the notice.
-    assert await webhooks.deliver_due(allowed) == 0
+    assert await webhooks.deliver_due(allowed, vault) == 0
     fake.failing = False
     clock.advance(webhooks.CAP_DELAY + 1)
-    assert await webhooks.deliver_due(allowed) == 2
+    assert await webhooks.deliver_due(allowed, vault) == 2
     healed = await WebhookDelivery.get(app_id=fail_id)
     assert (healed.status, healed.attempts) == ("delivered", 2)
 
@@ -132,7 +134,7 @@ async def test_a_notice_that_keeps_failing_is_given_up_and_forgotten(
     await erase.erase_member(vault=vault, settings=allowed, member_id=person.member_id)
     for _ in range(webhooks.MAX_ATTEMPTS):
         clock.advance(webhooks.CAP_DELAY + 1)
-        await webhooks.deliver_due(allowed)
+        await webhooks.deliver_due(allowed, vault)
     delivery = await WebhookDelivery.get(app_id=fail_id)
     assert delivery.status == "failed" and delivery.attempts == webhooks.MAX_ATTEMPTS
     assert delivery.body is None and delivery.next_attempt_at is None
