@@ -18,12 +18,15 @@ from tests.portability.factories import make_app, make_person
 
 
 def sqlite_bytes(url: str) -> bytes:
+    """The database file and its WAL, read by a child process.
+
+    Opening and closing the file here would drop this process's POSIX locks on it, which the
+    open SQLite connection relies on: another process (a CLI test) would then think it is the
+    last connection and delete the WAL and shared-memory files under our connection's feet.
+    """
     path = Path(url.removeprefix("sqlite://").split("?", 1)[0])
-    data = b""
-    for candidate in (path, path.with_name(path.name + "-wal")):
-        if candidate.exists():
-            data += candidate.read_bytes()
-    return data
+    files = [str(p) for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+    return subprocess.run(["cat", *files], capture_output=True, check=True, timeout=60).stdout
 
 
 async def postgres_hits(marker: str) -> dict[str, int]:
