@@ -63,10 +63,11 @@ class Migration(migrations.Migration):
                 ('redirect_uris', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('public', fields.BooleanField(default=False)),
                 ('webhook_url', fields.CharField(null=True, max_length=500)),
+                ('webhook_salt', fields.CharField(null=True, max_length=64)),
                 ('owner', fields.ForeignKeyField('models.Member', source_field='owner_id', null=True, db_constraint=True, to_field='id', related_name='apps', on_delete=OnDelete.CASCADE)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'app', 'app': 'models', 'pk_attr': 'id', 'table_description': "An OAuth 2 client. Only a hash of a confidential client's secret is stored."},
+            options={'table': 'app', 'app': 'models', 'pk_attr': 'id', 'table_description': 'An OAuth 2 client. Its secrets are never stored: a hash of the client secret and a salt.'},
             bases=['Model'],
         ),
         ops.CreateModel(
