@@ -7,12 +7,10 @@ Tests load the member's session into their own context with `log_in_as`.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,9 +18,9 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.e2e.conftest import CoopServer
-from tests.e2e.test_journey import CANARY, load_example, nav, sign_up_and_log_in
+from tests.e2e.test_journey import nav, running_example_app, seeded_blog, sign_up_and_log_in
 from tests.fakes.blog import Blog
-from tests.fakes.server import LiveServer, free_port
+from tests.fakes.server import LiveServer
 
 
 @dataclass
@@ -46,34 +44,18 @@ async def log_in_as(context: BrowserContext, member: Member) -> None:
 
 @pytest.fixture(scope="module")
 def module_blog() -> Iterator[tuple[LiveServer, Blog]]:
-    feed = Blog()
-    now = datetime.now(UTC)
-    for i in range(6):
-        feed.add_post(
-            f"{CANARY} post {i}", body="<p>hello</p>", published=now - timedelta(days=i * 9 + 1)
-        )
-    with LiveServer(feed.app()) as server:
-        yield server, feed
+    with seeded_blog() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def module_app(coop_server: CoopServer) -> Iterator[ExampleApp]:
     """The example third-party app (docs/examples), registered by the operator."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     name = f"Example {secrets.token_hex(3)}"
-    created = coop_server.coop(
-        "app", "create", "--name", name, "--redirect-uri", f"{base}/callback"
-    )
-    client = json.loads(created.stdout)
-    app = load_example().build_app(
-        issuer=coop_server.base_url,
-        client_id=client["client_id"],
-        client_secret=client["client_secret"],
-        base_url=base,
-        scope="profile score:reach",
-    )
-    with LiveServer(app, port=port) as server:
+    with running_example_app(coop_server, name=name, scope="profile score:reach") as (
+        server,
+        client,
+    ):
         yield ExampleApp(server, client, name)
 
 

@@ -19,6 +19,7 @@ import os
 import re
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -74,8 +75,9 @@ def mastodon_archive(now: datetime) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def blog() -> Iterator[tuple[LiveServer, Blog]]:
+@contextmanager
+def seeded_blog() -> Iterator[tuple[LiveServer, Blog]]:
+    """The member's blog on loopback: six posts over the last seven weeks."""
     feed = Blog()
     now = datetime.now(UTC)
     for i in range(6):
@@ -86,12 +88,15 @@ def blog() -> Iterator[tuple[LiveServer, Blog]]:
         yield server, feed
 
 
-@pytest.fixture
-def example_app(coop_server: CoopServer) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
+@contextmanager
+def running_example_app(
+    coop_server: CoopServer, *, name: str, scope: str
+) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
+    """The example third-party app (docs/examples), registered by the operator's CLI."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     created = coop_server.coop(
-        "app", "create", "--name", "Example Scores", "--redirect-uri", f"{base}/callback"
+        "app", "create", "--name", name, "--redirect-uri", f"{base}/callback"
     )
     client = json.loads(created.stdout)
     app = load_example().build_app(
@@ -99,10 +104,24 @@ def example_app(coop_server: CoopServer) -> Iterator[tuple[LiveServer, dict[str,
         client_id=client["client_id"],
         client_secret=client["client_secret"],
         base_url=base,
-        scope="profile score:reach score:reach:history",
+        scope=scope,
     )
     with LiveServer(app, port=port) as server:
         yield server, client
+
+
+@pytest.fixture
+def blog() -> Iterator[tuple[LiveServer, Blog]]:
+    with seeded_blog() as served:
+        yield served
+
+
+@pytest.fixture
+def example_app(coop_server: CoopServer) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
+    with running_example_app(
+        coop_server, name="Example Scores", scope="profile score:reach score:reach:history"
+    ) as running:
+        yield running
 
 
 async def shot(page: Page, name: str) -> None:
