@@ -30,9 +30,8 @@ def wants_json(request: Request) -> bool:
 
 
 def render_error(request: Request, status: int, code: str, message: str) -> Response:
-    headers: dict[str, str] = {}
     if wants_json(request):
-        return JSONResponse({"error": code, "message": message}, status, headers=headers)
+        return JSONResponse({"error": code, "message": message}, status)
     from coop.web.templating import render
 
     return render(
