@@ -152,15 +152,17 @@ async def exchange_code(
         claimed = await AuthorizationCode.filter(id=row.id, used_at__isnull=True).update(
             used_at=now
         )
-        if claimed != 1:
-            await _revoke_family(family_id, now)
-            raise InvalidGrantError("The authorization code was already used.")
-        grant = await Grant.get(id=row.grant_id)
-        # A grant given while sharing is paused still yields tokens: they work once the
-        # member resumes (every use checks the grant's live state).
-        if not is_live(grant, now) and not is_paused_but_current(grant, now):
-            raise InvalidGrantError("The member's grant is no longer active.")
-        return await _issue(grant, client_id, list(row.scopes), family_id)
+        if claimed == 1:
+            grant = await Grant.get(id=row.grant_id)
+            # A grant given while sharing is paused still yields tokens: they work once the
+            # member resumes (every use checks the grant's live state).
+            if not is_live(grant, now) and not is_paused_but_current(grant, now):
+                raise InvalidGrantError("The member's grant is no longer active.")
+            return await _issue(grant, client_id, list(row.scopes), family_id)
+    # Another redemption claimed the code at the same moment: a reuse. The revocation runs
+    # after this transaction is over; raised inside it, it would be rolled back with it.
+    await _revoke_family(family_id, now)
+    raise InvalidGrantError("The authorization code was already used.")
 
 
 async def refresh(*, refresh_token: str, client_id: str, scope: str | None) -> IssuedTokens:
@@ -191,10 +193,12 @@ async def refresh(*, refresh_token: str, client_id: str, scope: str | None) -> I
         claimed = await OAuthToken.filter(
             id=row.id, refresh_used_at__isnull=True, revoked_at__isnull=True
         ).update(refresh_used_at=now)
-        if claimed != 1:
-            await _revoke_family(row.family_id, now)
-            raise InvalidGrantError("The refresh token was already used.")
-        return await _issue(row.grant, client_id, scopes, row.family_id)
+        if claimed == 1:
+            return await _issue(row.grant, client_id, scopes, row.family_id)
+    # Used (or revoked) at the same moment by another request: revoke the family outside the
+    # finished transaction, so the revocation is not rolled back with the refusal.
+    await _revoke_family(row.family_id, now)
+    raise InvalidGrantError("The refresh token was already used.")
 
 
 async def find_token(value: str) -> tuple[OAuthToken, str] | None:

@@ -83,6 +83,13 @@ async def test_retry_within_a_second_gets_no_grace_period(
         use_refresh(member_client, reg, r1), use_refresh(member_client, reg, r1)
     )
     assert sorted([first.status_code, second.status_code]) == [200, 400]
+    # The refused twin is reuse: the whole family, the winner's new tokens included, is dead.
+    winner = first if first.status_code == 200 else second
+    again = await use_refresh(member_client, reg, winner.json()["refresh_token"])
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert (await introspect(member_client, reg, winner.json()["access_token"])) == {
+        "active": False
+    }
 
 
 async def test_refresh_cannot_broaden_the_scope(

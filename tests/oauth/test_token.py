@@ -108,6 +108,9 @@ async def test_concurrent_redemptions_of_one_code_have_exactly_one_winner(
         if response.status_code == 400:
             assert response.json()["error"] == "invalid_grant"
     assert await OAuthToken.all().count() == 1
+    # Losing the race is a reuse of the code: what the winner got is revoked too (RFC 6749
+    # §4.1.2), and that revocation must survive the loser's rolled-back transaction.
+    assert await OAuthToken.filter(revoked_at__isnull=True).count() == 0
 
 
 async def test_expired_code_is_invalid_grant(
