@@ -252,11 +252,14 @@ class SyncEngine:
     ) -> spec.SyncContext:
         async def save_credentials(credentials: Mapping[str, str]) -> None:
             await store.save_credentials(vault=self.vault, claim=claim, credentials=credentials)
+            # A retry restarts the connector with this same context: it must see the stored
+            # pair, not the one it replaced (a spent refresh token would need reauthorization).
+            ctx.credentials = dict(credentials)
 
         async def still_wanted() -> bool:
             return await store.still_wanted(claim)
 
-        return spec.SyncContext(
+        ctx = spec.SyncContext(
             http=_WatchedHttp(http, claim, self.retry_tokens),
             config=state.config,
             credentials=state.credentials,
@@ -265,6 +268,7 @@ class SyncEngine:
             still_wanted=still_wanted,
             upload=upload,
         )
+        return ctx
 
     async def _commit(self, claim: store.Claim, batch: spec.SyncBatch) -> int:
         return await store.commit_batch(
