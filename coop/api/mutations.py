@@ -36,10 +36,10 @@ from coop.api.member_types import (
     SyncConnectionSuccess,
 )
 from coop.api.permissions import needs_scope
+from coop.consent.scopes import MEMBER_MANAGE
 from coop.errors import ConflictError, CoopError, NotFoundError
 from coop.types import utcnow
 
-MEMBER_MANAGE = "member:manage"
 DELETE_CONFIRMATION = "delete my account"
 Ctx = Info[ApiContext, None]
 
@@ -54,10 +54,6 @@ def _uuid_of(global_id: str, type_name: str) -> uuid.UUID | None:
         return None
 
 
-def _message(exc: CoopError) -> str:
-    return exc.message
-
-
 async def _set_scorer(info: Ctx, name: str, enabled: bool) -> SetScorerResult:
     ctx = info.context
     try:
@@ -68,7 +64,7 @@ async def _set_scorer(info: Ctx, name: str, enabled: bool) -> SetScorerResult:
     except CoopError as exc:
         if exc.status >= 500:
             raise
-        return ScorerError(code=ScorerErrorCode.INVALID, message=_message(exc))
+        return ScorerError(code=ScorerErrorCode.INVALID, message=exc.message)
     view = next((v for v in views if v.info.name == name), None)
     if view is None:
         return ScorerError(code=ScorerErrorCode.NOT_FOUND, message="No such scorer.")
@@ -87,7 +83,7 @@ async def _change_grant(info: Ctx, id: str, action: str) -> ChangeGrantResult:
     except CoopError as exc:
         if exc.status >= 500:
             raise
-        return GrantError(code=GrantErrorCode.INVALID_STATE, message=_message(exc))
+        return GrantError(code=GrantErrorCode.INVALID_STATE, message=exc.message)
     return ChangeGrantSuccess(grant=Grant.of(view))
 
 
@@ -114,7 +110,7 @@ class Mutation:
                 code=ConnectionErrorCode.NOT_FOUND, message="No such connection."
             )
         except ConflictError as exc:
-            return ConnectionError(code=ConnectionErrorCode.UNAVAILABLE, message=_message(exc))
+            return ConnectionError(code=ConnectionErrorCode.UNAVAILABLE, message=exc.message)
         return SyncConnectionSuccess(connection=Connection.of(view))
 
     @strawberry.mutation(
@@ -157,7 +153,7 @@ class Mutation:
         except CoopError as exc:
             if exc.status >= 500:
                 raise
-            return GrantError(code=GrantErrorCode.INVALID_STATE, message=_message(exc))
+            return GrantError(code=GrantErrorCode.INVALID_STATE, message=exc.message)
         return SetSharingSuccess(paused=paused)
 
     @strawberry.mutation(
@@ -171,7 +167,7 @@ class Mutation:
         except CoopError as exc:
             if exc.status >= 500:
                 raise
-            return AccountError(code=AccountErrorCode.UNAVAILABLE, message=_message(exc))
+            return AccountError(code=AccountErrorCode.UNAVAILABLE, message=exc.message)
         return RequestExportSuccess(download_path=view.download_path, expires_at=view.expires_at)
 
     @strawberry.mutation(
@@ -199,5 +195,5 @@ class Mutation:
         except CoopError as exc:
             if exc.status >= 500:
                 raise
-            return AccountError(code=AccountErrorCode.INVALID, message=_message(exc))
+            return AccountError(code=AccountErrorCode.INVALID, message=exc.message)
         return DeleteAccountSuccess(deleted_at=utcnow())

@@ -17,9 +17,10 @@ from coop.api.context import ApiContext
 from coop.api.errors import not_found
 from coop.api.extensions import EXTENSIONS, classify
 from coop.api.member_types import Connection, Grant
-from coop.api.mutations import MEMBER_MANAGE, Mutation
+from coop.api.mutations import Mutation
 from coop.api.types import Node, Score, Scorer
 from coop.api.viewer import Viewer, viewer_for
+from coop.consent.scopes import MEMBER_MANAGE
 
 log = logging.getLogger("coop.api")
 Ctx = Info[ApiContext, None]

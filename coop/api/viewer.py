@@ -28,9 +28,8 @@ from coop.api.types import (
     ScoreHistoryEdge,
     ScoreHistoryEntry,
 )
+from coop.consent.scopes import MEMBER_MANAGE, PROFILE
 
-PROFILE = "profile"
-MEMBER_MANAGE = "member:manage"
 Ctx = Info[ApiContext, None]
 
 
