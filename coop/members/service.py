@@ -175,9 +175,24 @@ async def reauthenticate(
     password: str,
     client_address: str,
 ) -> None:
-    """Step-up (WS-08): check the password again and mark the session as freshly verified.
+    """Step-up (WS-08): check the password again and mark the session as freshly verified."""
+    await _verify_member_password_throttled(
+        vault=vault,
+        settings=settings,
+        member=member,
+        password=password,
+        client_address=client_address,
+    )
+    await sessions.mark_reauthenticated(session_id=session_id)
 
-    Guesses count against the same login throttle, so a stolen cookie cannot brute-force it.
+
+async def _verify_member_password_throttled(
+    *, vault: Vault, settings: Settings, member: Member, password: str, client_address: str
+) -> None:
+    """Check a logged-in member's password (AuthenticationError `invalid_password`).
+
+    Misses count against the login throttle (per email and per client address, and a
+    RateLimitedError once either is used up), so a stolen cookie cannot brute-force it.
     """
     keys = throttle.throttle_keys(
         vault=vault, email_index=member.email_index, client_address=client_address
@@ -185,13 +200,6 @@ async def reauthenticate(
     await throttle.check(settings=settings, keys=keys)
     if not await passwords.verify_password(member.password_hash, password):
         await throttle.record_failure(settings=settings, keys=keys)
-        raise AuthenticationError("The password is incorrect.", code="invalid_password")
-    await sessions.mark_reauthenticated(session_id=session_id)
-
-
-async def verify_member_password(*, member: Member, password: str) -> None:
-    """Check a logged-in member's password (AuthenticationError `invalid_password`)."""
-    if not await passwords.verify_password(member.password_hash, password):
         raise AuthenticationError("The password is incorrect.", code="invalid_password")
 
 
@@ -217,10 +225,26 @@ async def end_session(*, member: Member, session_id: uuid.UUID) -> None:
 
 
 async def change_password(
-    *, member: Member, current_password: str, new_password: str, keep_session: uuid.UUID | None
+    *,
+    vault: Vault,
+    settings: Settings,
+    member: Member,
+    current_password: str,
+    new_password: str,
+    keep_session: uuid.UUID | None,
+    client_address: str,
 ) -> int:
-    """Set a new password and end every other session. Returns how many sessions ended."""
-    await verify_member_password(member=member, password=current_password)
+    """Set a new password and end every other session. Returns how many sessions ended.
+
+    The current password is checked under the login throttle (RateLimitedError), like step-up.
+    """
+    await _verify_member_password_throttled(
+        vault=vault,
+        settings=settings,
+        member=member,
+        password=current_password,
+        client_address=client_address,
+    )
     passwords.check_password_policy(new_password)
     new_hash = await passwords.hash_password(new_password)
     async with in_transaction():
@@ -278,5 +302,4 @@ __all__ = [
     "log_out",
     "reauthenticate",
     "update_handle",
-    "verify_member_password",
 ]

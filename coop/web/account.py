@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from coop.errors import AuthenticationError, InvalidInputError
+from coop.errors import AuthenticationError, InvalidInputError, RateLimitedError
 from coop.http.auth import clear_session_cookie, current_session, forget_session, require_member
 from coop.http.csrf import form_text, read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
 from coop.members import service
+from coop.web.login import client_address
 from coop.web.templating import render
 
 
@@ -67,16 +68,24 @@ async def password_page(request: Request) -> Response:
 async def change_password(request: Request) -> Response:
     member = await require_member(request)
     form = await read_form(request)
+    runtime = get_runtime(request)
     try:
         ended = await service.change_password(
+            vault=runtime.vault,
+            settings=runtime.settings,
             member=member,
             current_password=form_text(form, "current_password"),
             new_password=form_text(form, "new_password"),
             keep_session=await _current_session_id(request),
+            client_address=client_address(request),
         )
-    except (AuthenticationError, InvalidInputError) as exc:
+    except (AuthenticationError, InvalidInputError, RateLimitedError) as exc:
         context = {"error": exc.message, "error_code": exc.code}
-        return render(request, "password.html", context, status_code=400)
+        status = 429 if isinstance(exc, RateLimitedError) else 400
+        response = render(request, "password.html", context, status_code=status)
+        if isinstance(exc, RateLimitedError):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     others = f" {ended} other session{'s' if ended != 1 else ''} ended." if ended else ""
     return redirect_with_flash("/account", f"Your password was changed.{others}")
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 import httpx
 
+from coop.config import Settings
 from coop.members.models import WebSession
+from coop.types import clock
 from tests.web.journeys import (
     PASSWORD,
     log_in,
@@ -148,6 +151,38 @@ async def test_password_change_needs_the_current_password(client: httpx.AsyncCli
     assert response.status_code == 400
     assert "The password is incorrect." in response.text
     assert "invalid_password" in response.text
+
+
+async def test_wrong_current_passwords_on_password_change_are_rate_limited(
+    settings: Settings, db: str
+) -> None:
+    from coop.app import build_app
+
+    limited = dataclasses.replace(settings, login_attempts_per_window=3)
+    async with _client(build_app(limited, manage_db=False), FIREFOX) as client:
+        await log_in_new_member(client)
+        guess = {"current_password": "a guessed password", "new_password": "a new passphrase!"}
+        for _ in range(limited.login_attempts_per_window):
+            response = await post_form(client, "/account/password", guess, page="/account/password")
+            assert response.status_code == 400
+            assert "invalid_password" in response.text
+        response = await post_form(client, "/account/password", guess, page="/account/password")
+        assert response.status_code == 429
+        retry_after = int(response.headers["retry-after"])
+        assert limited.login_window_seconds - 30 <= retry_after <= limited.login_window_seconds
+        assert "Too many login attempts. Try again in 15 minutes." in response.text
+        assert "rate_limited" in response.text
+
+        # The right current password is refused too while the window lasts...
+        right = {"current_password": PASSWORD, "new_password": "a much better passphrase"}
+        response = await post_form(client, "/account/password", right, page="/account/password")
+        assert response.status_code == 429
+        assert "Your password was changed." not in (await client.get("/account")).text
+        # ...and accepted once it has passed.
+        clock.advance(limited.login_window_seconds + 1)
+        response = await post_form(client, "/account/password", right, page="/account/password")
+        assert response.status_code == 303
+        assert "Your password was changed." in (await client.get("/account")).text
 
 
 async def test_password_change_applies_the_policy(client: httpx.AsyncClient) -> None:
