@@ -5,7 +5,9 @@ blocked ranges, and the request is then sent to the checked address itself: the 
 replaced by the IP, the `Host` header keeps the name, and for https the `sni_hostname`
 extension makes TLS send and verify the original name. Resolving once and connecting to that
 exact address closes the DNS-rebinding gap of "check the name, then let the client resolve it
-again". Redirects are followed here (never by httpx) so each hop goes through the same check.
+again". Redirects are followed here (never by httpx) so each hop goes through the same check;
+a hop to another scheme, host or port loses the `Authorization` and `Cookie` headers (and any
+`auth`/`cookies` option) for the rest of the chain, so a bearer token never leaves its origin.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Dropped when a redirect leaves the origin (scheme, host, port) of the previous hop.
+CREDENTIAL_HEADERS = ("authorization", "cookie")
 # Ranges that are never "the public internet" beyond what ipaddress flags already cover.
 EXTRA_BLOCKED: tuple[Network, ...] = (
     ipaddress.ip_network("100.64.0.0/10"),  # carrier-grade NAT
@@ -199,7 +203,10 @@ class OutboundClient:
             location = response.headers.get("location")
             if not location:
                 return response
-            current = current.join(location)
+            target = current.join(location)
+            if _origin(target) != _origin(current):
+                kwargs = _without_credentials(kwargs)  # for this hop and every later one
+            current = target
             if response.status_code == 303:
                 method = "GET"
             if method == "GET":
@@ -232,6 +239,24 @@ class OutboundClient:
         return httpx.Response(
             response.status_code, headers=kept, content=bytes(body), request=request
         )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default_port = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host.lower(), url.port or default_port
+
+
+def _without_credentials(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request options minus everything that authenticates to the original origin: a
+    redirect to another scheme, host or port must not carry the member's bearer token."""
+    kept = {k: v for k, v in kwargs.items() if k not in ("auth", "cookies")}
+    if kwargs.get("headers") is not None:
+        headers = httpx.Headers(kwargs["headers"])
+        for name in CREDENTIAL_HEADERS:
+            if name in headers:  # case-insensitive, every occurrence
+                del headers[name]
+        kept["headers"] = headers
+    return kept
 
 
 def _too_large(max_bytes: int) -> InvalidSourceError:

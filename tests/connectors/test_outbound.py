@@ -184,6 +184,74 @@ async def test_redirects_are_not_followed_for_posts(canary: tuple[Canary, LiveSe
     assert len(probe.hits) == 1
 
 
+class Witness:
+    """A loopback listener that records the credentials each request carried; `/hop?to=URL`
+    answers 302 to URL."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None, str | None]] = []
+
+    def app(self) -> Starlette:
+        async def any_path(request: Request) -> Response:
+            headers = request.headers
+            self.seen.append(
+                (request.url.path, headers.get("authorization"), headers.get("cookie"))
+            )
+            if request.url.path == "/hop":
+                return RedirectResponse(request.query_params["to"], status_code=302)
+            return JSONResponse({})
+
+        return Starlette(routes=[Route("/{path:path}", any_path)])
+
+
+@pytest.fixture
+def witnesses() -> Iterator[tuple[Witness, LiveServer, Witness, LiveServer]]:
+    first, second = Witness(), Witness()
+    with LiveServer(first.app()) as one, LiveServer(second.app()) as two:
+        yield first, one, second, two
+
+
+CREDENTIALS = {"authorization": "Bearer ghu_member-token", "Cookie": "session=member"}
+
+
+async def test_a_redirect_to_another_origin_drops_authorization_and_cookie(
+    witnesses: tuple[Witness, LiveServer, Witness, LiveServer],
+) -> None:
+    first, one, second, two = witnesses
+    elsewhere = two.url("/hop?to=" + two.url("/landed"))  # and a same-origin hop after it
+    async with OutboundClient(Guard(LOOPBACK)) as http:
+        response = await http.get(one.url("/hop?to=" + elsewhere), headers=CREDENTIALS)
+    assert response.status_code == 200
+    assert first.seen == [("/hop", "Bearer ghu_member-token", "session=member")]
+    assert second.seen == [("/hop", None, None), ("/landed", None, None)]
+
+
+async def test_a_redirect_to_another_host_on_the_same_address_and_port_drops_them_too(
+    witnesses: tuple[Witness, LiveServer, Witness, LiveServer],
+) -> None:
+    first, one, _second, _two = witnesses
+    renamed = f"http://blog.test:{one.port}/landed"  # blog.test resolves to 127.0.0.1
+    async with OutboundClient(Guard(LOOPBACK, resolver=DNS)) as http:
+        await http.get(one.url("/hop?to=" + renamed), headers=CREDENTIALS)
+    assert first.seen == [
+        ("/hop", "Bearer ghu_member-token", "session=member"),
+        ("/landed", None, None),
+    ]
+
+
+async def test_a_same_origin_redirect_keeps_the_credentials(
+    witnesses: tuple[Witness, LiveServer, Witness, LiveServer],
+) -> None:
+    first, one, second, _two = witnesses
+    async with OutboundClient(Guard(LOOPBACK)) as http:
+        await http.get(one.url("/hop?to=/landed"), headers=CREDENTIALS)
+    assert first.seen == [
+        ("/hop", "Bearer ghu_member-token", "session=member"),
+        ("/landed", "Bearer ghu_member-token", "session=member"),
+    ]
+    assert second.seen == []
+
+
 async def test_a_response_over_the_size_cap_is_cut_off(blog: Blog, blog_server: LiveServer) -> None:
     blog.add_post("x" * 5000)
     async with OutboundClient(Guard(LOOPBACK), Limits(max_bytes=1024)) as http:
