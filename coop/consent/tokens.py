@@ -131,7 +131,7 @@ async def exchange_code(
     §4.1.2). The claim is a conditional UPDATE whose rowcount decides the single winner.
     """
     now = utcnow()
-    row = await AuthorizationCode.get_or_none(code_hash=token_hash(code)).select_related("grant")
+    row = await AuthorizationCode.get_or_none(code_hash=token_hash(code))
     if row is None:
         raise InvalidGrantError("The authorization code is invalid.")
     family_id = row.id  # the code's id names the family of tokens it produced
@@ -158,7 +158,9 @@ async def exchange_code(
             # member resumes (every use checks the grant's live state).
             if not is_live(grant, now) and not is_paused_but_current(grant, now):
                 raise InvalidGrantError("The member's grant is no longer active.")
-            return await _issue(grant, client_id, list(row.scopes), family_id)
+            # The grant's scopes as they are now: narrowed since the code was made, the code
+            # yields no more than the member still allows.
+            return await _issue(grant, client_id, list(grant.scopes), family_id)
     # Another redemption claimed the code at the same moment: a reuse. The revocation runs
     # after this transaction is over; raised inside it, it would be rolled back with it.
     await _revoke_family(family_id, now)

@@ -270,3 +270,18 @@ async def test_grant_revoked_before_redemption_makes_the_code_useless(
     grant = await Grant.get()
     await consent.revoke_grant(member_id=grant.member_id, grant_id=grant.id)
     assert_oauth_error(await redeem(member_client, reg, flow), 400, "invalid_grant")
+
+
+async def test_a_code_redeemed_after_the_member_narrowed_the_grant_yields_only_what_is_left(
+    member_client: httpx.AsyncClient, vault: Vault
+) -> None:
+    from coop.consent import grants
+    from coop.consent.models import Grant
+
+    reg = await register(vault)
+    flow = await authorize(member_client, reg, scope="profile score:reach")
+    grant = await Grant.get(app_id=reg.app.id)
+    await grants.narrow_grant(member_id=grant.member_id, grant_id=grant.id, scopes=["profile"])
+    response = await redeem(member_client, reg, flow)
+    assert response.status_code == 200
+    assert response.json()["scope"] == "profile"
