@@ -21,10 +21,10 @@ from coop.api.context import ApiContext
 from coop.api.errors import Code
 from coop.api.ratelimit import Decision, RateLimiter
 from coop.api.schema import CoopSchema
+from coop.http.bearer import bearer_token
 
 REALM = b'Bearer realm="coop"'
 INVALID_TOKEN = b'Bearer realm="coop", error="invalid_token"'
-MAX_AUTH_HEADER = 512
 NO_STORE = (b"cache-control", b"no-store")
 # GraphiQL (COOP_DEV only) loads its code from unpkg and runs one inline script.
 IDE_CSP = (
@@ -59,21 +59,6 @@ async def _send(
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def bearer_token(scope: Scope) -> tuple[str | None, bool]:
-    """(token, sent): the token from `Authorization: Bearer`, and whether any credentials
-    came at all. Query strings and cookies are never read (RFC 6750 §2.1 only)."""
-    values = [v for k, v in scope.get("headers", []) if k == b"authorization"]
-    if not values:
-        return None, False
-    if len(values) != 1 or len(values[0]) > MAX_AUTH_HEADER:
-        return None, True
-    scheme, _, token = values[0].decode("latin-1").strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
-        return None, True
-    return token, True
 
 
 class _StrawberryView(GraphQL[ApiContext, None]):

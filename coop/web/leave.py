@@ -14,6 +14,7 @@ from coop.consent import service as consent
 from coop.errors import NotFoundError
 from coop.http.auth import clear_session_cookie, current_member, forget_session, require_member
 from coop.http.auth import require_recent_auth as step_up
+from coop.http.bearer import bearer_token
 from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
@@ -51,11 +52,10 @@ async def download_export(request: Request) -> Response:
 
 async def _bearer_member(request: Request) -> uuid.UUID | None:
     """The member behind a personal API token (apps never download a whole export)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    token, _ = bearer_token(request.scope)
+    if token is None:
         return None
-    principal = await consent.resolve_bearer(token.strip())
+    principal = await consent.resolve_bearer(token)
     if principal is None or principal.kind != "personal":
         return None
     return principal.member_id
