@@ -82,7 +82,7 @@ async def create_member(*, vault: Vault, email: str, password: str) -> Member:
     normalized = check_email(email)
     passwords.check_password_policy(password)
     password_hash = await passwords.hash_password(password)
-    index = vault.blind_index(normalized, purpose="email")
+    index = email_index(vault, normalized)
     # No existence check first: a taken email fails on the unique index inside the same
     # transaction, after the same work, so both outcomes cost the same time.
     member_id = uuid.uuid4()
