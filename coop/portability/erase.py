@@ -135,6 +135,7 @@ async def _lock_out(vault: Vault, member_id: uuid.UUID, ledger_id: uuid.UUID) ->
 
 async def _create_delivery(entry: DeletionLedger, notice: Notice) -> None:
     delivery_id = uuid.uuid4()
+    first_retry = utcnow() + timedelta(seconds=webhooks.BASE_DELAY)
     body = webhooks.notice_body(
         delivery_id=delivery_id,
         ledger_id=entry.id,
@@ -148,7 +149,9 @@ async def _create_delivery(entry: DeletionLedger, notice: Notice) -> None:
         app_id=notice.app_id,
         app_name=notice.name,
         status=DELIVERY_PENDING if notice.supported else webhooks.UNSUPPORTED,
-        next_attempt_at=utcnow() if notice.supported else None,
+        # Not due before the first retry: the erasure makes the first attempt itself, once the
+        # purge is done, and the worker takes only what that attempt never handled.
+        next_attempt_at=first_retry if notice.supported else None,
         body=body if notice.supported else None,
     )
 

@@ -18,9 +18,9 @@ import logging
 import random
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
-from tortoise.transactions import in_transaction
 
 from coop.apps import service as apps
 from coop.config import Settings
@@ -43,6 +43,8 @@ TOLERANCE = 300  # seconds an app should accept between `t` and its own clock
 MAX_ATTEMPTS = 8
 BASE_DELAY = 30.0  # seconds; attempt n waits uniform(0, min(CAP, BASE * 2**n)): full jitter
 CAP_DELAY = 6 * 3600.0
+# Seconds a claimed delivery stays hidden from other workers: well beyond one attempt's limits.
+CLAIM_LEASE = 300.0
 LIMITS = Limits(connect=3.0, read=5.0, total=10.0, max_bytes=64 * 1024)
 # Statuses a retry cannot fix: the app told us the request itself is wrong.
 PERMANENT = frozenset({400, 401, 403, 404, 405, 410, 413, 422})
@@ -123,27 +125,57 @@ async def _attempt(
     return response.status_code, "" if response.is_success else f"http_{response.status_code}"
 
 
+async def _claim(delivery: WebhookDelivery) -> bool:
+    """Take `delivery` for one attempt, or learn that another worker already has it.
+
+    A compare-and-set on the row as read: it moves `next_attempt_at` out by `CLAIM_LEASE`, so
+    no other worker finds it due (or can claim it) while this attempt runs, and a crash mid-way
+    leaves it to be retried once the lease lapses.
+    """
+    lease = utcnow() + timedelta(seconds=CLAIM_LEASE)
+    taken = await WebhookDelivery.filter(
+        id=delivery.id,
+        status=DELIVERY_PENDING,
+        attempts=delivery.attempts,
+        next_attempt_at=delivery.next_attempt_at,
+    ).update(next_attempt_at=lease)
+    if taken:
+        delivery.next_attempt_at = lease
+    return bool(taken)
+
+
 async def _record(delivery: WebhookDelivery, status: int | None, error: str) -> None:
+    """Record one attempt as a compare-and-set on the attempt count read before sending: if
+    another attempt was recorded meanwhile, its outcome stands and this one is dropped."""
     now = utcnow()
-    delivery.attempts += 1
-    delivery.last_status = status
-    delivery.last_error = error
+    attempts = delivery.attempts + 1
+    changes: dict[str, Any] = {"attempts": attempts, "last_status": status, "last_error": error}
     if status is not None and 200 <= status < 300:
-        delivery.status, delivery.delivered_at = DELIVERY_DELIVERED, now
-    elif error in PERMANENT_ERRORS or status in PERMANENT or delivery.attempts >= MAX_ATTEMPTS:
-        delivery.status = DELIVERY_FAILED
+        changes.update(status=DELIVERY_DELIVERED, delivered_at=now)
+    elif error in PERMANENT_ERRORS or status in PERMANENT or attempts >= MAX_ATTEMPTS:
+        changes["status"] = DELIVERY_FAILED
     else:
-        delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts))
-    if delivery.status != DELIVERY_PENDING:
-        delivery.body = None  # the subject is kept only while delivery is pending
-        delivery.next_attempt_at = None
-    async with in_transaction():
-        await delivery.save()
+        changes["next_attempt_at"] = now + timedelta(seconds=backoff(attempts))
+    if changes.get("status", DELIVERY_PENDING) != DELIVERY_PENDING:
+        changes.update(body=None, next_attempt_at=None)  # the subject is kept only while pending
+    updated = await WebhookDelivery.filter(
+        id=delivery.id, status=DELIVERY_PENDING, attempts=delivery.attempts
+    ).update(**changes)
+    if not updated:
+        log.info(
+            "webhook attempt already recorded",
+            extra={"delivery": str(delivery.id), "code": "already_recorded"},
+        )
+        return
+    for name, value in changes.items():
+        setattr(delivery, name, value)
     log.info("webhook attempt", extra={"delivery": str(delivery.id), "code": error or "ok"})
 
 
 async def deliver(settings: Settings, vault: Vault, deliveries: list[WebhookDelivery]) -> None:
-    """One attempt for each delivery, concurrently, each bounded by the client's timeouts."""
+    """One attempt for each delivery this call claims, concurrently, each bounded by the
+    client's timeouts. Deliveries another worker claimed or recorded first are skipped."""
+    deliveries = [d for d in deliveries if await _claim(d)]
     if not deliveries:
         return
     async with OutboundClient(Guard.from_settings(settings), LIMITS) as client:

@@ -247,3 +247,83 @@ async def test_upstream_tokens_are_revoked_and_a_failing_provider_does_not_block
         "mastodon",
         "mastodon",
     ]
+
+
+async def test_the_worker_leaves_a_new_notice_to_the_erasure_in_flight(
+    db: str, vault: Vault, settings: Settings, receiver: Any
+) -> None:
+    fake, server = receiver
+    allowed = dataclasses.replace(settings, outbound_allow=LOOPBACK)
+    app_id, _ = await make_app(vault, "Good app", server.url("/ok"))
+    person = await make_person(vault, settings, app_ids=[app_id])
+    due_during: list[int] = []
+
+    async def worker_runs(step: str) -> None:
+        if step == "upstream":  # still revoking and purging: the first attempt is not made yet
+            due_during.append(await webhooks.deliver_due(allowed, vault))
+
+    result = await erase.erase_member(
+        vault=vault, settings=allowed, member_id=person.member_id, after_step=worker_runs
+    )
+
+    assert due_during == [0]
+    assert [(a.status, a.last_error) for a in result.receipt.apps] == [("delivered", "")]
+    assert [r[0] for r in fake.received] == ["ok"]
+
+
+async def test_two_concurrent_deliveries_of_a_due_notice_post_it_once(
+    db: str, vault: Vault, settings: Settings, receiver: Any
+) -> None:
+    fake, server = receiver
+    allowed = dataclasses.replace(settings, outbound_allow=LOOPBACK)
+    app_id, _ = await make_app(vault, "Good app", server.url("/ok"))
+    person = await make_person(vault, settings, app_ids=[app_id])
+
+    async def killed_before_notifying(step: str) -> None:
+        if step == "purged":
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        await erase.erase_member(
+            vault=vault,
+            settings=allowed,
+            member_id=person.member_id,
+            after_step=killed_before_notifying,
+        )
+    clock.advance(webhooks.BASE_DELAY + 1)
+
+    await asyncio.gather(webhooks.deliver_due(allowed, vault), webhooks.deliver_due(allowed, vault))
+
+    assert [r[0] for r in fake.received] == ["ok"]
+    delivery = await WebhookDelivery.get(app_id=app_id)
+    assert (delivery.status, delivery.attempts, delivery.body) == ("delivered", 1, None)
+    assert delivery.next_attempt_at is None
+
+
+async def test_a_stale_failure_never_overwrites_a_recorded_delivery(
+    db: str, vault: Vault, settings: Settings, receiver: Any
+) -> None:
+    _, server = receiver
+    allowed = dataclasses.replace(settings, outbound_allow=LOOPBACK)
+    app_id, _ = await make_app(vault, "Good app", server.url("/ok"))
+    person = await make_person(vault, settings, app_ids=[app_id])
+
+    async def killed_before_notifying(step: str) -> None:
+        if step == "purged":
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        await erase.erase_member(
+            vault=vault,
+            settings=allowed,
+            member_id=person.member_id,
+            after_step=killed_before_notifying,
+        )
+    stale = await WebhookDelivery.get(app_id=app_id)
+    await webhooks.deliver(allowed, vault, [await WebhookDelivery.get(app_id=app_id)])
+
+    await webhooks._record(stale, 500, "http_500")  # a slower attempt, read before the first
+
+    delivery = await WebhookDelivery.get(app_id=app_id)
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("delivered", 1, "")
+    assert delivery.body is None and delivery.next_attempt_at is None
