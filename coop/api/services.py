@@ -214,14 +214,21 @@ class ServiceBackend:
             vault=self.runtime.vault,
             member_id=principal.member_id,
             scorer=scorer,
-            limit=skip + first + 1,
+            offset=skip,
+            limit=first + 1,
             explain=True,
         )
-        if not rows or not await self._allowed(principal, scope, scope):
+        exists = bool(rows)
+        if not rows and skip:  # past the end: an empty page, if there is any history at all
+            exists = bool(
+                await scoring.list_history(
+                    vault=self.runtime.vault, member_id=principal.member_id, scorer=scorer, limit=1
+                )
+            )
+        if not exists or not await self._allowed(principal, scope, scope):
             return None
-        page = rows[skip : skip + first]
-        items = [history_entry(view, skip + i + 1) for i, view in enumerate(page)]
-        return Page(items=items, has_next=len(rows) > skip + first)
+        items = [history_entry(view, skip + i + 1) for i, view in enumerate(rows[:first])]
+        return Page(items=items, has_next=len(rows) > first)
 
     async def catalogue(self) -> Sequence[ScorerInfo]:
         try:

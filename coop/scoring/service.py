@@ -30,6 +30,7 @@ from coop.vault import MemberCipher, Vault
 log = logging.getLogger("coop.scoring")
 
 TABLE = "score"
+HISTORY_LIMIT = 1000  # rows one `list_history` call returns at most
 STORED, UNCHANGED, FAILED, DROPPED = "stored", "unchanged", "failed", "dropped"
 
 
@@ -395,13 +396,16 @@ async def list_history(
     member_id: uuid.UUID,
     scorer: str,
     limit: int = 100,
+    offset: int = 0,
     explain: bool = False,
 ) -> list[ScoreView]:
-    """A scorer's past scores for the member, newest first (explanations on request)."""
+    """A scorer's past scores for the member, newest first (explanations on request): at most
+    `limit` (capped at `HISTORY_LIMIT`) of them, after skipping the `offset` newest."""
     rows = (
         await Score.filter(member_id=member_id, scorer=scorer)
         .order_by("-computed_at")
-        .limit(max(1, min(limit, 1000)))
+        .offset(max(0, offset))
+        .limit(max(1, min(limit, HISTORY_LIMIT)))
     )
     if not rows:
         return []

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from coop.jobs.scoring import ScoringFlow
+from coop.scoring import service as scoring
+from coop.types import clock
 from coop.vault import Vault
 from tests.api.conftest import give_score
 from tests.api.factories import codes, gql, grant_token, make_app, make_member, personal_token
@@ -157,3 +160,29 @@ async def test_reading_several_scores_logs_each_and_shares_one_commit(
     logged = await AccessLogEntry.filter(member_id=member.id).values_list("scope", flat=True)
     assert sorted(logged) == ["score:cadence", "score:reach"]
     assert writer.flushes - before == 1
+
+
+async def test_history_pages_go_on_past_what_one_history_read_returns(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = await make_member(vault)
+    for posts in (1, 2, 3, 4):
+        await give_score(flow, member, posts=posts)
+        clock.advance(60)
+    history = await scoring.list_history(vault=vault, member_id=member.id, scorer="reach")
+    newest_first = [v.value for v in history]
+    assert len(set(newest_first)) == 4
+    monkeypatch.setattr(scoring, "HISTORY_LIMIT", 2)  # stands for the real cap of 1000
+    assert len(await scoring.list_history(vault=vault, member_id=member.id, scorer="reach")) == 2
+    token = await grant_token(member, await make_app(vault), ["score:reach:history"])
+    query = """query($after: String) { viewer { scoreHistory(scorer: "reach", first: 1,
+      after: $after) { edges { node { value } } pageInfo { hasNextPage endCursor } } } }"""
+    seen, after, more = [], None, True
+    while more:
+        body = (await gql(client, token.access_token, query, {"after": after})).json()
+        history = body["data"]["viewer"]["scoreHistory"]
+        seen += [e["node"]["value"] for e in history["edges"]]
+        more, after = history["pageInfo"]["hasNextPage"], history["pageInfo"]["endCursor"]
+    assert seen == newest_first
+    body = (await gql(client, token.access_token, query, {"after": "o4"})).json()
+    assert body["data"]["viewer"]["scoreHistory"]["edges"] == []  # past the end: an empty page
