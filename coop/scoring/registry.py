@@ -104,9 +104,13 @@ def discover(*, allow: Sequence[str] | None, paths: Sequence[str] = ()) -> list[
         if key in seen_dists:  # shadowed by an earlier path entry, as import would do
             continue
         seen_dists.add(key)
-        for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
-            version = dist.version or ""
-            digest = record_hash(dist)
+        declared = list(dist.entry_points.select(group=ENTRY_POINT_GROUP))
+        if not declared:
+            continue
+        # Once per distribution (hashing RECORD reads a file), only for those with scorers.
+        version = dist.version or ""
+        digest = record_hash(dist)
+        for ep in declared:
             allowed, reason = _verdict(ep.name, dist_name, version, digest, rules)
             if ep.name in seen_names:
                 allowed, reason = False, "another distribution already provides this name"

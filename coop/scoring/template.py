@@ -33,7 +33,7 @@ from coop.scoring.lockdown import (
     lock_down,
     probe_isolation,
 )
-from coop.scoring.validate import ContractViolation, check_contract, result_to_json
+from coop.scoring.validate import ContractViolation, ScorerMeta, check_contract, result_to_json
 
 
 def _child_main(cfg: Config, sock: socket.socket, scorers: dict[str, Any]) -> None:
@@ -64,9 +64,7 @@ def _child_main(cfg: Config, sock: socket.socket, scorers: dict[str, Any]) -> No
     os._exit(0)
 
 
-def _fork_child(
-    cfg: Config, ctl: socket.socket, scorers: dict[str, Any]
-) -> tuple[int, socket.socket]:
+def _fork_child(cfg: Config, scorers: dict[str, Any]) -> tuple[int, socket.socket]:
     parent_end, child_end = socket.socketpair()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
@@ -98,7 +96,8 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise _ImportTimeout()
 
 
-def _load(entry: dict[str, str], timeout: int) -> Any:
+def _load(entry: dict[str, str], timeout: int) -> tuple[Any, ScorerMeta]:
+    """Import one entry point and check its contract (raises ContractViolation)."""
     ep = EntryPoint(name=entry["name"], value=entry["value"], group=spec.ENTRY_POINT_GROUP)
     old = signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(timeout)
@@ -108,8 +107,7 @@ def _load(entry: dict[str, str], timeout: int) -> Any:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-    check_contract(scorer, entry_point_name=entry["name"])
-    return scorer
+    return scorer, check_contract(scorer, entry_point_name=entry["name"])
 
 
 def _probe_load(entry: dict[str, str], timeout: int) -> str | None:
@@ -150,11 +148,10 @@ def load_scorers(cfg: Config) -> tuple[dict[str, Any], list[dict[str, Any]], lis
         reason = _probe_load(entry, cfg.import_timeout)
         if reason is None:
             try:
-                scorer = _load(entry, cfg.import_timeout)
+                scorer, meta = _load(entry, cfg.import_timeout)
             except BaseException as exc:  # the probe passed, so this is unexpected
                 reason = f"import failed: {type(exc).__name__}"
             else:
-                meta = check_contract(scorer, entry_point_name=entry["name"])
                 scorers[meta.name] = scorer
                 loaded.append({"entry": entry["name"], "meta": meta.to_json()})
                 continue
@@ -186,7 +183,7 @@ class Template:
         """Keep `prefork` locked-down children waiting (one when a job needs it now)."""
         want = max(self.cfg.prefork, 1 if on_demand else 0)
         while len(self.pool) < want:
-            self.pool.append(_fork_child(self.cfg, self.ctl, self.scorers))
+            self.pool.append(_fork_child(self.cfg, self.scorers))
 
     def start_job(self, job_id: int) -> None:
         if not self.pool:
