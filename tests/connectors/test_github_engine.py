@@ -4,22 +4,40 @@ fake GitHub on loopback."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
 from coop.config import Settings
-from coop.connectors import service
+from coop.connectors import service, spec
 from coop.connectors.builtin.github import GitHubApp, GitHubConnector, token_credentials
 from coop.connectors.models import Connection, Record
 from coop.connectors.registry import Registry
 from coop.jobs import sync as sync_jobs
+from coop.jobs.engine import SyncOutcome
 from coop.types import clock
 from coop.vault import Vault
 from tests.connectors.helpers import FakeSleep
-from tests.fakes.github import FakeGitHub, running_github
+from tests.fakes.github import LOGIN, FakeGitHub, running_github
 
 TOKEN_PATH = "/login/oauth/access_token"
+EVENTS = f"/users/{LOGIN}/events/public"
+
+
+class WithdrawnAfterRepositories(GitHubConnector):
+    """The github connector, with the member withdrawing right after the engine committed the
+    first page of repositories (as a disconnect from another request would)."""
+
+    withdraw: Callable[[], Awaitable[None]] | None = None
+
+    async def sync(
+        self, ctx: spec.SyncContext, cursor: str | None
+    ) -> AsyncIterator[spec.SyncBatch]:
+        async for batch in super().sync(ctx, cursor):
+            yield batch
+            if self.withdraw and any(r.kind == spec.REPOSITORY for r in batch.records):
+                await self.withdraw()
+                self.withdraw = None
 
 
 @pytest.fixture
@@ -33,7 +51,7 @@ async def github_jobs(
     settings: Settings, vault: Vault, fake_sleep: FakeSleep, fake: FakeGitHub, db: str
 ) -> AsyncIterator[sync_jobs.Jobs]:
     app = GitHubApp(fake.client_id, fake.client_secret, base_url=fake.url, api_url=fake.url)
-    registry = Registry({"github": GitHubConnector(app)})
+    registry = Registry({"github": WithdrawnAfterRepositories(app)})
     bundle = sync_jobs.setup(settings, vault, registry=registry, sleep=fake_sleep, rand=lambda: 1.0)
     yield bundle
     await bundle.queue.close()
@@ -80,3 +98,32 @@ async def test_a_token_refreshed_before_a_transient_failure_is_reused_by_the_ret
     assert (await Connection.get(id=connection_id)).status == "ok"
     assert await Record.filter(kind="repository").count() == 2
     assert await Record.filter(kind="activity").count() == 3
+
+
+async def test_a_disconnect_while_paging_ends_the_run_withdrawn_before_the_next_request(
+    github_jobs: sync_jobs.Jobs, fake: FakeGitHub, member: uuid.UUID
+) -> None:
+    fake.add_repos(2)
+    fake.add_events(3)
+    connection_id = await github_connection(github_jobs, fake, member)
+    connector = github_jobs.registry.get("github")
+    assert isinstance(connector, WithdrawnAfterRepositories)
+
+    async def disconnect() -> None:
+        await sync_jobs.disconnect(github_jobs, member_id=member, connection_id=connection_id)
+
+    connector.withdraw = disconnect
+    hooked: list[SyncOutcome] = []
+
+    async def hook(outcome: SyncOutcome) -> None:
+        hooked.append(outcome)
+
+    github_jobs.engine.after_sync.append(hook)
+
+    outcome = await github_jobs.engine.run(connection_id)
+
+    assert outcome.outcome == "withdrawn"
+    assert hooked == []  # no rescoring of a member who withdrew
+    assert fake.log.to(EVENTS) == []  # the request after the disconnect never went out
+    assert await Connection.all().count() == 0
+    assert await Record.all().count() == 0

@@ -176,21 +176,6 @@ async def test_a_malformed_body_is_a_permanent_error(
         await Drain().run(connector(), harness.context(http))
 
 
-async def test_a_disconnect_while_paging_stops_upstream_requests(
-    fake: FakeMastodon, harness: ContextHarness, http: OutboundClient
-) -> None:
-    fake.add_statuses(60)
-
-    def disconnect(page: int) -> None:
-        harness.wanted = False
-
-    fake.on_statuses_page.append(disconnect)
-    drain = await Drain().run(connector(), harness.context(http))
-
-    assert len(fake.log.to(STATUSES)) == 1
-    assert len(drain.of_kind(spec.POST)) == 20
-
-
 async def test_revoke_posts_to_oauth_revoke_and_the_token_stops_working(
     fake: FakeMastodon, harness: ContextHarness, http: OutboundClient
 ) -> None:

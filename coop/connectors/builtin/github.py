@@ -246,8 +246,6 @@ class _Api:
     async def pages(self, url: str) -> AsyncIterator[list[Any]]:
         next_url: str | None = url
         while next_url is not None:
-            if not await self.ctx.still_wanted():
-                return
             response = await self.get(next_url)
             yield rest.json_body(response, list)
             next_url = rest.next_link(response, "next", self.app.api_url)

@@ -106,8 +106,6 @@ class MastodonConnector:
         query = {"limit": str(self.page_size), "exclude_reblogs": "true", "min_id": newest}
         url: str | None = f"{api.base}/api/v1/accounts/{account_id}/statuses?{urlencode(query)}"
         while url is not None:
-            if not await ctx.still_wanted():
-                return
             response = await api.get(url)
             page = rest.json_body(response, list)
             if not page:
