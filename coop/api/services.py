@@ -37,7 +37,6 @@ from coop.api.convert import (
     score_from_row,
     scorer_info,
 )
-from coop.apps import service as apps
 from coop.consent import service as consent
 from coop.consent.personal import PAT_PREFIX
 from coop.consent.tokens import ACCESS_PREFIX
@@ -290,12 +289,11 @@ class ServiceBackend:
     # -- grants and the access log ----------------------------------------------------------
     async def grants(self, principal: Principal) -> Sequence[GrantView]:
         rows = await consent.list_grants(member_id=principal.member_id, live_only=False)
-        names = await apps.get_apps(ids=list({g.app_id for g in rows}))
         last = await consent.last_access(member_id=principal.member_id)
         return [
             GrantView(
                 id=g.id,
-                app_name=names[g.app_id].name if g.app_id in names else "app",
+                app_name=g.app.name,  # list_grants loads each grant's app
                 scopes=list(g.scopes),
                 status=g.status,
                 created_at=g.created_at,
