@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from coop.api.backend import (
     AccessLogView,
@@ -37,6 +37,7 @@ from coop.api.convert import (
     score_from_row,
     scorer_info,
 )
+from coop.apps.models import App
 from coop.consent import service as consent
 from coop.consent.personal import PAT_PREFIX
 from coop.consent.tokens import ACCESS_PREFIX
@@ -293,7 +294,7 @@ class ServiceBackend:
         return [
             GrantView(
                 id=g.id,
-                app_name=g.app.name,  # list_grants loads each grant's app
+                app_name=cast(App, g.app).name,  # list_grants loads each grant's app
                 scopes=list(g.scopes),
                 status=g.status,
                 created_at=g.created_at,
