@@ -104,8 +104,10 @@ class SyncContext:
     - `credentials`: decrypted secrets (tokens); write changes through `save_credentials`,
       which commits them in their own transaction before returning (so a refreshed token is
       never lost if the run crashes afterwards).
-    - `still_wanted()`: False once the member disconnected or deleted their account; a
-      connector checks it between upstream calls and stops.
+    - `still_wanted()`: False once the member disconnected or deleted their account. The
+      engine already refuses every `http` request and batch commit after that (raising
+      inside the connector: let it propagate) and rules the run withdrawn even when the
+      connector just stops; a connector doing slow work without requests may check it.
     """
 
     http: HttpClient

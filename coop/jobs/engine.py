@@ -227,6 +227,10 @@ class SyncEngine:
                             counted(await self._commit(claim, batch))
                             cursor = batch.cursor
                             in_a_row = 0
+                    # A connector may end quietly once still_wanted() says no; the engine,
+                    # not the connector, rules that such a run was withdrawn (no "ok", no hooks).
+                    if not await store.still_wanted(claim):
+                        raise store.Withdrawn()
                     return
                 except (spec.TransientUpstreamError, httpx.TransportError) as exc:
                     in_a_row += 1

@@ -45,6 +45,7 @@ class ScriptedConnector:
         self.fetched: list[int] = []
         self.hook: Hook | None = None
         self.bad_counts_on: int | None = None
+        self.stops_quietly = False  # ends its batches when still_wanted() says no
 
     def record(self, external_id: str, page: int) -> spec.Record:
         counts: dict[str, int] = {"likes": page}
@@ -68,6 +69,8 @@ class ScriptedConnector:
                     raise fault
             if self.hook is not None:
                 await self.hook(page, ctx)
+            if self.stops_quietly and not await ctx.still_wanted():
+                return
             self.fetched.append(page)
             records = [self.record(x, page) for x in self.pages[page]]
             yield spec.SyncBatch(records=records, cursor=str(page + 1))
@@ -446,6 +449,33 @@ async def test_disconnecting_mid_sync_commits_nothing_after_and_stops_upstream_r
     assert refused == ["http"] and blog.requests == []
     assert await Record.all().count() == 0
     assert await Connection.all().count() == 0
+
+
+async def test_a_connector_that_stops_quietly_after_a_disconnect_ends_withdrawn_not_ok(
+    jobs: sync_jobs.Jobs, member: uuid.UUID, scripted: ScriptedConnector
+) -> None:
+    """A third-party connector may simply stop when still_wanted() turns false; the engine,
+    not the connector, decides that such a run was withdrawn: no "ok", no after_sync hook."""
+    connection_id = await new_connection(jobs, member)
+    hooked: list[object] = []
+
+    async def hook(outcome: object) -> None:
+        hooked.append(outcome)
+
+    async def withdraw(page: int, ctx: spec.SyncContext) -> None:
+        if page == 1:
+            await sync_jobs.disconnect(jobs, member_id=member, connection_id=connection_id)
+
+    scripted.hook = withdraw
+    scripted.stops_quietly = True
+    jobs.engine.after_sync.append(hook)
+    try:
+        outcome = await jobs.engine.run(connection_id)
+    finally:
+        jobs.engine.after_sync.remove(hook)
+    assert outcome.outcome == "withdrawn"
+    assert hooked == []
+    assert await Record.all().count() == 0
 
 
 async def test_erasing_the_member_mid_sync_resurrects_nothing(
