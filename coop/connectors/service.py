@@ -314,10 +314,13 @@ async def list_records(
     kinds: Iterable[str] | None = None,
     connection_id: uuid.UUID | None = None,
     latest: int | None = None,
+    ids: Iterable[uuid.UUID] | None = None,
 ) -> list[StoredRecord]:
     """The member's records, decrypted, oldest first, in one query: optionally only some kinds,
-    one connection, or the `latest` N (newest first)."""
+    one connection, the given `ids`, or the `latest` N (newest first)."""
     query = Record.filter(member_id=member_id)
+    if ids is not None:
+        query = query.filter(id__in=list(ids))
     if kinds is not None:
         query = query.filter(kind__in=list(kinds))
     if connection_id is not None:

@@ -113,14 +113,18 @@ class ScoringFlow:
         self, *, member_id: uuid.UUID, record_ids: Iterable[str]
     ) -> dict[str, RecordLink]:
         """What the UI shows for records that contributions point at (title, date, link)."""
-        wanted = {str(r) for r in record_ids if r}
+        wanted: set[uuid.UUID] = set()
+        for value in record_ids:
+            try:
+                wanted.add(uuid.UUID(str(value)))
+            except ValueError:
+                continue  # not a record reference: nothing to link
         if not wanted:
             return {}
-        stored = await connectors.list_records(vault=self.vault, member_id=member_id)
+        # Only the records shown are read and decrypted, not the member's whole history.
+        stored = await connectors.list_records(vault=self.vault, member_id=member_id, ids=wanted)
         return {
-            str(r.id): RecordLink(str(r.id), r.kind, r.occurred_at, r.title, r.url)
-            for r in stored
-            if str(r.id) in wanted
+            str(r.id): RecordLink(str(r.id), r.kind, r.occurred_at, r.title, r.url) for r in stored
         }
 
     async def recompute_member(

@@ -160,6 +160,20 @@ async def test_list_records_filters_by_kind_and_returns_row_ids(
     await jobs.queue.close()
 
 
+async def test_list_records_by_ids_reads_only_those_records_of_this_member(
+    settings: Settings, vault: Vault, db: str, blog_server: LiveServer
+) -> None:
+    connector = RevocableConnector(blog_server.url("/rss.xml"))
+    jobs, member, _ = await setup_connected(settings, vault, connector)
+    everything = await service.list_records(vault=vault, member_id=member)
+    one = everything[0]
+    picked = await service.list_records(vault=vault, member_id=member, ids=[one.id])
+    assert picked == [one]
+    stranger = await make_member(vault)
+    assert await service.list_records(vault=vault, member_id=stranger, ids=[one.id]) == []
+    await jobs.queue.close()
+
+
 async def test_connecting_an_unknown_connector_is_refused(
     settings: Settings, vault: Vault, db: str
 ) -> None:
