@@ -186,7 +186,7 @@ async def checkpoint() -> None:
         log.warning("storage scrub skipped", extra={"code": type(exc).__name__})
 
 
-async def _finish(settings: Settings, entry: DeletionLedger, member_id: uuid.UUID | None) -> None:
+async def _finish(entry: DeletionLedger, member_id: uuid.UUID | None) -> None:
     if member_id is not None:
         await _purge(member_id)
     entry.state = LEDGER_DONE
@@ -223,7 +223,7 @@ async def erase_member(
     entry.receipt = {**entry.receipt, "upstream": outcomes}
     await entry.save(update_fields=["receipt"])
     await after_step("upstream")
-    await _finish(settings, entry, member_id)
+    await _finish(entry, member_id)
     log.info("member erased", extra={"ledger": str(entry.id)})
     await after_step("purged")
     await webhooks.deliver(
@@ -267,7 +267,7 @@ async def resume_pending(*, vault: Vault, settings: Settings) -> int:
             ledger.append(
                 settings, ledger_id=entry.id, hash_=entry.member_hash, at=entry.requested_at
             )
-        await _finish(settings, entry, member_id)
+        await _finish(entry, member_id)
     return erased
 
 

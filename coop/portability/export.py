@@ -344,8 +344,10 @@ async def _scorer_consents(member_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def _grants(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
-    for grant in await Grant.filter(member_id=member_id).order_by("created_at"):
-        app = await App.get_or_none(id=grant.app_id)
+    grants = await Grant.filter(member_id=member_id).order_by("created_at")
+    apps = {a.id: a for a in await App.filter(id__in=list({g.app_id for g in grants}))}
+    for grant in grants:
+        app = apps.get(grant.app_id)
         events = await GrantEvent.filter(grant_id=grant.id).order_by("at")
         tokens = await OAuthToken.filter(grant_id=grant.id).order_by("created_at")
         yield {

@@ -182,13 +182,6 @@ async def list_consent_events(
     ]
 
 
-async def list_members_with_scorer(*, scorer: str) -> list[uuid.UUID]:
-    rows = await ScorerConsent.filter(scorer=scorer, enabled=True).values_list(
-        "member_id", flat=True
-    )
-    return [uuid.UUID(str(r)) for r in rows]
-
-
 # -- computing -------------------------------------------------------------------------------
 
 
