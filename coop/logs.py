@@ -36,11 +36,22 @@ _SECRET_WORDS = (
 # Names that contain a secret word but only ever hold an identifier.
 _SAFE_NAMES = frozenset({"kek", "kek_id", "key_id"})
 REDACTED = "[redacted]"
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+_verdicts: dict[str, bool] = {}
 
 
 def looks_secret(name: str) -> bool:
-    lowered = name.lower()
-    return lowered not in _SAFE_NAMES and any(word in lowered for word in _SECRET_WORDS)
+    """Whether a field called `name` may hold a secret (remembered per name: extras are named
+    in code, so the set of names is small)."""
+    verdict = _verdicts.get(name)
+    if verdict is None:
+        lowered = name.lower()
+        verdict = lowered not in _SAFE_NAMES and any(word in lowered for word in _SECRET_WORDS)
+        if len(_verdicts) < 4096:
+            _verdicts[name] = verdict
+    return verdict
 
 
 def redact(name: str, value: object) -> object:
@@ -54,6 +65,9 @@ def redact(name: str, value: object) -> object:
     return value
 
 
+_encode = json.JSONEncoder(default=str).encode
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, msg, the extras, and any exception."""
 
@@ -65,12 +79,16 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
+            if key in _RESERVED or key[0] == "_":
+                continue
+            if type(value) in _PLAIN and not looks_secret(key):
+                body[key] = value  # what redact() would return, without its checks
+            else:
                 body[key] = redact(key, value)
         if record.exc_info and record.exc_info[0] is not None:
             body["exc_type"] = record.exc_info[0].__name__
             body["trace"] = self.formatException(record.exc_info)
-        return json.dumps(body, default=str)
+        return _encode(body)
 
 
 # Library loggers that would otherwise write member data at INFO: httpx/httpcore log every
@@ -86,5 +104,11 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # The JSON lines never show where a call was made or by which thread or process, so
+    # records need not collect it (the logging HOWTO's "Optimization" section).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from coop.api.schema import build_schema
+from coop.api.schema import schema
 from coop.api.services import ServiceBackend
 from coop.api.view import GraphQLEndpoint
 from coop.http.runtime import Runtime
@@ -16,7 +16,7 @@ _KEY = "graphql_endpoint"
 def build_endpoint(runtime: Runtime) -> GraphQLEndpoint:
     settings = runtime.settings
     return GraphQLEndpoint(
-        build_schema(production=not settings.dev),
+        schema,
         ServiceBackend(runtime),
         rate_limit=settings.rate_limit,
         dev=settings.dev,

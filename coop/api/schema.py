@@ -1,28 +1,22 @@
-"""The schema: Query, Mutation, configuration and the error logging policy."""
+"""The schema: Query, Mutation and their types (run by `coop.api.operation`)."""
 
 from __future__ import annotations
 
-import logging
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
-from graphql import GraphQLError
 from strawberry import Info
-from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
 
 from coop.api import ids
 from coop.api.context import ApiContext
 from coop.api.errors import not_found
-from coop.api.extensions import EXTENSIONS, classify
 from coop.api.member_types import Connection, Grant
 from coop.api.mutations import Mutation
 from coop.api.types import Node, Score, Scorer
 from coop.api.viewer import Viewer, viewer_for
 from coop.consent.scopes import MEMBER_MANAGE
 
-log = logging.getLogger("coop.api")
 Ctx = Info[ApiContext, None]
 
 
@@ -81,37 +75,6 @@ class Query:
         return [Scorer.of(s) for s in await info.context.backend.catalogue()]
 
 
-class CoopSchema(strawberry.Schema):
-    """Logs unexpected errors at ERROR with the request id; client mistakes at DEBUG only."""
-
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        context: Any = execution_context.context if execution_context else None
-        request_id = getattr(context, "request_id", "-")
-        for error in errors:
-            code, expected = classify(error)
-            if expected:
-                log.debug("graphql client error", extra={"code": code, "request_id": request_id})
-            else:
-                original = error.original_error
-                log.error(
-                    "graphql unexpected error %s",
-                    type(original).__name__ if original else "GraphQLError",
-                    exc_info=original,
-                    extra={"request_id": request_id},
-                )
-
-
-def build_schema(*, production: bool = True) -> CoopSchema:
-    """`production` turns field suggestions ("Did you mean …") off (GQ-11)."""
-    return CoopSchema(
-        query=Query,
-        mutation=Mutation,
-        types=[Viewer, Score, Connection, Grant],
-        extensions=list(EXTENSIONS),
-        config=StrawberryConfig(disable_field_suggestions=production),
-    )
-
-
-schema = build_schema()
+# Limits, caches, field suggestions and error shaping belong to the pipeline that runs the
+# schema (coop.api.operation), not to schema extensions.
+schema = strawberry.Schema(query=Query, mutation=Mutation, types=[Viewer, Score, Connection, Grant])

@@ -1,7 +1,11 @@
-"""The /graphql transport: POST only, bearer tokens from the Authorization header only,
-401/405/429 decided before any GraphQL work, rate-limit headers, `Cache-Control: no-store`.
+"""The /graphql transport (GraphQL over HTTP, JSON only).
 
-Subscriptions are not offered: a WebSocket upgrade is closed before it is accepted (403).
+POST only, bearer tokens from the Authorization header only; 401/405/429 are decided before
+the body is read, then `Content-Type: application/json` and one operation object per request
+(no batches), then the operation pipeline (`coop.api.operation`). Every answer is JSON with
+`Cache-Control: no-store`; authenticated ones carry the rate-limit headers. Subscriptions are
+not offered: a WebSocket upgrade is closed before it is accepted. GraphiQL is served on
+`GET /graphql` (HTML) only in dev mode.
 """
 
 from __future__ import annotations
@@ -10,22 +14,21 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from cross_web import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
-from strawberry.asgi import GraphQL
+import strawberry
+from starlette.types import Receive, Scope, Send
+from strawberry.http.ides import get_graphql_ide_html
 
-from coop.api.backend import Backend, Principal
+from coop.api.backend import Backend
 from coop.api.context import ApiContext
 from coop.api.errors import Code
-from coop.api.ratelimit import Decision, RateLimiter
-from coop.api.schema import CoopSchema
+from coop.api.operation import Operations, RequestError
+from coop.api.ratelimit import RateLimiter
 from coop.http.bearer import bearer_token
 
 REALM = b'Bearer realm="coop"'
 INVALID_TOKEN = b'Bearer realm="coop", error="invalid_token"'
 NO_STORE = (b"cache-control", b"no-store")
+JSON_TYPE = (b"content-type", b"application/json")
 # GraphiQL (COOP_DEV only) loads its code from unpkg and runs one inline script.
 IDE_CSP = (
     b"content-security-policy",
@@ -33,6 +36,7 @@ IDE_CSP = (
     b"style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://unpkg.com; "
     b"font-src 'self' data: https://unpkg.com; connect-src 'self'; frame-ancestors 'none'",
 )
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _error_body(message: str, code: Code, **extra: Any) -> bytes:
@@ -45,13 +49,14 @@ async def _send(
     status: int,
     body: bytes,
     headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+    content_type: tuple[bytes, bytes] = JSON_TYPE,
 ) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                content_type,
                 (b"content-length", str(len(body)).encode()),
                 NO_STORE,
                 *headers,
@@ -61,23 +66,12 @@ async def _send(
     await send({"type": "http.response.body", "body": body})
 
 
-class _StrawberryView(GraphQL[ApiContext, None]):
-    """strawberry's ASGI view, run with the context the endpoint already built."""
-
-    async def render_json_error(self, exc: HTTPException) -> Response:
-        return Response(
-            _error_body(exc.reason, Code.BAD_REQUEST),
-            status_code=exc.status_code,
-            media_type="application/json",
-        )
-
-
 class GraphQLEndpoint:
     """The ASGI app mounted at /graphql."""
 
     def __init__(
         self,
-        schema: CoopSchema,
+        schema: strawberry.Schema,
         backend: Backend,
         *,
         rate_limit: int,
@@ -87,13 +81,8 @@ class GraphQLEndpoint:
         self.backend = backend
         self.dev = dev
         self.limiter = RateLimiter(rate_limit) if now is None else RateLimiter(rate_limit, now=now)
-        self.view = _StrawberryView(
-            schema,
-            graphql_ide="graphiql" if dev else None,
-            allow_queries_via_get=False,
-            multipart_uploads_enabled=False,
-            subscription_protocols=(),
-        )
+        # Field suggestions ("Did you mean …") only in dev mode (GQ-11).
+        self.operations = Operations(schema, hide_suggestions=not dev)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -101,8 +90,9 @@ class GraphQLEndpoint:
                 await send({"type": "websocket.close", "code": 1008})
             return
         method = scope["method"]
-        if method == "GET" and self.dev and _wants_html(scope):
-            await self._run(scope, receive, send, None, None)
+        if method == "GET" and self.dev and b"text/html" in _header(scope, b"accept"):
+            page = get_graphql_ide_html(graphql_ide="graphiql").encode()
+            await _send(send, 200, page, [IDE_CSP], (b"content-type", b"text/html; charset=utf-8"))
             return
         if method != "POST":
             body = _error_body("Send GraphQL requests with POST.", Code.BAD_REQUEST)
@@ -118,56 +108,78 @@ class GraphQLEndpoint:
             body = _error_body(message, Code.UNAUTHENTICATED)
             await _send(send, 401, body, [(b"www-authenticate", header)])
             return
-        decision: Decision | None = None
+        headers: list[tuple[bytes, bytes]] = []
         if self.limiter.enabled:
             decision = self.limiter.hit(principal.rate_key)
+            headers = decision.headers()
             if not decision.allowed:
                 body = _error_body(
                     "Too many requests; slow down.",
                     Code.RATE_LIMITED,
                     retry_after=decision.retry_after,
                 )
-                await _send(send, 429, body, decision.headers())
+                await _send(send, 429, body, headers)
                 return
-        await self._run(scope, receive, send, principal, decision)
-
-    async def _run(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        principal: Principal | None,
-        decision: Decision | None,
-    ) -> None:
-        extra = [NO_STORE, *(decision.headers() if decision else [])]
-        if principal is None:  # the dev IDE page
-            extra.append(IDE_CSP)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"
-                ]
-                message = {**message, "headers": headers + extra}
-            await send(message)
-
-        request = Request(scope, receive)
         request_id = str(scope.get("state", {}).get("request_id", "-"))
         try:
-            if principal is None:  # the dev IDE page only
-                response = await self.view.run(request)
-            else:
-                context = ApiContext(
-                    principal=principal, backend=self.backend, request_id=request_id
-                )
-                response = await self.view.run(request, context=context)
-        except HTTPException as exc:
-            response = await self.view.render_json_error(exc)
-        await response(scope, receive, send_with_headers)
+            query, variables, operation_name = _operation_request(scope, await _body(receive))
+            context = ApiContext(principal=principal, backend=self.backend, request_id=request_id)
+            result = await self.operations.run(
+                query,
+                variables=variables,
+                operation_name=operation_name,
+                context=context,
+                request_id=request_id,
+            )
+        except RequestError as exc:
+            await _send(send, 400, _error_body(exc.message, Code.BAD_REQUEST), headers)
+            return
+        await _send(send, 200, _encode(result).encode(), headers)
 
 
-def _wants_html(scope: Scope) -> bool:
-    for key, value in scope.get("headers", []):
-        if key == b"accept":
-            return b"text/html" in value
-    return False
+def _header(scope: Scope, name: bytes) -> bytes:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return b""
+
+
+async def _body(receive: Receive) -> bytes:
+    """The whole request body (the body-limit middleware bounds it while it streams)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError("The request body ended early.")
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _operation_request(scope: Scope, body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
+    """(query, variables, operationName) from a JSON request body, or RequestError."""
+    media_type = _header(scope, b"content-type").split(b";", 1)[0].strip().lower()
+    if media_type != b"application/json":
+        raise RequestError("Unsupported content type")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise RequestError("Unable to parse request body as JSON") from None
+    if isinstance(data, list):
+        raise RequestError("Batching is not enabled: send one operation per request.")
+    if not isinstance(data, dict):
+        raise RequestError("The request body must be a JSON object.")
+    query = data.get("query")
+    variables = data.get("variables")
+    operation_name = data.get("operationName")
+    if query is None:
+        raise RequestError("No GraphQL query found in the request")
+    if not isinstance(query, str):
+        raise RequestError("`query` must be a string.")
+    if not isinstance(variables, dict | None):
+        raise RequestError("`variables` must be an object or null.")
+    if not isinstance(operation_name, str | None):
+        raise RequestError("`operationName` must be a string or null.")
+    if not isinstance(data.get("extensions"), dict | None):
+        raise RequestError("`extensions` must be an object or null.")
+    return query, variables, operation_name

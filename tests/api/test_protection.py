@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from coop.api.ratelimit import RateLimiter
-from coop.api.schema import build_schema
+from coop.api.schema import schema
 from coop.api.services import ServiceBackend
 from coop.api.view import GraphQLEndpoint
 from coop.config import Settings
@@ -79,7 +79,7 @@ class BrokenBackend(ServiceBackend):
 async def test_unexpected_errors_are_masked_with_the_request_id(
     app: Any, vault: Vault, caplog: pytest.LogCaptureFixture
 ) -> None:
-    endpoint = GraphQLEndpoint(build_schema(), BrokenBackend(app.state.runtime), rate_limit=0)
+    endpoint = GraphQLEndpoint(schema, BrokenBackend(app.state.runtime), rate_limit=0)
     member = await make_member(vault)
     token = await personal_token(member, ["profile"])
     transport = httpx.ASGITransport(app=endpoint)

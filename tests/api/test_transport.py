@@ -151,3 +151,80 @@ async def test_graphiql_only_in_dev_mode(settings: Any, db: str) -> None:
         assert response.status_code == expected
         if dev:
             assert "graphiql" in response.text.lower()
+
+
+async def test_malformed_request_bodies_get_400_with_a_message(
+    client: httpx.AsyncClient, vault: Vault
+) -> None:
+    member = await make_member(vault)
+    token = await personal_token(member, ["profile"])
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    cases = {
+        b"{not json": "Unable to parse request body as JSON",
+        b"\xff\xfe": "Unable to parse request body as JSON",
+        b'"{ viewer { id } }"': "The request body must be a JSON object.",
+        b"42": "The request body must be a JSON object.",
+        b"{}": "No GraphQL query found in the request",
+        b'{"query": 7}': "`query` must be a string.",
+        b'{"query": "{ viewer { id } }", "variables": []}': "`variables` must be an object or null.",
+        b'{"query": "{ viewer { id } }", "operationName": 1}': (
+            "`operationName` must be a string or null."
+        ),
+        b'{"query": "{ viewer { id } }", "extensions": "x"}': (
+            "`extensions` must be an object or null."
+        ),
+    }
+    for body, message in cases.items():
+        response = await client.post("/graphql", content=body, headers=headers)
+        assert response.status_code == 400, body
+        assert response.json()["errors"] == [
+            {"message": message, "extensions": {"code": "BAD_REQUEST"}}
+        ]
+        assert response.headers["cache-control"] == "no-store"
+    # A charset parameter is fine; the media type is what counts.
+    response = await client.post(
+        "/graphql",
+        content=b'{"query": "{ viewer { id } }"}',
+        headers={**headers, "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert response.status_code == 200 and response.json()["data"]["viewer"]["id"]
+
+
+async def test_operation_name_picks_one_operation_of_several(
+    client: httpx.AsyncClient, vault: Vault
+) -> None:
+    member = await make_member(vault)
+    token = await personal_token(member, ["profile"])
+    document = "query A { viewer { id } } query B { viewer { handle } }"
+    picked = await client.post(
+        "/graphql",
+        json={"query": document, "operationName": "B"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert picked.status_code == 200
+    viewer = picked.json()["data"]["viewer"]
+    assert list(viewer) == ["handle"] and isinstance(viewer["handle"], str)
+    for name, message in (
+        (None, "The document holds several operations: say which in `operationName`."),
+        ("C", "The document has no operation named 'C'."),
+    ):
+        response = await client.post(
+            "/graphql",
+            json={"query": document, "operationName": name},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 400
+        assert response.json()["errors"][0] == {
+            "message": message,
+            "extensions": {"code": "BAD_REQUEST"},
+        }
+
+
+async def test_subscriptions_are_not_offered(client: httpx.AsyncClient, vault: Vault) -> None:
+    member = await make_member(vault)
+    token = await personal_token(member, ["profile"])
+    response = await gql(client, token, "subscription { viewer { id } }")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["data"] is None
+    assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
