@@ -9,12 +9,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
 from coop.config import Settings
 from coop.consent.scopes import KNOWN_SCORERS_KEY
 from coop.db import ensure_data_dir, tortoise_config
-from coop.http.middleware import middleware_stack
+from coop.http.middleware import api_stack, middleware_stack
 from coop.http.runtime import Runtime
 from coop.jobs import scoring as scoring_jobs
 from coop.jobs import sync as sync_jobs
@@ -42,6 +43,25 @@ def routes() -> list[BaseRoute]:
     from coop.web import routes as web
 
     return [*health.routes(), *api.routes(), *oauth.routes(), *web.routes()]
+
+
+class CoopApp(Starlette):
+    """The Starlette app, with a short lane for the GraphQL API.
+
+    HTTP requests to /graphql carry bearer tokens only: they go through `api_stack` (request
+    id and log line, security headers, body limit, error responses) straight to the endpoint,
+    not through the web stack's sessions, cross-site guard and router. Everything else,
+    WebSockets to /graphql included, takes the normal way.
+    """
+
+    api_lane: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.api_lane is not None and scope["type"] == "http" and scope["path"] == "/graphql":
+            scope["app"] = self
+            await self.api_lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
@@ -77,11 +97,15 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
             gc.freeze()
             yield
 
-    app = Starlette(
+    from coop.api import routes as api
+
+    handlers = exception_handlers()
+    app = CoopApp(
         routes=routes(),
         middleware=middleware_stack(settings, upload_prefixes=UPLOAD_PREFIXES),
-        exception_handlers=exception_handlers(),
+        exception_handlers=handlers,
         lifespan=lifespan,
     )
+    app.api_lane = api_stack(settings, api.graphql, handlers)
     app.state.runtime = runtime
     return app

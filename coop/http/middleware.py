@@ -6,11 +6,13 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from prometheus_client import Counter, Histogram
 from starlette.middleware import Middleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coop.config import Settings
@@ -207,6 +209,48 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+class ErrorBoundary:
+    """Turns an exception raised before the response started into the response the app's
+    exception `handlers` give (what Starlette's two exception middlewares do for the main
+    stack); after the response started, the exception propagates (the server closes the
+    connection)."""
+
+    def __init__(self, app: ASGIApp, handlers: Mapping[Any, Any]) -> None:
+        self.app = app
+        self.handlers = handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sender)
+        except Exception as exc:
+            handler = next(
+                (self.handlers[cls] for cls in type(exc).__mro__ if cls in self.handlers), None
+            )
+            if started or handler is None:
+                raise
+            response = await handler(Request(scope, receive), exc)
+            await response(scope, receive, send)
+
+
+def api_stack(settings: Settings, app: ASGIApp, handlers: Mapping[Any, Any]) -> ASGIApp:
+    """The short lane for bearer-token API requests (/graphql): request id and log line,
+    security headers, body limit and error responses, without the web-only layers (sessions,
+    cross-site guard, routing) those requests never use (docs/benchmarks.md)."""
+    return RequestContextMiddleware(
+        SecurityHeadersMiddleware(
+            BodyLimitMiddleware(ErrorBoundary(app, handlers), default=settings.max_body_bytes),
+            https=settings.secure_cookies,
+        )
+    )
 
 
 def middleware_stack(settings: Settings, upload_prefixes: Sequence[str] = ()) -> list[Middleware]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise import connections
+from tortoise.connection import get_connection
 
 # The latest score per scorer is the row whose computed_at is the member's newest for that
 # scorer (index score(member_id, scorer, computed_at)).
@@ -112,25 +112,28 @@ def close_readers() -> None:
     _readers.clear()
 
 
-async def _rows(sql: str, params: list[Any]) -> list[Any]:
-    """Rows of `sql` (SQLite: the read-only connection; PostgreSQL: the pool)."""
-    conn = connections.get("default")
-    filename = getattr(conn, "filename", ":memory:")
-    if conn.capabilities.dialect == "sqlite" and filename != ":memory:":
-        return _sqlite_reader(filename).execute(sql, params).fetchall()
-    return list(await conn.execute_query_dict(sql, params))
-
-
 _dialect_cache: dict[tuple[str, str], str] = {}
 
 
-def _dialect_sql(template: str) -> str:
-    dialect = connections.get("default").capabilities.dialect
+async def _token_rows(template: str, token_hash: str) -> list[Any]:
+    """Rows of a token statement (`{p}`: its one placeholder) for `token_hash`."""
+    conn = get_connection("default")
+    dialect = conn.capabilities.dialect
     sql = _dialect_cache.get((template, dialect))
     if sql is None:
         sql = template.format(p="$1" if dialect == "postgres" else "?")
         _dialect_cache[(template, dialect)] = sql
-    return sql
+    return await _rows(sql, [token_hash], conn)
+
+
+async def _rows(sql: str, params: list[Any], conn: Any = None) -> list[Any]:
+    """Rows of `sql` (SQLite: the read-only connection; PostgreSQL: the pool)."""
+    if conn is None:
+        conn = get_connection("default")
+    filename = getattr(conn, "filename", ":memory:")
+    if conn.capabilities.dialect == "sqlite" and filename != ":memory:":
+        return _sqlite_reader(filename).execute(sql, params).fetchall()
+    return list(await conn.execute_query_dict(sql, params))
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -164,7 +167,7 @@ def _scores(rows: list[Any]) -> dict[str, ScoreRow]:
 
 async def read_app_token(*, access_hash: str, now: datetime) -> AppTokenRead | None:
     """The live token for `access_hash` with its member's current scores, else None."""
-    rows = await _rows(_dialect_sql(_APP_SQL), [access_hash])
+    rows = await _token_rows(_APP_SQL, access_hash)
     if not rows:
         return None
     first = rows[0]
@@ -190,7 +193,7 @@ async def read_app_token(*, access_hash: str, now: datetime) -> AppTokenRead | N
 async def read_personal_token(*, token_hash: str, now: datetime) -> PersonalTokenRead | None:
     """The live personal token for `token_hash` with its member's current scores, else None
     (the same rules as `consent.service.resolve_bearer`: revoked or expired give None)."""
-    rows = await _rows(_dialect_sql(_PAT_SQL), [token_hash])
+    rows = await _token_rows(_PAT_SQL, token_hash)
     if not rows:
         return None
     first = rows[0]
@@ -212,7 +215,7 @@ async def read_sealed_explanations(
     """The sealed explanations of several of the member's scores, in one query."""
     if not score_ids:
         return {}
-    conn = connections.get("default")
+    conn = get_connection("default")
     if conn.capabilities.dialect == "postgres":
         ids = ", ".join(f"${i + 2}" for i in range(len(score_ids)))
         sql = _EXPLAIN_SQL.format(m="$1", ids=ids)
@@ -220,5 +223,5 @@ async def read_sealed_explanations(
     else:
         sql = _EXPLAIN_SQL.format(m="?", ids=", ".join("?" for _ in score_ids))
         params = [str(member_id), *(str(i) for i in score_ids)]
-    rows = await _rows(sql, params)
+    rows = await _rows(sql, params, conn)
     return {_uuid(row["id"]): bytes(row["explanation_sealed"]) for row in rows}

@@ -112,10 +112,10 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     original_rows = reads._rows
 
-    async def counted_rows(sql: str, params: list[Any]) -> list[Any]:
+    async def counted_rows(sql: str, params: list[Any], conn: Any = None) -> list[Any]:
         if _clients()[0].capabilities.dialect == "sqlite":  # (PostgreSQL: counted below)
             seen.append(sql.split()[1])
-        return await original_rows(sql, params)
+        return await original_rows(sql, params, conn)
 
     monkeypatch.setattr(reads, "_rows", counted_rows)
     for name in ("execute_query", "execute_query_dict"):

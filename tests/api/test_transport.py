@@ -166,7 +166,9 @@ async def test_malformed_request_bodies_get_400_with_a_message(
         b"42": "The request body must be a JSON object.",
         b"{}": "No GraphQL query found in the request",
         b'{"query": 7}': "`query` must be a string.",
-        b'{"query": "{ viewer { id } }", "variables": []}': "`variables` must be an object or null.",
+        b'{"query": "{ viewer { id } }", "variables": []}': (
+            "`variables` must be an object or null."
+        ),
         b'{"query": "{ viewer { id } }", "operationName": 1}': (
             "`operationName` must be a string or null."
         ),
@@ -228,3 +230,39 @@ async def test_subscriptions_are_not_offered(client: httpx.AsyncClient, vault: V
     body = response.json()
     assert body["data"] is None
     assert codes(body) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+async def test_api_lane_keeps_request_ids_security_headers_and_error_pages(
+    app: Any, client: httpx.AsyncClient, vault: Vault, caplog: Any
+) -> None:
+    """/graphql skips the web stack (sessions, cross-site guard, router) but keeps what every
+    response needs: X-Request-Id, the security headers, the body limit, JSON error answers."""
+    import logging
+
+    from coop.api import routes
+
+    member = await make_member(vault)
+    token = await personal_token(member, ["profile"])
+    response = await gql(client, token, QUERY, headers={"Cookie": "coop_session=stale"})
+    assert response.status_code == 200
+    assert len(response.headers["x-request-id"]) == 16
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert "set-cookie" not in response.headers  # no session lookup on the API lane
+
+    class Exploding:
+        async def __call__(self, *args: Any) -> None:
+            raise RuntimeError("SELECT secret FROM vault_member_key")
+
+    app.state.runtime.extras[routes._KEY] = Exploding()
+    with caplog.at_level(logging.ERROR, logger="coop.errors"):
+        broken = await gql(client, token, QUERY)
+    assert broken.status_code == 500
+    request_id = broken.headers["x-request-id"]
+    assert broken.json() == {
+        "error": "internal_error",
+        "message": f"Something went wrong on our side. Reference: {request_id}.",
+    }
+    assert "SELECT" not in broken.text
+    assert [r.request_id for r in caplog.records if r.name == "coop.errors"] == [request_id]
