@@ -1,21 +1,14 @@
-"""The per-request context: who calls, the backend, the request id, the DataLoaders."""
+"""The per-request context: who calls, the backend, the request id, the per-request reads."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
 from coop.api.backend import Backend, ExplanationView, Principal, ScoreView
-
-
-def _score_loader(backend: Backend, principal: Principal) -> DataLoader[str, ScoreView | None]:
-    async def load(scorers: Sequence[str]) -> list[ScoreView | None]:
-        found = await backend.scores(principal, list(scorers))
-        return [found.get(name) for name in scorers]
-
-    return DataLoader(load_fn=load)
 
 
 def _explanation_loader(
@@ -31,20 +24,42 @@ def _explanation_loader(
 
 @dataclass
 class ApiContext:
-    """Built once per request after authentication; resolvers read it from `info.context`.
-    The DataLoaders are made on first use (most requests need one or none)."""
+    """Built once per request after authentication; resolvers read it from `info.context`."""
 
     principal: Principal
     backend: Backend
     request_id: str
-    _scores: DataLoader[str, ScoreView | None] | None = field(default=None, init=False)
+    _scores: dict[str, asyncio.Future[ScoreView | None]] = field(default_factory=dict, init=False)
     _explanations: DataLoader[ScoreView, ExplanationView] | None = field(default=None, init=False)
 
-    @property
-    def scores(self) -> DataLoader[str, ScoreView | None]:
-        if self._scores is None:
-            self._scores = _score_loader(self.backend, self.principal)
-        return self._scores
+    async def score(self, scorer: str) -> ScoreView | None:
+        """The current score of `scorer` if this token may read it (None otherwise: not
+        granted, not enabled and no score look alike). Read, authorized and logged once per
+        request however many fields ask. Fields asking for different scorers run
+        concurrently, so their access-log entries share one commit: no batching loader is
+        needed (the member's current scores came with the token)."""
+        shared = self._scores.get(scorer)
+        if shared is not None:
+            return await shared
+        shared = self._scores[scorer] = asyncio.get_running_loop().create_future()
+        try:
+            found = (await self.backend.scores(self.principal, [scorer])).get(scorer)
+        except asyncio.CancelledError:
+            shared.cancel()
+            raise
+        except Exception as exc:
+            shared.set_exception(exc)
+            shared.exception()  # the raising caller reports it; other waiters get it too
+            raise
+        shared.set_result(found)
+        return found
+
+    def known_score(self, scorer: str, view: ScoreView) -> None:
+        """Remember a score this request already read (and logged) under another field."""
+        if scorer not in self._scores:
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(view)
+            self._scores[scorer] = done
 
     @property
     def explanations(self) -> DataLoader[ScoreView, ExplanationView]:

@@ -28,7 +28,7 @@ async def _resolve_node(ctx: ApiContext, type_name: str, key: str) -> Node | Non
         subject, _, scorer = key.rpartition("/")
         if subject != principal.subject:
             return None
-        view = await ctx.scores.load(scorer)
+        view = await ctx.score(scorer)
         return Score.of(view, subject) if view else None
     if not ctx.has_scope(MEMBER_MANAGE):
         return None  # the same answer as for an id that does not exist

@@ -172,12 +172,11 @@ class ServiceBackend:
                 loaded.append((view, meta))
         # Not loaded on this server right now: treated as no score. The consent checks run
         # together so that their access-log entries share one commit instead of one each.
-        allowed = await asyncio.gather(
-            *(
-                self._allowed(principal, f"score:{view.scorer}", f"score:{view.scorer}")
-                for view, _ in loaded
-            )
-        )
+        checks = [
+            self._allowed(principal, f"score:{view.scorer}", f"score:{view.scorer}")
+            for view, _ in loaded
+        ]
+        allowed = [await checks[0]] if len(checks) == 1 else await asyncio.gather(*checks)
         return {
             view.scorer: replace(view, range=(float(meta.range[0]), float(meta.range[1])))
             for (view, meta), ok in zip(loaded, allowed, strict=True)

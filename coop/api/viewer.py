@@ -61,7 +61,7 @@ class Viewer(Node):
         ctx = info.context
         found = await ctx.backend.scores(ctx.principal, None)
         for name, view in found.items():
-            ctx.scores.prime(name, view)
+            ctx.known_score(name, view)
         subject = ctx.principal.subject
         return [Score.of(found[name], subject) for name in sorted(found)]
 
@@ -76,7 +76,7 @@ class Viewer(Node):
         info: Ctx,
         scorer: Annotated[str, strawberry.argument(description="The scorer's name, e.g. `reach`.")],
     ) -> Score | None:
-        view = await info.context.scores.load(scorer)
+        view = await info.context.score(scorer)
         if view is None:
             raise not_found()
         return Score.of(view, info.context.principal.subject)

@@ -161,6 +161,21 @@ async def test_reading_several_scores_logs_each_and_shares_one_commit(
     assert sorted(logged) == ["score:cadence", "score:reach"]
     assert writer.flushes - before == 1
 
+    # Separate fields run concurrently and share a commit too; the same scorer asked twice
+    # in one request is read (and logged) once.
+    await AccessLogEntry.filter(member_id=member.id).delete()
+    before = writer.flushes
+    query = (
+        '{ viewer { a: score(scorer: "reach") { value } b: score(scorer: "cadence") { value } '
+        'c: score(scorer: "reach") { scorer { name } } } }'
+    )
+    viewer = (await gql(client, token.access_token, query)).json()["data"]["viewer"]
+    assert viewer["a"]["value"] > 0 and viewer["b"]["value"] >= 0
+    assert viewer["c"] == {"scorer": {"name": "reach"}}
+    logged = await AccessLogEntry.filter(member_id=member.id).values_list("scope", flat=True)
+    assert sorted(logged) == ["score:cadence", "score:reach"]
+    assert writer.flushes - before == 1
+
 
 async def test_history_pages_go_on_past_what_one_history_read_returns(
     client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow, monkeypatch: pytest.MonkeyPatch
