@@ -50,6 +50,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from coop.api.errors import UNEXPECTED_MESSAGE, Code, code_for_coop_error
 from coop.api.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, LimitExceeded, check_amounts
+from coop.api.plans import Plan, compile_plan
 from coop.errors import CoopError
 
 log = logging.getLogger("coop.api")
@@ -82,6 +83,7 @@ class Prepared:
     document: DocumentNode | None
     errors: list[GraphQLError]
     operations: dict[str | None, OperationDefinitionNode] = field(default_factory=dict)
+    plan: Plan | None = None  # the compiled plan, for documents of the planned shape
     # The amount check's answer per operation name, for requests without variables.
     amounts: dict[str | None, LimitExceeded | None] = field(default_factory=dict)
 
@@ -147,7 +149,11 @@ def shape_errors(errors: list[GraphQLError], request_id: str) -> list[dict[str, 
 class Operations:
     """Runs operations on one schema (see the module docstring for the steps)."""
 
-    def __init__(self, schema: Schema, *, hide_suggestions: bool = True) -> None:
+    def __init__(
+        self, schema: Schema, *, hide_suggestions: bool = True, plans: bool = True
+    ) -> None:
+        self.strawberry_schema = schema
+        self.plans = plans
         self.schema = schema._schema
         self.executor_class = schema.execution_context_class
         self.hide_suggestions = hide_suggestions
@@ -170,7 +176,13 @@ class Operations:
                 for d in document.definitions
                 if isinstance(d, OperationDefinitionNode)
             }
-            prepared = Prepared(document=document, errors=errors, operations=operations)
+            plan = compile_plan(self.strawberry_schema, document) if self.plans else None
+            prepared = Prepared(
+                document=document,
+                errors=errors,
+                operations=operations,
+                plan=None if errors else plan,
+            )
         self._prepared[text] = prepared
         if len(self._prepared) > CACHE_SIZE:
             self._prepared.popitem(last=False)
@@ -196,6 +208,12 @@ class Operations:
         if refused is not None:
             error = GraphQLError(refused.message, extensions={"code": refused.code})
             return {"data": None, "errors": shape_errors([error], request_id)}
+        if prepared.plan is not None:
+            data, errors = await prepared.plan.run(context)
+            planned: dict[str, Any] = {"data": data}
+            if errors:
+                planned["errors"] = shape_errors(errors, request_id)
+            return planned
         result = execute(
             self.schema,
             prepared.document,

@@ -76,10 +76,7 @@ class Viewer(Node):
         info: Ctx,
         scorer: Annotated[str, strawberry.argument(description="The scorer's name, e.g. `reach`.")],
     ) -> Score | None:
-        view = await info.context.score(scorer)
-        if view is None:
-            raise not_found()
-        return Score.of(view, info.context.principal.subject)
+        return await read_score(info.context, scorer)
 
     @strawberry.field(
         description=(
@@ -156,6 +153,15 @@ class Viewer(Node):
         return AccessLogConnection(
             edges=edges, page_info=page_info(page.has_next, [e.cursor for e in edges])
         )
+
+
+async def read_score(ctx: ApiContext, scorer: str) -> Score:
+    """`viewer.score(scorer:)`: the score, or NOT_FOUND whatever the reason (plausible
+    refusal). Shared by the resolver and the compiled plans (coop.api.plans)."""
+    view = await ctx.score(scorer)
+    if view is None:
+        raise not_found()
+    return Score.of(view, ctx.principal.subject)
 
 
 def viewer_for(ctx: ApiContext) -> Viewer:

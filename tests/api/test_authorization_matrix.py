@@ -38,6 +38,10 @@ START_SCORES = {0: {"reach", "cadence"}, 1: {"reach"}, 2: set()}
 TOKEN_SECONDS, LIFETIMES = 3600, {"1d": 86_400, "30d": 30 * 86_400}
 QUERY = """{ viewer { handle r: score(scorer: "reach") { value }
   c: score(scorer: "cadence") { value } scores { scorer { name } } } }"""
+# The same two reads in a document of the planned shape (coop.api.plans): every answer of
+# the compiled path is held to the oracle too.
+PLANNED = """{ viewer { r: score(scorer: "reach") { value }
+  c: score(scorer: "cadence") { scorer { name } } } }"""
 
 member_ix = st.integers(0, MEMBERS - 1)
 app_ix = st.integers(0, APPS - 1)
@@ -112,6 +116,13 @@ def observed(response: httpx.Response) -> dict[str, Any] | None:
     return {"handle": viewer["handle"] is not None, "scores": shown}
 
 
+def observed_planned(response: httpx.Response) -> list[str] | None:
+    if response.status_code == 401:
+        return None
+    viewer = response.json()["data"]["viewer"]
+    return sorted(n for n, key in (("reach", "r"), ("cadence", "c")) if viewer[key])
+
+
 async def replay(
     sequence: list[tuple[Any, ...]], client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
 ) -> None:
@@ -164,13 +175,13 @@ async def replay(
         elif kind == "query":
             m, a = args
             for token, real in issued.get((m, a), []):
-                response = await client.post(
-                    "/graphql",
-                    json={"query": QUERY},
-                    headers={"Authorization": f"Bearer {real.access_token}"},
-                )
+                headers = {"Authorization": f"Bearer {real.access_token}"}
+                response = await client.post("/graphql", json={"query": QUERY}, headers=headers)
                 assert response.status_code in (200, 401), where
                 assert observed(response) == oracle.visible(m, token), where
+                planned = await client.post("/graphql", json={"query": PLANNED}, headers=headers)
+                expected = oracle.visible(m, token)
+                assert observed_planned(planned) == (expected and expected["scores"]), where
     clock.reset()
 
 

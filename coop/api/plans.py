@@ -1,0 +1,275 @@
+"""Compiled plans: the commonest reads answered without graphql-core's executor.
+
+Apps poll a few small documents over and over, above all
+`{ viewer { score(scorer: "reach") { value } } }`. When a document's text is first prepared
+(parsed and validated, `coop.api.operation`), `compile_plan` checks whether it has a simple
+shape and, if so, turns it into a plan: which fields to read, in which order, under which
+response keys, with which serializers. Running a plan does what graphql-core's executor
+would do for that document, minus the executor's general machinery (per-request execution
+context, field collection, awaitable completion), which costs more than the read itself.
+
+The shape, checked field by field against the schema (anything else returns None and the
+document runs through graphql-core as before):
+
+- a single query operation with no variables and no directives, fields only (no fragments),
+  each response key used once;
+- `Query.viewer` and `Viewer.score(scorer: "<literal>")`, the two resolver fields in PLANNED:
+  the plan calls the very functions their resolvers call (`viewer_for`, `read_score`), so the
+  consent check and the access-log entry are the same;
+- any strawberry basic field (no resolver, no arguments, no permission) of a leaf or object
+  type, read with the same resolve function graphql-core would call and serialized with the
+  same scalar; `__typename`. Lists, interfaces and unions are not planned.
+
+Errors are located (`graphql.located_error`) and null is propagated to the nearest nullable
+field exactly as the GraphQL specification (and graphql-core) does; sibling resolver fields
+run concurrently, as in graphql-core, so their access-log entries share one commit.
+tests/api/test_plans.py runs documents through both paths and compares every answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    StringValueNode,
+    is_leaf_type,
+    located_error,
+)
+from strawberry import Schema
+
+from coop.api.context import ApiContext
+from coop.api.viewer import read_score, viewer_for
+
+# (type, field) -> how the plan resolves it: the same functions the strawberry resolvers call.
+PLANNED_SYNC: dict[tuple[str, str], Callable[[ApiContext], Any]] = {
+    ("Query", "viewer"): viewer_for,
+}
+PLANNED_ASYNC: dict[tuple[str, str], tuple[str, Callable[[ApiContext, str], Awaitable[Any]]]] = {
+    # field -> (its one String! argument, the function)
+    ("Viewer", "score"): ("scorer", read_score),
+}
+
+
+class _Null(Exception):
+    """A non-null field had no value: its parent becomes null (and so on up)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    key: str  # the response key (alias or name)
+    node: FieldNode  # for error locations
+    nullable: bool
+    typename: str | None = None  # `__typename`: the answer
+    resolve: Callable[..., Any] | None = None  # a basic field: graphql-core's resolve function
+    serialize: Callable[[Any], Any] | None = None  # a leaf: its scalar's serialize
+    sync: Callable[[ApiContext], Any] | None = None  # a planned resolver field
+    call: Callable[[ApiContext, str], Awaitable[Any]] | None = None  # a planned async field
+    argument: str = ""  # the planned async field's argument value
+    fields: tuple[_Field, ...] = ()  # an object's selections
+    parent: str = ""  # the parent type's name (error messages)
+
+
+class Plan:
+    """A compiled document (see the module docstring); `run` returns the response body."""
+
+    def __init__(self, fields: tuple[_Field, ...]) -> None:
+        self.fields = fields
+
+    async def run(self, context: ApiContext) -> tuple[Any, list[GraphQLError]]:
+        """(data, errors) as graphql-core's `execute` would give them."""
+        errors: list[GraphQLError] = []
+        try:
+            data = await _object(self.fields, None, context, [], errors)
+        except _Null:
+            data = None
+        return data, errors
+
+
+async def _object(
+    fields: tuple[_Field, ...], source: Any, ctx: ApiContext, path: list[Any], errors: list[Any]
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    pending: list[tuple[_Field, Awaitable[Any]]] = []
+    for field in fields:
+        if field.typename is not None:
+            result[field.key] = field.typename
+        elif field.call is not None:
+            result[field.key] = None  # keeps the selection order; filled below
+            pending.append((field, _async_field(field, ctx, [*path, field.key], errors)))
+        else:
+            try:
+                if field.sync is not None:
+                    value = field.sync(ctx)
+                else:
+                    assert field.resolve is not None
+                    value = field.resolve(source, None)
+            except Exception as exc:
+                result[field.key] = _failed(field, exc, [*path, field.key], errors)
+                continue
+            if value is not None and field.serialize is not None:
+                result[field.key] = _leaf(field, value, [*path, field.key], errors)
+            else:
+                result[field.key] = await _complete(field, value, ctx, [*path, field.key], errors)
+    if len(pending) == 1:
+        field, awaitable = pending[0]
+        result[field.key] = await awaitable
+    elif pending:
+        values = await asyncio.gather(*(awaitable for _, awaitable in pending))
+        for (field, _), value in zip(pending, values, strict=True):
+            result[field.key] = value
+    return result
+
+
+def _leaf(field: _Field, value: Any, path: list[Any], errors: list[Any]) -> Any:
+    assert field.serialize is not None
+    try:
+        serialized = field.serialize(value)
+    except Exception as exc:
+        return _failed(field, exc, path, errors)
+    if serialized is None:
+        return _failed(field, TypeError("A scalar serialized to null."), path, errors)
+    return serialized
+
+
+async def _async_field(field: _Field, ctx: ApiContext, path: list[Any], errors: list[Any]) -> Any:
+    assert field.call is not None
+    try:
+        value = await field.call(ctx, field.argument)
+    except Exception as exc:
+        return _failed(field, exc, path, errors)
+    return await _complete(field, value, ctx, path, errors)
+
+
+async def _complete(
+    field: _Field, value: Any, ctx: ApiContext, path: list[Any], errors: list[Any]
+) -> Any:
+    if value is None:
+        if field.nullable:
+            return None
+        message = (
+            f"Cannot return null for non-nullable field {field.parent}.{field.node.name.value}."
+        )
+        return _failed(field, TypeError(message), path, errors)
+    if field.serialize is not None:
+        return _leaf(field, value, path, errors)
+    try:
+        return await _object(field.fields, value, ctx, path, errors)
+    except _Null:
+        if field.nullable:
+            return None
+        raise
+
+
+def _failed(field: _Field, exc: Exception, path: list[Any], errors: list[Any]) -> Any:
+    """Record the error; the field is null, or its parent is when it may not be."""
+    errors.append(located_error(exc, [field.node], path))
+    if not field.nullable:
+        raise _Null
+    return None
+
+
+# -- compiling ----------------------------------------------------------------------------------
+
+
+def compile_plan(schema: Schema, document: DocumentNode) -> Plan | None:
+    """The plan for a validated `document`, or None when it is outside the planned shape."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) != len(document.definitions) or len(operations) != 1:
+        return None  # fragments, or several operations
+    operation = operations[0]
+    if (
+        operation.operation is not OperationType.QUERY
+        or operation.variable_definitions
+        or operation.directives
+    ):
+        return None
+    core = schema._schema
+    root = core.query_type
+    assert root is not None
+    fields = _selections(schema, core, root, operation.selection_set)
+    return Plan(fields) if fields is not None else None
+
+
+def _selections(
+    schema: Schema, core: GraphQLSchema, parent: GraphQLObjectType, selection_set: SelectionSetNode
+) -> tuple[_Field, ...] | None:
+    fields: list[_Field] = []
+    keys: set[str] = set()
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.directives:
+            return None
+        key = selection.alias.value if selection.alias else selection.name.value
+        if key in keys:
+            return None  # graphql-core would merge them: leave it to graphql-core
+        keys.add(key)
+        field = _field_plan(schema, core, parent, selection, key)
+        if field is None:
+            return None
+        fields.append(field)
+    return tuple(fields)
+
+
+def _field_plan(
+    schema: Schema,
+    core: GraphQLSchema,
+    parent: GraphQLObjectType,
+    node: FieldNode,
+    key: str,
+) -> _Field | None:
+    name = node.name.value
+    if name == "__typename":
+        return _Field(key=key, node=node, nullable=False, typename=parent.name)
+    definition: GraphQLField | None = parent.fields.get(name)
+    if definition is None:
+        return None
+    nullable = not isinstance(definition.type, GraphQLNonNull)
+    output = (
+        definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+    )
+    common: dict[str, Any] = {"key": key, "node": node, "nullable": nullable, "parent": parent.name}
+    planned_sync = PLANNED_SYNC.get((parent.name, name))
+    planned_async = PLANNED_ASYNC.get((parent.name, name))
+    if planned_sync is not None and not node.arguments:
+        common["sync"] = planned_sync
+    elif planned_async is not None:
+        argument_name, call = planned_async
+        arguments = node.arguments or ()
+        if len(arguments) != 1:
+            return None
+        (argument,) = arguments
+        if argument.name.value != argument_name or not isinstance(argument.value, StringValueNode):
+            return None
+        common.update(call=call, argument=argument.value.value)
+    else:
+        strawberry_field = schema.get_field_for_type(name, parent.name)
+        if (
+            strawberry_field is None
+            or not strawberry_field.is_basic_field
+            or node.arguments
+            or not getattr(definition.resolve, "_is_default", False)
+        ):
+            return None
+        common["resolve"] = definition.resolve
+    if is_leaf_type(output):
+        if node.selection_set is not None:
+            return None
+        return _Field(serialize=output.serialize, **common)
+    if not isinstance(output, GraphQLObjectType) or node.selection_set is None:
+        return None  # lists, interfaces, unions
+    inner = _selections(schema, core, output, node.selection_set)
+    if inner is None:
+        return None
+    return _Field(fields=inner, **common)
