@@ -209,7 +209,9 @@ class Operations:
             error = GraphQLError(refused.message, extensions={"code": refused.code})
             return {"data": None, "errors": shape_errors([error], request_id)}
         if prepared.plan is not None:
-            data, errors = await prepared.plan.run(context)
+            data, errors = await prepared.plan.run(
+                context, variables, hide_suggestions=self.hide_suggestions
+            )
             planned: dict[str, Any] = {"data": data}
             if errors:
                 planned["errors"] = shape_errors(errors, request_id)

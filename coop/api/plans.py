@@ -11,9 +11,11 @@ context, field collection, awaitable completion), which costs more than the read
 The shape, checked field by field against the schema (anything else returns None and the
 document runs through graphql-core as before):
 
-- a single query operation with no variables and no directives, fields only (no fragments),
-  each response key used once;
-- `Query.viewer` and `Viewer.score(scorer: "<literal>")`, the two resolver fields in PLANNED:
+- a single query operation without directives, fields only (no fragments), each response
+  key used once, its variables (if any) all of type `String!`, coerced by graphql-core's own
+  `get_variable_values`;
+- `Query.viewer` and `Viewer.score(scorer: "<literal>" or $variable)`, the resolver fields in
+  PLANNED_SYNC and PLANNED_ASYNC:
   the plan calls the very functions their resolvers call (`viewer_for`, `read_score`), so the
   consent check and the access-log entry are the same;
 - any strawberry basic field (no resolver, no arguments, no permission) of a leaf or object
@@ -41,13 +43,18 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
+    NamedTypeNode,
+    NonNullTypeNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     StringValueNode,
+    VariableDefinitionNode,
+    VariableNode,
     is_leaf_type,
     located_error,
 )
+from graphql.execution.values import get_variable_values
 from strawberry import Schema
 
 from coop.api.context import ApiContext
@@ -77,29 +84,60 @@ class _Field:
     serialize: Callable[[Any], Any] | None = None  # a leaf: its scalar's serialize
     sync: Callable[[ApiContext], Any] | None = None  # a planned resolver field
     call: Callable[[ApiContext, str], Awaitable[Any]] | None = None  # a planned async field
-    argument: str = ""  # the planned async field's argument value
+    argument: str = ""  # the planned async field's argument: a literal,
+    variable: str | None = None  # or the variable that holds it
     fields: tuple[_Field, ...] = ()  # an object's selections
     parent: str = ""  # the parent type's name (error messages)
 
 
 class Plan:
-    """A compiled document (see the module docstring); `run` returns the response body."""
+    """A compiled document (see the module docstring)."""
 
-    def __init__(self, fields: tuple[_Field, ...]) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fields: tuple[_Field, ...],
+        variables: tuple[VariableDefinitionNode, ...],
+    ) -> None:
+        self.schema = schema
         self.fields = fields
+        self.variables = variables
 
-    async def run(self, context: ApiContext) -> tuple[Any, list[GraphQLError]]:
+    async def run(
+        self,
+        context: ApiContext,
+        variables: dict[str, Any] | None,
+        *,
+        hide_suggestions: bool,
+    ) -> tuple[Any, list[GraphQLError]]:
         """(data, errors) as graphql-core's `execute` would give them."""
+        values: dict[str, Any] = {}
+        if self.variables:
+            coerced = get_variable_values(
+                self.schema,
+                self.variables,
+                variables or {},
+                max_errors=50,  # graphql-core's default for execute
+                hide_suggestions=hide_suggestions,
+            )
+            if isinstance(coerced, list):
+                return None, coerced
+            values = coerced.coerced
         errors: list[GraphQLError] = []
         try:
-            data = await _object(self.fields, None, context, [], errors)
+            data = await _object(self.fields, None, context, [], errors, values)
         except _Null:
             data = None
         return data, errors
 
 
 async def _object(
-    fields: tuple[_Field, ...], source: Any, ctx: ApiContext, path: list[Any], errors: list[Any]
+    fields: tuple[_Field, ...],
+    source: Any,
+    ctx: ApiContext,
+    path: list[Any],
+    errors: list[Any],
+    values: dict[str, Any],
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
     pending: list[tuple[_Field, Awaitable[Any]]] = []
@@ -108,7 +146,7 @@ async def _object(
             result[field.key] = field.typename
         elif field.call is not None:
             result[field.key] = None  # keeps the selection order; filled below
-            pending.append((field, _async_field(field, ctx, [*path, field.key], errors)))
+            pending.append((field, _async_field(field, ctx, [*path, field.key], errors, values)))
         else:
             try:
                 if field.sync is not None:
@@ -122,13 +160,15 @@ async def _object(
             if value is not None and field.serialize is not None:
                 result[field.key] = _leaf(field, value, [*path, field.key], errors)
             else:
-                result[field.key] = await _complete(field, value, ctx, [*path, field.key], errors)
+                result[field.key] = await _complete(
+                    field, value, ctx, [*path, field.key], errors, values
+                )
     if len(pending) == 1:
         field, awaitable = pending[0]
         result[field.key] = await awaitable
     elif pending:
-        values = await asyncio.gather(*(awaitable for _, awaitable in pending))
-        for (field, _), value in zip(pending, values, strict=True):
+        settled = await asyncio.gather(*(awaitable for _, awaitable in pending))
+        for (field, _), value in zip(pending, settled, strict=True):
             result[field.key] = value
     return result
 
@@ -144,17 +184,25 @@ def _leaf(field: _Field, value: Any, path: list[Any], errors: list[Any]) -> Any:
     return serialized
 
 
-async def _async_field(field: _Field, ctx: ApiContext, path: list[Any], errors: list[Any]) -> Any:
+async def _async_field(
+    field: _Field, ctx: ApiContext, path: list[Any], errors: list[Any], values: dict[str, Any]
+) -> Any:
     assert field.call is not None
+    argument = field.argument if field.variable is None else values[field.variable]
     try:
-        value = await field.call(ctx, field.argument)
+        value = await field.call(ctx, argument)
     except Exception as exc:
         return _failed(field, exc, path, errors)
-    return await _complete(field, value, ctx, path, errors)
+    return await _complete(field, value, ctx, path, errors, values)
 
 
 async def _complete(
-    field: _Field, value: Any, ctx: ApiContext, path: list[Any], errors: list[Any]
+    field: _Field,
+    value: Any,
+    ctx: ApiContext,
+    path: list[Any],
+    errors: list[Any],
+    values: dict[str, Any],
 ) -> Any:
     if value is None:
         if field.nullable:
@@ -166,7 +214,7 @@ async def _complete(
     if field.serialize is not None:
         return _leaf(field, value, path, errors)
     try:
-        return await _object(field.fields, value, ctx, path, errors)
+        return await _object(field.fields, value, ctx, path, errors, values)
     except _Null:
         if field.nullable:
             return None
@@ -190,17 +238,26 @@ def compile_plan(schema: Schema, document: DocumentNode) -> Plan | None:
     if len(operations) != len(document.definitions) or len(operations) != 1:
         return None  # fragments, or several operations
     operation = operations[0]
-    if (
-        operation.operation is not OperationType.QUERY
-        or operation.variable_definitions
-        or operation.directives
-    ):
+    if operation.operation is not OperationType.QUERY or operation.directives:
+        return None
+    variables = tuple(operation.variable_definitions or ())
+    if not all(_is_string_variable(v) for v in variables):
         return None
     core = schema._schema
     root = core.query_type
     assert root is not None
     fields = _selections(schema, core, root, operation.selection_set)
-    return Plan(fields) if fields is not None else None
+    return Plan(core, fields, variables) if fields is not None else None
+
+
+def _is_string_variable(definition: VariableDefinitionNode) -> bool:
+    kind = definition.type
+    return (
+        not definition.directives
+        and isinstance(kind, NonNullTypeNode)
+        and isinstance(kind.type, NamedTypeNode)
+        and kind.type.name.value == "String"
+    )
 
 
 def _selections(
@@ -250,9 +307,14 @@ def _field_plan(
         if len(arguments) != 1:
             return None
         (argument,) = arguments
-        if argument.name.value != argument_name or not isinstance(argument.value, StringValueNode):
+        if argument.name.value != argument_name:
             return None
-        common.update(call=call, argument=argument.value.value)
+        if isinstance(argument.value, StringValueNode):
+            common.update(call=call, argument=argument.value.value)
+        elif isinstance(argument.value, VariableNode):
+            common.update(call=call, variable=argument.value.name.value)
+        else:
+            return None
     else:
         strawberry_field = schema.get_field_for_type(name, parent.name)
         if (

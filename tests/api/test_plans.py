@@ -36,11 +36,24 @@ PLANNED_DOCUMENTS = [
     "{ __typename viewer { id __typename } }",
     'query Hot { viewer { s: score(scorer: "reach") { id value computedAt '
     "range { min max } scorer { name version __typename } } } }",
+    "query Q($s: String!) { viewer { score(scorer: $s) { value } } }",
+    'query Q($s: String! = "reach", $t: String!) { viewer { a: score(scorer: $s) { value } '
+    "b: score(scorer: $t) { scorer { name } } } }",
+]
+# Variable values for the documents above: valid, missing, null, of the wrong type.
+INPUTS: list[dict[str, Any] | None] = [
+    None,
+    {"s": "reach", "t": "cadence"},
+    {"t": "reach"},
+    {"s": None, "t": "reach"},
+    {"s": 5, "t": ["reach"]},
+    {"s": "nope", "t": "", "u": "ignored"},
 ]
 NOT_PLANNED = [
     # fragments, variables, directives, several operations, duplicate keys
     '{ viewer { ...F } } fragment F on Viewer { score(scorer: "reach") { value } }',
-    "query Q($s: String!) { viewer { score(scorer: $s) { value } } }",
+    'query Q($n: Int! = 1) { viewer { score(scorer: "reach") { value } } }',
+    "query Q($s: String! @deprecated) { viewer { score(scorer: $s) { value } } }",
     '{ viewer { score(scorer: "reach") @include(if: true) { value } } }',
     '{ viewer { score(scorer: "reach") { ... on Score { value } } } }',
     "query A { viewer { id } } query B { viewer { id } }",
@@ -146,23 +159,24 @@ async def test_plans_answer_exactly_like_graphql_core(
         principal = await backend.authenticate(token)
         assert principal is not None
         for text in texts:
-            answers, rows = [], []
-            for operations in (with_plans, without):
-                before = await _logged(member.id)
-                context = ApiContext(principal=principal, backend=backend, request_id="r-1")
-                answers.append(
-                    await operations.run(
-                        text,
-                        variables=None,
-                        operation_name=None,
-                        context=context,
-                        request_id="r-1",
+            for variables in INPUTS if "$" in text else [None]:
+                answers, rows = [], []
+                for operations in (with_plans, without):
+                    before = await _logged(member.id)
+                    context = ApiContext(principal=principal, backend=backend, request_id="r-1")
+                    answers.append(
+                        await operations.run(
+                            text,
+                            variables=variables,
+                            operation_name=None,
+                            context=context,
+                            request_id="r-1",
+                        )
                     )
-                )
-                rows.append(await _logged(member.id) - before)
+                    rows.append(await _logged(member.id) - before)
+                assert answers[0] == answers[1], (text, variables)
+                assert rows[0] == rows[1], (text, variables)
             planned += with_plans.prepare(text).plan is not None
-            assert answers[0] == answers[1], text
-            assert rows[0] == rows[1], text
     # Every generated document took the plan, but those the alias limit refuses.
     valid = [text for text in texts if not with_plans.prepare(text).errors]
     assert len(valid) > len(texts) // 2
