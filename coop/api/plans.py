@@ -18,9 +18,11 @@ document runs through graphql-core as before):
   PLANNED_SYNC and PLANNED_ASYNC:
   the plan calls the very functions their resolvers call (`viewer_for`, `read_score`), so the
   consent check and the access-log entry are the same;
-- any strawberry basic field (no resolver, no arguments, no permission) of a leaf or object
-  type, read with the same resolve function graphql-core would call and serialized with the
-  same scalar; `__typename`. Lists, interfaces and unions are not planned.
+- any strawberry basic field (no resolver, no arguments) of a leaf or object type, read with
+  the same resolve function graphql-core would call and serialized with the same scalar;
+  `__typename`. Lists, interfaces and unions are not planned;
+- no field with a field extension or permission class, planned or not: a plan never steps
+  around a permission check (a test holds this); planned async fields must be nullable.
 
 Errors are located (`graphql.located_error`) and null is propagated to the nearest nullable
 field exactly as the GraphQL specification (and graphql-core) does; sibling resolver fields
@@ -297,11 +299,20 @@ def _field_plan(
         definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
     )
     common: dict[str, Any] = {"key": key, "node": node, "nullable": nullable, "parent": parent.name}
+    strawberry_field = schema.get_field_for_type(name, parent.name)
+    if (
+        strawberry_field is None
+        or strawberry_field.extensions
+        or strawberry_field.permission_classes
+    ):
+        return None  # a plan must never step around a field's permission check
     planned_sync = PLANNED_SYNC.get((parent.name, name))
     planned_async = PLANNED_ASYNC.get((parent.name, name))
     if planned_sync is not None and not node.arguments:
         common["sync"] = planned_sync
     elif planned_async is not None:
+        if not nullable:
+            return None  # its failure would null siblings still running: leave it to graphql-core
         argument_name, call = planned_async
         arguments = node.arguments or ()
         if len(arguments) != 1:
@@ -316,10 +327,8 @@ def _field_plan(
         else:
             return None
     else:
-        strawberry_field = schema.get_field_for_type(name, parent.name)
         if (
-            strawberry_field is None
-            or not strawberry_field.is_basic_field
+            not strawberry_field.is_basic_field
             or node.arguments
             or not getattr(definition.resolve, "_is_default", False)
         ):

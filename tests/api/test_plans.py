@@ -181,3 +181,14 @@ async def test_plans_answer_exactly_like_graphql_core(
     valid = [text for text in texts if not with_plans.prepare(text).errors]
     assert len(valid) > len(texts) // 2
     assert planned == len(valid) * len(tokens)
+
+
+def test_a_field_with_a_permission_check_is_never_planned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even listed as planned, a field guarded by a permission extension (here `handle`,
+    scope `profile`) goes through graphql-core, where strawberry runs the check."""
+    from coop.api import plans
+    from coop.api.viewer import viewer_for
+
+    monkeypatch.setitem(plans.PLANNED_SYNC, ("Viewer", "handle"), viewer_for)
+    assert compile_plan(schema, parse("{ viewer { handle } }")) is None
+    assert compile_plan(schema, parse("{ viewer { id } }")) is not None
