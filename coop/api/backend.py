@@ -121,6 +121,7 @@ class GrantView:
     created_at: datetime
     expires_at: datetime | None
     last_access_at: datetime | None = None
+    held: bool = False  # paused by the member for this app alone
 
 
 @dataclass(frozen=True)

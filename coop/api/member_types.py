@@ -72,6 +72,12 @@ class Grant(Node):
     created_at: datetime = strawberry.field(description="When the member granted it.")
     expires_at: datetime | None = strawberry.field(description="When it ends by itself.")
     last_access_at: datetime | None = strawberry.field(description="The app's last read.")
+    paused_by_you: bool = strawberry.field(
+        description=(
+            "Whether you paused this grant by itself (`pauseGrant`): it stays paused when "
+            "all sharing resumes, until `resumeGrant`."
+        )
+    )
 
     @staticmethod
     def of(view: GrantView) -> Grant:
@@ -87,6 +93,7 @@ class Grant(Node):
             created_at=view.created_at,
             expires_at=view.expires_at,
             last_access_at=view.last_access_at,
+            paused_by_you=view.held,
         )
 
 

@@ -139,6 +139,30 @@ class Mutation:
         return await _change_grant(info, id, "revoke")
 
     @strawberry.mutation(
+        description=(
+            "Pause one grant: the app is refused from its next request, nothing is revoked, "
+            "and it stays paused (even when all sharing resumes) until `resumeGrant`."
+        ),
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def pause_grant(
+        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Grant id.")]
+    ) -> ChangeGrantResult | None:
+        return await _change_grant(info, id, "pause")
+
+    @strawberry.mutation(
+        description=(
+            "Resume a grant you paused. While all sharing is paused it stays paused and "
+            "resumes with sharing."
+        ),
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def resume_grant(
+        self, info: Ctx, id: Annotated[strawberry.ID, strawberry.argument(description="Grant id.")]
+    ) -> ChangeGrantResult | None:
+        return await _change_grant(info, id, "resume")
+
+    @strawberry.mutation(
         description="Pause (or resume) all sharing with every app at once.",
         extensions=needs_scope(MEMBER_MANAGE),
     )

@@ -299,6 +299,7 @@ class ServiceBackend:
                 created_at=g.created_at,
                 expires_at=g.expires_at,
                 last_access_at=last.get(g.id),
+                held=g.held,
             )
             for g in rows
         ]
@@ -306,9 +307,14 @@ class ServiceBackend:
     async def change_grant(
         self, principal: Principal, grant_id: uuid.UUID, action: str
     ) -> GrantView:
-        if action != "revoke":
+        change = {
+            "revoke": consent.revoke_grant,
+            "pause": consent.pause_grant,
+            "resume": consent.resume_grant,
+        }.get(action)
+        if change is None:
             raise NotFoundError()
-        await consent.revoke_grant(member_id=principal.member_id, grant_id=grant_id)
+        await change(member_id=principal.member_id, grant_id=grant_id)
         for view in await self.grants(principal):
             if view.id == grant_id:
                 return view

@@ -145,19 +145,57 @@ async def pause_sharing(*, member_id: uuid.UUID) -> int:
 
 
 async def resume_sharing(*, member_id: uuid.UUID) -> int:
-    """Lift the pause: grants paused by it become active again (unless they expired)."""
-    now = utcnow()
+    """Lift the pause: grants paused by it become active again (unless they expired); a
+    grant the member paused by itself (`pause_grant`) stays paused."""
     async with in_transaction():
         await SharingPause.filter(member_id=member_id).delete()
-        grants = await Grant.filter(member_id=member_id, status=PAUSED)
+        grants = await Grant.filter(member_id=member_id, status=PAUSED, held=False)
         for grant in grants:
-            if grant.expires_at is not None and grant.expires_at <= now:
-                await _end(grant, EXPIRED)
-                continue
-            grant.status = ACTIVE
-            await grant.save(update_fields=["status"])
-            await _event(grant, "resumed")
+            await _activate(grant, reason="sharing_resumed")
     return len(grants)
+
+
+async def _activate(grant: Grant, *, reason: str) -> None:
+    """A paused grant becomes active again, or expired if its time ran out meanwhile."""
+    if grant.expires_at is not None and grant.expires_at <= utcnow():
+        await _end(grant, EXPIRED)
+        return
+    grant.status = ACTIVE
+    await grant.save(update_fields=["status"])
+    await _event(grant, "resumed", reason=reason)
+
+
+async def pause_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
+    """Suspend one app's access: its tokens are refused from the next request on, nothing is
+    revoked or deleted, and it stays paused until `resume_grant` (resuming all sharing does
+    not lift it). Pausing a paused grant changes nothing; an ended one cannot be paused."""
+    async with in_transaction():
+        grant = await _member_grant(member_id, grant_id)
+        if grant.status not in (ACTIVE, PAUSED):
+            raise InvalidInputError("This grant has ended.")
+        if not grant.held:
+            grant.held = True
+            was_active = grant.status == ACTIVE
+            grant.status = PAUSED
+            await grant.save(update_fields=["held", "status"])
+            if was_active:
+                await _event(grant, "paused", reason="by_you")
+    return grant
+
+
+async def resume_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
+    """Lift `pause_grant`. While all sharing is paused the grant stays paused and becomes
+    active when sharing resumes; a grant whose time ran out meanwhile ends as expired."""
+    async with in_transaction():
+        grant = await _member_grant(member_id, grant_id)
+        if grant.status not in (ACTIVE, PAUSED):
+            raise InvalidInputError("This grant has ended.")
+        if grant.held:
+            grant.held = False
+            await grant.save(update_fields=["held"])
+            if not await SharingPause.exists(member_id=member_id):
+                await _activate(grant, reason="by_you")
+    return grant
 
 
 async def is_sharing_paused(*, member_id: uuid.UUID) -> bool:

@@ -14,7 +14,8 @@ class Grant(Model):
     """What a member allowed one app to read, until when. Changes are recorded as GrantEvents.
 
     `status` is the current state (active, paused, revoked, expired) kept for the token
-    check. `subject` is the pairwise id the app sees instead of the member id.
+    check. `subject` is the pairwise id the app sees instead of the member id. `held` marks a
+    grant the member paused by itself: it stays paused when all sharing resumes.
     """
 
     id = fields.UUIDField(primary_key=True)
@@ -29,6 +30,7 @@ class Grant(Model):
     subject = fields.CharField(max_length=64, db_index=True)
     scopes: list[str] = fields.JSONField(default=list)
     status = fields.CharField(max_length=16, default="active")
+    held = fields.BooleanField(default=False)
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)

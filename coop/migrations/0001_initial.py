@@ -113,6 +113,7 @@ class Migration(migrations.Migration):
                 ('subject', fields.CharField(db_index=True, max_length=64)),
                 ('scopes', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('status', fields.CharField(default='active', max_length=16)),
+                ('held', fields.BooleanField(default=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('ended_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),

@@ -361,6 +361,7 @@ async def _grants(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
             "subject": grant.subject,
             "scopes": list(grant.scopes),
             "status": grant.status,
+            "held": grant.held,
             "created_at": _iso(grant.created_at),
             "expires_at": _iso(grant.expires_at),
             "ended_at": _iso(grant.ended_at),

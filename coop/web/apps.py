@@ -76,6 +76,28 @@ async def revoke_grant(request: Request) -> Response:
     return redirect_with_flash("/apps", "Access revoked. The app can no longer read your data.")
 
 
+async def pause_grant(request: Request) -> Response:
+    member = await require_member(request)
+    await read_form(request)
+    grant_id = _uuid(request.path_params["grant_id"])
+    await consent.pause_grant(member_id=member.id, grant_id=grant_id)
+    return redirect_with_flash(
+        "/apps", "Access paused. The app can read nothing until you resume it."
+    )
+
+
+async def resume_grant(request: Request) -> Response:
+    member = await require_member(request)
+    await read_form(request)
+    grant_id = _uuid(request.path_params["grant_id"])
+    await consent.resume_grant(member_id=member.id, grant_id=grant_id)
+    if await consent.is_sharing_paused(member_id=member.id):
+        message = "This app will get its access back when you resume sharing."
+    else:
+        message = "Access resumed."
+    return redirect_with_flash("/apps", message)
+
+
 async def pause_sharing(request: Request) -> Response:
     member = await require_member(request)
     await read_form(request)
@@ -199,6 +221,8 @@ def routes() -> list[BaseRoute]:
         Route("/apps", apps_page, methods=["GET"]),
         Route("/apps/grants/{grant_id}", grant_history, methods=["GET"]),
         Route("/apps/grants/{grant_id}/revoke", revoke_grant, methods=["POST"]),
+        Route("/apps/grants/{grant_id}/pause", pause_grant, methods=["POST"]),
+        Route("/apps/grants/{grant_id}/resume", resume_grant, methods=["POST"]),
         Route("/apps/pause", pause_sharing, methods=["POST"]),
         Route("/apps/resume", resume_sharing, methods=["POST"]),
         Route("/access-log", access_log_page, methods=["GET"]),

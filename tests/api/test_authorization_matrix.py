@@ -1,5 +1,6 @@
 """The authorization matrix (GQ-15): Hypothesis generates sequences of grants (each scope
-subset, two lifetimes), revocations, pauses, resumes, clock jumps past token and grant
+subset, two lifetimes), revocations, pauses and resumes (of all sharing and of one grant),
+clock jumps past token and grant
 expiry, scorer disabling and account deletion, interleaved with queries by every app for
 every member. After every query, what the API disclosed must equal a small pure-Python
 oracle's answer: data is visible if and only if the oracle allows it.
@@ -20,6 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from coop.consent import grants
+from coop.errors import InvalidInputError
 from coop.jobs.scoring import ScoringFlow
 from coop.portability import erase
 from coop.scoring import service as scoring
@@ -54,6 +56,8 @@ steps = st.one_of(
         st.sampled_from(sorted(LIFETIMES)),
     ),
     st.tuples(st.just("revoke"), member_ix, app_ix),
+    st.tuples(st.just("hold"), member_ix, app_ix),
+    st.tuples(st.just("release"), member_ix, app_ix),
     st.tuples(st.just("pause"), member_ix),
     st.tuples(st.just("resume"), member_ix),
     st.tuples(st.just("advance"), st.sampled_from([600, TOKEN_SECONDS + 1, 86_401])),
@@ -73,6 +77,7 @@ class Token:
     issued: float
     grant_ends: float
     dead: bool = False  # revoked or replaced
+    held: bool = False  # this grant paused by itself
 
 
 @dataclass
@@ -90,6 +95,7 @@ class Oracle:
             member not in self.deleted
             and member not in self.paused
             and not token.dead
+            and not token.held
             and self.now < token.issued + TOKEN_SECONDS
             and self.now < token.grant_ends
         )
@@ -153,6 +159,19 @@ async def replay(
             token, real = issued[(m, a)][-1]
             await grants.revoke_grant(member_id=members[m].id, grant_id=real.grant_id)
             token.dead = True
+        elif kind in ("hold", "release"):
+            m, a = args
+            if m in oracle.deleted or not issued.get((m, a)):
+                continue
+            token, real = issued[(m, a)][-1]
+            change = grants.pause_grant if kind == "hold" else grants.resume_grant
+            try:
+                await change(member_id=members[m].id, grant_id=real.grant_id)
+            except InvalidInputError:
+                # Only an ended grant refuses: revoked, or expired (by the clock).
+                assert token.dead or oracle.now >= token.grant_ends, where
+            else:
+                token.held = kind == "hold"
         elif kind == "pause" and args[0] not in oracle.deleted:
             await grants.pause_sharing(member_id=members[args[0]].id)
             oracle.paused.add(args[0])
@@ -220,6 +239,8 @@ async def test_full_matrix_of_scope_subsets(
     ):
         sequence += [("grant", m, a, scopes, "30d"), ("query", m, a)]
     sequence += [("revoke", 0, 0), ("query", 0, 0), ("pause", 1), ("query", 1, 1)]
+    sequence += [("hold", 1, 1), ("resume", 1), ("query", 1, 1), ("release", 1, 1)]
+    sequence += [("query", 1, 1), ("hold", 0, 1), ("query", 0, 1), ("release", 0, 1)]
     sequence += [("resume", 1), ("query", 1, 1), ("delete", 2), ("query", 2, 2)]
     sequence += [("advance", TOKEN_SECONDS + 1), ("query", 0, 1)]
     await replay(sequence, client, vault, flow)

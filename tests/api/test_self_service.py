@@ -32,6 +32,33 @@ async def test_member_lists_and_revokes_grants(client: httpx.AsyncClient, vault:
     assert body["data"]["revokeGrant"] == {"__typename": "GrantError", "code": "NOT_FOUND"}
 
 
+async def test_member_pauses_and_resumes_one_grant(client: httpx.AsyncClient, vault: Vault) -> None:
+    member = await make_member(vault)
+    paused_app = await grant_token(member, await make_app(vault, "Paused App"), ["score:reach"])
+    other_app = await grant_token(member, await make_app(vault, "Other App"), ["score:reach"])
+    own = await personal_token(member, MANAGE)
+    grants = (await gql(client, own, "{ viewer { grants { id appName } } }")).json()
+    grant_id = next(
+        g["id"] for g in grants["data"]["viewer"]["grants"] if g["appName"] == "Paused App"
+    )
+    change = """mutation($id: ID!) { %s(id: $id) { __typename
+      ... on ChangeGrantSuccess { grant { status pausedByYou } } ... on GrantError { code } } }"""
+    body = (await gql(client, own, change % "pauseGrant", {"id": grant_id})).json()
+    assert body["data"]["pauseGrant"] == {
+        "__typename": "ChangeGrantSuccess",
+        "grant": {"status": "PAUSED", "pausedByYou": True},
+    }
+    assert (await gql(client, paused_app.access_token, "{ viewer { id } }")).status_code == 401
+    assert (await gql(client, other_app.access_token, "{ viewer { id } }")).status_code == 200
+    body = (await gql(client, own, change % "resumeGrant", {"id": grant_id})).json()
+    assert body["data"]["resumeGrant"]["grant"] == {"status": "ACTIVE", "pausedByYou": False}
+    assert (await gql(client, paused_app.access_token, "{ viewer { id } }")).status_code == 200
+    revoke = (await gql(client, own, change % "revokeGrant", {"id": grant_id})).json()
+    assert revoke["data"]["revokeGrant"]["grant"]["status"] == "REVOKED"
+    body = (await gql(client, own, change % "pauseGrant", {"id": grant_id})).json()
+    assert body["data"]["pauseGrant"] == {"__typename": "GrantError", "code": "INVALID_STATE"}
+
+
 async def test_pausing_all_sharing(client: httpx.AsyncClient, vault: Vault) -> None:
     member = await make_member(vault)
     app_token = await grant_token(member, await make_app(vault), ["score:reach"])

@@ -97,6 +97,32 @@ async def test_pause_and_resume_buttons(
     assert await consent.resolve_bearer(item.access_token) is not None
 
 
+async def test_pause_and_resume_one_app(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    one: Issued = await issue(member.id, await register(vault, name="Alpha"))
+    two: Issued = await issue(member.id, await register(vault, name="Beta"))
+    response = await post(browser, f"/apps/grants/{one.grant.id}/pause", "/apps")
+    assert response.status_code == 303
+    assert await consent.resolve_bearer(one.access_token) is None
+    assert await consent.resolve_bearer(two.access_token) is not None
+    page = (await browser.get("/apps")).text
+    assert "Access paused." in page and "Paused by you" in page
+    assert f'action="/apps/grants/{one.grant.id}/resume"' in page
+    assert f'action="/apps/grants/{two.grant.id}/pause"' in page
+    await post(browser, "/apps/pause", "/apps")
+    await post(browser, f"/apps/grants/{one.grant.id}/resume", "/apps")
+    page = (await browser.get("/apps")).text
+    assert "when you resume sharing" in page
+    await post(browser, "/apps/resume", "/apps")
+    for item in (one, two):
+        assert await consent.resolve_bearer(item.access_token) is not None
+    other = await issue((await make_member(vault)).id, await register(vault))
+    response = await post(browser, f"/apps/grants/{other.grant.id}/pause", "/apps")
+    assert response.status_code == 404
+    assert await consent.resolve_bearer(other.access_token) is not None
+
+
 async def test_access_log_page_shows_reads_and_filters_by_app(
     browser: httpx.AsyncClient, member: Member, vault: Vault
 ) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from coop.consent import service as consent
 from coop.consent.models import Grant, GrantEvent
-from coop.errors import InvalidScopeError, NotFoundError
+from coop.errors import InvalidInputError, InvalidScopeError, NotFoundError
 from coop.members.models import Member
 from coop.types import clock
 from coop.vault import Vault
@@ -63,6 +63,70 @@ async def test_grant_given_while_paused_starts_paused(member: Member, vault: Vau
     assert await consent.resolve_bearer(item.access_token) is None
     await consent.resume_sharing(member_id=member.id)
     assert await consent.resolve_bearer(item.access_token) is not None
+
+
+async def test_one_paused_grant_stays_paused_through_a_sharing_pause_and_resume(
+    member: Member, vault: Vault
+) -> None:
+    one = await issue(member.id, await register(vault, name="One"))
+    two = await issue(member.id, await register(vault, name="Two"))
+    await consent.pause_grant(member_id=member.id, grant_id=one.grant.id)
+    await consent.pause_grant(member_id=member.id, grant_id=one.grant.id)  # no second event
+    assert await consent.resolve_bearer(one.access_token) is None
+    assert await consent.resolve_bearer(two.access_token) is not None
+    assert await consent.pause_sharing(member_id=member.id) == 1  # only `two` was active
+    assert await consent.resume_sharing(member_id=member.id) == 1
+    assert await consent.resolve_bearer(one.access_token) is None  # still paused by itself
+    assert await consent.resolve_bearer(two.access_token) is not None
+    await consent.resume_grant(member_id=member.id, grant_id=one.grant.id)
+    assert await consent.resolve_bearer(one.access_token) is not None
+    assert await kinds(one.grant) == ["created", "paused", "resumed"]
+    reasons = (
+        await GrantEvent.filter(grant_id=one.grant.id)
+        .order_by("at")
+        .values_list("reason", flat=True)
+    )
+    assert reasons == [None, "by_you", "by_you"]
+
+
+async def test_a_grant_resumed_while_sharing_is_paused_waits_for_sharing(
+    member: Member, vault: Vault
+) -> None:
+    item = await issue(member.id, await register(vault))
+    await consent.pause_grant(member_id=member.id, grant_id=item.grant.id)
+    await consent.pause_sharing(member_id=member.id)
+    grant = await consent.resume_grant(member_id=member.id, grant_id=item.grant.id)
+    assert grant.status == "paused" and not grant.held
+    assert await consent.resolve_bearer(item.access_token) is None
+    await consent.resume_sharing(member_id=member.id)
+    assert await consent.resolve_bearer(item.access_token) is not None
+
+
+async def test_pausing_needs_a_live_grant_of_ones_own(
+    issued: Issued, member: Member, vault: Vault
+) -> None:
+    stranger = await make_member(vault)
+    with pytest.raises(NotFoundError):
+        await consent.pause_grant(member_id=stranger.id, grant_id=issued.grant.id)
+    assert await consent.resolve_bearer(issued.access_token) is not None
+    await consent.revoke_grant(member_id=member.id, grant_id=issued.grant.id)
+    for change in (consent.pause_grant, consent.resume_grant):
+        with pytest.raises(InvalidInputError):
+            await change(member_id=member.id, grant_id=issued.grant.id)
+
+
+async def test_a_paused_grant_that_ran_out_ends_expired_on_resume(
+    member: Member, vault: Vault
+) -> None:
+    item = await issue(member.id, await register(vault), lifetime="1d")
+    await consent.pause_grant(member_id=member.id, grant_id=item.grant.id)
+    clock.advance(86_401)
+    try:
+        grant = await consent.resume_grant(member_id=member.id, grant_id=item.grant.id)
+    finally:
+        clock.reset()
+    assert grant.status == "expired"
+    assert await kinds(grant) == ["created", "paused", "expired"]
 
 
 async def test_narrowing_a_grant_narrows_its_live_tokens(issued: Issued, member: Member) -> None:
