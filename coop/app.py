@@ -19,6 +19,7 @@ from coop.http.middleware import api_stack, middleware_stack
 from coop.http.runtime import Runtime
 from coop.jobs import scoring as scoring_jobs
 from coop.jobs import sync as sync_jobs
+from coop.jobs.housekeeping import Housekeeping
 from coop.portability import lifecycle as portability_lifecycle
 from coop.vault import Vault, load_keyring, load_secret_key
 from coop.web.errors import exception_handlers
@@ -89,6 +90,10 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
             if settings.scheduler:
                 jobs.scheduler.start()
                 stack.push_async_callback(jobs.scheduler.stop)
+                housekeeping = Housekeeping(settings)
+                runtime.extras["housekeeping"] = housekeeping
+                housekeeping.start()
+                stack.push_async_callback(housekeeping.stop)
                 webhooks = portability_lifecycle.WebhookWorker(settings, runtime.vault)
                 webhooks.start()
                 stack.push_async_callback(webhooks.stop)

@@ -37,6 +37,7 @@ from .personal import (
     revoke_personal_token,
 )
 from .tokens import ACCESS_PREFIX, token_hash
+from .tokens import purge_stale as purge_stale_tokens
 
 # The consent domain's public API (the grant, token and log functions are re-exported).
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "narrow_grant",
     "pause_grant",
     "pause_sharing",
+    "purge_stale_tokens",
     "resolve_bearer",
     "resume_grant",
     "resume_sharing",

@@ -272,7 +272,10 @@ async def purge_stale(*, older_than: timedelta = timedelta(days=30)) -> int:
     """Delete codes and token rows that can never be valid again (a periodic job's work).
 
     Rows are kept `older_than` past their end so reuse of a recently spent code or refresh
-    token is still recognised and revokes its family.
+    token is still recognised and revokes its family. A row ends when it is revoked, when
+    both its tokens expired, or when its refresh token was spent (exchanged for the next
+    row) and its access token expired: without the last rule, a grant "until revoked" would
+    keep one row per hourly refresh forever.
     """
     cutoff = utcnow() - older_than
     async with in_transaction():
@@ -281,4 +284,7 @@ async def purge_stale(*, older_than: timedelta = timedelta(days=30)) -> int:
         ended = await OAuthToken.filter(
             refresh_expires_at__lt=cutoff, access_expires_at__lt=cutoff
         ).delete()
-    return int(codes) + int(revoked) + int(ended)
+        spent = await OAuthToken.filter(
+            refresh_used_at__lt=cutoff, access_expires_at__lt=cutoff
+        ).delete()
+    return int(codes) + int(revoked) + int(ended) + int(spent)

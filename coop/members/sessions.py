@@ -51,7 +51,7 @@ async def start(
     now = utcnow()
     if replacing_token:
         await WebSession.filter(token_hash=vault.token_hash(replacing_token)).delete()
-    await purge_expired(settings=settings)
+    await purge_expired(settings=settings, member_id=member.id)
     token = new_token()
     session_id = uuid.uuid4()
     member_cipher = await vault.cipher_for(member.id)
@@ -151,10 +151,12 @@ async def list_active(
     return infos
 
 
-async def purge_expired(*, settings: Settings) -> int:
-    """Delete every session past its idle or absolute timeout (they can never be used again)."""
+async def purge_expired(*, settings: Settings, member_id: uuid.UUID | None = None) -> int:
+    """Delete sessions past their idle or absolute timeout (they can never be used again):
+    one member's (at each login), or everyone's (the hourly housekeeping)."""
     now = utcnow()
     idle_cutoff = now - timedelta(seconds=settings.session_idle_seconds)
-    count: int = await WebSession.filter(expires_at__lte=now).delete()
-    count += await WebSession.filter(last_seen_at__lte=idle_cutoff).delete()
+    sessions = WebSession.all() if member_id is None else WebSession.filter(member_id=member_id)
+    count: int = await sessions.filter(expires_at__lte=now).delete()
+    count += await sessions.filter(last_seen_at__lte=idle_cutoff).delete()
     return count

@@ -11,14 +11,22 @@ from coop.vault import Vault
 PASSWORD = "correct horse battery staple"
 
 
-async def test_logging_in_purges_every_expired_session(
+async def test_logging_in_purges_ones_own_expired_sessions_and_housekeeping_the_rest(
     db: str, vault: Vault, settings: Settings
 ) -> None:
     alice = await service.create_member(vault=vault, email="a@example.org", password=PASSWORD)
     bob = await service.create_member(vault=vault, email="b@example.org", password=PASSWORD)
-    await sessions.start(vault=vault, settings=settings, member=alice, user_agent=None)
+    old_alice, _ = await sessions.start(
+        vault=vault, settings=settings, member=alice, user_agent=None
+    )
+    await sessions.start(vault=vault, settings=settings, member=bob, user_agent=None)
     clock.advance(settings.session_idle_seconds + 1)
     live, _ = await sessions.start(vault=vault, settings=settings, member=bob, user_agent=None)
+    # A login costs a look at the member's own sessions only, never the whole table.
+    assert sorted(str(s.id) for s in await WebSession.all()) == sorted(
+        [str(old_alice.id), str(live.id)]
+    )
+    assert await sessions.purge_expired(settings=settings) == 1  # the hourly housekeeping
     assert [s.id for s in await WebSession.all()] == [live.id]
 
 
