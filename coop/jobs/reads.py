@@ -25,7 +25,9 @@ from typing import Any
 from tortoise.connection import get_connection
 
 # The latest score per scorer is the row whose computed_at is the member's newest for that
-# scorer (index score(member_id, scorer, computed_at)).
+# scorer (index score(member_id, scorer, computed_at)); of rows tied on computed_at the one
+# with the greatest id, as in scoring.service.NEWEST_FIRST (the statements end with ORDER BY
+# s.id DESC and `_scores` keeps each scorer's first row).
 _LATEST = """
 LEFT JOIN score s ON s.member_id = {member} AND s.computed_at = (
     SELECT MAX(s2.computed_at) FROM score s2
@@ -41,7 +43,7 @@ FROM oauth_token t
 JOIN consent_grant g ON g.id = t.grant_id
 JOIN app a ON a.id = g.app_id"""
     + _LATEST.format(member="g.member_id")
-    + "\nWHERE t.access_hash = {p}"
+    + "\nWHERE t.access_hash = {p}\nORDER BY s.id DESC"
 )
 _PAT_SQL = (
     """
@@ -49,7 +51,7 @@ SELECT t.id AS token_id, t.member_id, t.scopes, t.expires_at, t.revoked_at,
        s.id AS score_id, s.scorer, s.scorer_version, s.value, s.computed_at
 FROM personal_token t"""
     + _LATEST.format(member="t.member_id")
-    + "\nWHERE t.token_hash = {p}"
+    + "\nWHERE t.token_hash = {p}\nORDER BY s.id DESC"
 )
 _EXPLAIN_SQL = "SELECT id, explanation_sealed FROM score WHERE member_id = {m} AND id IN ({ids})"
 

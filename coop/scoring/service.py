@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -28,6 +28,11 @@ from coop.types import utcnow
 from coop.vault import MemberCipher, Vault
 
 log = logging.getLogger("coop.scoring")
+# A total order for a scorer's scores, newest first. compute_score keeps computed_at strictly
+# increasing along each member's history of a scorer; ties can still come from elsewhere (a
+# restored or hand-edited database), and are broken by id so that history pages never repeat
+# or skip a score and "the latest" is always the same row (coop/jobs/reads.py picks it too).
+NEWEST_FIRST = ("-computed_at", "-id")
 
 TABLE = "score"
 HISTORY_LIMIT = 1000  # rows one `list_history` call returns at most
@@ -229,7 +234,7 @@ def _explanation_json(
 
 
 async def _previous(member_id: uuid.UUID, scorer: str) -> Score | None:
-    return await Score.filter(member_id=member_id, scorer=scorer).order_by("-computed_at").first()
+    return await Score.filter(member_id=member_id, scorer=scorer).order_by(*NEWEST_FIRST).first()
 
 
 async def _record_run(member_id: uuid.UUID, scorer: str, status: str) -> None:
@@ -282,6 +287,12 @@ async def compute_score(
             return ScoreOutcome(scorer, UNCHANGED, previous.id)
         score_id = uuid.uuid4()
         change = None
+        computed_at = now
+        if previous is not None and computed_at <= previous.computed_at:
+            # A score's history is a chain (its change is measured against `previous`), and
+            # computed_at orders it: a run recorded in the same instant as the previous one,
+            # or given an older clock, is stored just after it.
+            computed_at = previous.computed_at + timedelta(microseconds=1)
         if previous is not None:
             before = cipher.open_json(
                 previous.explanation_sealed,
@@ -300,7 +311,7 @@ async def compute_score(
             scorer_version=meta.version,
             value=result.value,
             inputs_digest=digest,
-            computed_at=now,
+            computed_at=computed_at,
             explanation_sealed=cipher.seal_json(
                 explanation, table=TABLE, column="explanation_sealed", row=score_id
             ),
@@ -396,7 +407,7 @@ async def list_history(
     `limit` (capped at `HISTORY_LIMIT`) of them, after skipping the `offset` newest."""
     rows = (
         await Score.filter(member_id=member_id, scorer=scorer)
-        .order_by("-computed_at")
+        .order_by(*NEWEST_FIRST)
         .offset(max(0, offset))
         .limit(max(1, min(limit, HISTORY_LIMIT)))
     )

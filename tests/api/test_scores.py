@@ -201,3 +201,31 @@ async def test_history_pages_go_on_past_what_one_history_read_returns(
     assert seen == newest_first
     body = (await gql(client, token.access_token, query, {"after": "o4"})).json()
     assert body["data"]["viewer"]["scoreHistory"]["edges"] == []  # past the end: an empty page
+
+
+async def test_scores_computed_at_the_same_instant_keep_one_order_everywhere(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    """Ties on computed_at (two runs in the same microsecond, a restored backup) must not make
+    history pages repeat or skip a score, nor let "the current score" differ between reads."""
+    from coop.scoring.models import Score
+
+    member = await make_member(vault)
+    for posts in (1, 2, 3, 4, 5):
+        await give_score(flow, member, posts=posts)
+    instant = (await Score.filter(member_id=member.id).first()).computed_at  # type: ignore[union-attr]
+    await Score.filter(member_id=member.id).update(computed_at=instant)
+    pages = [
+        await scoring.list_history(
+            vault=vault, member_id=member.id, scorer="reach", limit=1, offset=offset
+        )
+        for offset in range(5)
+    ]
+    ids = [page[0].id for page in pages]
+    assert len(set(ids)) == 5
+    token = await grant_token(member, await make_app(vault), ["score:reach"])
+    for _ in range(3):
+        body = (
+            await gql(client, token.access_token, '{ viewer { score(scorer: "reach") { value } } }')
+        ).json()
+        assert body["data"]["viewer"]["score"]["value"] == pages[0][0].value

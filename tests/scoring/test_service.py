@@ -311,3 +311,16 @@ async def test_several_explanations_open_at_once_and_only_for_their_member(
     swapped = {first.score_id: sealed[second.score_id]}  # a blob moved to another row
     with pytest.raises(IntegrityError):
         await service.open_explanations(vault=vault, member_id=member, sealed=swapped)
+
+
+async def test_a_score_recorded_in_the_same_instant_is_stored_just_after_the_previous(
+    vault: Vault, runner: InProcessRunner, member: uuid.UUID
+) -> None:
+    await enable(member, runner)
+    first = await compute(vault, runner, member, member_records(1))
+    second = await compute(vault, runner, member, member_records(2))  # the same `now`
+    older = await compute(vault, runner, member, member_records(3), now=NOW - timedelta(days=400))
+    history = await service.list_history(vault=vault, member_id=member, scorer="decay")
+    assert [v.id for v in history] == [older.score_id, second.score_id, first.score_id]
+    times = [v.computed_at for v in reversed(history)]
+    assert times[1] - times[0] == timedelta(microseconds=1) == times[2] - times[1]
