@@ -141,3 +141,21 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite:")
+
+    def connector_env(self) -> dict[str, str]:
+        """The `COOP_*` variables connectors are configured with (`Configurable.configure`):
+        the environment these settings were read from, with the variables coop's own
+        connectors read (GitHub's) taken from these settings, so that settings built in code
+        configure them too."""
+        env = dict(self.extra)
+        for name, value in (
+            ("COOP_GITHUB_CLIENT_ID", self.github_client_id),
+            ("COOP_GITHUB_CLIENT_SECRET", self.github_client_secret),
+            ("COOP_GITHUB_BASE_URL", self.github_base_url),
+            ("COOP_GITHUB_API_URL", self.github_api_url),
+        ):
+            if value:
+                env[name] = value
+            else:
+                env.pop(name, None)
+        return env

@@ -45,7 +45,7 @@ def setup(
     resolver: Resolver | None = None,
     **engine_options: Any,
 ) -> Jobs:
-    registry = registry or Registry.load(settings.extra, allowed=settings.plugins)
+    registry = registry or Registry.load(settings.connector_env(), allowed=settings.plugins)
     guard = Guard.from_settings(settings, resolver)
     engine = SyncEngine(
         vault=vault, registry=registry, settings=settings, guard=guard, **engine_options

@@ -38,13 +38,13 @@ def github() -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def settings(settings: Settings, github: FakeGitHub) -> Settings:
-    env = {
-        "COOP_GITHUB_CLIENT_ID": github.client_id,
-        "COOP_GITHUB_CLIENT_SECRET": github.client_secret,
-        "COOP_GITHUB_BASE_URL": github.url,
-        "COOP_GITHUB_API_URL": github.url,
-    }
-    return dataclasses.replace(settings, extra={**settings.extra, **env})
+    return dataclasses.replace(
+        settings,
+        github_client_id=github.client_id,
+        github_client_secret=github.client_secret,
+        github_base_url=github.url,
+        github_api_url=github.url,
+    )
 
 
 def jobs_of(app: Any) -> sync_jobs.Jobs:

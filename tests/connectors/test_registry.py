@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from importlib.metadata import EntryPoint
 
 import pytest
 
+from coop.config import Settings
 from coop.connectors import service
 from coop.connectors.registry import GROUP, Registry
 from coop.errors import NotFoundError
+from coop.vault import Vault
 
 MODULE = "tests.connectors.sample_plugins"
 
@@ -77,3 +80,23 @@ def test_coop_plugins_restricts_which_connectors_load() -> None:
     assert registry.names() == ["good"]
     assert registry.broken == ()  # left out, so never imported
     assert Registry.load(points=points, allowed=[]).names() == []
+
+
+def test_settings_built_in_code_configure_github_too(settings: Settings, vault: Vault) -> None:
+    """The server's jobs load connectors with Settings.connector_env(): the environment the
+    settings came from, plus GitHub's settings, so Settings made in code (no COOP_GITHUB_*
+    variables) still configure the built-in GitHub connector."""
+    from coop.connectors.builtin.github import GitHubConnector
+    from coop.jobs import sync as sync_jobs
+
+    configured = dataclasses.replace(
+        settings, github_client_id="Iv1.abc", github_client_secret="s3cret", extra={}
+    )
+    github = sync_jobs.setup(configured, vault).registry.get("github")
+    assert isinstance(github, GitHubConnector)
+    assert github.app.configured and github.app.client_id == "Iv1.abc"
+    plain = sync_jobs.setup(
+        dataclasses.replace(settings, extra={"COOP_GITHUB_CLIENT_ID": "x"}), vault
+    )
+    unset = plain.registry.get("github")
+    assert isinstance(unset, GitHubConnector) and not unset.app.configured  # settings win
