@@ -27,13 +27,16 @@ MODEL_MODULES = [
 ]
 
 # SQLite: WAL (tortoise's default) lets readers run beside the writer, busy_timeout turns
-# cross-process lock contention into a short wait instead of "database is locked", and
-# secure_delete overwrites freed pages so erased ciphertext does not linger in the file.
+# cross-process lock contention into a short wait instead of "database is locked",
+# secure_delete overwrites freed pages so erased ciphertext does not linger in the file, and
+# synchronous=FULL makes every commit reach the disk before it returns: an access-log entry
+# (answered reads), a revocation or a destroyed key must survive a power loss, which
+# NORMAL (WAL's usual pairing) does not promise.
 SQLITE_PRAGMAS = {
     "journal_mode": "WAL",
     "busy_timeout": "10000",
     "secure_delete": "ON",
-    "synchronous": "NORMAL",
+    "synchronous": "FULL",
     "foreign_keys": "ON",
 }
 
