@@ -71,13 +71,20 @@ def tortoise_config(settings: Settings, *, url: str | None = None) -> dict[str, 
     }
 
 
+def sqlite_path(settings: Settings) -> Path | None:
+    """The SQLite database file of `settings` (None for PostgreSQL or an in-memory one)."""
+    if not settings.is_sqlite:
+        return None
+    path = settings.database_url.removeprefix("sqlite://").split("?", 1)[0]
+    return None if path == ":memory:" else Path(path)
+
+
 def ensure_data_dir(settings: Settings) -> None:
     """Create the data directory (mode 0700: it holds keys and the SQLite file)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if settings.is_sqlite:
-        db_path = settings.database_url.removeprefix("sqlite://").split("?", 1)[0]
-        if db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    db_path = sqlite_path(settings)
+    if db_path is not None:
+        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 async def migrate(settings: Settings) -> None:

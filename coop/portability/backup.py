@@ -26,7 +26,7 @@ import anyio.to_thread
 from tortoise import Tortoise
 
 from coop.config import Settings
-from coop.db import ensure_data_dir, normalise_url, tortoise_config
+from coop.db import ensure_data_dir, normalise_url, sqlite_path, tortoise_config
 from coop.errors import ConfigError, InvalidInputError
 from coop.portability import erase, ledger
 from coop.portability.models import DeletionLedger
@@ -43,8 +43,11 @@ class RestoreReport:
     reapplied: int
 
 
-def sqlite_path(settings: Settings) -> Path:
-    return Path(settings.database_url.removeprefix("sqlite://").split("?", 1)[0])
+def _sqlite_file(settings: Settings) -> Path:
+    path = sqlite_path(settings)
+    if path is None:
+        raise InvalidInputError("An in-memory SQLite database has no file to back up or restore.")
+    return path
 
 
 def _pg_dsn(settings: Settings) -> str:
@@ -89,7 +92,7 @@ async def backup(*, settings: Settings, out: Path) -> str:
     partial = _private_target(out)
     try:
         if settings.is_sqlite:
-            source = sqlite_path(settings)
+            source = _sqlite_file(settings)
             if not source.exists():
                 raise InvalidInputError(f"There is no database at {source} to back up.")
             await anyio.to_thread.run_sync(_sqlite_copy, source, partial)
@@ -137,7 +140,7 @@ async def _with_db(settings: Settings, url: str | None = None) -> None:
 
 async def save_current_ledger(settings: Settings) -> int:
     """Append the current database's ledger entries missing from the ledger file."""
-    if settings.is_sqlite and not sqlite_path(settings).exists():
+    if settings.is_sqlite and not _sqlite_file(settings).exists():
         return 0
     await _with_db(settings)
     try:
@@ -210,7 +213,7 @@ async def restore(*, vault: Vault, settings: Settings, source: Path) -> RestoreR
 
 
 async def _restore_sqlite(vault: Vault, settings: Settings, source: Path) -> int:
-    live = sqlite_path(settings)
+    live = _sqlite_file(settings)
     side = live.with_name(live.name + ".restoring")
     for stale in (side, *_sidecars(side)):
         with contextlib.suppress(FileNotFoundError):
@@ -227,6 +230,6 @@ async def _restore_sqlite(vault: Vault, settings: Settings, source: Path) -> int
 
 def describe(settings: Settings) -> str:
     if settings.is_sqlite:
-        return str(sqlite_path(settings))
+        return str(sqlite_path(settings) or ":memory:")
     parts = urlsplit(settings.database_url)
     return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
