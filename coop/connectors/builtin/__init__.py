@@ -1,5 +1,5 @@
 """Built-in connectors (registered through entry points like any third-party connector) and
-helpers they share: HTTP status -> contract error, Retry-After parsing, safe text."""
+helpers they share: Retry-After parsing, safe text (HTTP status -> contract error: rest.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
-
-from coop.connectors import spec
 
 DEFAULT_RETRY_AFTER = 60.0
 MAX_RETRY_AFTER = 24 * 60 * 60.0
@@ -28,20 +26,6 @@ def parse_retry_after(value: str | None, now: datetime) -> float:
         except (TypeError, ValueError, IndexError):
             return DEFAULT_RETRY_AFTER
     return min(max(seconds, 1.0), MAX_RETRY_AFTER)
-
-
-def raise_for_status(response: Any, now: datetime) -> None:
-    """Map an upstream HTTP status to the contract's errors (2xx/3xx pass)."""
-    status = int(response.status_code)
-    if status < 400:
-        return
-    if status == 429 or (status == 503 and "retry-after" in response.headers):
-        raise spec.Throttled(parse_retry_after(response.headers.get("retry-after"), now))
-    if status == 401:
-        raise spec.NeedsReauthorization("the upstream refused the credentials")
-    if status >= 500 or status == 408:
-        raise spec.TransientUpstreamError(f"upstream answered {status}")
-    raise spec.PermanentUpstreamError(f"upstream answered {status}")
 
 
 class _TextExtractor(HTMLParser):
@@ -86,4 +70,4 @@ def safe_url(value: Any) -> str | None:
     return None
 
 
-__all__ = ["parse_retry_after", "plain_text", "raise_for_status", "safe_url"]
+__all__ = ["parse_retry_after", "plain_text", "safe_url"]

@@ -22,7 +22,7 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeElementTree
 
 from coop.connectors import spec
-from coop.connectors.builtin import plain_text, raise_for_status, safe_url
+from coop.connectors.builtin import plain_text, rest, safe_url
 
 MAX_FEED_BYTES = 5 * 1024 * 1024
 PARSE_SECONDS = 10.0
@@ -163,7 +163,7 @@ class FeedConnector:
         response = await ctx.http.get(
             ctx.config["url"], headers={"Accept": ACCEPT}, max_bytes=MAX_FEED_BYTES
         )
-        raise_for_status(response, ctx.now)
+        rest.raise_for_status(response, ctx.now)
         parsed = await parse_feed(response.content)
         fresh = newer_than(to_records(parsed), cursor)
         for start in range(0, len(fresh), BATCH_SIZE):

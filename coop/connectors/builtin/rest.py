@@ -83,6 +83,8 @@ class RateGate:
 def _is_rate_limited(response: httpx.Response) -> bool:
     if response.status_code == 429:
         return True
+    if response.status_code == 503 and "retry-after" in response.headers:
+        return True  # "come back later", with the time to wait
     if response.status_code != 403:
         return False
     if exhausted(response.headers) or "retry-after" in response.headers:
@@ -90,15 +92,18 @@ def _is_rate_limited(response: httpx.Response) -> bool:
     return "rate limit" in response.text.lower()
 
 
-def raise_for_status(response: httpx.Response) -> None:
-    """Raise the contract error an unsuccessful response means (nothing on 2xx)."""
+def raise_for_status(response: httpx.Response, now: datetime | None = None) -> None:
+    """Raise the contract error an unsuccessful response means (nothing on 2xx): 401 needs
+    reauthorization; 429, a 403 saying the rate limit is used up, or a 503 with Retry-After
+    are throttling (wait as told); other 5xx, 408 and 425 are transient; anything else,
+    unfollowed redirects included, is permanent."""
     status = response.status_code
     if 200 <= status < 300:
         return
     if status == 401:
         raise spec.NeedsReauthorization("the upstream refused the access token")
     if _is_rate_limited(response):
-        raise spec.Throttled(wait_seconds(response.headers), f"upstream answered {status}")
+        raise spec.Throttled(wait_seconds(response.headers, now), f"upstream answered {status}")
     if status >= 500 or status in (408, 425):
         raise spec.TransientUpstreamError(f"upstream answered {status}")
     raise spec.PermanentUpstreamError(f"upstream answered {status}")
