@@ -29,6 +29,7 @@ from coop.connectors import spec, store
 from coop.connectors.outbound import Guard, Limits, OutboundClient
 from coop.connectors.registry import Registry
 from coop.errors import ConflictError, CoopError, KeyMissingError
+from coop.jobs.queue import JobQueue
 from coop.types import utcnow
 from coop.vault import Vault
 
@@ -141,12 +142,20 @@ class SyncEngine:
     retry_tokens: RetryBudget = field(default_factory=RetryBudget)
     after_sync: list[AfterSync] = field(default_factory=list)
 
+    async def try_claim(self, connection_id: uuid.UUID) -> store.Claim | None:
+        """Claim a connection for one run; None when a run holds it already (SY-06)."""
+        return await store.claim(connection_id=connection_id, lease_seconds=self.lease_seconds)
+
     async def claim(self, connection_id: uuid.UUID) -> store.Claim:
         """Claim a connection for one run, or raise ConflictError(sync_already_running)."""
-        claimed = await store.claim(connection_id=connection_id, lease_seconds=self.lease_seconds)
+        claimed = await self.try_claim(connection_id)
         if claimed is None:
             raise ConflictError("A sync is already running.", code="sync_already_running")
         return claimed
+
+    def queue_run(self, queue: JobQueue, claim: store.Claim) -> None:
+        """Hand a claimed run to `queue` as the job `sync:<connection id>`."""
+        queue.submit(f"sync:{claim.connection_id}", lambda: self.run_claimed(claim))
 
     async def run(self, connection_id: uuid.UUID, *, upload: bytes | None = None) -> SyncOutcome:
         """Claim and run one sync to its end (raises ConflictError if one is running)."""

@@ -8,7 +8,7 @@ from contextlib import suppress
 
 from coop.connectors import store
 from coop.jobs.engine import SyncEngine
-from coop.jobs.queue import Job, JobQueue
+from coop.jobs.queue import JobQueue
 from coop.types import utcnow
 
 log = logging.getLogger("coop.jobs.scheduler")
@@ -30,20 +30,12 @@ class Scheduler:
         """Queue every due connection once; returns how many were queued."""
         queued = 0
         for connection_id in await store.due_connections(now=utcnow(), limit=self.batch):
-            claimed = await store.claim(
-                connection_id=connection_id, lease_seconds=self.engine.lease_seconds
-            )
+            claimed = await self.engine.try_claim(connection_id)
             if claimed is None:  # a "sync now" got there first
                 continue
-            self.queue.submit(f"sync:{connection_id}", self._job(claimed))
+            self.engine.queue_run(self.queue, claimed)
             queued += 1
         return queued
-
-    def _job(self, claimed: store.Claim) -> Job:
-        async def job() -> object:
-            return await self.engine.run_claimed(claimed)
-
-        return job
 
     async def _loop(self) -> None:
         while True:

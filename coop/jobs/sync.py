@@ -60,7 +60,7 @@ def get_jobs(extras: Mapping[str, Any]) -> Jobs:
 
 
 def _queue_run(jobs: Jobs, claim: Any) -> None:
-    jobs.queue.submit(f"sync:{claim.connection_id}", lambda: jobs.engine.run_claimed(claim))
+    jobs.engine.queue_run(jobs.queue, claim)
 
 
 async def connect(
