@@ -126,6 +126,13 @@ class LoginRequiredError(CoopError):
         self.next_path = next_path
 
 
+class SessionEndedError(CoopError):
+    """Too many wrong passwords were entered in this session; it was ended."""
+
+    code = "session_ended"
+    status = 401
+
+
 class ReauthRequiredError(CoopError):
     """Confirm your password to continue."""
 

@@ -12,7 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from coop.config import Settings
-from coop.errors import AuthenticationError, ConflictError, InvalidInputError
+from coop.errors import AuthenticationError, ConflictError, InvalidInputError, SessionEndedError
 from coop.members import passwords, sessions, throttle
 from coop.members.models import Member, WebSession
 from coop.members.sessions import SessionInfo
@@ -182,25 +182,45 @@ async def reauthenticate(
         member=member,
         password=password,
         client_address=client_address,
+        session_id=session_id,
     )
     await sessions.mark_reauthenticated(session_id=session_id)
 
 
 async def _verify_member_password_throttled(
-    *, vault: Vault, settings: Settings, member: Member, password: str, client_address: str
+    *,
+    vault: Vault,
+    settings: Settings,
+    member: Member,
+    password: str,
+    client_address: str,
+    session_id: uuid.UUID | None,
 ) -> None:
     """Check a logged-in member's password (AuthenticationError `invalid_password`).
 
-    Misses count against the login throttle (per email and per client address, and a
-    RateLimitedError once either is used up), so a stolen cookie cannot brute-force it.
+    Misses count per session and per client address, not per email: whoever holds a stolen
+    session cookie must not be able to guess the password, nor to lock the member out of
+    logging in by using up the email's login budget. The miss that uses up the session's
+    budget ends the session (SessionEndedError): its holder has to log in, where the
+    per-email limit applies. The address limit answers RateLimitedError as at login.
     """
-    keys = throttle.throttle_keys(
+    email_key, address_key = throttle.throttle_keys(
         vault=vault, email_index=member.email_index, client_address=client_address
     )
+    own_key = f"session:{session_id}" if session_id is not None else email_key
+    keys = [own_key, address_key]
     await throttle.check(settings=settings, keys=keys)
-    if not await passwords.verify_password(member.password_hash, password):
-        await throttle.record_failure(settings=settings, keys=keys)
-        raise AuthenticationError("The password is incorrect.", code="invalid_password")
+    if await passwords.verify_password(member.password_hash, password):
+        return
+    await throttle.record_failure(settings=settings, keys=keys)
+    if session_id is not None and await throttle.used_up(settings=settings, key=own_key):
+        await sessions.end_by_id(session_id=session_id)
+        await throttle.clear(key=own_key)
+        log.warning("session ended after wrong passwords", extra={"session": str(session_id)})
+        raise SessionEndedError(
+            "Too many wrong passwords: you were logged out. Log in again to continue."
+        )
+    raise AuthenticationError("The password is incorrect.", code="invalid_password")
 
 
 async def list_sessions(
@@ -244,6 +264,7 @@ async def change_password(
         member=member,
         password=current_password,
         client_address=client_address,
+        session_id=keep_session,
     )
     passwords.check_password_policy(new_password)
     new_hash = await passwords.hash_password(new_password)

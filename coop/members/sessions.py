@@ -104,6 +104,10 @@ async def end(*, vault: Vault, token: str) -> None:
     await WebSession.filter(token_hash=vault.token_hash(token)).delete()
 
 
+async def end_by_id(*, session_id: uuid.UUID) -> None:
+    await WebSession.filter(id=session_id).delete()
+
+
 async def end_other(*, member_id: uuid.UUID, session_id: uuid.UUID) -> None:
     """End one of the member's other sessions. NotFoundError for anyone else's session."""
     deleted = await WebSession.filter(id=session_id, member_id=member_id).delete()

@@ -46,6 +46,17 @@ async def check(*, settings: Settings, keys: list[str]) -> None:
         )
 
 
+async def used_up(*, settings: Settings, key: str) -> bool:
+    """Whether `key` has used up its failures for the current window."""
+    row = await LoginThrottle.get_or_none(key=key)
+    window = timedelta(seconds=settings.login_window_seconds)
+    return (
+        row is not None
+        and row.window_start + window > utcnow()
+        and row.failures >= settings.login_attempts_per_window
+    )
+
+
 async def record_failure(*, settings: Settings, keys: list[str]) -> None:
     now = utcnow()
     window = timedelta(seconds=settings.login_window_seconds)

@@ -8,12 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from coop.errors import AuthenticationError, InvalidInputError, RateLimitedError
+from coop.errors import AuthenticationError, InvalidInputError, RateLimitedError, SessionEndedError
 from coop.http.auth import clear_session_cookie, current_session, forget_session, require_member
 from coop.http.csrf import form_text, read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
 from coop.members import service
+from coop.web.errors import form_error
 from coop.web.login import client_address
 from coop.web.templating import render
 
@@ -79,13 +80,8 @@ async def change_password(request: Request) -> Response:
             keep_session=await _current_session_id(request),
             client_address=client_address(request),
         )
-    except (AuthenticationError, InvalidInputError, RateLimitedError) as exc:
-        context = {"error": exc.message, "error_code": exc.code}
-        status = 429 if isinstance(exc, RateLimitedError) else 400
-        response = render(request, "password.html", context, status_code=status)
-        if isinstance(exc, RateLimitedError):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+    except (AuthenticationError, InvalidInputError, RateLimitedError, SessionEndedError) as exc:
+        return form_error(request, "password.html", {}, exc)
     others = f" {ended} other session{'s' if ended != 1 else ''} ended." if ended else ""
     return redirect_with_flash("/account", f"Your password was changed.{others}")
 

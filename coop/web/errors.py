@@ -15,7 +15,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from coop.errors import CoopError, LoginRequiredError, RateLimitedError, ReauthRequiredError
+from coop.errors import (
+    CoopError,
+    LoginRequiredError,
+    RateLimitedError,
+    ReauthRequiredError,
+    SessionEndedError,
+)
 
 log = logging.getLogger("coop.errors")
 
@@ -82,3 +88,31 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
 
 def exception_handlers() -> Mapping[Any, Any]:
     return {CoopError: coop_error, HTTPException: http_error, Exception: unexpected_error}
+
+
+def form_error(
+    request: Request, template: str, context: dict[str, Any], exc: CoopError
+) -> Response:
+    """A password form's answer to a refused submission: the form again with the error (400,
+    or 429 with Retry-After when rate limited); when the session was just ended for too many
+    wrong passwords (`session_ended`), the login page with that notice instead."""
+    from coop.http.auth import clear_session_cookie, forget_session
+    from coop.http.flash import redirect_with_flash
+    from coop.http.runtime import get_runtime
+    from coop.web.templating import render
+
+    if isinstance(exc, SessionEndedError):
+        redirect = redirect_with_flash("/login", exc.message, "error")
+        clear_session_cookie(redirect, settings=get_runtime(request).settings)
+        forget_session(request)
+        return redirect
+    status = 429 if isinstance(exc, RateLimitedError) else 400
+    response = render(
+        request,
+        template,
+        {**context, "error": exc.message, "error_code": exc.code},
+        status_code=status,
+    )
+    if isinstance(exc, RateLimitedError):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response

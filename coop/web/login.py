@@ -6,7 +6,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from coop.errors import AuthenticationError, ConflictError, InvalidInputError, RateLimitedError
+from coop.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    RateLimitedError,
+    SessionEndedError,
+)
 from coop.http.auth import (
     clear_session_cookie,
     current_member,
@@ -21,6 +27,7 @@ from coop.http.csrf import form_text, read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
 from coop.members import service
+from coop.web.errors import form_error
 from coop.web.templating import render
 
 SIGNED_UP = "If this email was new, your account is ready. Log in to continue."
@@ -75,12 +82,7 @@ async def login(request: Request) -> Response:
             replacing_token=session_token(request),
         )
     except (AuthenticationError, RateLimitedError) as exc:
-        context = {"email": email, "next": next_path, "error": exc.message, "error_code": exc.code}
-        status = 429 if isinstance(exc, RateLimitedError) else 400
-        response = render(request, "login.html", context, status_code=status)
-        if isinstance(exc, RateLimitedError):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return form_error(request, "login.html", {"email": email, "next": next_path}, exc)
     redirect = RedirectResponse(next_path, 303)
     set_session_cookie(redirect, settings=runtime.settings, token=token)
     return redirect
@@ -122,13 +124,8 @@ async def reauth(request: Request) -> Response:
             password=form_text(form, "password"),
             client_address=client_address(request),
         )
-    except (AuthenticationError, RateLimitedError) as exc:
-        context = {"next": next_path, "error": exc.message, "error_code": exc.code}
-        status = 429 if isinstance(exc, RateLimitedError) else 400
-        response = render(request, "reauth.html", context, status_code=status)
-        if isinstance(exc, RateLimitedError):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+    except (AuthenticationError, RateLimitedError, SessionEndedError) as exc:
+        return form_error(request, "reauth.html", {"next": next_path}, exc)
     return RedirectResponse(next_path, 303)
 
 

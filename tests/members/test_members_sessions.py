@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from coop.config import Settings
+from coop.errors import AuthenticationError, SessionEndedError
 from coop.members import service, sessions, throttle
 from coop.members.models import LoginThrottle, WebSession
 from coop.types import clock
@@ -61,3 +66,34 @@ def test_login_rate_limit_is_configurable_from_the_environment() -> None:
     settings = Settings.from_env({"COOP_LOGIN_ATTEMPTS": "5", "COOP_LOGIN_WINDOW_SECONDS": "600"})
     assert settings.login_attempts_per_window == 5
     assert settings.login_window_seconds == 600
+
+
+async def test_wrong_step_up_passwords_end_the_session_not_the_members_logins(
+    db: str, vault: Vault, settings: Settings
+) -> None:
+    limited = dataclasses.replace(settings, login_attempts_per_window=2)
+    member = await service.create_member(vault=vault, email="c@example.org", password=PASSWORD)
+    session, _ = await sessions.start(vault=vault, settings=limited, member=member, user_agent=None)
+    attempt = {
+        "vault": vault,
+        "settings": limited,
+        "member": member,
+        "session_id": session.id,
+        "password": "not the password",
+        "client_address": "198.51.100.7",
+    }
+    with pytest.raises(AuthenticationError):
+        await service.reauthenticate(**attempt)  # type: ignore[arg-type]
+    with pytest.raises(SessionEndedError):
+        await service.reauthenticate(**attempt)  # type: ignore[arg-type]
+    assert not await WebSession.filter(id=session.id).exists()
+    keys = await LoginThrottle.all().values_list("key", flat=True)
+    assert not any(str(k).startswith(("email:", "session:")) for k in keys)  # only the address
+    again = await service.authenticate(
+        vault=vault,
+        settings=limited,
+        email="c@example.org",
+        password=PASSWORD,
+        client_address="192.0.2.1",
+    )
+    assert again.id == member.id
