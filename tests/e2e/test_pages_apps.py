@@ -1,5 +1,6 @@
 """Apps in a browser: pause all sharing refuses every app at once and resume restores exactly
-the access it had; revoke ends one app's access on its next request."""
+the access it had; one app can be paused alone and stays paused through a sharing pause;
+revoke ends one app's access on its next request."""
 
 from __future__ import annotations
 
@@ -44,6 +45,36 @@ async def test_pause_all_sharing_refuses_every_app_until_resumed(
     await page.get_by_role("button", name="Resume sharing").click()
     await expect(page.get_by_role("status")).to_have_text("Sharing resumed.")
     await expect(page.locator("main table tbody tr")).to_contain_text("Active")
+    assert await app_reads(module_app) == 200
+
+
+async def test_one_app_paused_alone_stays_paused_until_resumed(
+    page: Page, context: BrowserContext, member: Member, module_app: ExampleApp
+) -> None:
+    await log_in_as(context, member)
+    await page.goto("/apps")
+    row = page.locator("main table tbody tr").filter(has_text=module_app.name)
+    pause = row.get_by_role("button", name="Pause", exact=True)
+    await expect(pause).to_have_accessible_description(
+        re.compile(rf"^{re.escape(module_app.name)}.*Pause suspends one app's access")
+    )
+    await pause.click()
+    await expect(page.get_by_role("status")).to_have_text(
+        "Access paused. The app can read nothing until you resume it."
+    )
+    await expect(row).to_contain_text("Paused by you")
+    assert await app_reads(module_app) == 401
+
+    # Pausing and resuming all sharing leaves it paused.
+    await page.get_by_role("button", name="Pause all sharing").click()
+    await page.get_by_role("button", name="Resume sharing").click()
+    await expect(page.get_by_role("status")).to_have_text("Sharing resumed.")
+    await expect(row).to_contain_text("Paused by you")
+    assert await app_reads(module_app) == 401
+
+    await row.get_by_role("button", name="Resume", exact=True).click()
+    await expect(page.get_by_role("status")).to_have_text("Access resumed.")
+    await expect(row).to_contain_text("Active")
     assert await app_reads(module_app) == 200
 
 
