@@ -17,13 +17,12 @@ does not stop the others.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 
 from coop.config import Settings
 from coop.consent import service as consent
+from coop.jobs.periodic import Periodic
 from coop.members import sessions
 
 log = logging.getLogger("coop.jobs.housekeeping")
@@ -31,17 +30,18 @@ log = logging.getLogger("coop.jobs.housekeeping")
 INTERVAL_SECONDS = 3600.0
 
 
-class Housekeeping:
+class Housekeeping(Periodic):
     """Runs `steps` now and then every `interval` seconds until stopped."""
 
+    name = "housekeeping"
+
     def __init__(self, settings: Settings, *, interval: float = INTERVAL_SECONDS) -> None:
-        self.interval = interval
+        super().__init__(interval)
         self.steps: dict[str, Callable[[], Awaitable[int]]] = {
             "oauth": consent.purge_stale_tokens,  # codes and token rows
             "grants": consent.expire_due_grants,
             "sessions": lambda: sessions.purge_expired(settings=settings),
         }
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> dict[str, int | None]:
         """Run every step; returns how many rows each one handled (None: it failed)."""
@@ -58,21 +58,8 @@ class Housekeeping:
             log.info("housekeeping", extra={f"{name}_rows": n for name, n in done.items()})
         return done
 
-    async def _loop(self) -> None:
-        while True:
-            await self.run_once()
-            await asyncio.sleep(self.interval)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="housekeeping")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def round(self) -> object:
+        return await self.run_once()
 
 
 __all__ = ["INTERVAL_SECONDS", "Housekeeping"]

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from contextlib import suppress
-
 from coop.connectors import store
 from coop.jobs.engine import SyncEngine
+from coop.jobs.periodic import Periodic
 from coop.jobs.queue import JobQueue
 from coop.types import utcnow
 
-log = logging.getLogger("coop.jobs.scheduler")
 
-
-class Scheduler:
+class Scheduler(Periodic):
     """Every `tick_seconds`, claim up to `batch` due connections and submit one run each."""
+
+    name = "scheduler"
 
     def __init__(
         self, engine: SyncEngine, queue: JobQueue, *, tick_seconds: float = 60.0, batch: int = 20
     ) -> None:
+        super().__init__(tick_seconds)
         self.engine = engine
         self.queue = queue
-        self.tick_seconds = tick_seconds
         self.batch = batch
-        self._task: asyncio.Task[None] | None = None
 
     async def tick(self) -> int:
         """Queue every due connection once; returns how many were queued."""
@@ -37,26 +33,8 @@ class Scheduler:
             queued += 1
         return queued
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # e.g. the database is restarting: try again next tick
-                log.warning("scheduler tick failed", extra={"error": type(exc).__name__})
-            await asyncio.sleep(self.tick_seconds)
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="scheduler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    async def round(self) -> object:
+        return await self.tick()
 
 
 __all__ = ["Scheduler"]

@@ -66,3 +66,35 @@ async def test_the_app_runs_housekeeping_with_the_scheduler(settings: Settings, 
     quiet = build_app(settings, manage_db=False)  # COOP_SCHEDULER off in the test settings
     async with quiet.router.lifespan_context(quiet):
         assert "housekeeping" not in quiet.state.runtime.extras
+
+
+async def test_a_failing_round_is_logged_and_the_next_one_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import asyncio
+
+    from coop.jobs.periodic import Periodic
+
+    class Flaky(Periodic):
+        name = "flaky"
+
+        def __init__(self) -> None:
+            super().__init__(0.001)
+            self.rounds = 0
+            self.third = asyncio.Event()
+
+        async def round(self) -> object:
+            self.rounds += 1
+            if self.rounds == 3:
+                self.third.set()
+            if self.rounds == 1:
+                raise RuntimeError("database restarting")
+            return None
+
+    flaky = Flaky()
+    with caplog.at_level(logging.WARNING, logger="coop.jobs"):
+        flaky.start()
+        await asyncio.wait_for(flaky.third.wait(), 5)
+        await flaky.stop()
+    assert flaky._task is None
+    assert [r.getMessage() for r in caplog.records] == ["flaky round failed"]
