@@ -159,12 +159,14 @@ async def _object(
             except Exception as exc:
                 result[field.key] = _failed(field, exc, [*path, field.key], errors)
                 continue
-            if value is not None and field.serialize is not None:
+            if value is None:
+                result[field.key] = _none(field, [*path, field.key], errors)
+            elif field.serialize is not None:
                 result[field.key] = _leaf(field, value, [*path, field.key], errors)
-            else:
-                result[field.key] = await _complete(
-                    field, value, ctx, [*path, field.key], errors, values
-                )
+            else:  # an object: its own fields may read, so it runs beside its siblings
+                result[field.key] = None
+                sub = _complete(field, value, ctx, [*path, field.key], errors, values)
+                pending.append((field, sub))
     if len(pending) == 1:
         field, awaitable = pending[0]
         result[field.key] = await awaitable
@@ -173,6 +175,15 @@ async def _object(
         for (field, _), value in zip(pending, settled, strict=True):
             result[field.key] = value
     return result
+
+
+def _none(field: _Field, path: list[Any], errors: list[Any]) -> Any:
+    if field.nullable:
+        return None
+    name = f"{field.parent}.{field.node.name.value}"
+    return _failed(
+        field, TypeError(f"Cannot return null for non-nullable field {name}."), path, errors
+    )
 
 
 def _leaf(field: _Field, value: Any, path: list[Any], errors: list[Any]) -> Any:
@@ -207,12 +218,7 @@ async def _complete(
     values: dict[str, Any],
 ) -> Any:
     if value is None:
-        if field.nullable:
-            return None
-        message = (
-            f"Cannot return null for non-nullable field {field.parent}.{field.node.name.value}."
-        )
-        return _failed(field, TypeError(message), path, errors)
+        return _none(field, path, errors)
     if field.serialize is not None:
         return _leaf(field, value, path, errors)
     try:

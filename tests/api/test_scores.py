@@ -176,6 +176,16 @@ async def test_reading_several_scores_logs_each_and_shares_one_commit(
     assert sorted(logged) == ["score:cadence", "score:reach"]
     assert writer.flushes - before == 1
 
+    # Reads under sibling objects run together too (two `viewer` aliases).
+    before = writer.flushes
+    query = (
+        '{ one: viewer { score(scorer: "reach") { value } } '
+        'two: viewer { score(scorer: "cadence") { value } } }'
+    )
+    data = (await gql(client, token.access_token, query)).json()["data"]
+    assert data["one"]["score"]["value"] > 0 and data["two"]["score"]["value"] >= 0
+    assert writer.flushes - before == 1
+
 
 async def test_history_pages_go_on_past_what_one_history_read_returns(
     client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow, monkeypatch: pytest.MonkeyPatch
