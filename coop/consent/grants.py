@@ -103,6 +103,14 @@ async def _member_grant(member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
     return grant
 
 
+async def _live_member_grant(member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
+    """The member's grant, if it has not ended (InvalidInputError otherwise)."""
+    grant = await _member_grant(member_id, grant_id)
+    if grant.status not in (ACTIVE, PAUSED):
+        raise InvalidInputError("This grant has ended.")
+    return grant
+
+
 async def revoke_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
     """End a grant now: its tokens stop working on the very next request."""
     async with in_transaction():
@@ -115,10 +123,8 @@ async def revoke_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
 async def narrow_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID, scopes: list[str]) -> Grant:
     """Keep only some of a grant's scopes. Live tokens are narrowed with it."""
     async with in_transaction():
-        grant = await _member_grant(member_id, grant_id)
+        grant = await _live_member_grant(member_id, grant_id)
         keep = [s for s in grant.scopes if s in set(scopes)]
-        if grant.status not in (ACTIVE, PAUSED):
-            raise InvalidInputError("This grant has ended.")
         if not keep:
             raise InvalidScopeError("Keep at least one scope, or revoke the grant.")
         if keep != grant.scopes:
@@ -170,9 +176,7 @@ async def pause_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
     revoked or deleted, and it stays paused until `resume_grant` (resuming all sharing does
     not lift it). Pausing a paused grant changes nothing; an ended one cannot be paused."""
     async with in_transaction():
-        grant = await _member_grant(member_id, grant_id)
-        if grant.status not in (ACTIVE, PAUSED):
-            raise InvalidInputError("This grant has ended.")
+        grant = await _live_member_grant(member_id, grant_id)
         if not grant.held:
             grant.held = True
             was_active = grant.status == ACTIVE
@@ -187,9 +191,7 @@ async def resume_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
     """Lift `pause_grant`. While all sharing is paused the grant stays paused and becomes
     active when sharing resumes; a grant whose time ran out meanwhile ends as expired."""
     async with in_transaction():
-        grant = await _member_grant(member_id, grant_id)
-        if grant.status not in (ACTIVE, PAUSED):
-            raise InvalidInputError("This grant has ended.")
+        grant = await _live_member_grant(member_id, grant_id)
         if grant.held:
             grant.held = False
             await grant.save(update_fields=["held"])

@@ -4,6 +4,7 @@ developer page (/developer: register apps, personal access tokens)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +25,7 @@ from coop.http.auth import require_member
 from coop.http.csrf import form_text, read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
+from coop.members.models import Member
 from coop.web.templating import render
 
 
@@ -68,29 +70,29 @@ async def grant_history(request: Request) -> Response:
     )
 
 
-async def revoke_grant(request: Request) -> Response:
+async def _change_grant(request: Request, change: Callable[..., Awaitable[object]]) -> Member:
+    """Apply a consent grant function (`revoke_grant`, `pause_grant`, …) to the grant in the
+    path, for the member who posted the form; returns that member."""
     member = await require_member(request)
     await read_form(request)
-    grant_id = _uuid(request.path_params["grant_id"])
-    await consent.revoke_grant(member_id=member.id, grant_id=grant_id)
+    await change(member_id=member.id, grant_id=_uuid(request.path_params["grant_id"]))
+    return member
+
+
+async def revoke_grant(request: Request) -> Response:
+    await _change_grant(request, consent.revoke_grant)
     return redirect_with_flash("/apps", "Access revoked. The app can no longer read your data.")
 
 
 async def pause_grant(request: Request) -> Response:
-    member = await require_member(request)
-    await read_form(request)
-    grant_id = _uuid(request.path_params["grant_id"])
-    await consent.pause_grant(member_id=member.id, grant_id=grant_id)
+    await _change_grant(request, consent.pause_grant)
     return redirect_with_flash(
         "/apps", "Access paused. The app can read nothing until you resume it."
     )
 
 
 async def resume_grant(request: Request) -> Response:
-    member = await require_member(request)
-    await read_form(request)
-    grant_id = _uuid(request.path_params["grant_id"])
-    await consent.resume_grant(member_id=member.id, grant_id=grant_id)
+    member = await _change_grant(request, consent.resume_grant)
     if await consent.is_sharing_paused(member_id=member.id):
         message = "This app will get its access back when you resume sharing."
     else:
