@@ -146,6 +146,14 @@ def shape_errors(errors: list[GraphQLError], request_id: str) -> list[dict[str, 
     return shaped
 
 
+def _body(data: Any, errors: list[GraphQLError] | None, request_id: str) -> dict[str, Any]:
+    """The response body: `data`, and the shaped `errors` when there are any."""
+    body: dict[str, Any] = {"data": data}
+    if errors:
+        body["errors"] = shape_errors(errors, request_id)
+    return body
+
+
 class Operations:
     """Runs operations on one schema (see the module docstring for the steps)."""
 
@@ -176,12 +184,12 @@ class Operations:
                 for d in document.definitions
                 if isinstance(d, OperationDefinitionNode)
             }
-            plan = compile_plan(self.strawberry_schema, document) if self.plans else None
+            planned = self.plans and not errors
             prepared = Prepared(
                 document=document,
                 errors=errors,
                 operations=operations,
-                plan=None if errors else plan,
+                plan=compile_plan(self.strawberry_schema, document) if planned else None,
             )
         self._prepared[text] = prepared
         if len(self._prepared) > CACHE_SIZE:
@@ -201,21 +209,18 @@ class Operations:
         Raises RequestError when the document names no operation to run."""
         prepared = self.prepare(query)
         if prepared.errors:
-            return {"data": None, "errors": shape_errors(prepared.errors, request_id)}
+            return _body(None, prepared.errors, request_id)
         assert prepared.document is not None
         self._operation(prepared, operation_name)
         refused = self._amounts(prepared, operation_name, variables)
         if refused is not None:
             error = GraphQLError(refused.message, extensions={"code": refused.code})
-            return {"data": None, "errors": shape_errors([error], request_id)}
+            return _body(None, [error], request_id)
         if prepared.plan is not None:
             data, errors = await prepared.plan.run(
                 context, variables, hide_suggestions=self.hide_suggestions
             )
-            planned: dict[str, Any] = {"data": data}
-            if errors:
-                planned["errors"] = shape_errors(errors, request_id)
-            return planned
+            return _body(data, errors, request_id)
         result = execute(
             self.schema,
             prepared.document,
@@ -229,10 +234,7 @@ class Operations:
         )
         if isawaitable(result):
             result = await result
-        body: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            body["errors"] = shape_errors(result.errors, request_id)
-        return body
+        return _body(result.data, result.errors, request_id)
 
     @staticmethod
     def _operation(prepared: Prepared, name: str | None) -> OperationDefinitionNode:

@@ -32,7 +32,6 @@ tests/api/test_plans.py runs documents through both paths and compares every ans
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +60,7 @@ from strawberry import Schema
 
 from coop.api.context import ApiContext
 from coop.api.viewer import read_score, viewer_for
+from coop.types import together
 
 # (type, field) -> how the plan resolves it: the same functions the strawberry resolvers call.
 PLANNED_SYNC: dict[tuple[str, str], Callable[[ApiContext], Any]] = {
@@ -167,11 +167,8 @@ async def _object(
                 result[field.key] = None
                 sub = _complete(field, value, ctx, [*path, field.key], errors, values)
                 pending.append((field, sub))
-    if len(pending) == 1:
-        field, awaitable = pending[0]
-        result[field.key] = await awaitable
-    elif pending:
-        settled = await asyncio.gather(*(awaitable for _, awaitable in pending))
+    if pending:
+        settled = await together([awaitable for _, awaitable in pending])
         for (field, _), value in zip(pending, settled, strict=True):
             result[field.key] = value
     return result

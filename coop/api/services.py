@@ -8,7 +8,6 @@ views the resolvers render. Authorization of member data stays in the consent do
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Sequence
@@ -44,7 +43,7 @@ from coop.consent.tokens import ACCESS_PREFIX
 from coop.errors import ConflictError, CoopError, NotFoundError
 from coop.http.runtime import Runtime
 from coop.jobs import reads
-from coop.types import utcnow
+from coop.types import together, utcnow
 from coop.vault import Vault
 
 META_TTL = 30.0  # seconds; scorer metadata changes only when plugins are reloaded
@@ -176,7 +175,7 @@ class ServiceBackend:
             self._allowed(principal, f"score:{view.scorer}", f"score:{view.scorer}")
             for view, _ in loaded
         ]
-        allowed = [await checks[0]] if len(checks) == 1 else await asyncio.gather(*checks)
+        allowed = await together(checks)
         return {
             view.scorer: replace(view, range=(float(meta.range[0]), float(meta.range[1])))
             for (view, meta), ok in zip(loaded, allowed, strict=True)
