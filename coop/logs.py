@@ -58,6 +58,8 @@ def redact(name: str, value: object) -> object:
     """The loggable form of one field: redacted by name, bytes summarised, dicts walked."""
     if looks_secret(name):
         return REDACTED
+    if type(value) in _PLAIN:  # most fields: nothing to look into
+        return value
     if isinstance(value, bytes | bytearray | memoryview):
         return f"[{len(value)} bytes]"
     if isinstance(value, Mapping):
@@ -79,11 +81,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key in _RESERVED or key[0] == "_":
-                continue
-            if type(value) in _PLAIN and not looks_secret(key):
-                body[key] = value  # what redact() would return, without its checks
-            else:
+            if key not in _RESERVED and key[0] != "_":
                 body[key] = redact(key, value)
         if record.exc_info and record.exc_info[0] is not None:
             body["exc_type"] = record.exc_info[0].__name__
