@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -26,15 +26,21 @@ def throttle_keys(*, vault: Vault, email_index: str, client_address: str) -> lis
     ]
 
 
+def _seconds_left(row: LoginThrottle, settings: Settings, now: datetime) -> int:
+    """How long `row`'s key stays refused: 0 unless it used up its failures in a window that
+    has not ended yet."""
+    ends = row.window_start + timedelta(seconds=settings.login_window_seconds)
+    if ends > now and row.failures >= settings.login_attempts_per_window:
+        return math.ceil((ends - now).total_seconds())
+    return 0
+
+
 async def check(*, settings: Settings, keys: list[str]) -> None:
     """Raise RateLimitedError when any key has used up its failures for the current window."""
     now = utcnow()
-    window = timedelta(seconds=settings.login_window_seconds)
     retry_after = 0
     for row in await LoginThrottle.filter(key__in=keys):
-        ends = row.window_start + window
-        if ends > now and row.failures >= settings.login_attempts_per_window:
-            retry_after = max(retry_after, math.ceil((ends - now).total_seconds()))
+        retry_after = max(retry_after, _seconds_left(row, settings, now))
     if retry_after:
         minutes = max(1, math.ceil(retry_after / 60))
         unit = "minute" if minutes == 1 else "minutes"
@@ -49,12 +55,7 @@ async def check(*, settings: Settings, keys: list[str]) -> None:
 async def used_up(*, settings: Settings, key: str) -> bool:
     """Whether `key` has used up its failures for the current window."""
     row = await LoginThrottle.get_or_none(key=key)
-    window = timedelta(seconds=settings.login_window_seconds)
-    return (
-        row is not None
-        and row.window_start + window > utcnow()
-        and row.failures >= settings.login_attempts_per_window
-    )
+    return row is not None and _seconds_left(row, settings, utcnow()) > 0
 
 
 async def record_failure(*, settings: Settings, keys: list[str]) -> None:
