@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from coop.config import Settings
+from coop.connectors import spec
 from coop.jobs import sync as sync_jobs
 from coop.members.models import Member
 from coop.types import clock, utcnow
@@ -19,6 +20,27 @@ from tests.fakes.blog import Blog
 from tests.fakes.server import LiveServer
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
+
+
+def withdrawing_after(connector: type, kind: str) -> type:
+    """`connector` with the member withdrawing right after the engine committed the first
+    batch holding a record of `kind` (as a disconnect from another request would): set the
+    instance's `withdraw` to the coroutine function that withdraws."""
+
+    class Withdrawing(connector):  # type: ignore[misc, valid-type]
+        withdraw: Callable[[], Awaitable[None]] | None = None
+
+        async def sync(
+            self, ctx: spec.SyncContext, cursor: str | None
+        ) -> AsyncIterator[spec.SyncBatch]:
+            async for batch in super().sync(ctx, cursor):
+                yield batch
+                if self.withdraw and any(r.kind == kind for r in batch.records):
+                    await self.withdraw()
+                    self.withdraw = None
+
+    Withdrawing.__name__ = f"{connector.__name__}WithdrawnAfter{kind.title()}"
+    return Withdrawing
 
 
 def allow_loopback(settings: Settings) -> Settings:

@@ -4,7 +4,7 @@ fake GitHub on loopback."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -17,27 +17,15 @@ from coop.jobs import sync as sync_jobs
 from coop.jobs.engine import SyncOutcome
 from coop.types import clock
 from coop.vault import Vault
-from tests.connectors.helpers import FakeSleep
+from tests.connectors.helpers import FakeSleep, withdrawing_after
 from tests.fakes.github import LOGIN, FakeGitHub, running_github
 
 TOKEN_PATH = "/login/oauth/access_token"
 EVENTS = f"/users/{LOGIN}/events/public"
 
 
-class WithdrawnAfterRepositories(GitHubConnector):
-    """The github connector, with the member withdrawing right after the engine committed the
-    first page of repositories (as a disconnect from another request would)."""
-
-    withdraw: Callable[[], Awaitable[None]] | None = None
-
-    async def sync(
-        self, ctx: spec.SyncContext, cursor: str | None
-    ) -> AsyncIterator[spec.SyncBatch]:
-        async for batch in super().sync(ctx, cursor):
-            yield batch
-            if self.withdraw and any(r.kind == spec.REPOSITORY for r in batch.records):
-                await self.withdraw()
-                self.withdraw = None
+# The github connector, the member withdrawing right after the first page of repositories.
+WithdrawnAfterRepositories = withdrawing_after(GitHubConnector, spec.REPOSITORY)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -15,26 +15,14 @@ from coop.connectors.registry import Registry
 from coop.jobs import sync as sync_jobs
 from coop.jobs.engine import SyncOutcome
 from coop.vault import Vault
-from tests.connectors.helpers import FakeSleep
+from tests.connectors.helpers import FakeSleep, withdrawing_after
 from tests.fakes.mastodon import ACCOUNT_ID, FakeMastodon, running_mastodon
 
 STATUSES = f"/api/v1/accounts/{ACCOUNT_ID}/statuses"
 
 
-class WithdrawnAfterFirstPosts(MastodonConnector):
-    """The mastodon connector, with the member withdrawing right after the engine committed the
-    first page of posts (as a disconnect from another request would)."""
-
-    withdraw: Callable[[], Awaitable[None]] | None = None
-
-    async def sync(
-        self, ctx: spec.SyncContext, cursor: str | None
-    ) -> AsyncIterator[spec.SyncBatch]:
-        async for batch in super().sync(ctx, cursor):
-            yield batch
-            if self.withdraw and any(r.kind == spec.POST for r in batch.records):
-                await self.withdraw()
-                self.withdraw = None
+# The mastodon connector, the member withdrawing right after the first page of posts.
+WithdrawnAfterFirstPosts = withdrawing_after(MastodonConnector, spec.POST)
 
 
 @pytest.fixture
