@@ -98,14 +98,11 @@ async def test_session_token_is_stored_only_as_a_hash(
 # -- WS-02 ---------------------------------------------------------------------------------
 
 
-async def test_ws02_planted_unknown_cookie_is_replaced_at_login_and_never_valid(
-    app: Any, client: httpx.AsyncClient
+async def victim_logs_in_over(
+    app: Any, client: httpx.AsyncClient, victim: Any, token: str, planted: str
 ) -> None:
-    planted = "attacker-known-value-" + "x" * 22
-    victim = new_credentials()
-    await sign_up(client, victim)
-    token = await page_token(client, "/login")
-    plant_session_cookie(client, planted)
+    """The victim logs in with `planted` in the browser's jar: the login issues a fresh
+    cookie, and the planted one, replayed, opens nothing (WS-02)."""
     response = await client.post(
         "/login", data={"csrf_token": token, "email": victim.email, "password": PASSWORD}
     )
@@ -115,6 +112,17 @@ async def test_ws02_planted_unknown_cookie_is_replaced_at_login_and_never_valid(
     async with _client(app) as replay:
         plant_session_cookie(replay, planted)
         assert (await replay.get("/account")).status_code == 303
+
+
+async def test_ws02_planted_unknown_cookie_is_replaced_at_login_and_never_valid(
+    app: Any, client: httpx.AsyncClient
+) -> None:
+    planted = "attacker-known-value-" + "x" * 22
+    victim = new_credentials()
+    await sign_up(client, victim)
+    token = await page_token(client, "/login")
+    plant_session_cookie(client, planted)
+    await victim_logs_in_over(app, client, victim, token, planted)
 
 
 async def test_ws02_planted_attacker_session_is_ended_when_the_victim_logs_in(
@@ -128,15 +136,7 @@ async def test_ws02_planted_attacker_session_is_ended_when_the_victim_logs_in(
     await sign_up(client, victim)
     plant_session_cookie(client, planted)
     token = await page_token(client, "/account")  # the browser shows the planted session
-    response = await client.post(
-        "/login", data={"csrf_token": token, "email": victim.email, "password": PASSWORD}
-    )
-    assert response.status_code == 303
-    fresh = session_cookie(client)
-    assert fresh is not None and fresh != planted
-    async with _client(app) as replay:
-        plant_session_cookie(replay, planted)
-        assert (await replay.get("/account")).status_code == 303
+    await victim_logs_in_over(app, client, victim, token, planted)
     assert await WebSession.all().count() == 1
 
 
