@@ -2,7 +2,8 @@
 # target creates, so a fresh machine needs only Python 3.11+, git and make.
 
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
-	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	command -v $$p >/dev/null 2>&1 \
+	&& $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
 	&& { command -v $$p; break; }; done)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 
 export COOP_DATA_DIR ?= ./var
 
-.PHONY: serve test check bench install clean
+.PHONY: serve test test-fast check bench install clean
 
 $(STAMP): pyproject.toml $(PLUGINS)
 	@test -n "$(PYTHON)" || { echo "coop needs Python 3.11 or newer on PATH"; exit 2; }
@@ -30,6 +31,10 @@ serve: $(STAMP)
 ## The whole suite: every database test on SQLite and PostgreSQL, plus browser tests.
 test: $(STAMP)
 	$(BIN)/pytest
+
+## The quick loop while developing: SQLite only, no browser, spread over every core.
+test-fast: $(STAMP)
+	COOP_TEST_ENGINES=sqlite $(BIN)/pytest -m "not e2e" -n auto -q
 
 check: $(STAMP)
 	$(BIN)/ruff check coop tests bench plugins

@@ -440,11 +440,3 @@ async def open_explanations(
         )
         for score_id, blob in sealed.items()
     }
-
-
-async def delete_scores(*, member_id: uuid.UUID, scorer: str | None = None) -> int:
-    query = Score.filter(member_id=member_id)
-    if scorer is not None:
-        query = query.filter(scorer=scorer)
-    deleted: int = await query.delete()
-    return deleted

@@ -123,9 +123,6 @@ class Vault:
         deleted = await MemberKey.filter(member_id=member_id).delete()
         return bool(deleted)
 
-    async def has_keys(self) -> bool:
-        return await MemberKey.exists()
-
     async def check_keyring(self) -> None:
         """Refuse to run when stored keys were wrapped by KEKs this keyring does not hold, or
         by a KEK whose id matches but whose bytes do not (one sample key per KEK is opened).

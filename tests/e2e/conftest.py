@@ -37,8 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 
-pytestmark = pytest.mark.e2e
-
 
 @dataclass
 class CoopServer:
