@@ -11,6 +11,8 @@ PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP := $(VENV)/.installed
 
 export COOP_DATA_DIR ?= ./var
+# `make serve PORT=8080` serves on another port (coop advertises the port it listens on).
+PORT ?= 8000
 
 .PHONY: serve test test-fast check bench install clean
 
@@ -23,10 +25,10 @@ $(STAMP): pyproject.toml $(PLUGINS)
 
 install: $(STAMP)
 
-## Serve coop on http://127.0.0.1:8000 with SQLite under ./var (dev keys unless configured).
+## Serve coop on http://127.0.0.1:8000 (or PORT) with SQLite under ./var (dev keys unless configured).
 serve: $(STAMP)
 	COOP_DEV=$${COOP_DEV-1} $(BIN)/coop migrate
-	COOP_DEV=$${COOP_DEV-1} $(BIN)/coop serve --host 127.0.0.1 --port 8000
+	COOP_DEV=$${COOP_DEV-1} $(BIN)/coop serve --host 127.0.0.1 --port $(PORT)
 
 ## The whole suite: every database test on SQLite and PostgreSQL, plus browser tests.
 test: $(STAMP)

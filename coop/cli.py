@@ -44,6 +44,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from coop.app import build_app
     from coop.logs import configure_logging
 
+    settings = settings.served_at(args.host, args.port)
     configure_logging(settings)
     app = build_app(settings)
     uvicorn.run(

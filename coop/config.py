@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -73,6 +73,8 @@ class Settings:
     master_key: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
     issuer: str = "http://127.0.0.1:8000"
+    # False when COOP_ISSUER was left unset: `coop serve` then derives it from where it listens.
+    issuer_configured: bool = True
     plugins: tuple[str, ...] | None = None
     dev: bool = False
     outbound_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network | str, ...] = ()
@@ -112,6 +114,7 @@ class Settings:
             master_key=env.get("COOP_MASTER_KEY") or None,
             secret_key=env.get("COOP_SECRET_KEY") or None,
             issuer=issuer,
+            issuer_configured=bool(env.get("COOP_ISSUER")),
             plugins=plugins,
             dev=_flag(env, "COOP_DEV"),
             outbound_allow=_networks(env.get("COOP_OUTBOUND_ALLOW", "")),
@@ -132,6 +135,24 @@ class Settings:
             github_api_url=_base_url(env, "COOP_GITHUB_API_URL", "https://api.github.com"),
             extra={k: v for k, v in env.items() if k.startswith("COOP_")},
         )
+
+    def served_at(self, host: str, port: int) -> Settings:
+        """These settings for a server listening on host:port: an unset COOP_ISSUER becomes
+        that address, so discovery, redirects and the cross-site guard name the real port. A
+        wildcard address names no origin a browser could use, so it needs COOP_ISSUER."""
+        if self.issuer_configured:
+            return self
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return replace(self, issuer=f"http://{host}:{port}")
+        if address.is_unspecified:
+            raise ConfigError(
+                f"coop serve --host {host} listens on every address: set COOP_ISSUER to the "
+                "public URL members and apps use (e.g. https://coop.example)"
+            )
+        shown = f"[{address}]" if address.version == 6 else str(address)
+        return replace(self, issuer=f"http://{shown}:{port}")
 
     @property
     def secure_cookies(self) -> bool:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from coop.cli import main
+from tests.fakes.server import free_port
 
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -97,3 +100,39 @@ def test_unreachable_database_is_one_line_not_a_traceback(tmp_path: Path) -> Non
     assert done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
     assert "127.0.0.1" in done.stderr
+
+
+def test_serve_on_another_port_advertises_that_port(tmp_path: Path) -> None:
+    """Without COOP_ISSUER, discovery names the port the server listens on, not 8000."""
+    port = free_port()
+    env = {"COOP_DATA_DIR": str(tmp_path), "COOP_DEV": "1"}
+    assert run("migrate", **env).returncode == 0
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("COOP_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "coop", "serve", "--port", str(port)],
+        env={**clean, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server"
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, "coop serve exited"
+            try:
+                metadata = httpx.get(url, timeout=2).json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "coop serve did not answer"
+                time.sleep(0.05)
+        assert metadata["issuer"] == f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_serve_on_every_address_without_an_issuer_exits_2(tmp_path: Path) -> None:
+    done = run("serve", "--host", "0.0.0.0", COOP_DATA_DIR=str(tmp_path), COOP_DEV="1")
+    assert done.returncode == 2
+    assert done.stderr.startswith("coop: coop serve --host 0.0.0.0 listens on every address")
+    assert "Traceback" not in done.stderr

@@ -99,3 +99,22 @@ def test_settings_repr_never_shows_secrets() -> None:
     shown = repr(Settings.from_env(env))
     for value in env.values():
         assert value not in shown
+
+
+def test_an_unset_issuer_follows_the_address_coop_serve_listens_on() -> None:
+    settings = Settings.from_env({})
+    assert not settings.issuer_configured
+    assert settings.served_at("127.0.0.1", 8123).issuer == "http://127.0.0.1:8123"
+    assert settings.served_at("::1", 9000).issuer == "http://[::1]:9000"
+    assert settings.served_at("coop.localhost", 80).issuer == "http://coop.localhost:80"
+
+
+def test_a_configured_issuer_is_kept_whatever_the_port() -> None:
+    settings = Settings.from_env({"COOP_ISSUER": "https://coop.example/"})
+    assert settings.served_at("127.0.0.1", 8123).issuer == "https://coop.example"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "[::]"])
+def test_a_wildcard_address_without_an_issuer_is_a_config_error(host: str) -> None:
+    with pytest.raises(ConfigError, match="set COOP_ISSUER to the public URL"):
+        Settings.from_env({}).served_at(host, 8000)
