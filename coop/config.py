@@ -87,6 +87,7 @@ class Settings:
     login_window_seconds: int = 15 * 60
     scheduler: bool = True
     sync_interval_seconds: int = 6 * 60 * 60
+    access_log_retention_days: int = 400
     github_client_id: str | None = None
     github_client_secret: str | None = field(default=None, repr=False)
     github_base_url: str = "https://github.com"
@@ -129,6 +130,7 @@ class Settings:
             login_window_seconds=_int(env, "COOP_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=60),
             scheduler=_flag(env, "COOP_SCHEDULER", default=True),
             sync_interval_seconds=_int(env, "COOP_SYNC_INTERVAL_SECONDS", 6 * 60 * 60, minimum=60),
+            access_log_retention_days=_int(env, "COOP_ACCESS_LOG_RETENTION_DAYS", 400),
             github_client_id=(env.get("COOP_GITHUB_CLIENT_ID") or "").strip() or None,
             github_client_secret=(env.get("COOP_GITHUB_CLIENT_SECRET") or "").strip() or None,
             github_base_url=_base_url(env, "COOP_GITHUB_BASE_URL", "https://github.com"),

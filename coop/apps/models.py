@@ -30,6 +30,7 @@ class App(Model):
 
     class Meta:
         table = "app"
+        indexes = (("owner_id",),)
 
     @property
     def token_endpoint_auth_method(self) -> str:

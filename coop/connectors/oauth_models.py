@@ -26,6 +26,7 @@ class MastodonAppRegistration(Model):
 
     class Meta:
         table = "mastodon_app_registration"
+        indexes = (("member_id",),)
 
 
 class OAuthFlow(Model):

@@ -20,7 +20,7 @@ import logging
 import uuid
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise import connections
@@ -258,3 +258,20 @@ async def list_log_apps(*, member_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
         .values_list("app_id", "app_name")
     )
     return sorted({(r[0], r[1]) for r in rows}, key=lambda r: r[1].lower())
+
+
+PURGE_BATCH = 5000  # rows per DELETE: short statements, no long lock on a busy table
+
+
+async def purge_older_than(*, days: int, batch: int = PURGE_BATCH) -> int:
+    """Delete access-log rows older than `days` (COOP_ACCESS_LOG_RETENTION_DAYS; 0 keeps
+    every row). Batched through the index on `at`, oldest first."""
+    if days <= 0:
+        return 0
+    cutoff = utcnow() - timedelta(days=days)
+    total = 0
+    while True:
+        ids = await AccessLogEntry.filter(at__lt=cutoff).limit(batch).values_list("id", flat=True)
+        if not ids:
+            return total
+        total += await AccessLogEntry.filter(id__in=list(ids)).delete()

@@ -37,7 +37,9 @@ class Grant(Model):
 
     class Meta:
         table = "consent_grant"
-        indexes = (("member_id", "status"),)
+        # Foreign keys are indexed so that per-member work (cascades included) never scans
+        # other members' rows; `expires_at` serves the hourly expiry (docs/operations.md).
+        indexes = (("member_id", "status"), ("app_id",), ("expires_at",))
 
 
 class GrantEvent(Model):
@@ -55,6 +57,7 @@ class GrantEvent(Model):
 
     class Meta:
         table = "grant_event"
+        indexes = (("grant_id", "at"),)
 
 
 class SharingPause(Model):
@@ -93,6 +96,7 @@ class AuthorizationCode(Model):
 
     class Meta:
         table = "authorization_code"
+        indexes = (("grant_id",), ("expires_at",))
 
 
 class OAuthToken(Model):
@@ -117,6 +121,8 @@ class OAuthToken(Model):
 
     class Meta:
         table = "oauth_token"
+        # The three housekeeping columns: each purge rule starts from one of them.
+        indexes = (("grant_id",), ("revoked_at",), ("access_expires_at",), ("refresh_used_at",))
 
 
 class PersonalToken(Model):
@@ -136,6 +142,7 @@ class PersonalToken(Model):
 
     class Meta:
         table = "personal_token"
+        indexes = (("member_id",),)
 
 
 class AccessLogEntry(Model):
@@ -160,4 +167,5 @@ class AccessLogEntry(Model):
 
     class Meta:
         table = "access_log"
-        indexes = (("member_id", "at"),)
+        # `at` alone serves the retention purge (COOP_ACCESS_LOG_RETENTION_DAYS).
+        indexes = (("member_id", "at"), ("grant_id",), ("at",))

@@ -15,6 +15,7 @@ from coop.types import utcnow
 
 from . import accesslog
 from .accesslog import LogPage, last_access, list_entries, list_log_apps
+from .accesslog import purge_older_than as purge_access_log
 from .grants import (
     create_grant,
     expire_due_grants,
@@ -58,6 +59,7 @@ __all__ = [
     "narrow_grant",
     "pause_grant",
     "pause_sharing",
+    "purge_access_log",
     "purge_stale_tokens",
     "resolve_bearer",
     "resume_grant",

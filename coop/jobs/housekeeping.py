@@ -9,7 +9,9 @@ Once at start and then every hour, in the server process that runs the scheduler
 - records `expired` for grants past their end (`consent.service.expire_due_grants`; token
   checks refuse them already, this makes the grant's history and status say so);
 - deletes web sessions past their idle or absolute timeout
-  (`members.sessions.purge_expired`).
+  (`members.sessions.purge_expired`);
+- deletes access-log rows past `COOP_ACCESS_LOG_RETENTION_DAYS`
+  (`consent.service.purge_access_log`).
 
 Each step runs in its own transaction; a failing step is logged and retried next round, and
 does not stop the others.
@@ -41,6 +43,7 @@ class Housekeeping(Periodic):
             "oauth": consent.purge_stale_tokens,  # codes and token rows
             "grants": consent.expire_due_grants,
             "sessions": lambda: sessions.purge_expired(settings=settings),
+            "access_log": lambda: consent.purge_access_log(days=settings.access_log_retention_days),
         }
 
     async def run_once(self) -> dict[str, int | None]:

@@ -37,6 +37,7 @@ class WebSession(Model):
 
     class Meta:
         table = "web_session"
+        indexes = (("member_id",), ("expires_at",), ("last_seen_at",))
 
 
 class LoginThrottle(Model):
@@ -48,3 +49,4 @@ class LoginThrottle(Model):
 
     class Meta:
         table = "login_throttle"
+        indexes = (("window_start",),)

@@ -32,6 +32,7 @@ from coop.portability import inventory, ledger, upstream, webhooks
 from coop.portability.models import (
     DELIVERY_PENDING,
     LEDGER_DONE,
+    LEDGER_PENDING,
     DeletionLedger,
     WebhookDelivery,
 )
@@ -233,8 +234,18 @@ async def erase_member(
     return Erasure(await build_receipt(entry.id), token)
 
 
+async def _locked_out_member(entry: DeletionLedger) -> uuid.UUID | None:
+    """The member an interrupted erasure locked out: `_lock_out` renamed their email index
+    after the ledger entry, in the transaction that wrote it (one indexed lookup)."""
+    member_id = await Member.filter(email_index=f"erased:{entry.id.hex}").values_list(
+        "id", flat=True
+    )
+    return uuid.UUID(str(member_id[0])) if member_id else None
+
+
 async def _member_ids_by_hash(vault: Vault, hashes: set[str]) -> dict[str, uuid.UUID]:
-    """Find members (or leftover keys) whose keyed hash is in `hashes`."""
+    """Find members (or leftover keys) whose keyed hash is in `hashes`: a scan of every
+    member, needed only for entries re-applied from the ledger file (a restored backup)."""
     found: dict[str, uuid.UUID] = {}
     candidates = set(await Member.all().values_list("id", flat=True))
     candidates |= set(await MemberKey.all().values_list("member_id", flat=True))
@@ -252,14 +263,20 @@ async def resume_pending(*, vault: Vault, settings: Settings) -> int:
     erased (members of a restored backup, or ones whose erasure was interrupted).
     """
     await _import_file_entries(settings)
-    pending = await DeletionLedger.filter(state__not=LEDGER_DONE)
+    pending = await DeletionLedger.filter(state=LEDGER_PENDING)
     if not pending:
         return 0
     file_ids = ledger.known_ids(ledger.read(settings))
-    by_hash = await _member_ids_by_hash(vault, {e.member_hash for e in pending})
+    # Entries this database wrote itself name their member through the lock-out; only the
+    # ones imported from the file (no key destroyed here yet) need the hash of every member.
+    restored = {e.member_hash for e in pending if e.key_destroyed_at is None}
+    by_hash = await _member_ids_by_hash(vault, restored) if restored else {}
     erased = 0
     for entry in pending:
-        member_id = by_hash.get(entry.member_hash)
+        if entry.key_destroyed_at is None:
+            member_id = by_hash.get(entry.member_hash)
+        else:
+            member_id = await _locked_out_member(entry)
         if member_id is not None:
             await _destroy_again(vault, member_id, entry)
             erased += 1
@@ -274,6 +291,9 @@ async def resume_pending(*, vault: Vault, settings: Settings) -> int:
 async def _destroy_again(vault: Vault, member_id: uuid.UUID, entry: DeletionLedger) -> None:
     async with in_transaction():
         await _lock_out(vault, member_id, entry.id)
+        # From now on the lock-out names the member: a later resume needs no scan.
+        entry.key_destroyed_at = utcnow()
+        await entry.save(update_fields=["key_destroyed_at"])
 
 
 async def _import_file_entries(settings: Settings) -> None:

@@ -34,6 +34,7 @@ class DeletionLedger(Model):
 
     class Meta:
         table = "deletion_ledger"
+        indexes = (("state",),)
 
 
 DELIVERY_PENDING = "pending"
@@ -64,7 +65,7 @@ class WebhookDelivery(Model):
 
     class Meta:
         table = "webhook_delivery"
-        indexes = (("status", "next_attempt_at"),)
+        indexes = (("status", "next_attempt_at"), ("ledger_id",))
 
 
 class ExportLink(Model):
@@ -84,3 +85,4 @@ class ExportLink(Model):
 
     class Meta:
         table = "export_link"
+        indexes = (("member_id",), ("expires_at",))

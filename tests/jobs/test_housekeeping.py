@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from datetime import timedelta
 
 import pytest
 
 from coop.config import Settings
-from coop.consent.models import Grant, OAuthToken
+from coop.consent import accesslog
+from coop.consent.models import AccessLogEntry, Grant, OAuthToken
 from coop.jobs.housekeeping import Housekeeping
 from coop.members import sessions
 from coop.members.models import WebSession
@@ -26,7 +28,12 @@ async def test_one_round_cleans_tokens_grants_and_sessions(
     item = await issue(member.id, await register(vault), lifetime="1d")
     await sessions.start(vault=vault, settings=settings, member=member, user_agent="test")
     housekeeping = Housekeeping(settings)
-    assert await housekeeping.run_once() == {"oauth": 0, "grants": 0, "sessions": 0}
+    assert await housekeeping.run_once() == {
+        "oauth": 0,
+        "grants": 0,
+        "sessions": 0,
+        "access_log": 0,
+    }
     clock.advance(31 * 86400 + 60)
     try:
         done = await housekeeping.run_once()
@@ -34,10 +41,39 @@ async def test_one_round_cleans_tokens_grants_and_sessions(
         clock.reset()
     # The grant ran out after a day: its code and token row, ended 30 days ago, go; the grant
     # is recorded as expired; the session passed its absolute timeout.
-    assert done == {"oauth": 2, "grants": 1, "sessions": 1}
+    assert done == {"oauth": 2, "grants": 1, "sessions": 1, "access_log": 0}
     assert (await Grant.get(id=item.grant.id)).status == "expired"
     assert await WebSession.filter(member_id=member.id).count() == 0
     assert await OAuthToken.filter(grant_id=item.grant.id).count() == 0
+
+
+async def test_access_log_rows_past_the_retention_go_and_newer_ones_stay(
+    db: str, vault: Vault, settings: Settings
+) -> None:
+    member = await make_member(vault)
+    kept_forever = Housekeeping(dataclasses.replace(settings, access_log_retention_days=0))
+    housekeeping = Housekeeping(dataclasses.replace(settings, access_log_retention_days=30))
+    for days_ago in (45, 31, 29, 1):
+        await accesslog.record(
+            member_id=member.id,
+            scope="profile",
+            resource="profile",
+            app_name="Alpha",
+            at=clock.now() - timedelta(days=days_ago),
+        )
+    assert (await kept_forever.run_once())["access_log"] == 0
+    assert (await housekeeping.run_once())["access_log"] == 2
+    left = await AccessLogEntry.filter(member_id=member.id).values_list("at", flat=True)
+    assert sorted((clock.now() - at).days for at in left) == [1, 29]
+    for _ in range(3):  # batches of one: the loop goes on until no old row is left
+        await accesslog.record(
+            member_id=member.id,
+            scope="p",
+            resource="p",
+            app_name="A",
+            at=clock.now() - timedelta(days=40),
+        )
+    assert await accesslog.purge_older_than(days=30, batch=1) == 3
 
 
 async def test_a_failing_step_does_not_stop_the_others(
@@ -51,7 +87,7 @@ async def test_a_failing_step_does_not_stop_the_others(
     housekeeping.steps["oauth"] = broken
     with caplog.at_level(logging.WARNING, logger="coop.jobs.housekeeping"):
         done = await housekeeping.run_once()
-    assert done == {"oauth": None, "grants": 0, "sessions": 0}
+    assert done == {"oauth": None, "grants": 0, "sessions": 0, "access_log": 0}
     assert [r.step for r in caplog.records] == ["oauth"]  # type: ignore[attr-defined]
 
 
