@@ -11,7 +11,9 @@ not offered: a WebSocket upgrade is closed before it is accepted. GraphiQL is se
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import strawberry
@@ -29,13 +31,22 @@ REALM = b'Bearer realm="coop"'
 INVALID_TOKEN = b'Bearer realm="coop", error="invalid_token"'
 NO_STORE = (b"cache-control", b"no-store")
 JSON_TYPE = (b"content-type", b"application/json")
-# GraphiQL (COOP_DEV only) loads its code from unpkg and runs one inline script.
+# GraphiQL (COOP_DEV only) loads its code from coop's own /static/graphiql (never a CDN) and
+# runs one inline script.
 IDE_CSP = (
     b"content-security-policy",
-    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
-    b"style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://unpkg.com; "
-    b"font-src 'self' data: https://unpkg.com; connect-src 'self'; frame-ancestors 'none'",
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    b"style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    b"font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
 )
+_CDN = re.compile(r"https://unpkg\.com/")
+
+
+@cache
+def ide_page() -> bytes:
+    """strawberry's GraphiQL page with every asset served from /static/graphiql (the same
+    files, byte for byte: the page's integrity hashes still hold)."""
+    return _CDN.sub("/static/graphiql/", get_graphql_ide_html(graphql_ide="graphiql")).encode()
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -91,7 +102,7 @@ class GraphQLEndpoint:
             return
         method = scope["method"]
         if method == "GET" and self.dev and b"text/html" in _header(scope, b"accept"):
-            page = get_graphql_ide_html(graphql_ide="graphiql").encode()
+            page = ide_page()
             await _send(send, 200, page, [IDE_CSP], (b"content-type", b"text/html; charset=utf-8"))
             return
         if method != "POST":

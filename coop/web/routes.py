@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from urllib.parse import parse_qs
 
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from coop.web import account, connect_oauth, leave, login, scorers, scores
 from coop.web import apps as apps_pages
 from coop.web import connectors as connector_pages
+from coop.web.templating import STATIC_DIR, static_version
 
-STATIC_DIR = Path(__file__).parent / "static"
+YEAR = "public, max-age=31536000, immutable"
+
+
+class Assets(StaticFiles):
+    """Static files. A URL that names the file's version (`static_url`) may be cached for a
+    year; any other is revalidated on each use, so a changed file is never served stale."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if response.status_code in (200, 304):
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            current = query.get("v") == [static_version(path)]
+            response.headers["cache-control"] = YEAR if current else "no-cache"
+        return response
 
 
 def routes() -> list[BaseRoute]:
@@ -24,5 +41,7 @@ def routes() -> list[BaseRoute]:
         *connector_pages.routes(),
         *connect_oauth.routes(),
         *apps_pages.routes(),
-        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
+        # Only static files are compressed: pages carry the CSRF token next to text a member
+        # or an app chose, which compression would expose to BREACH-style length probing.
+        Mount("/static", GZipMiddleware(Assets(directory=str(STATIC_DIR))), name="static"),
     ]

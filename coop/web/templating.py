@@ -5,7 +5,9 @@ Every template receives `member` (or None), `csrf_token`, `flashes` and `active_
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,12 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 # (navigation key, path prefix): the first match marks the current section in the header.
 NAV_PREFIXES = (
+    ("scores", "/scores"),
     ("connectors", "/connectors"),
+    ("connectors", "/connections"),
     ("scorers", "/scorers"),
     ("apps", "/apps"),
-    ("apps", "/developer"),
+    ("developer", "/developer"),
     ("access_log", "/access-log"),
     ("account", "/account"),
     ("signup", "/signup"),
@@ -47,6 +51,23 @@ def format_time(value: datetime | None) -> str:
 
 
 TEMPLATES.env.filters["datetime"] = format_time
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@cache
+def static_version(name: str) -> str:
+    """A short digest of a static file's content (read once per process)."""
+    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+
+
+def static_url(name: str) -> str:
+    """The URL of a static file, versioned by its content: browsers may cache it for a year
+    (see `coop.web.routes.Assets`) and still fetch a changed file at once."""
+    return f"/static/{name}?v={static_version(name)}"
+
+
+TEMPLATES.env.globals["static_url"] = static_url
 
 
 def render(
