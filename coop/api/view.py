@@ -47,6 +47,8 @@ def ide_page() -> bytes:
     """strawberry's GraphiQL page with every asset served from /static/graphiql (the same
     files, byte for byte: the page's integrity hashes still hold)."""
     return _CDN.sub("/static/graphiql/", get_graphql_ide_html(graphql_ide="graphiql")).encode()
+
+
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
