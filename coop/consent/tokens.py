@@ -189,7 +189,12 @@ async def refresh(*, refresh_token: str, client_id: str, scope: str | None) -> I
     if scope is not None and scope.strip():
         asked = list(dict.fromkeys(s for s in scope.split(" ") if s))
         if not set(asked) <= set(scopes):
-            raise InvalidScopeError("A refresh cannot ask for more than was granted.")
+            # RFC 6749 §6 allows only a subset of the grant. Stock clients (authlib) re-send
+            # the scopes they first asked for, so name what the member actually granted.
+            raise InvalidScopeError(
+                "A refresh cannot ask for more than was granted. Granted now: "
+                f"{' '.join(scopes)}. Refresh without `scope`, or with these or fewer."
+            )
         scopes = asked
     async with in_transaction():
         claimed = await OAuthToken.filter(

@@ -79,8 +79,13 @@ def build_app(
 
     async def refresh(request: Request) -> Response:
         try:
+            # Ask for the scope the member actually granted (the token response says which):
+            # authlib would otherwise re-send every scope it first asked for, and coop refuses
+            # a refresh that asks for more than the grant (`invalid_scope`, RFC 6749 §6).
             token = await coop.fetch_access_token(
-                grant_type="refresh_token", refresh_token=tokens.get("refresh_token", "")
+                grant_type="refresh_token",
+                refresh_token=tokens.get("refresh_token", ""),
+                scope=tokens.get("scope", ""),
             )
         except OAuthError as exc:
             return JSONResponse({"error": exc.error}, status_code=400)

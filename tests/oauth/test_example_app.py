@@ -114,7 +114,7 @@ async def test_example_app_gets_refreshes_and_loses_access_when_the_member_revok
         client_id=info["client_id"],
         client_secret=info["client_secret"],
         base_url=app_url,
-        scope="profile",
+        scope="profile score:reach",
     )
     member = await make_member(vault)
     _, session_token = await sessions.start(
@@ -131,7 +131,7 @@ async def test_example_app_gets_refreshes_and_loses_access_when_the_member_revok
             assert authorize_url.startswith(f"{coop_url}/oauth/authorize?")
             assert "code_challenge_method=S256" in authorize_url
 
-            # The member reads the consent page and presses "Allow".
+            # The member reads the consent page, grants less than asked, and presses "Allow".
             page = await browser.get(authorize_url)
             assert page.status_code == 200 and "Example App" in page.text
             fields = dict(
@@ -152,9 +152,11 @@ async def test_example_app_gets_refreshes_and_loses_access_when_the_member_revok
             assert done.json() == {"scope": "profile", "expires_in": 3600}
             assert (await browser.get(f"{app_url}/check")).json()["active"] is True
 
-            # The app refreshes (rotation: it keeps only the newest refresh token).
+            # The app refreshes (rotation: it keeps only the newest refresh token), asking for
+            # what was granted, not for what it first asked.
             refreshed = await browser.post(f"{app_url}/refresh")
             assert refreshed.status_code == 200, refreshed.text
+            assert refreshed.json()["scope"] == "profile"
             assert (await browser.get(f"{app_url}/check")).json()["active"] is True
 
             # The member revokes the app on /apps.

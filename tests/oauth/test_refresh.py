@@ -102,6 +102,7 @@ async def test_refresh_cannot_broaden_the_scope(
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
+    assert "Granted now: score:reach." in response.json()["error_description"]
 
 
 async def test_refresh_may_narrow_the_scope(member_client: httpx.AsyncClient, vault: Vault) -> None:
