@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
@@ -31,6 +31,7 @@ from coop.http.auth import require_member
 from coop.http.csrf import read_form
 from coop.http.middleware import CSP
 from coop.http.runtime import get_runtime
+from coop.http.stepup import step_up
 from coop.oauth.responses import redirect_to_client
 from coop.web.templating import render
 
@@ -173,6 +174,19 @@ async def authorize_page(request: Request) -> Response:
     return response
 
 
+async def _allows(request: Request) -> bool:
+    """Whether this submission is "Allow" (a grant outlives the session: step-up first)."""
+    return (await request.form()).get("decision") == "allow"
+
+
+async def _consent_page_again(request: Request) -> str:
+    """The consent page for the same request, to come back to after /reauth."""
+    form = await request.form()
+    query = [(k, v) for k, v in form.multi_items() if k in PARAMS and isinstance(v, str)]
+    return f"/oauth/authorize?{urlencode(query)}"
+
+
+@step_up(_consent_page_again, only_if=_allows)
 async def authorize_decision(request: Request) -> Response:
     """POST: the member's decision (CSRF-checked). Allow -> code, Deny -> access_denied."""
     form = await read_form(request)

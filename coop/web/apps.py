@@ -25,6 +25,7 @@ from coop.http.auth import require_member
 from coop.http.csrf import form_text, read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
+from coop.http.stepup import step_up
 from coop.members.models import Member
 from coop.web.templating import render
 
@@ -163,6 +164,7 @@ async def developer_page(request: Request) -> Response:
     return await _developer_page(request)
 
 
+@step_up("/developer")
 async def register_app(request: Request) -> Response:
     member = await require_member(request)
     form = await read_form(request)
@@ -184,6 +186,7 @@ async def register_app(request: Request) -> Response:
     return await _developer_page(request, new_app=registered.client_information())
 
 
+@step_up("/developer")
 async def delete_app(request: Request) -> Response:
     member = await require_member(request)
     await read_form(request)
@@ -191,6 +194,7 @@ async def delete_app(request: Request) -> Response:
     return redirect_with_flash("/developer", "The app was deleted and its access ended.")
 
 
+@step_up("/developer")
 async def create_token(request: Request) -> Response:
     member = await require_member(request)
     form = await read_form(request)

@@ -13,18 +13,15 @@ from starlette.routing import BaseRoute, Route
 from coop.consent import service as consent
 from coop.errors import NotFoundError
 from coop.http.auth import clear_session_cookie, current_member, forget_session, require_member
-from coop.http.auth import require_recent_auth as step_up
 from coop.http.bearer import bearer_token
 from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
+from coop.http.stepup import step_up
 from coop.jobs.sync import get_jobs
 from coop.portability import erase, export, links, preview, receipt
 from coop.types import utcnow
 from coop.web.templating import render
-
-# WS-08: both actions need the password entered within the last few minutes.
-STEP_UP_SECONDS = 10 * 60
 
 
 def _zip_response(stream: object) -> Response:
@@ -42,8 +39,9 @@ async def export_page(request: Request) -> Response:
     return render(request, "leave_export.html", {"summary": summary})
 
 
+@step_up("/account/export")
 async def download_export(request: Request) -> Response:
-    member = await step_up(request, max_age_seconds=STEP_UP_SECONDS, next_path="/account/export")
+    member = await require_member(request)
     await read_form(request)
     runtime = get_runtime(request)
     stream = await export.stream_export(vault=runtime.vault, member_id=member.id)
@@ -82,8 +80,9 @@ async def delete_page(request: Request) -> Response:
     return render(request, "leave_delete.html", {"preview": what})
 
 
+@step_up("/account/delete")
 async def delete_account(request: Request) -> Response:
-    member = await step_up(request, max_age_seconds=STEP_UP_SECONDS, next_path="/account/delete")
+    member = await require_member(request)
     await read_form(request)
     runtime = get_runtime(request)
     result = await erase.erase_member(
