@@ -1,36 +1,39 @@
 """The `archive` connector: a ZIP export the member downloaded from Mastodon or X/Twitter.
 
-Nothing is extracted to disk. Members are read in memory with `zipfile`, under caps that are
-checked from the central directory first (count, declared sizes, names) and again while
-reading (a forged header cannot lie its way past the byte counter): zip bombs, path traversal
-and archives-in-archives are refused or ignored before any content is trusted.
+Nothing is extracted to disk. The central directory is checked first (count, declared sizes,
+names, ratios): zip bombs, path traversal, symlinks and archives-in-archives are refused or
+ignored before any content is read. Then the one member file that holds the posts is parsed as
+a stream (coop.connectors.builtin.archive_io: bounded bytes, tokens, items and depth), so the
+memory an upload takes does not grow with the size or compression ratio of the archive.
 
 - Mastodon: `outbox.json`, an ActivityPub OrderedCollection of `Create` activities of `Note`s
   (`replies.totalItems`, `likes.totalItems`, `shares.totalItems` when present).
 - X/Twitter: `data/tweets.js`, `window.YTD.tweets.part0 = [...]` (favorite/retweet counts).
+
+A new kind of archive is one more `Format` in FORMATS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import json
+import itertools
 import zipfile
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 from coop.connectors import spec
 from coop.connectors.builtin import plain_text, safe_url
+from coop.connectors.builtin.archive_io import MAX_MEMBER_BYTES, iter_json_items, open_member
 
 MAX_MEMBERS = 10_000
 MAX_TOTAL_BYTES = 1024 * 1024 * 1024  # declared, over every member
-MAX_MEMBER_BYTES = 100 * 1024 * 1024  # the one file coop reads
 MAX_RATIO = 200  # uncompressed / compressed, per member
 BATCH_SIZE = 500
 MAX_TEXT = 1000
-WANTED = ("outbox.json", "data/tweets.js", "tweets.js", "data/tweet.js")
 NESTED = (".zip", ".tar", ".gz", ".tgz", ".7z", ".rar", ".bz2", ".xz")
 
 
@@ -74,25 +77,15 @@ def check_archive(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return infos
 
 
-def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
-    """Read one member, counting real bytes: headers can lie, the counter cannot."""
-    out = bytearray()
-    with archive.open(info) as stream:
-        while chunk := stream.read(64 * 1024):
-            out.extend(chunk)
-            if len(out) > min(limit, MAX_MEMBER_BYTES):
-                raise _too_large("The archive expands to more than coop accepts.")
-    return bytes(out)
-
-
-def _pick(infos: Iterable[zipfile.ZipInfo]) -> zipfile.ZipInfo | None:
+def _pick(infos: Iterable[zipfile.ZipInfo]) -> tuple[zipfile.ZipInfo, Format] | None:
     by_name = {i.filename.lstrip("./"): i for i in infos if not i.is_dir()}
-    for wanted in WANTED:
-        for name, info in by_name.items():
-            if name.lower().endswith(NESTED):
-                continue  # archives inside the archive are ignored, never opened
-            if name == wanted or name.endswith("/" + wanted):
-                return info
+    for fmt in FORMATS:
+        for wanted in fmt.names:
+            for name, info in by_name.items():
+                if name.lower().endswith(NESTED):
+                    continue  # archives inside the archive are ignored, never opened
+                if name == wanted or name.endswith("/" + wanted):
+                    return info, fmt
     return None
 
 
@@ -122,41 +115,30 @@ def _iso(value: Any) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def mastodon_records(data: bytes) -> list[spec.Record]:
-    try:
-        outbox = json.loads(data)
-    except ValueError:
-        raise spec.InvalidSourceError("outbox.json is not valid JSON.") from None
-    items = outbox.get("orderedItems") if isinstance(outbox, dict) else None
-    if not isinstance(items, list):
-        raise spec.InvalidSourceError("outbox.json is not an ActivityPub collection.")
-    records = []
-    for activity in items:
-        if not isinstance(activity, dict) or activity.get("type") != "Create":
-            continue  # boosts (Announce) are other people's posts
-        note = activity.get("object")
-        if not isinstance(note, dict) or note.get("type") != "Note":
-            continue
-        when = _iso(note.get("published") or activity.get("published"))
-        note_id = note.get("id") or activity.get("id")
-        if when is None or not isinstance(note_id, str):
-            continue
-        text = plain_text(note.get("content"))
-        records.append(
-            spec.Record(
-                kind=spec.POST,
-                external_id="mastodon:" + note_id,
-                occurred_at=when,
-                counts={
-                    "replies": _total(note.get("replies")),
-                    "favourites": _total(note.get("likes")),
-                    "reblogs": _total(note.get("shares")),
-                },
-                text=text if text and len(text) <= MAX_TEXT else None,
-                url=safe_url(note.get("url") or note_id),
-            )
-        )
-    return records
+def mastodon_record(activity: Any) -> spec.Record | None:
+    """The member's own post in one outbox activity, or None (boosts, other objects)."""
+    if not isinstance(activity, dict) or activity.get("type") != "Create":
+        return None  # boosts (Announce) are other people's posts
+    note = activity.get("object")
+    if not isinstance(note, dict) or note.get("type") != "Note":
+        return None
+    when = _iso(note.get("published") or activity.get("published"))
+    note_id = note.get("id") or activity.get("id")
+    if when is None or not isinstance(note_id, str):
+        return None
+    text = plain_text(note.get("content"))
+    return spec.Record(
+        kind=spec.POST,
+        external_id="mastodon:" + note_id,
+        occurred_at=when,
+        counts={
+            "replies": _total(note.get("replies")),
+            "favourites": _total(note.get("likes")),
+            "reblogs": _total(note.get("shares")),
+        },
+        text=text if text and len(text) <= MAX_TEXT else None,
+        url=safe_url(note.get("url") or note_id),
+    )
 
 
 def _tweet_time(value: Any) -> datetime | None:
@@ -175,64 +157,83 @@ def _int(value: Any) -> int:
         return 0
 
 
-def twitter_records(data: bytes) -> list[spec.Record]:
-    text = data.decode("utf-8-sig", errors="replace")
-    start = text.find("[")
-    if not text.lstrip().startswith("window.YTD.") or start < 0:
-        raise spec.InvalidSourceError("tweets.js is not an X/Twitter archive file.")
-    try:
-        items = json.loads(text[start:])
-    except ValueError:
-        raise spec.InvalidSourceError("tweets.js could not be read.") from None
-    records = []
-    for item in items if isinstance(items, list) else []:
-        tweet = item.get("tweet", item) if isinstance(item, dict) else None
-        if not isinstance(tweet, dict):
-            continue
-        tweet_id, when = (
-            tweet.get("id_str") or tweet.get("id"),
-            _tweet_time(tweet.get("created_at")),
-        )
-        full = tweet.get("full_text") or tweet.get("text") or ""
-        if tweet_id is None or when is None or str(full).startswith("RT @"):
-            continue  # retweets are other people's posts
-        body = plain_text(str(full))
-        records.append(
-            spec.Record(
-                kind=spec.POST,
-                external_id=f"x:{tweet_id}",
-                occurred_at=when,
-                counts={
-                    "favourites": _int(tweet.get("favorite_count")),
-                    "reblogs": _int(tweet.get("retweet_count")),
-                },
-                text=body if body and len(body) <= MAX_TEXT else None,
-            )
-        )
-    return records
+def twitter_record(item: Any) -> spec.Record | None:
+    """The member's own tweet in one `tweets.js` entry, or None (retweets, broken entries)."""
+    tweet = item.get("tweet", item) if isinstance(item, dict) else None
+    if not isinstance(tweet, dict):
+        return None
+    tweet_id, when = tweet.get("id_str") or tweet.get("id"), _tweet_time(tweet.get("created_at"))
+    full = tweet.get("full_text") or tweet.get("text") or ""
+    if tweet_id is None or when is None or str(full).startswith("RT @"):
+        return None  # retweets are other people's posts
+    body = plain_text(str(full))
+    return spec.Record(
+        kind=spec.POST,
+        external_id=f"x:{tweet_id}",
+        occurred_at=when,
+        counts={
+            "favourites": _int(tweet.get("favorite_count")),
+            "reblogs": _int(tweet.get("retweet_count")),
+        },
+        text=body if body and len(body) <= MAX_TEXT else None,
+    )
 
 
-def read_archive(upload: bytes) -> list[spec.Record]:
-    """Every post in a Mastodon or X/Twitter archive, oldest first; refuses unsafe archives."""
+@dataclass(frozen=True)
+class Format:
+    """One kind of archive: the member file that holds the posts, where the list of posts is
+    in it (see archive_io.iter_json_items) and how one entry becomes a record."""
+
+    names: tuple[str, ...]  # the file's path in the archive (also matched under a folder)
+    path: tuple[str, ...]
+    to_record: Callable[[Any], spec.Record | None]
+    after_prefix: bool = False  # `window.YTD.… = [...]` files
+
+
+FORMATS: tuple[Format, ...] = (
+    Format(("outbox.json",), ("orderedItems",), mastodon_record),
+    Format(("data/tweets.js", "tweets.js", "data/tweet.js"), (), twitter_record, True),
+)
+
+
+def _open(upload: bytes) -> zipfile.ZipFile:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(upload))
+        return zipfile.ZipFile(io.BytesIO(upload))
     except (zipfile.BadZipFile, ValueError):
         raise spec.InvalidSourceError("That file is not a ZIP archive.") from None
-    with archive:
-        infos = check_archive(archive)
-        chosen = _pick(infos)
+
+
+def iter_archive(upload: bytes) -> Iterator[spec.Record]:
+    """Every post in a Mastodon or X/Twitter archive, in file order, read as a stream (the
+    memory bound of archive_io); refuses unsafe archives before reading any content."""
+    with _open(upload) as archive:
+        chosen = _pick(check_archive(archive))
         if chosen is None:
             raise spec.InvalidSourceError(
                 "No outbox.json (Mastodon) or data/tweets.js (X/Twitter) in that archive."
             )
-        try:
-            data = read_member(archive, chosen, MAX_MEMBER_BYTES)
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError):
-            raise spec.InvalidSourceError("The archive could not be read.") from None
-    name = chosen.filename.rsplit("/", 1)[-1]
-    records = mastodon_records(data) if name == "outbox.json" else twitter_records(data)
-    records.sort(key=lambda r: (r.occurred_at, r.external_id))
-    return records
+        info, fmt = chosen
+        label = info.filename.rsplit("/", 1)[-1]
+        with open_member(archive, info) as stream:
+            items = iter_json_items(stream, fmt.path, name=label, after_prefix=fmt.after_prefix)
+            for item in items:
+                record = fmt.to_record(item)
+                if record is not None:
+                    yield record
+
+
+def read_archive(upload: bytes) -> list[spec.Record]:
+    """All posts of `iter_archive`, oldest first (tests and small archives)."""
+    return sorted(iter_archive(upload), key=lambda r: (r.occurred_at, r.external_id))
+
+
+def count_posts(upload: bytes) -> int:
+    """Read the whole archive once without keeping anything: refusals happen here."""
+    return sum(1 for _ in iter_archive(upload))
+
+
+def _next_batch(records: Iterator[spec.Record]) -> list[spec.Record]:
+    return list(itertools.islice(records, BATCH_SIZE))
 
 
 class ArchiveConnector:
@@ -256,10 +257,19 @@ class ArchiveConnector:
     ) -> AsyncIterator[spec.SyncBatch]:
         if ctx.upload is None:
             return  # nothing new until the member uploads another archive
-        records = await asyncio.to_thread(read_archive, ctx.upload)
-        for start in range(0, len(records), BATCH_SIZE):
-            chunk = records[start : start + BATCH_SIZE]
-            yield spec.SyncBatch(records=chunk, cursor=cursor)
+        # Two passes over the stream: the first checks everything and keeps nothing, so a
+        # refused archive stores nothing; the second hands out batches as it reads.
+        await asyncio.to_thread(count_posts, ctx.upload)
+        records = iter_archive(ctx.upload)
+        while batch := await asyncio.to_thread(_next_batch, records):
+            yield spec.SyncBatch(records=batch, cursor=cursor)
 
 
-__all__ = ["ArchiveConnector", "check_name", "read_archive"]
+__all__ = [
+    "FORMATS",
+    "ArchiveConnector",
+    "Format",
+    "check_name",
+    "iter_archive",
+    "read_archive",
+]
