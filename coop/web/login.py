@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlencode, urlsplit
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from coop.apps import service as apps
 from coop.errors import (
     AuthenticationError,
     ConflictError,
@@ -38,15 +41,36 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+async def requesting_app(next_path: str) -> str | None:
+    """The name of the app whose authorization request sent the visitor to log in, if any:
+    the page says who is asking before the member decides to log in at all."""
+    parts = urlsplit(next_path)
+    if parts.path != "/oauth/authorize":
+        return None
+    client_id = parse_qs(parts.query).get("client_id", [""])[0][:200]
+    app = await apps.get_app(client_id=client_id) if client_id else None
+    return app.name if app else None
+
+
+async def page_context(next_path: str, email: str = "") -> dict[str, object]:
+    return {"email": email, "next": next_path, "app_name": await requesting_app(next_path)}
+
+
+def login_url(next_path: str) -> str:
+    return "/login" if next_path == "/" else "/login?" + urlencode({"next": next_path})
+
+
 async def signup_page(request: Request) -> Response:
+    next_path = safe_next_path(request.query_params.get("next"))
     if await current_member(request):
-        return RedirectResponse("/", 303)
-    return render(request, "signup.html", {"email": ""})
+        return RedirectResponse(next_path, 303)
+    return render(request, "signup.html", await page_context(next_path))
 
 
 async def signup(request: Request) -> Response:
     form = await read_form(request)
     email, password = form_text(form, "email"), form_text(form, "password")
+    next_path = safe_next_path(form_text(form, "next"))
     runtime = get_runtime(request)
     try:
         await service.create_member(vault=runtime.vault, email=email, password=password)
@@ -54,16 +78,16 @@ async def signup(request: Request) -> Response:
         # No account enumeration: an existing email gets exactly the success response.
         pass
     except InvalidInputError as exc:
-        context = {"email": email, "error": exc.message, "error_code": exc.code}
-        return render(request, "signup.html", context, status_code=400)
-    return redirect_with_flash("/login", SIGNED_UP)
+        context = {**await page_context(next_path, email), "error": exc.message}
+        return render(request, "signup.html", {**context, "error_code": exc.code}, status_code=400)
+    return redirect_with_flash(login_url(next_path), SIGNED_UP)
 
 
 async def login_page(request: Request) -> Response:
     next_path = safe_next_path(request.query_params.get("next"))
     if await current_member(request):
         return RedirectResponse(next_path, 303)
-    return render(request, "login.html", {"email": "", "next": next_path})
+    return render(request, "login.html", await page_context(next_path))
 
 
 async def login(request: Request) -> Response:
@@ -82,7 +106,7 @@ async def login(request: Request) -> Response:
             replacing_token=session_token(request),
         )
     except (AuthenticationError, RateLimitedError) as exc:
-        return form_error(request, "login.html", {"email": email, "next": next_path}, exc)
+        return form_error(request, "login.html", await page_context(next_path, email), exc)
     redirect = RedirectResponse(next_path, 303)
     set_session_cookie(redirect, settings=runtime.settings, token=token)
     return redirect
