@@ -92,6 +92,8 @@ class Settings:
     github_client_secret: str | None = field(default=None, repr=False)
     github_base_url: str = "https://github.com"
     github_api_url: str = "https://api.github.com"
+    bluesky_resolver_url: str = "https://public.api.bsky.app"
+    bluesky_plc_url: str = "https://plc.directory"
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -135,6 +137,10 @@ class Settings:
             github_client_secret=(env.get("COOP_GITHUB_CLIENT_SECRET") or "").strip() or None,
             github_base_url=_base_url(env, "COOP_GITHUB_BASE_URL", "https://github.com"),
             github_api_url=_base_url(env, "COOP_GITHUB_API_URL", "https://api.github.com"),
+            bluesky_resolver_url=_base_url(
+                env, "COOP_BLUESKY_RESOLVER_URL", "https://public.api.bsky.app"
+            ),
+            bluesky_plc_url=_base_url(env, "COOP_BLUESKY_PLC_URL", "https://plc.directory"),
             extra={k: v for k, v in env.items() if k.startswith("COOP_")},
         )
 
@@ -168,14 +174,16 @@ class Settings:
     def connector_env(self) -> dict[str, str]:
         """The `COOP_*` variables connectors are configured with (`Configurable.configure`):
         the environment these settings were read from, with the variables coop's own
-        connectors read (GitHub's) taken from these settings, so that settings built in code
-        configure them too."""
+        connectors read (GitHub's, Bluesky's) taken from these settings, so that settings
+        built in code configure them too."""
         env = dict(self.extra)
         for name, value in (
             ("COOP_GITHUB_CLIENT_ID", self.github_client_id),
             ("COOP_GITHUB_CLIENT_SECRET", self.github_client_secret),
             ("COOP_GITHUB_BASE_URL", self.github_base_url),
             ("COOP_GITHUB_API_URL", self.github_api_url),
+            ("COOP_BLUESKY_RESOLVER_URL", self.bluesky_resolver_url),
+            ("COOP_BLUESKY_PLC_URL", self.bluesky_plc_url),
         ):
             if value:
                 env[name] = value

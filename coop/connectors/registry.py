@@ -21,7 +21,7 @@ log = logging.getLogger("coop.connectors.registry")
 
 GROUP = "coop.connectors"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-AUTH_METHODS = ("oauth2", "url", "upload")
+AUTH_METHODS = ("oauth2", "url", "upload", "app_password")
 
 
 @dataclass(frozen=True)

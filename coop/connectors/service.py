@@ -177,14 +177,23 @@ async def connect_feed(
 
 
 async def reauthorize(
-    *, vault: Vault, member_id: uuid.UUID, connection_id: uuid.UUID, credentials: Mapping[str, str]
+    *,
+    vault: Vault,
+    member_id: uuid.UUID,
+    connection_id: uuid.UUID,
+    credentials: Mapping[str, str],
+    config: Mapping[str, str] | None = None,
 ) -> None:
-    """Store new credentials after the member reconnected. The generation moves on, so a run
-    still holding the old authorization cannot commit."""
+    """Store new credentials (and, when given, new settings) after the member reconnected.
+    The generation moves on, so a run still holding the old authorization cannot commit."""
     row = await _owned(member_id, connection_id)
     cipher = await vault.cipher_for(member_id)
     sealed = store.seal_field(cipher, row.id, "credentials_sealed", dict(credentials))
+    changes: dict[str, Any] = {}
+    if config is not None:
+        changes["config_sealed"] = store.seal_field(cipher, row.id, "config_sealed", dict(config))
     await Connection.filter(id=row.id).update(
+        **changes,
         credentials_sealed=sealed,
         generation=row.generation + 1,
         status="ok",

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 API_VERSION = 1
 
-AuthMethod = Literal["oauth2", "url", "upload"]
+AuthMethod = Literal["oauth2", "url", "upload", "app_password"]
 
 # The record kinds coop knows. Scorers declare which of these they read.
 POST = "post"  # something the member published: a status, a blog entry, a tweet
@@ -150,6 +150,26 @@ class Revocable(Protocol):
     deletion."""
 
     async def revoke(self, ctx: SyncContext) -> None: ...
+
+
+@dataclass(frozen=True)
+class Login:
+    """What a password login gave: non-secret `config` (sealed; a `handle` key labels the
+    connection) and the `credentials` (session tokens) to sync with. Never the password."""
+
+    config: Mapping[str, str]
+    credentials: Mapping[str, str]
+
+
+@runtime_checkable
+class PasswordLogin(Protocol):
+    """A connector with auth `app_password`: the member types an account name and an app
+    password they created upstream. `login` trades them for session tokens once, through the
+    guarded `http`; coop never stores the password. It raises `InvalidSourceError` (the account
+    cannot be found: shown to the member with its code), `NeedsReauthorization` (the upstream
+    refused the password) or the other contract errors."""
+
+    async def login(self, http: HttpClient, account: str, password: str) -> Login: ...
 
 
 @runtime_checkable

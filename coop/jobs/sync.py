@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coop.config import Settings
-from coop.connectors import service
+from coop.connectors import password_login, service
 from coop.connectors.outbound import Guard, Resolver
 from coop.connectors.registry import Registry
 from coop.errors import SourceRejectedError, SourceTooLargeError
@@ -93,6 +93,46 @@ async def connect_feed(jobs: Jobs, *, member_id: uuid.UUID, url: str) -> service
     return view
 
 
+async def connect_with_password(
+    jobs: Jobs, *, member_id: uuid.UUID, connector: str, account: str, password: str
+) -> service.ConnectionView:
+    """Log in upstream with an app password, then connect (or renew the member's connection to
+    the same account) and queue a sync. The password is not kept."""
+    login = await password_login.log_in(
+        registry=jobs.registry,
+        guard=jobs.guard,
+        connector=connector,
+        account=account,
+        password=password,
+    )
+    existing = await password_login.find_same_account(
+        vault=jobs.vault,
+        registry=jobs.registry,
+        member_id=member_id,
+        connector=connector,
+        login=login,
+    )
+    if existing is None:
+        return await connect(
+            jobs,
+            member_id=member_id,
+            connector=connector,
+            config=login.config,
+            credentials=login.credentials,
+        )
+    await service.reauthorize(
+        vault=jobs.vault,
+        member_id=member_id,
+        connection_id=existing,
+        credentials=login.credentials,
+        config=login.config,  # the account may have moved to another PDS
+    )
+    _queue_run(jobs, await jobs.engine.claim(existing))
+    return await service.get_connection(
+        vault=jobs.vault, registry=jobs.registry, member_id=member_id, connection_id=existing
+    )
+
+
 async def sync_now(jobs: Jobs, *, member_id: uuid.UUID, connection_id: uuid.UUID) -> None:
     """Queue a run now; ConflictError(sync_already_running) if one is running (SY-06)."""
     await service.get_connection(
@@ -164,6 +204,7 @@ __all__ = [
     "Jobs",
     "connect",
     "connect_feed",
+    "connect_with_password",
     "disconnect",
     "get_jobs",
     "import_archive",

@@ -57,6 +57,25 @@ async def connect_feed(request: Request) -> Response:
     return redirect_with_flash(f"/connections/{view.id}", "Connected. The first sync has started.")
 
 
+async def connect_with_password(request: Request) -> Response:
+    """`POST /connectors/{name}/login`: an account name and an app password (Bluesky)."""
+    member = await require_member(request, next_path="/connectors")
+    form = await read_form(request)
+    connector = str(request.path_params["name"])
+    account = str(form.get("account") or "")
+    try:
+        view = await sync_jobs.connect_with_password(
+            _jobs(request),
+            member_id=member.id,
+            connector=connector,
+            account=account,
+            password=str(form.get("app_password") or ""),
+        )
+    except CoopError as exc:
+        return await _catalogue(request, error=exc, form={"account": account})
+    return redirect_with_flash(f"/connections/{view.id}", "Connected. The first sync has started.")
+
+
 async def upload_archive(request: Request) -> Response:
     member = await require_member(request, next_path="/connectors")
     settings = get_runtime(request).settings
@@ -132,6 +151,7 @@ def routes() -> list[BaseRoute]:
         Route("/connectors", catalogue_page, methods=["GET"]),
         Route("/connectors/feed/connect", connect_feed, methods=["POST"]),
         Route("/connectors/archive/upload", upload_archive, methods=["POST"]),
+        Route("/connectors/{name:str}/login", connect_with_password, methods=["POST"]),
         Route("/connections/{connection_id:uuid}", connection_page, methods=["GET"]),
         Route("/connections/{connection_id:uuid}/sync", sync_now, methods=["POST"]),
         Route("/connections/{connection_id:uuid}/disconnect", disconnect_page, methods=["GET"]),

@@ -3,6 +3,7 @@ helpers they share: Retry-After parsing, safe text (HTTP status -> contract erro
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -70,4 +71,15 @@ def safe_url(value: Any) -> str | None:
     return None
 
 
-__all__ = ["parse_retry_after", "plain_text", "safe_url"]
+def is_loopback_host(host: str) -> bool:
+    """`localhost` or a loopback address: where plain http is tolerated (tests, local
+    development), since the SSRF guard refuses it anyway unless the operator allow-listed it."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+__all__ = ["is_loopback_host", "parse_retry_after", "plain_text", "safe_url"]

@@ -8,7 +8,6 @@ committed page moves the cursor forward, so a crash loses nothing.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
@@ -17,12 +16,11 @@ from urllib.parse import urlencode
 import httpx
 
 from coop.connectors import spec
-from coop.connectors.builtin import plain_text, rest
+from coop.connectors.builtin import is_loopback_host, plain_text, rest
 
 log = logging.getLogger("coop.connectors.mastodon")
 
 SCOPES = "read:accounts read:statuses"
-LOOPBACK_HOSTS = frozenset({"localhost"})
 
 
 def instance_url(raw: str, *, allow_loopback_http: bool = False) -> str:
@@ -42,7 +40,7 @@ def instance_url(raw: str, *, allow_loopback_http: bool = False) -> str:
         raise spec.InvalidSourceError("Enter only the server's address, like example.social.")
     host = url.host.lower().rstrip(".")
     if url.scheme == "http":
-        if not (allow_loopback_http and _is_loopback(host)):
+        if not (allow_loopback_http and is_loopback_host(host)):
             raise spec.InvalidSourceError("The server must use https.")
     elif url.scheme != "https":
         raise spec.InvalidSourceError("The server must use https.")
@@ -51,15 +49,6 @@ def instance_url(raw: str, *, allow_loopback_http: bool = False) -> str:
     if url.port not in (None, default):
         netloc += f":{url.port}"
     return f"{url.scheme}://{netloc}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _status_id(value: Any) -> int:

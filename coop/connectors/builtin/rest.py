@@ -1,7 +1,9 @@
-"""Shared by the REST connectors (mastodon, github): upstream errors, rate limits, Link paging.
+"""Shared by the REST connectors (mastodon, github, bluesky): upstream errors, rate limits, Link
+paging.
 
 Extends `coop.connectors.builtin.raise_for_status` with the rate-limit headers these APIs send
-(`X-RateLimit-Remaining/Reset`, GitHub's 403 for an exhausted limit). Maps what an upstream
+(`X-RateLimit-Remaining/Reset`, or `RateLimit-Remaining/Reset` without the `X-` as Bluesky's
+PDS sends them; GitHub's 403 for an exhausted limit). Maps what an upstream
 answers onto the contract's errors: 401 -> NeedsReauthorization, 429 and
 exhausted rate limits -> Throttled (with the wait the upstream asked for), 5xx and network
 failures -> TransientUpstreamError, a body that is not the JSON we expect ->
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,13 +36,27 @@ def parse_time(value: Any) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _reset_moment(raw: str) -> datetime | None:
-    """`X-RateLimit-Reset`: epoch seconds (GitHub) or an ISO 8601 time (Mastodon)."""
+# Below this a numeric reset is a number of seconds from now (the IETF RateLimit draft), not
+# an epoch time (GitHub, Bluesky): 10^9 seconds after the epoch is September 2001.
+_EPOCH_FLOOR = 10**9
+
+
+def _rate_header(headers: Mapping[str, str], name: str) -> str:
+    """`X-RateLimit-<name>`, else `RateLimit-<name>` (Bluesky's PDS drops the `X-`)."""
+    return (headers.get(f"x-ratelimit-{name}") or headers.get(f"ratelimit-{name}") or "").strip()
+
+
+def _reset_moment(raw: str, now: datetime) -> datetime | None:
+    """The rate-limit reset: epoch seconds (GitHub, Bluesky), seconds from now (small numbers),
+    or an ISO 8601 time (Mastodon)."""
     raw = raw.strip()
     if not raw:
         return None
     if raw.isdigit():
-        return datetime.fromtimestamp(int(raw), UTC)
+        seconds = int(raw)
+        if seconds < _EPOCH_FLOOR:
+            return now + timedelta(seconds=seconds)
+        return datetime.fromtimestamp(seconds, UTC)
     try:
         return parse_time(raw)
     except spec.PermanentUpstreamError:
@@ -53,13 +69,13 @@ def wait_seconds(headers: Mapping[str, str], now: datetime | None = None) -> flo
     now = now or utcnow()
     if headers.get("retry-after"):
         return float(math.ceil(parse_retry_after(headers["retry-after"], now)))
-    moment = _reset_moment(headers.get("x-ratelimit-reset") or "")
+    moment = _reset_moment(_rate_header(headers, "reset"), now)
     wait = DEFAULT_RETRY_AFTER if moment is None else (moment - now).total_seconds()
     return float(min(MAX_RETRY_AFTER, max(1.0, math.ceil(wait))))
 
 
 def exhausted(headers: Mapping[str, str]) -> bool:
-    return (headers.get("x-ratelimit-remaining") or "").strip() == "0"
+    return _rate_header(headers, "remaining") == "0"
 
 
 class RateGate:
@@ -75,7 +91,7 @@ class RateGate:
     def before_request(self) -> None:
         if self._blocked is not None:
             wait = wait_seconds(self._blocked)
-            if wait > 1.0 or "x-ratelimit-reset" not in self._blocked:
+            if wait > 1.0 or not _rate_header(self._blocked, "reset"):
                 raise spec.Throttled(wait, "rate limit exhausted")
             self._blocked = None
 
