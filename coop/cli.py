@@ -118,12 +118,24 @@ def cmd_export_schema(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _terms_of(args: argparse.Namespace) -> Any:
+    from coop.apps.terms import score_purposes_from_lines, validate_terms
+
+    return validate_terms(
+        purpose=args.purpose,
+        score_purposes=score_purposes_from_lines(args.score_purpose or []),
+        retention_days=args.retention_days,
+        policy_uri=args.policy_uri,
+    )
+
+
 def cmd_app_create(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
     from coop.app import build_runtime
     from coop.apps.service import create_app
 
+    terms = _terms_of(args)
     # The webhook secret is derived from the server secret: only then are the keys needed.
     vault = build_runtime(settings).vault if args.webhook_url else None
 
@@ -135,11 +147,42 @@ def cmd_app_create(args: argparse.Namespace, settings: Settings) -> int:
             homepage=args.homepage,
             webhook_url=args.webhook_url,
             vault=vault,
+            terms=terms,
         )
 
     registered = asyncio.run(with_db(settings, work))
     print(json.dumps(registered.client_information(), indent=2))
     return 0
+
+
+def cmd_app_set_terms(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from coop.apps.service import change_terms
+
+    terms = _terms_of(args)
+
+    async def work() -> Any:
+        return await change_terms(terms=terms, client_id=args.client_id)
+
+    stored = asyncio.run(with_db(settings, work))
+    body = {"client_id": args.client_id, "terms_version": stored.version, **stored.metadata()}
+    print(json.dumps(body, indent=2))
+    return 0
+
+
+def _add_terms_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--purpose", help="why the app wants members' data (<= 500 characters)")
+    parser.add_argument(
+        "--score-purpose",
+        action="append",
+        metavar="SCORER:TEXT",
+        help="why it wants one score, e.g. 'reach: to rank posts' (repeatable)",
+    )
+    parser.add_argument(
+        "--retention-days", help="days the app keeps what it reads (0: it does not keep it)"
+    )
+    parser.add_argument("--policy-uri", help="the app's privacy policy or terms (http(s) URL)")
 
 
 def cmd_app_rotate_webhook_secret(args: argparse.Namespace, settings: Settings) -> int:
@@ -263,7 +306,15 @@ def build_parser() -> argparse.ArgumentParser:
     app_create.add_argument(
         "--webhook-url", help="signed deletion notices are POSTed here (prints a webhook_secret)"
     )
+    _add_terms_arguments(app_create)
     app_create.set_defaults(handler=cmd_app_create)
+    app_terms = app_sub.add_parser(
+        "set-terms",
+        help="declare an app's new purpose/retention/policy (members must agree again)",
+    )
+    app_terms.add_argument("--client-id", required=True)
+    _add_terms_arguments(app_terms)
+    app_terms.set_defaults(handler=cmd_app_set_terms)
     app_rotate = app_sub.add_parser(
         "rotate-webhook-secret",
         help="give an app a new webhook signing secret (printed once; the old one stops working)",

@@ -151,6 +151,13 @@ class InvalidRedirectUriError(CoopError):
     status = 400
 
 
+class InvalidClientMetadataError(CoopError):
+    """A purpose, retention or policy URL in the app's registration is not acceptable."""
+
+    code = "invalid_client_metadata"
+    status = 400
+
+
 class InvalidClientError(CoopError):
     """Client authentication failed."""
 

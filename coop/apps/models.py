@@ -27,6 +27,8 @@ class App(Model):
     )
     owner_id: uuid.UUID | None
     created_at = fields.DatetimeField()
+    # The version of what the app declares (AppTerms) that is in force; 0: it declared nothing.
+    terms_version = fields.IntField(default=0)
 
     class Meta:
         table = "app"
@@ -35,3 +37,27 @@ class App(Model):
     @property
     def token_endpoint_auth_method(self) -> str:
         return "none" if self.public else "client_secret_basic"
+
+
+class AppTerms(Model):
+    """What an app says it does with what it reads: one row per version, never changed.
+
+    A grant records the version the member agreed to, so the exact words they saw stay on
+    the record (consent receipts, grant history) after the app declares new ones.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    app: fields.ForeignKeyRelation[App] = fields.ForeignKeyField(
+        "models.App", related_name="terms", on_delete=fields.CASCADE
+    )
+    app_id: uuid.UUID
+    version = fields.IntField()
+    purpose = fields.TextField(null=True)
+    score_purposes: dict[str, str] = fields.JSONField(default=dict)
+    retention_days = fields.IntField(null=True)
+    policy_uri = fields.CharField(max_length=500, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "app_terms"
+        unique_together = (("app_id", "version"),)

@@ -22,6 +22,7 @@ from coop.types import utcnow
 from coop.vault import Vault
 
 from .models import App
+from .terms import NO_TERMS, Terms, get_terms, store_terms
 
 log = logging.getLogger("coop.apps")
 
@@ -41,6 +42,7 @@ class RegisteredApp:
     app: App
     client_secret: str | None
     webhook_secret: str | None = None
+    terms: Terms = NO_TERMS
 
     def client_information(self) -> dict[str, Any]:
         """RFC 7591 §3.2.1 client information response."""
@@ -61,6 +63,7 @@ class RegisteredApp:
         if self.webhook_secret is not None:
             info["webhook_url"] = self.app.webhook_url
             info["webhook_secret"] = self.webhook_secret
+        info.update(self.terms.metadata())
         return info
 
 
@@ -147,8 +150,10 @@ async def create_app(
     webhook_url: str | None = None,
     owner_id: uuid.UUID | None = None,
     vault: Vault | None = None,
+    terms: Terms = NO_TERMS,
 ) -> RegisteredApp:
     """Register an app. `owner_id` is None for apps the operator registers with the CLI.
+    `terms` (see `apps.terms.validate_terms`) become its version 1 when it declares any.
 
     With a webhook URL the app also gets a webhook signing secret, derived by `vault` (which
     is then required) and shown only here. Public clients get one too.
@@ -173,8 +178,37 @@ async def create_app(
             owner_id=owner_id,
             created_at=utcnow(),
         )
+        stored = await store_terms(app, terms)
     webhook_secret = webhook_secret_of(vault, app) if vault and webhook_url else None
-    return RegisteredApp(app=app, client_secret=secret, webhook_secret=webhook_secret)
+    return RegisteredApp(app=app, client_secret=secret, webhook_secret=webhook_secret, terms=stored)
+
+
+async def change_terms(
+    *,
+    terms: Terms,
+    client_id: str | None = None,
+    app_id: uuid.UUID | None = None,
+    owner_id: uuid.UUID | None = None,
+) -> Terms:
+    """Declare new terms for an app (by client id for the operator, by id for its owner).
+
+    Each member's grant then allows no reads until the member agrees to the new words
+    (the grant keeps the version it was given under; see consent.grants.reads_allowed).
+    """
+    async with in_transaction():
+        query = App.filter(client_id=client_id) if client_id else App.filter(id=app_id)
+        if owner_id is not None:
+            query = query.filter(owner_id=owner_id)
+        app = await query.select_for_update().first()
+        if app is None or (client_id is None and app_id is None):
+            raise NotFoundError("No app has this client ID.")
+        stored = await store_terms(app, terms)
+    log.info("app terms", extra={"app": str(app.id), "version": stored.version})
+    return stored
+
+
+async def current_terms(app: App) -> Terms:
+    return await get_terms(app_id=app.id, version=app.terms_version)
 
 
 def _new_salt() -> str:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from coop.errors import InvalidInputError, InvalidScopeError, NotFoundError
+from coop.errors import ConflictError, InvalidInputError, InvalidScopeError, NotFoundError
 from coop.types import utcnow
 
 from .models import Grant, GrantEvent, OAuthToken, SharingPause
@@ -40,9 +40,17 @@ class GrantView:
     last_access: datetime | None
 
 
-async def _event(grant: Grant, kind: str, *, reason: str | None = None) -> None:
+async def _event(
+    grant: Grant, kind: str, *, reason: str | None = None, terms_version: int | None = None
+) -> None:
     await GrantEvent.create(
-        id=uuid.uuid4(), grant=grant, kind=kind, at=utcnow(), scopes=grant.scopes, reason=reason
+        id=uuid.uuid4(),
+        grant=grant,
+        kind=kind,
+        at=utcnow(),
+        scopes=grant.scopes,
+        reason=reason,
+        terms_version=terms_version,
     )
 
 
@@ -53,9 +61,15 @@ async def _subject_for(member_id: uuid.UUID, app_id: uuid.UUID) -> str:
 
 
 async def create_grant(
-    *, member_id: uuid.UUID, app_id: uuid.UUID, scopes: list[str], lifetime: str
+    *,
+    member_id: uuid.UUID,
+    app_id: uuid.UUID,
+    scopes: list[str],
+    lifetime: str,
+    terms_version: int = 0,
 ) -> Grant:
-    """Record a member's consent (call inside the caller's transaction).
+    """Record a member's consent (call inside the caller's transaction) to the app's terms
+    of `terms_version`: the version the consent page showed them.
 
     A new grant replaces the app's previous live grant (revoked with reason "replaced"), so
     one app holds at most one live grant per member. While sharing is paused, the new grant
@@ -77,10 +91,11 @@ async def create_grant(
         subject=await _subject_for(member_id, app_id),
         scopes=scopes,
         status=PAUSED if paused else ACTIVE,
+        terms_version=terms_version,
         created_at=now,
         expires_at=now + span if span else None,
     )
-    await _event(grant, "created")
+    await _event(grant, "created", terms_version=terms_version)
     if paused:
         await _event(grant, "paused", reason="sharing_paused")
     return grant
@@ -234,9 +249,63 @@ async def list_events(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> list[Gran
     return await GrantEvent.filter(grant_id=grant.id).order_by("at")
 
 
+def reads_allowed(
+    *,
+    status: str,
+    expires_at: datetime | None,
+    agreed_terms: int,
+    current_terms: int,
+    now: datetime,
+) -> bool:
+    """THE decision whether a grant lets its app read now, from the grant's columns and the
+    app's current terms version. Both the ORM checks (`is_live`) and the API's raw hot path
+    (jobs.reads) call it. A grant whose app changed its terms since the member agreed
+    refuses reads exactly like a paused one, until the member agrees (`agree_to_terms`)."""
+    return (
+        status == ACTIVE
+        and (expires_at is None or expires_at > now)
+        and agreed_terms == current_terms
+    )
+
+
+def app_terms_version(grant: Grant) -> int:
+    """The app's current terms version: the grant's app must be loaded (select_related)."""
+    return int(grant.app.terms_version)  # type: ignore[attr-defined]
+
+
+def terms_pending(grant: Grant) -> bool:
+    """The app changed its terms since the member agreed (its app must be loaded)."""
+    return grant.terms_version != app_terms_version(grant)
+
+
 def is_live(grant: Grant, now: datetime) -> bool:
-    return grant.status == ACTIVE and (grant.expires_at is None or grant.expires_at > now)
+    """May the grant's app read now? The grant's app must be loaded (select_related)."""
+    return reads_allowed(
+        status=grant.status,
+        expires_at=grant.expires_at,
+        agreed_terms=grant.terms_version,
+        current_terms=app_terms_version(grant),
+        now=now,
+    )
 
 
 def is_paused_but_current(grant: Grant, now: datetime) -> bool:
-    return grant.status == PAUSED and (grant.expires_at is None or grant.expires_at > now)
+    """Not ended, but not reading now: paused, or waiting for the member to agree to terms."""
+    not_ended = grant.status in (ACTIVE, PAUSED)
+    return not_ended and (grant.expires_at is None or grant.expires_at > now)
+
+
+async def agree_to_terms(*, member_id: uuid.UUID, grant_id: uuid.UUID, version: int) -> Grant:
+    """The member agrees to the app's terms of `version` (the ones the page showed them), so
+    the grant reads again (unless paused). If the app changed them again meanwhile, nothing
+    changes and the member is asked again (ConflictError)."""
+    async with in_transaction():
+        grant = await _live_member_grant(member_id, grant_id)
+        await grant.fetch_related("app")
+        if version != app_terms_version(grant):
+            raise ConflictError("The app changed its terms again. Please read them once more.")
+        if grant.terms_version != version:
+            grant.terms_version = version
+            await grant.save(update_fields=["terms_version"])
+            await _event(grant, "agreed", reason="terms_changed", terms_version=version)
+    return grant

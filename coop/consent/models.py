@@ -31,6 +31,9 @@ class Grant(Model):
     scopes: list[str] = fields.JSONField(default=list)
     status = fields.CharField(max_length=16, default="active")
     held = fields.BooleanField(default=False)
+    # The version of the app's declared terms (apps.models.AppTerms) the member agreed to;
+    # while the app's current version differs, the grant allows no reads.
+    terms_version = fields.IntField(default=0)
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
@@ -43,7 +46,10 @@ class Grant(Model):
 
 
 class GrantEvent(Model):
-    """One change in a grant's life: created, narrowed, paused, resumed, expired, revoked."""
+    """One change in a grant's life: created, narrowed, paused, resumed, expired, revoked.
+
+    Also "agreed": the member agreed to the app's changed terms (`terms_version` says which).
+    """
 
     id = fields.UUIDField(primary_key=True)
     grant: fields.ForeignKeyRelation[Grant] = fields.ForeignKeyField(
@@ -54,6 +60,7 @@ class GrantEvent(Model):
     at = fields.DatetimeField()
     scopes: list[str] = fields.JSONField(default=list)
     reason = fields.CharField(max_length=32, null=True)
+    terms_version = fields.IntField(null=True)
 
     class Meta:
         table = "grant_event"

@@ -17,6 +17,7 @@ from . import accesslog
 from .accesslog import LogPage, last_access, list_entries, list_log_apps
 from .accesslog import purge_older_than as purge_access_log
 from .grants import (
+    agree_to_terms,
     create_grant,
     expire_due_grants,
     is_live,
@@ -29,6 +30,7 @@ from .grants import (
     resume_grant,
     resume_sharing,
     revoke_grant,
+    terms_pending,
 )
 from .models import OAuthToken, PersonalToken
 from .personal import (
@@ -45,6 +47,7 @@ __all__ = [
     "LogPage",
     "Principal",
     "ReadDecision",
+    "agree_to_terms",
     "authorize_read",
     "create_grant",
     "create_personal_token",
@@ -66,6 +69,7 @@ __all__ = [
     "resume_sharing",
     "revoke_grant",
     "revoke_personal_token",
+    "terms_pending",
 ]
 
 MAX_TOKEN_LENGTH = 200

@@ -153,7 +153,7 @@ async def exchange_code(
             used_at=now
         )
         if claimed == 1:
-            grant = await Grant.get(id=row.grant_id)
+            grant = await Grant.get(id=row.grant_id).select_related("app")
             # A grant given while sharing is paused still yields tokens: they work once the
             # member resumes (every use checks the grant's live state).
             if not is_live(grant, now) and not is_paused_but_current(grant, now):
@@ -172,7 +172,7 @@ async def refresh(*, refresh_token: str, client_id: str, scope: str | None) -> I
     and presenting a used one revokes the whole family (no reuse leeway)."""
     now = utcnow()
     row = await OAuthToken.get_or_none(refresh_hash=token_hash(refresh_token)).select_related(
-        "grant"
+        "grant", "grant__app"
     )
     if row is None or not hmac.compare_digest(row.client_id, client_id):
         raise InvalidGrantError("The refresh token is invalid.")
@@ -214,9 +214,11 @@ async def find_token(value: str) -> tuple[OAuthToken, str] | None:
         return None
     digest = token_hash(value)
     if value.startswith(REFRESH_PREFIX):
-        row = await OAuthToken.get_or_none(refresh_hash=digest).select_related("grant")
+        row = await OAuthToken.get_or_none(refresh_hash=digest).select_related(
+            "grant", "grant__app"
+        )
         return (row, "refresh_token") if row else None
-    row = await OAuthToken.get_or_none(access_hash=digest).select_related("grant")
+    row = await OAuthToken.get_or_none(access_hash=digest).select_related("grant", "grant__app")
     return (row, "access_token") if row else None
 
 

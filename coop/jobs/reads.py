@@ -9,8 +9,9 @@ read would otherwise queue behind the access log's group-commit transaction, whi
 second connection read committed data at any time in microseconds.
 
 It makes the same decision as `consent.service.resolve_bearer` for app access tokens:
-unknown, revoked or expired tokens and grants that are not active or have expired give None,
-and a test holds the two to the same answers. Nothing is cached.
+unknown, revoked or expired tokens give None, and whether the grant lets the app read is
+`consent.grants.reads_allowed` itself (not active, expired, or waiting for the member to agree
+to the app's changed terms: None). A test holds the two to the same answers. Nothing is cached.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.connection import get_connection
+
+from coop.consent.grants import reads_allowed
 
 # The latest score per scorer is the row whose computed_at is the member's newest for that
 # scorer (index score(member_id, scorer, computed_at)); of rows tied on computed_at the one
@@ -37,7 +40,7 @@ _APP_SQL = (
     """
 SELECT t.scopes, t.access_expires_at, t.revoked_at, t.client_id,
        g.id AS grant_id, g.member_id, g.subject, g.status, g.expires_at, g.app_id,
-       a.name AS app_name,
+       g.terms_version AS agreed_terms, a.name AS app_name, a.terms_version AS current_terms,
        s.id AS score_id, s.scorer, s.scorer_version, s.value, s.computed_at
 FROM oauth_token t
 JOIN consent_grant g ON g.id = t.grant_id
@@ -177,7 +180,13 @@ async def read_app_token(*, access_hash: str, now: datetime) -> AppTokenRead | N
     grant_ends = _time(first["expires_at"])
     if first["revoked_at"] is not None or expires is None or expires <= now:
         return None
-    if first["status"] != "active" or (grant_ends is not None and grant_ends <= now):
+    if not reads_allowed(
+        status=first["status"],
+        expires_at=grant_ends,
+        agreed_terms=int(first["agreed_terms"]),
+        current_terms=int(first["current_terms"]),
+        now=now,
+    ):
         return None
     return AppTokenRead(
         member_id=_uuid(first["member_id"]),

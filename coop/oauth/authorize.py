@@ -8,6 +8,7 @@ with no Location (OA-01). After that, errors go back to the client with `state` 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -156,19 +157,32 @@ async def authorize_page(request: Request) -> Response:
     except ClientRedirectError as exc:
         return _redirect_error(request, exc, after_post=False)
     member = await require_member(request)
+    return await _consent_page(request, req, member_id=member.id)
+
+
+async def _consent_page(
+    request: Request, req: AuthorizationRequest, *, member_id: uuid.UUID, changed: bool = False
+) -> Response:
+    """The consent page: each scope in plain words next to the purpose the app gave for it,
+    how long the app keeps what it reads, and its policy link. The form carries the terms
+    version shown, so the grant records exactly the words the member saw."""
     assert req.scopes is not None
+    terms = await apps.current_terms(req.app)
     response = render(
         request,
         "oauth_consent.html",
         {
             "app": req.app,
             "redirect_host": urlsplit(req.redirect_uri).netloc,
-            "scopes": [(s, describe_scope(s)) for s in req.scopes],
+            "scopes": [(s, describe_scope(s), terms.purpose_for(s)) for s in req.scopes],
+            "terms": terms,
             "lifetimes": list(grants.LIFETIME_LABELS.items()),
             "default_lifetime": DEFAULT_LIFETIME,
             "params": {k: v for k, v in req.params.items() if k in PARAMS},
-            "paused": await grants.is_sharing_paused(member_id=member.id),
+            "paused": await grants.is_sharing_paused(member_id=member_id),
+            "terms_changed": changed,
         },
+        status_code=409 if changed else 200,
     )
     response.headers["Content-Security-Policy"] = consent_csp(req.redirect_uri)
     return response
@@ -205,10 +219,17 @@ async def authorize_decision(request: Request) -> Response:
     if fields.get("decision") != "allow" or not chosen:
         denied = ClientRedirectError("access_denied", "The member did not allow access.", req)
         return _redirect_error(request, denied, after_post=True)
+    if fields.get("terms_version") != str(req.app.terms_version):
+        # The app changed its terms after the page was shown: show the new ones instead.
+        return await _consent_page(request, req, member_id=member.id, changed=True)
     lifetime = fields.get("lifetime", DEFAULT_LIFETIME)
     async with in_transaction():
         grant = await grants.create_grant(
-            member_id=member.id, app_id=req.app.id, scopes=chosen, lifetime=lifetime
+            member_id=member.id,
+            app_id=req.app.id,
+            scopes=chosen,
+            lifetime=lifetime,
+            terms_version=req.app.terms_version,
         )
         code = await tokens.create_code(
             grant=grant,

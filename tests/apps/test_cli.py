@@ -127,3 +127,52 @@ async def test_bad_arguments_exit_2_with_one_line(db: str, tmp_path: Path, args:
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
     assert await App.all().count() == 0
+
+
+async def test_app_create_and_set_terms_print_the_promises(db: str, tmp_path: Path) -> None:
+    result = coop(
+        db, tmp_path,
+        "app", "create", "--name", "Ranker", "--redirect-uri", "https://ranker.example/cb",
+        "--purpose", "To rank posts.", "--score-purpose", "reach: to chart it",
+        "--retention-days", "7", "--policy-uri", "https://ranker.example/privacy",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["purpose"] == "To rank posts."
+    assert info["score_purposes"] == {"reach": "to chart it"}
+    assert info["retention_days"] == 7 and info["policy_uri"] == "https://ranker.example/privacy"
+    changed = coop(
+        db, tmp_path, "app", "set-terms", "--client-id", info["client_id"],
+        "--purpose", "To rank posts and to sell ads.",
+    )  # fmt: skip
+    assert changed.returncode == 0, changed.stderr
+    out = json.loads(changed.stdout)
+    assert out["terms_version"] == 2 and out["purpose"] == "To rank posts and to sell ads."
+    assert "retention_days" not in out  # set-terms declares the whole set anew
+    assert (await App.get(client_id=info["client_id"])).terms_version == 2
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--policy-uri", "javascript:alert(1)"],
+        ["--purpose", "p" * 501],
+        ["--retention-days", "forever"],
+        ["--score-purpose", "no separator"],
+    ],
+)
+async def test_app_create_with_bad_promises_exits_2_with_one_line(
+    db: str, tmp_path: Path, extra: list[str]
+) -> None:
+    result = coop(
+        db, tmp_path, "app", "create", "--name", "R", "--redirect-uri", "https://r.example/cb",
+        *extra,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("coop: ")
+    assert await App.all().count() == 0
+
+
+async def test_set_terms_for_an_unknown_app_exits_2(db: str, tmp_path: Path) -> None:
+    result = coop(db, tmp_path, "app", "set-terms", "--client-id", "coop_nope", "--purpose", "x")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1

@@ -90,13 +90,14 @@ def seeded_blog() -> Iterator[tuple[LiveServer, Blog]]:
 
 @contextmanager
 def running_example_app(
-    coop_server: CoopServer, *, name: str, scope: str
+    coop_server: CoopServer, *, name: str, scope: str, extra: tuple[str, ...] = ()
 ) -> Iterator[tuple[LiveServer, dict[str, Any]]]:
-    """The example third-party app (docs/examples), registered by the operator's CLI."""
+    """The example third-party app (docs/examples), registered by the operator's CLI
+    (`extra`: more `coop app create` arguments)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     created = coop_server.coop(
-        "app", "create", "--name", name, "--redirect-uri", f"{base}/callback"
+        "app", "create", "--name", name, "--redirect-uri", f"{base}/callback", *extra
     )
     client = json.loads(created.stdout)
     app = load_example().build_app(

@@ -65,6 +65,13 @@ def csrf_from(html: str) -> str:
     return found.group(1)
 
 
+def terms_version_from(html: str) -> str:
+    """The app's terms version the consent page showed (a hidden field, like the CSRF token)."""
+    found = re.search(r'name="terms_version" value="([0-9]+)"', html)
+    assert found, "no terms version on the consent page"
+    return found.group(1)
+
+
 def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
@@ -106,7 +113,12 @@ async def consent(
     """Open the consent page and submit the decision; returns the POST's response."""
     page = await client.get("/oauth/authorize", params=params)
     assert page.status_code == 200, page.text
-    form: dict[str, Any] = {**params, "csrf_token": csrf_from(page.text), "decision": decision}
+    form: dict[str, Any] = {
+        **params,
+        "csrf_token": csrf_from(page.text),
+        "terms_version": terms_version_from(page.text),
+        "decision": decision,
+    }
     form["grant_scope"] = scopes if scopes is not None else params["scope"].split()
     form["lifetime"] = lifetime
     return await client.post(

@@ -17,10 +17,13 @@ from starlette.routing import Route
 from tortoise import Tortoise
 
 from coop.app import routes
+from coop.apps import service as apps
+from coop.apps.terms import validate_terms
 from coop.http.stepup import is_guarded
 from coop.members.models import Member
 from coop.types import clock
 from coop.vault import Vault
+from tests.consent.conftest import issue
 from tests.oauth import support
 from tests.web.journeys import PASSWORD, csrf_token_in, log_in_new_member, page_token
 
@@ -164,7 +167,22 @@ async def _allow(client: httpx.AsyncClient, vault: Vault, member: Member) -> Sub
     page = await client.get("/oauth/authorize", params=params)
     assert page.status_code == 200, page.text
     form = {**params, "decision": "allow", "grant_scope": ["profile"], "lifetime": "forever"}
+    form["terms_version"] = support.terms_version_from(page.text)
     return Submission("/oauth/authorize", {"csrf_token": csrf_token_in(page.text), **form})
+
+
+async def _app_terms(client: httpx.AsyncClient, vault: Vault, member: Member) -> Submission:
+    reg = await support.register(vault, owner_id=member.id)
+    page = f"/developer/apps/{reg.app.id}/terms"
+    return await _form(client, page, "/developer", purpose="To sell it.")
+
+
+async def _agree(client: httpx.AsyncClient, vault: Vault, member: Member) -> Submission:
+    reg = await support.register(vault, terms=validate_terms(purpose="To rank."))
+    issued = await issue(member.id, reg)
+    await apps.change_terms(terms=validate_terms(purpose="To sell."), app_id=reg.app.id)
+    page = f"/apps/grants/{issued.grant.id}/terms"
+    return await _form(client, f"/apps/grants/{issued.grant.id}/agree", page, terms_version="2")
 
 
 GUARDED = [
@@ -174,6 +192,8 @@ GUARDED = [
     Case("POST /developer/apps", _register),
     Case("POST /developer/apps/{app_id}/delete", _delete_app),
     Case("POST /oauth/authorize", _allow),
+    Case("POST /apps/grants/{grant_id}/agree", _agree),
+    Case("POST /developer/apps/{app_id}/terms", _app_terms),
 ]
 
 
