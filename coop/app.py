@@ -22,7 +22,7 @@ from coop.jobs import sync as sync_jobs
 from coop.jobs.housekeeping import Housekeeping
 from coop.portability import lifecycle as portability_lifecycle
 from coop.vault import Vault, load_keyring, load_secret_key
-from coop.web.errors import exception_handlers
+from coop.web.errors import exception_handlers, fault_handlers
 
 log = logging.getLogger("coop")
 
@@ -107,7 +107,9 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
     handlers = exception_handlers()
     app = CoopApp(
         routes=routes(),
-        middleware=middleware_stack(settings, upload_prefixes=UPLOAD_PREFIXES),
+        middleware=middleware_stack(
+            settings, upload_prefixes=UPLOAD_PREFIXES, fault_handlers=fault_handlers()
+        ),
         exception_handlers=handlers,
         lifespan=lifespan,
     )

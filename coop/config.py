@@ -40,6 +40,20 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of seconds (fractions allowed)."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 < value < 86400:
+        raise ConfigError(f"{name} must be between 0 and 86400 seconds, got {raw!r}")
+    return value
+
+
 def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network | str, ...]:
     """Parse COOP_OUTBOUND_ALLOW: CIDRs become networks, anything else is a host name."""
     items: list[ipaddress.IPv4Network | ipaddress.IPv6Network | str] = []
@@ -88,6 +102,10 @@ class Settings:
     scheduler: bool = True
     sync_interval_seconds: int = 6 * 60 * 60
     access_log_retention_days: int = 400
+    db_pool_size: int = 5
+    db_connect_timeout: float = 5.0
+    db_acquire_timeout: float = 5.0
+    db_statement_timeout: float = 15.0
     github_client_id: str | None = None
     github_client_secret: str | None = field(default=None, repr=False)
     github_base_url: str = "https://github.com"
@@ -133,6 +151,10 @@ class Settings:
             scheduler=_flag(env, "COOP_SCHEDULER", default=True),
             sync_interval_seconds=_int(env, "COOP_SYNC_INTERVAL_SECONDS", 6 * 60 * 60, minimum=60),
             access_log_retention_days=_int(env, "COOP_ACCESS_LOG_RETENTION_DAYS", 400),
+            db_pool_size=_int(env, "COOP_DB_POOL_SIZE", 5, minimum=1),
+            db_connect_timeout=_seconds(env, "COOP_DB_CONNECT_TIMEOUT", 5.0),
+            db_acquire_timeout=_seconds(env, "COOP_DB_ACQUIRE_TIMEOUT", 5.0),
+            db_statement_timeout=_seconds(env, "COOP_DB_STATEMENT_TIMEOUT", 15.0),
             github_client_id=(env.get("COOP_GITHUB_CLIENT_ID") or "").strip() or None,
             github_client_secret=(env.get("COOP_GITHUB_CLIENT_SECRET") or "").strip() or None,
             github_base_url=_base_url(env, "COOP_GITHUB_BASE_URL", "https://github.com"),

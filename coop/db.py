@@ -6,7 +6,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import asyncpg
 from tortoise import Tortoise
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from coop.config import Settings
@@ -54,11 +58,41 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def tortoise_config(settings: Settings, *, url: str | None = None) -> dict[str, Any]:
+def _connection(settings: Settings, db_url: str, *, long_statements: bool) -> str | dict[str, Any]:
+    """SQLite: the URL. PostgreSQL: coop's client (below) with the timeouts of LD-02/LD-03:
+    connecting, waiting for a pooled connection and running one statement are all bounded,
+    so a database that is down or hangs answers within seconds instead of never."""
+    if db_url.startswith("sqlite:"):
+        return db_url
+    credentials = expand_db_url(db_url)["credentials"]
+    server_settings = dict(credentials.pop("server_settings", None) or {})
+    # Migrations may build indexes over millions of rows: no statement bound for them.
+    statement = 0.0 if long_statements else settings.db_statement_timeout
+    server_settings.setdefault("statement_timeout", str(int(statement * 1000)))
+    server_settings.setdefault("idle_in_transaction_session_timeout", str(int(statement * 2000)))
+    return {
+        "engine": "coop.db",
+        "credentials": {
+            "maxsize": settings.db_pool_size,
+            **credentials,
+            "server_settings": server_settings,
+            "timeout": settings.db_connect_timeout,
+            # The client-side bound catches what the server-side one cannot: a network that
+            # swallows packets (no answer ever comes back to say the statement was cancelled).
+            "command_timeout": statement + 1.0 if statement else None,
+            "acquire_timeout": settings.db_acquire_timeout,
+        },
+    }
+
+
+def tortoise_config(
+    settings: Settings, *, url: str | None = None, long_statements: bool = False
+) -> dict[str, Any]:
     """The one tortoise configuration used by the server, the CLI and the tests."""
     db_url = normalise_url(url or settings.database_url)
+    connection = _connection(settings, db_url, long_statements=long_statements)
     return {
-        "connections": {"default": db_url},
+        "connections": {"default": connection},
         "apps": {
             APP_LABEL: {
                 "models": MODEL_MODULES,
@@ -91,7 +125,7 @@ async def migrate(settings: Settings) -> None:
     """Apply every pending migration (used by `coop migrate` and at server start)."""
     ensure_data_dir(settings)
     try:
-        await tortoise_migrate(config=tortoise_config(settings))
+        await tortoise_migrate(config=tortoise_config(settings, long_statements=True))
     finally:
         await Tortoise.close_connections()
 
@@ -131,3 +165,73 @@ async def make_migrations(settings: Settings, name: str | None = None) -> list[P
             writer.name = format_migration_name(int(writer.name.split("_", 1)[0]), name)
         paths.append(Path(writer.write()))
     return paths
+
+
+# -- database faults (LD-02, LD-03) ---------------------------------------------------------
+
+# Errors that mean "the database cannot be reached or did not answer in time", not "this
+# request is wrong": refused or reset connections, timeouts (connect, pool, statement), a
+# server shutting down or starting up, a connection killed under a query.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable; TimeoutError (asyncio's too) is one
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # ConnectionDoesNotExistError: the connection died mid-query
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.OperatorInterventionError,  # admin shutdown, statement timeout (query_canceled)
+    DBConnectionError,
+)
+# Handlers are looked up by exception class: the transports register theirs for these.
+UNAVAILABLE_TYPES: tuple[type[BaseException], ...] = (*_UNAVAILABLE, OperationalError)
+RETRY_AFTER_SECONDS = 5
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """Whether `exc` (or what it wraps) says the database is down, hung or busy."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, _UNAVAILABLE) and not isinstance(
+            exc, FileNotFoundError | PermissionError | IsADirectoryError
+        ):
+            return True
+        if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+            return True  # SQLite: another writer held the lock past busy_timeout
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+class _Pool(asyncpg.Pool):  # type: ignore[misc]
+    """asyncpg's pool with a default bound on waiting for a free connection."""
+
+    acquire_timeout: float | None = None
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+class CoopPostgresClient(AsyncpgDBClient):
+    """tortoise's asyncpg client, building a pool whose `acquire` is bounded
+    (`COOP_DB_ACQUIRE_TIMEOUT`); connect and statement bounds are asyncpg's own options."""
+
+    async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
+        acquire_timeout = kwargs.pop("acquire_timeout", None)
+        pool = _Pool(
+            min_size=kwargs.pop("min_size", 1),
+            max_size=kwargs.pop("max_size", 5),
+            max_queries=kwargs.pop("max_queries", 50000),
+            max_inactive_connection_lifetime=kwargs.pop("max_inactive_connection_lifetime", 300.0),
+            connect=None,
+            setup=None,
+            init=None,
+            reset=None,
+            loop=kwargs.pop("loop", None),
+            connection_class=kwargs.pop("connection_class", asyncpg.Connection),
+            record_class=asyncpg.Record,
+            **kwargs,
+        )
+        pool.acquire_timeout = None if acquire_timeout is None else float(acquire_timeout)
+        return await pool
+
+
+# tortoise loads an engine module and uses its `client_class`.
+client_class = CoopPostgresClient

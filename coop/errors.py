@@ -70,6 +70,13 @@ class AuthenticationError(CoopError):
     status = 401
 
 
+class DatabaseUnavailableError(CoopError):
+    """The database is not answering right now; try again in a few seconds."""
+
+    code = "database_unavailable"
+    status = 503
+
+
 class RateLimitedError(CoopError):
     """Too many attempts; wait a little and try again."""
 

@@ -95,6 +95,19 @@ class JsonFormatter(logging.Formatter):
 QUIET_LOGGERS = ("uvicorn.access", "httpx", "httpcore", "tortoise", "aiosqlite", "asyncpg")
 
 
+class _NoDriverTraces(logging.Filter):
+    """The database driver logs its own connection faults (a pool that cannot reconnect
+    while PostgreSQL restarts) with a traceback: keep the line and the error's type, drop
+    the trace. It is the database's state, not a bug in coop (docs/operations.md)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("asyncpg") and record.exc_info and record.exc_info[0]:
+            record.error = record.exc_info[0].__name__
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def configure_logging(settings: Settings) -> None:
     """JSON lines on stderr at INFO; chatty libraries only from WARNING."""
     handler = logging.StreamHandler(sys.stderr)
@@ -110,3 +123,4 @@ def configure_logging(settings: Settings) -> None:
     logging.logMultiprocessing = False
     for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler.addFilter(_NoDriverTraces())

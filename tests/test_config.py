@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coop.config import Settings
-from coop.db import normalise_url
+from coop.db import normalise_url, tortoise_config
 from coop.errors import ConfigError
 
 
@@ -66,6 +66,9 @@ def test_outbound_allow_takes_cidrs_and_host_names() -> None:
         ("COOP_RATE_LIMIT", "-1", "must be >= 0"),
         ("COOP_SESSION_IDLE_SECONDS", "5", "must be >= 60"),
         ("COOP_MAX_BODY_BYTES", "10", "must be >= 1024"),
+        ("COOP_DB_STATEMENT_TIMEOUT", "soon", "must be a number of seconds"),
+        ("COOP_DB_CONNECT_TIMEOUT", "0", "must be between 0 and 86400"),
+        ("COOP_DB_POOL_SIZE", "0", "must be >= 1"),
     ],
 )
 def test_bad_numbers_are_config_errors(name: str, raw: str, message: str) -> None:
@@ -118,3 +121,24 @@ def test_a_configured_issuer_is_kept_whatever_the_port() -> None:
 def test_a_wildcard_address_without_an_issuer_is_a_config_error(host: str) -> None:
     with pytest.raises(ConfigError, match="set COOP_ISSUER to the public URL"):
         Settings.from_env({}).served_at(host, 8000)
+
+
+def test_postgres_connections_carry_the_fault_timeouts_and_migrations_lift_the_statement_one() -> (
+    None
+):
+    settings = Settings.from_env(
+        {
+            "COOP_DB_STATEMENT_TIMEOUT": "2.5",
+            "COOP_DB_ACQUIRE_TIMEOUT": "1",
+            "COOP_DB_POOL_SIZE": "7",
+        }
+    )
+    url = "postgres://coop@127.0.0.1:5432/coop"
+    served = tortoise_config(settings, url=url)["connections"]["default"]["credentials"]
+    assert served["server_settings"]["statement_timeout"] == "2500"
+    assert (served["command_timeout"], served["acquire_timeout"]) == (3.5, 1.0)
+    assert (served["timeout"], served["maxsize"]) == (5.0, 7)
+    migrating = tortoise_config(settings, url=url, long_statements=True)["connections"]["default"]
+    assert migrating["credentials"]["server_settings"]["statement_timeout"] == "0"
+    assert migrating["credentials"]["command_timeout"] is None
+    assert isinstance(tortoise_config(settings)["connections"]["default"], str)  # SQLite

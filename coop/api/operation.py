@@ -51,7 +51,8 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from coop.api.errors import UNEXPECTED_MESSAGE, Code, code_for_coop_error
 from coop.api.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, LimitExceeded, check_amounts
 from coop.api.plans import Plan, compile_plan
-from coop.errors import CoopError
+from coop.db import is_unavailable
+from coop.errors import CoopError, DatabaseUnavailableError
 
 log = logging.getLogger("coop.api")
 
@@ -147,7 +148,12 @@ def shape_errors(errors: list[GraphQLError], request_id: str) -> list[dict[str, 
 
 
 def _body(data: Any, errors: list[GraphQLError] | None, request_id: str) -> dict[str, Any]:
-    """The response body: `data`, and the shaped `errors` when there are any."""
+    """The response body: `data`, and the shaped `errors` when there are any. A database
+    fault under any field fails the whole request (the transport answers 503): a partial
+    answer would look like missing data."""
+    for error in errors or ():
+        if is_unavailable(error.original_error):
+            raise DatabaseUnavailableError() from error.original_error
     body: dict[str, Any] = {"data": data}
     if errors:
         body["errors"] = shape_errors(errors, request_id)

@@ -11,6 +11,7 @@ not offered: a WebSocket upgrade is closed before it is accepted. GraphiQL is se
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from functools import cache
@@ -25,7 +26,11 @@ from coop.api.context import ApiContext
 from coop.api.errors import Code
 from coop.api.operation import Operations, RequestError
 from coop.api.ratelimit import RateLimiter
+from coop.db import RETRY_AFTER_SECONDS, is_unavailable
+from coop.errors import DatabaseUnavailableError
 from coop.http.bearer import bearer_token
+
+log = logging.getLogger("coop.api")
 
 REALM = b'Bearer realm="coop"'
 INVALID_TOKEN = b'Bearer realm="coop", error="invalid_token"'
@@ -98,6 +103,21 @@ class GraphQLEndpoint:
         self.operations = Operations(schema, hide_suggestions=not dev)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._serve(scope, receive, send)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            # Nothing was sent yet: every answer above is sent in one piece at the end.
+            log.warning(
+                "database unavailable",
+                extra={"error": type(exc).__name__, "code": "database_down"},
+            )
+            error = DatabaseUnavailableError()
+            body = _error_body(error.message, Code.SERVICE_UNAVAILABLE)
+            await _send(send, 503, body, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())])
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})

@@ -253,8 +253,14 @@ def api_stack(settings: Settings, app: ASGIApp, handlers: Mapping[Any, Any]) -> 
     )
 
 
-def middleware_stack(settings: Settings, upload_prefixes: Sequence[str] = ()) -> list[Middleware]:
-    """Outermost first: request context, headers, cross-site guard, body limit, session."""
+def middleware_stack(
+    settings: Settings,
+    upload_prefixes: Sequence[str] = (),
+    fault_handlers: Mapping[Any, Any] | None = None,
+) -> list[Middleware]:
+    """Outermost first: request context, headers, cross-site guard, body limit, a boundary
+    that answers database faults raised by the layers below it (the session lookup
+    included) with `fault_handlers`, session."""
     return [
         Middleware(RequestContextMiddleware),
         Middleware(SecurityHeadersMiddleware, https=settings.secure_cookies),
@@ -264,5 +270,6 @@ def middleware_stack(settings: Settings, upload_prefixes: Sequence[str] = ()) ->
             default=settings.max_body_bytes,
             limits=[(p, settings.max_upload_bytes) for p in upload_prefixes],
         ),
+        Middleware(ErrorBoundary, handlers=fault_handlers or {}),
         Middleware(SessionMiddleware),
     ]

@@ -15,8 +15,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from coop.db import RETRY_AFTER_SECONDS, UNAVAILABLE_TYPES, is_unavailable
 from coop.errors import (
     CoopError,
+    DatabaseUnavailableError,
     LoginRequiredError,
     RateLimitedError,
     ReauthRequiredError,
@@ -25,6 +27,7 @@ from coop.errors import (
 
 log = logging.getLogger("coop.errors")
 
+_OAUTH_JSON = ("/oauth/token", "/oauth/revoke", "/oauth/introspect")
 _JSON_PREFIXES = ("/graphql", "/oauth/token", "/oauth/revoke", "/oauth/introspect", "/.well-known")
 
 
@@ -73,7 +76,35 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+def unavailable(request: Request, exc: BaseException) -> Response:
+    """503 with Retry-After for a database that is down or hung (LD-02, LD-03): an HTML page,
+    coop's JSON error, or RFC 6749's error JSON on the OAuth endpoints. Logged without a
+    traceback: it is the database's state, not a bug."""
+    request_id = request.scope.get("state", {}).get("request_id", "-")
+    log.warning(
+        "database unavailable",
+        extra={"request_id": request_id, "error": type(exc).__name__, "code": "database_down"},
+    )
+    error = DatabaseUnavailableError()
+    if request.url.path.startswith(_OAUTH_JSON):
+        body = {"error": "temporarily_unavailable", "error_description": error.message}
+        response: Response = JSONResponse(body, 503, headers={"Cache-Control": "no-store"})
+    else:
+        response = render_error(request, error.status, error.code, error.message)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+async def database_error(request: Request, exc: Exception) -> Response:
+    """The handler for the exception types a database fault raises (coop.db)."""
+    if is_unavailable(exc):
+        return unavailable(request, exc)
+    return await unexpected_error(request, exc)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
+    if is_unavailable(exc):
+        return unavailable(request, exc)
     request_id = request.scope.get("state", {}).get("request_id", "-")
     log.error(
         "unexpected error %s", type(exc).__name__, exc_info=exc, extra={"request_id": request_id}
@@ -86,8 +117,18 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def fault_handlers() -> Mapping[Any, Any]:
+    """Handlers for the exceptions a database fault raises, by class."""
+    return dict.fromkeys(UNAVAILABLE_TYPES, database_error)
+
+
 def exception_handlers() -> Mapping[Any, Any]:
-    return {CoopError: coop_error, HTTPException: http_error, Exception: unexpected_error}
+    return {
+        CoopError: coop_error,
+        HTTPException: http_error,
+        **fault_handlers(),
+        Exception: unexpected_error,
+    }
 
 
 def form_error(
