@@ -252,9 +252,14 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
     if not sandbox.plugins:
         print("no scorer plugins installed (entry point group coop.scorers)")
     iso = sandbox.isolation
+
+    def yes(flag: bool) -> str:
+        return "yes" if flag else "NO"
+
     print(
-        f"isolation: network namespace {'yes' if iso.netns else 'NO'}, private /tmp "
-        f"{'yes' if iso.mountns else 'NO'}, unprivileged uid {'yes' if iso.uid_drop else 'NO'}"
+        f"isolation: reduced filesystem view (bubblewrap) {yes(iso.view)}, "
+        f"network namespace {yes(iso.netns)}, private scratch {yes(iso.mountns)}, "
+        f"unprivileged uid {yes(iso.uid_drop)}"
     )
     return 0
 

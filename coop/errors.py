@@ -220,6 +220,12 @@ class ScorerTimeoutError(ScorerError):
     code = "plugin_timeout"
 
 
+class ScorerViolationError(ScorerError):
+    """The scorer tried something the sandbox forbids (the network); nothing was stored."""
+
+    code = "sandbox_violation"
+
+
 class ScorerOutputError(ScorerError):
     """The scorer returned an invalid result, so nothing was stored."""
 

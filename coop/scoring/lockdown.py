@@ -1,6 +1,6 @@
 """What a scoring child does to itself before it may receive member data.
 
-New session, own network and mount namespaces (private tmpfs on the scratch dirs, an empty
+New session, own network, IPC and mount namespaces (private tmpfs on the scratch dirs, an empty
 read-only tmpfs over the data dir), a fresh working dir, rlimits, an unprivileged uid,
 no_new_privs, not dumpable, and an environment of PATH and LANG only. Steps that need root
 are recorded as unavailable rather than failing, so the server can decide (weak mode).
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x1, 0x2, 0x4, 0x4000, 0x40000
 PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
 ISOLATION_REFUSED = 87  # child exit code: isolation unavailable and required
@@ -35,6 +36,9 @@ class Config:
     prefork: int = 2
     hide: list[str] = field(default_factory=list)
     import_timeout: int = 10
+    # Per-child private tmpfs mounts; the first holds the child's working dir (and TMPDIR).
+    # In bubblewrap's view /tmp stays the read-only, root-owned one (a venv may live there).
+    scratch: list[str] = field(default_factory=lambda: list(SCRATCH_DIRS))
 
 
 def _mount(
@@ -45,11 +49,13 @@ def _mount(
 
 def _isolate_namespaces(cfg: Config) -> dict[str, bool]:
     got = {"netns": False, "mountns": False}
-    if _libc.unshare(CLONE_NEWNET) == 0:
+    # Own network namespace (no interface, no abstract Unix sockets of anyone else) and own
+    # IPC namespace (no SysV shared memory or queues shared with another member's child).
+    if _libc.unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0:
         got["netns"] = True
     if _libc.unshare(CLONE_NEWNS) == 0 and _mount(None, "/", None, MS_REC | MS_PRIVATE, None):
         ok = True
-        for path in SCRATCH_DIRS:
+        for path in cfg.scratch:
             if os.path.isdir(path):
                 ok &= _mount(b"tmpfs", path, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64m,mode=1777")
         for path in cfg.hide:
@@ -90,7 +96,7 @@ def lock_down(cfg: Config) -> dict[str, bool]:
     """Everything a child does to itself before it may receive member data."""
     os.setsid()
     got = _isolate_namespaces(cfg)
-    workdir = os.path.join("/tmp", f"coop-score-{os.getpid()}")  # noqa: S108 - private tmpfs
+    workdir = os.path.join(cfg.scratch[0], f"coop-score-{os.getpid()}")  # a private tmpfs
     os.mkdir(workdir, 0o700)
     got["uid_drop"] = _drop_privileges(cfg, workdir)
     os.chdir(workdir)
@@ -98,7 +104,7 @@ def lock_down(cfg: Config) -> dict[str, bool]:
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     os.environ.clear()
-    os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": workdir})
     return got
 
 
@@ -125,4 +131,4 @@ def probe_isolation(cfg: Config) -> dict[str, bool]:
 
 def leave_network() -> bool:
     """Move this process into a new, empty network namespace (root only)."""
-    return bool(_libc.unshare(CLONE_NEWNET) == 0)
+    return bool(_libc.unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0)

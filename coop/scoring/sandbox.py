@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -31,17 +32,20 @@ from coop.errors import (
     ScorerOutputError,
     ScorerTimeoutError,
     ScorerUnavailableError,
+    ScorerViolationError,
 )
-from coop.scoring import protocol
+from coop.scoring import jail, protocol
+from coop.scoring.lockdown import SCRATCH_DIRS
 from coop.scoring.registry import PluginEntry, discover
 from coop.scoring.runner import InProcessRunner, Runner, validated
 from coop.scoring.spec import InputRecord, ScoreResult
-from coop.scoring.validate import (
-    MAX_OUTPUT_BYTES,
-    ScorerMeta,
-)
+from coop.scoring.validate import MAX_OUTPUT_BYTES, ContractViolation, ScorerMeta, reported_meta
 
 log = logging.getLogger("coop.scoring")
+
+# In bubblewrap's view /tmp is read-only (a venv or plugin path may live there): each child
+# gets its private scratch tmpfs on these instead.
+VIEW_SCRATCH = ("/var/tmp", "/dev/shm")  # noqa: S108
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,13 @@ class SandboxConfig:
     parallel: int = 2
     prefork: int = 2
     hide: tuple[str, ...] = ()
+    # Never bound into the reduced view, nor any folder holding them (the data dir, the
+    # SQLite file's folder).
+    forbid: tuple[str, ...] = ()
     start_timeout: float = 60.0
+    # "auto": bubblewrap when the server runs as root and bwrap is installed; "off": never
+    # (then scorers are refused unless require_isolation is off). Tests pin it.
+    view: str = "auto"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SandboxConfig:
@@ -85,16 +95,20 @@ class SandboxConfig:
             if require is None
             else require.strip().lower() in {"1", "true", "yes", "on"},
             hide=_hideable(settings.data_dir),
+            forbid=_forbidden(settings),
         )
 
-    def template_config(self, entries: Sequence[PluginEntry]) -> dict[str, Any]:
+    def plugin_dirs(self, entries: Sequence[PluginEntry]) -> list[str]:
+        """The configured plugin path, then where each allowed distribution was found."""
+        found = [*self.plugin_path, *(e.location for e in entries if e.allowed)]
+        return list(dict.fromkeys(p for p in found if p))
+
+    def template_config(self, entries: Sequence[PluginEntry], *, view: bool) -> dict[str, Any]:
         return {
             "entry_points": [e.to_load() for e in entries if e.allowed],
             # The template runs with -I (no PYTHONPATH): tell it where each allowed
             # distribution was found, after the configured plugin path.
-            "paths": list(
-                dict.fromkeys([*self.plugin_path, *(e.location for e in entries if e.allowed)])
-            ),
+            "paths": self.plugin_dirs(entries),
             "limits": {
                 "memory_bytes": self.memory_bytes,
                 "cpu_seconds": self.cpu_seconds,
@@ -107,7 +121,18 @@ class SandboxConfig:
             "require_isolation": self.require_isolation,
             "prefork": self.prefork,
             "hide": list(self.hide),
+            # In bubblewrap's view the data dir is not there at all, and /tmp is read-only.
+            "scratch": list(VIEW_SCRATCH if view else SCRATCH_DIRS),
         }
+
+
+def _forbidden(settings: Settings) -> tuple[str, ...]:
+    found = [settings.data_dir]
+    if settings.is_sqlite:
+        db = settings.database_url.removeprefix("sqlite://").split("?", 1)[0]
+        if db and db != ":memory:":
+            found.append(Path(db).parent)
+    return tuple(str(p.resolve()) for p in found)
 
 
 def _hideable(data_dir: Path) -> tuple[str, ...]:
@@ -132,16 +157,17 @@ class Isolation:
     netns: bool = False
     mountns: bool = False
     uid_drop: bool = False
+    view: bool = False  # the template runs in bubblewrap's reduced filesystem view
 
     @property
     def complete(self) -> bool:
-        return self.netns and self.mountns and self.uid_drop
+        return self.netns and self.mountns and self.uid_drop and self.view
 
 
 @dataclass
 class _Job:
     started: asyncio.Future[tuple[int, int]]
-    exited: asyncio.Future[int]
+    exited: asyncio.Future[tuple[int, float]]  # exit code, CPU seconds used
 
 
 class Sandbox:
@@ -178,40 +204,55 @@ class Sandbox:
         entries = discover(allow=self.config.allow, paths=self.config.plugin_path)
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair()
-        # -I: ignore PYTHON* variables and the user site; the environment is scrubbed, so
-        # the template (and every child) never holds COOP_MASTER_KEY or database passwords.
-        env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8"}
+        argv, view = self._template_argv(entries, theirs.fileno())
+        # The template starts from a clean environment (never COOP_MASTER_KEY, database URLs
+        # or any COOP_* setting) with the control socket as its only inherited descriptor.
         self._process = subprocess.Popen(  # noqa: S603, ASYNC220 - fixed argv, returns at once
-            [sys.executable, "-I", "-m", "coop.scoring.template", "--fd", str(theirs.fileno())],
+            argv,
             pass_fds=(theirs.fileno(),),
-            env=env,
+            env={"PATH": jail.CLEAN_PATH, "LANG": "C.UTF-8"},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
+            # Its own pipe, not the server's stderr (which may be a log file).
+            stderr=subprocess.PIPE,
             close_fds=True,
             start_new_session=True,
         )
         theirs.close()
+        self._watch_stderr(loop)
         ours.setblocking(False)
         self._ctl = ours
         self._buffer.clear()
         self._close_fds()
         self._ready = loop.create_future()
         loop.add_reader(ours.fileno(), self._on_readable)
-        ours.sendall(protocol.frame(self.config.template_config(entries)))
+        ours.sendall(protocol.frame(self.config.template_config(entries, view=view)))
         try:
             ready = await asyncio.wait_for(self._ready, self.config.start_timeout)
         except (TimeoutError, SandboxUnavailableError):
             self._teardown()
             raise SandboxUnavailableError("The scorer sandbox did not start.") from None
         self.restarts += 1
-        self._apply_ready(entries, ready)
+        self._apply_ready(entries, {**ready, "isolation": {**ready["isolation"], "view": view}})
+
+    def _template_argv(self, entries: Sequence[PluginEntry], fd: int) -> tuple[list[str], bool]:
+        """The template's argv: in bubblewrap's reduced view when this server can."""
+        # -I: ignore PYTHON* variables and the user site.
+        python = [sys.executable, "-I", "-m", "coop.scoring.template", "--fd", str(fd)]
+        bwrap = jail.find_bwrap() if self.config.view == "auto" and os.geteuid() == 0 else None
+        if bwrap is None:
+            return python, False
+        modules = sorted({e.value.split(":")[0].split(".")[0] for e in entries if e.allowed})
+        readable = jail.readable_paths(
+            sys.executable, self.config.plugin_dirs(entries), self.config.forbid, modules
+        )
+        return [*jail.command(bwrap, readable=readable), *python], True
 
     def _apply_ready(self, entries: Sequence[PluginEntry], ready: Mapping[str, Any]) -> None:
         self.isolation = Isolation(**ready["isolation"])
         if not self.isolation.complete:
             log.warning("scorer isolation incomplete", extra={"isolation": asdict(self.isolation)})
-        loaded = {item["entry"]: ScorerMeta.from_json(item["meta"]) for item in ready["loaded"]}
-        failed = {item["entry"]: item["reason"] for item in ready["failed"]}
+        loaded, failed = _checked(ready)
         self._scorers = {meta.name: meta for meta in loaded.values()}
         statuses = []
         for entry in entries:
@@ -225,6 +266,25 @@ class Sandbox:
                 statuses.append(PluginStatus(entry, "failed", reason))
         self.plugins = statuses
 
+    def _watch_stderr(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Log what the template writes to stderr (a traceback if it breaks), bounded."""
+        assert self._process is not None and self._process.stderr is not None
+        pipe = self._process.stderr
+        os.set_blocking(pipe.fileno(), False)
+
+        def drain() -> None:
+            try:
+                chunk = pipe.read(4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                loop.remove_reader(pipe.fileno())
+                return
+            text = chunk.decode(errors="replace")[:2000]
+            log.warning("scorer template wrote to stderr", extra={"text": text})
+
+        loop.add_reader(pipe.fileno(), drain)
+
     def _teardown(self) -> None:
         if self._ctl is not None:
             with contextlib.suppress(RuntimeError, ValueError):
@@ -235,6 +295,10 @@ class Sandbox:
             if self._process.poll() is None:
                 self._process.kill()
             self._process.wait()
+            if self._process.stderr is not None:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    asyncio.get_running_loop().remove_reader(self._process.stderr.fileno())
+                self._process.stderr.close()
             self._process = None
         self._close_fds()
         self._fail_all()
@@ -297,7 +361,7 @@ class Sandbox:
             else:
                 job.started.set_result((fd, int(message["pid"])))
         elif op == "exit" and job is not None and not job.exited.done():
-            job.exited.set_result(int(message["code"]))
+            job.exited.set_result((int(message["code"]), float(message.get("cpu", 0.0))))
 
     def _send(self, message: dict[str, Any]) -> None:
         if self._ctl is None:
@@ -348,13 +412,13 @@ class Sandbox:
             sock.setblocking(False)
             async with asyncio.timeout(self.config.timeout_seconds):
                 raw = await self._exchange(loop, sock, payload)
-                if raw[:1] == b"R":
-                    # A complete result: do not wait for the reap round trip. The kill
+                if raw[:1] in (b"R", b"V"):
+                    # A complete answer: do not wait for the reap round trip. The kill
                     # ends anything the plugin left behind (its group, once reaped).
                     self._kill(job_id)
-                    code = 0
+                    code, cpu = 0, 0.0
                 else:
-                    code = await job.exited
+                    code, cpu = await job.exited
         except TimeoutError:
             self._kill(job_id)
             log.warning("scorer timed out", extra={"plugin": meta.name})
@@ -366,7 +430,7 @@ class Sandbox:
             if sock is not None:
                 sock.close()
             self._jobs.pop(job_id, None)
-        return self._outcome(meta, raw, code)
+        return self._outcome(meta, raw, code, cpu)
 
     async def _exchange(
         self, loop: asyncio.AbstractEventLoop, sock: socket.socket, payload: bytes
@@ -392,9 +456,20 @@ class Sandbox:
         with contextlib.suppress(SandboxUnavailableError):
             self._send({"op": "kill", "id": job_id})
 
-    def _outcome(self, meta: ScorerMeta, raw: bytes, code: int) -> bytes:
+    def _outcome(self, meta: ScorerMeta, raw: bytes, code: int, cpu: float) -> bytes:
         if raw[:1] == b"R" and code == 0:
             return raw[1:]
+        if raw[:1] == b"V":
+            log.warning("scorer tried to use the network", extra={"plugin": meta.name})
+            raise ScorerViolationError(
+                "The scorer tried to use the network, which scorers may not do; "
+                "the connection was refused and nothing was stored."
+            )
+        if code == -signal.SIGXCPU or (code == -signal.SIGKILL and cpu >= self.config.cpu_seconds):
+            log.warning("scorer used up its CPU time", extra={"plugin": meta.name})
+            raise ScorerTimeoutError(
+                f"The scorer used up its CPU time ({self.config.cpu_seconds} s) and was stopped."
+            )
         kind = "crashed"
         if raw[:1] == b"E":
             with contextlib.suppress(ValueError, AttributeError, TypeError):
@@ -403,6 +478,21 @@ class Sandbox:
             kind = f"was killed by signal {-code}"
         log.warning("scorer failed", extra={"plugin": meta.name, "exit": code, "what": kind})
         raise ScorerError(f"The scorer failed ({kind}).")
+
+
+def _checked(
+    ready: Mapping[str, Any],
+) -> tuple[dict[str, ScorerMeta], dict[str, str]]:
+    """The template's report, validated: declarations come from plugin code (PL-06)."""
+    loaded: dict[str, ScorerMeta] = {}
+    failed = {str(item["entry"]): str(item["reason"])[:500] for item in ready["failed"]}
+    for item in ready["loaded"]:
+        name = str(item["entry"])
+        try:
+            loaded[name] = reported_meta(item["meta"], entry_point_name=name)
+        except ContractViolation as exc:
+            failed[name] = f"contract violation: {exc}"
+    return loaded, failed
 
 
 __all__ = ["InProcessRunner", "Isolation", "PluginStatus", "Runner", "Sandbox", "SandboxConfig"]

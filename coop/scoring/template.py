@@ -1,11 +1,13 @@
 """The scoring template process: `python -I -m coop.scoring.template --fd N`.
 
-It imports the allowed scorer plugins once, then forks one fresh child per job. Each child
-locks itself down (new session, own network and mount namespaces, private /tmp, rlimits,
-scrubbed environment, unprivileged uid) BEFORE any member data exists; only then does the
-template hand the child's socket to the server, which writes the member's records to it
-directly. The template itself never sees member data, so no child can find another member's
-data in inherited memory.
+It starts inside bubblewrap's reduced view (coop/scoring/jail.py) and NEVER imports plugin
+code: it preloads coop and the standard library, then forks children. Each child locks
+itself down (new session, own network and mount namespaces, private scratch tmpfs, rlimits,
+scrubbed environment, uid 65534, no_new_privs) and only then imports the one plugin it
+runs: to read a plugin's declaration (a throw-away child per plugin, reported as data the
+server validates), or to score one member (the template hands the child's socket to the
+server, which writes the member's records to it directly). The template never sees member
+data, and no plugin's code ever runs in a process that outlives one member's run.
 """
 
 from __future__ import annotations
@@ -35,27 +37,67 @@ from coop.scoring.lockdown import (
 )
 from coop.scoring.validate import ContractViolation, ScorerMeta, check_contract, result_to_json
 
+# Python's audit events for network use. Not the boundary (the namespaces are: these calls
+# fail anyway); they let the host report a scorer that tried as `sandbox_violation`.
+NETWORK_EVENTS = frozenset(
+    {
+        "socket.bind",
+        "socket.connect",
+        "socket.getaddrinfo",
+        "socket.gethostbyaddr",
+        "socket.gethostbyname",
+        "socket.sendmsg",
+        "socket.sendto",
+    }
+)
 
-def _child_main(cfg: Config, sock: socket.socket, scorers: dict[str, Any]) -> None:
-    # A child lives for one member: collecting cycles would only touch (and copy) the
+
+class _Watch:
+    network = False
+
+
+def _watch_network(event: str, args: tuple[Any, ...]) -> None:
+    if event in NETWORK_EVENTS:
+        _Watch.network = True
+
+
+def _locked_down(cfg: Config) -> None:
+    """Lock this fresh child down; exit if isolation is required and incomplete."""
+    # A child lives for one run: collecting cycles would only touch (and copy) the
     # template's pages. Memory stays bounded by RLIMIT_AS.
     gc.disable()
     got = lock_down(cfg)
-    strong = got["netns"] and got["mountns"] and got["uid_drop"]
-    if cfg.require_isolation and not strong:
+    if cfg.require_isolation and not (got["netns"] and got["mountns"] and got["uid_drop"]):
         os._exit(ISOLATION_REFUSED)
+    sys.addaudithook(_watch_network)
+
+
+def _entry_for(cfg: Config, scorer: str) -> dict[str, str]:
+    # check_contract made each loaded scorer's name equal its entry point's name.
+    return next(e for e in cfg.entry_points if e["name"] == scorer)
+
+
+def _score(cfg: Config, raw: bytes) -> bytes:
+    name, now, records = protocol.decode_job(raw)
+    try:
+        scorer, _ = _load(_entry_for(cfg, name), cfg.import_timeout)
+        body = b"R" + json.dumps(result_to_json(scorer.score(records, now))).encode()
+    except BaseException as exc:  # the plugin failed: report its type only (no member data)
+        body = b"E" + json.dumps({"type": type(exc).__name__}).encode()
+    if _Watch.network:
+        body = b"V" + json.dumps({"what": "network"}).encode()
+    return body
+
+
+def _child_main(cfg: Config, sock: socket.socket) -> None:
+    _locked_down(cfg)
     chunks = []
     while True:
         chunk = sock.recv(1 << 16)
         if not chunk:
             break
         chunks.append(chunk)
-    name, now, records = protocol.decode_job(b"".join(chunks))
-    try:
-        result = scorers[name].score(records, now)
-        body = b"R" + json.dumps(result_to_json(result), separators=(",", ":")).encode()
-    except BaseException as exc:  # the plugin failed: report its type only (no member data)
-        body = b"E" + json.dumps({"type": type(exc).__name__}).encode()
+    body = _score(cfg, b"".join(chunks))
     with contextlib.suppress(OSError):
         sock.sendall(body)
         # Close now: at exit the kernel tears down the address space and namespaces before
@@ -64,28 +106,32 @@ def _child_main(cfg: Config, sock: socket.socket, scorers: dict[str, Any]) -> No
     os._exit(0)
 
 
-def _fork_child(cfg: Config, scorers: dict[str, Any]) -> tuple[int, socket.socket]:
+def _only_fd(keep: int) -> None:
+    """In a fresh child: stdio to /dev/null, every descriptor but `keep` closed."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 65536)
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGALRM, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _fork_child(cfg: Config) -> tuple[int, socket.socket]:
     parent_end, child_end = socket.socketpair()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
-            keep = child_end.fileno()
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            os.closerange(3, keep)
-            os.closerange(keep + 1, 65536)
-            signal.set_wakeup_fd(-1)
-            for sig in (signal.SIGCHLD, signal.SIGALRM, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_DFL)
-            _child_main(cfg, child_end, scorers)
+            _only_fd(child_end.fileno())
+            _child_main(cfg, child_end)
         finally:
             os._exit(70)
     child_end.close()
     return pid, parent_end
 
 
-# -- loading plugins -------------------------------------------------------------------
+# -- reading declarations (each import in its own locked-down child) ----------------------
 
 
 class _ImportTimeout(Exception):
@@ -110,63 +156,79 @@ def _load(entry: dict[str, str], timeout: int) -> tuple[Any, ScorerMeta]:
     return scorer, check_contract(scorer, entry_point_name=entry["name"])
 
 
-def _probe_load(entry: dict[str, str], timeout: int) -> str | None:
-    """Load a plugin in a throw-away child first, so a plugin whose import crashes the
-    interpreter (os._exit, segfault) cannot take the template down. None = loads fine."""
+def _declaration(cfg: Config, entry: dict[str, str]) -> dict[str, Any]:
+    """In a locked-down child: import the plugin, report its declaration or why not."""
+    try:
+        _, meta = _load(entry, cfg.import_timeout)
+        report: dict[str, Any] = {"meta": meta.to_json()}
+    except ContractViolation as exc:
+        report = {"reason": f"contract violation: {exc}"}
+    except _ImportTimeout:
+        report = {"reason": "import took too long"}
+    except BaseException as exc:
+        report = {"reason": f"import failed: {type(exc).__name__}"}
+    if _Watch.network:
+        report = {"reason": "sandbox violation: it tried to use the network"}
+    return report
+
+
+def _probe_load(cfg: Config, entry: dict[str, str]) -> dict[str, Any]:
+    """One plugin's declaration, read in a throw-away locked-down child."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
-        os.close(read_end)
-        reason = ""
         try:
-            _load(entry, timeout)
-        except ContractViolation as exc:
-            reason = f"contract violation: {exc}"
-        except _ImportTimeout:
-            reason = "import took too long"
-        except BaseException as exc:
-            reason = f"import failed: {type(exc).__name__}"
-        os.write(write_end, reason.encode()[:500])
-        os._exit(0)
+            _only_fd(write_end)
+            _locked_down(cfg)
+            os.write(write_end, json.dumps(_declaration(cfg, entry)).encode()[:65536])
+        finally:
+            os._exit(0)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as pipe:
-        reason = pipe.read().decode(errors="replace")
+        raw = pipe.read(65537)
     _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        return "import crashed the interpreter"
-    return reason or None
+    code = os.waitstatus_to_exitcode(status)
+    if code == ISOLATION_REFUSED:
+        return {"reason": "not loaded: scorer isolation is unavailable"}
+    if code != 0 or not raw:
+        return {"reason": "import crashed the interpreter"}
+    try:
+        report: dict[str, Any] = json.loads(raw)
+    except ValueError:
+        return {"reason": "import failed: its report was unreadable"}
+    return report
 
 
-def load_scorers(cfg: Config) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, str]]]:
+Reports = tuple[list[dict[str, Any]], list[dict[str, str]]]
+
+
+def probe_scorers(cfg: Config, *, allowed: bool) -> Reports:
+    """Every entry's declaration (unvalidated: the server checks it) or why it failed."""
     for path in reversed(cfg.paths):
         if path and path not in sys.path:
             sys.path.insert(0, path)
-    scorers: dict[str, Any] = {}
     loaded: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     for entry in cfg.entry_points:
-        reason = _probe_load(entry, cfg.import_timeout)
-        if reason is None:
-            try:
-                scorer, meta = _load(entry, cfg.import_timeout)
-            except BaseException as exc:  # the probe passed, so this is unexpected
-                reason = f"import failed: {type(exc).__name__}"
-            else:
-                scorers[meta.name] = scorer
-                loaded.append({"entry": entry["name"], "meta": meta.to_json()})
-                continue
-        failed.append({"entry": entry["name"], "reason": reason})
-    return scorers, loaded, failed
+        report = (
+            _probe_load(cfg, entry)
+            if allowed
+            else {"reason": "not loaded: scorer isolation is unavailable"}
+        )
+        if "meta" in report:
+            loaded.append({"entry": entry["name"], "meta": report["meta"]})
+        else:
+            failed.append({"entry": entry["name"], "reason": str(report.get("reason"))[:500]})
+    return loaded, failed
 
 
 # -- the template loop -----------------------------------------------------------------
 
 
 class Template:
-    def __init__(self, cfg: Config, ctl: socket.socket, scorers: dict[str, Any]) -> None:
+    def __init__(self, cfg: Config, ctl: socket.socket) -> None:
         self.cfg = cfg
         self.ctl = ctl
-        self.scorers = scorers
         self.pool: list[tuple[int, socket.socket]] = []
         self.jobs: dict[int, int] = {}  # pid -> job id
         self.buffer = bytearray()
@@ -183,7 +245,7 @@ class Template:
         """Keep `prefork` locked-down children waiting (one when a job needs it now)."""
         want = max(self.cfg.prefork, 1 if on_demand else 0)
         while len(self.pool) < want:
-            self.pool.append(_fork_child(self.cfg, self.scorers))
+            self.pool.append(_fork_child(self.cfg))
 
     def start_job(self, job_id: int) -> None:
         if not self.pool:
@@ -211,10 +273,11 @@ class Template:
             # The leader is a zombie, so its group id is still reserved: kill what it left.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
+            _, status, usage = os.wait4(pid, 0)
             code = os.waitstatus_to_exitcode(status)
             if pid in self.jobs:
-                self.send({"op": "exit", "id": self.jobs.pop(pid), "code": code})
+                cpu = round(usage.ru_utime + usage.ru_stime, 3)
+                self.send({"op": "exit", "id": self.jobs.pop(pid), "code": code, "cpu": cpu})
             else:
                 for entry in [e for e in self.pool if e[0] == pid]:
                     entry[1].close()
@@ -224,8 +287,8 @@ class Template:
                     self.cfg.prefork = 0
                 if code == ISOLATION_REFUSED:
                     self.send({"op": "refused"})
-            # Without a private /tmp the scratch dir lives in the real one: wipe it.
-            shutil.rmtree(f"/tmp/coop-score-{pid}", ignore_errors=True)  # noqa: S108
+            # Without a private scratch mount the dir lives in the shared one: wipe it.
+            shutil.rmtree(f"{self.cfg.scratch[0]}/coop-score-{pid}", ignore_errors=True)
 
     def handle(self, message: dict[str, Any]) -> None:
         if message["op"] == "job":
@@ -289,15 +352,17 @@ def main(argv: list[str] | None = None) -> int:
     # The template itself has no network either, so import-time plugin code cannot call out.
     leave_network()
     isolation = probe_isolation(cfg)
-    if cfg.require_isolation and not all(isolation.values()):
+    refused = cfg.require_isolation and not all(isolation.values())
+    if refused:
         cfg.prefork = 0  # the server will refuse to run jobs: do not fork idle children
-    scorers, loaded, failed = load_scorers(cfg)
+    # Without isolation no plugin is imported at all, not even to read its declaration.
+    loaded, failed = probe_scorers(cfg, allowed=not refused)
     gc.collect()
     gc.freeze()  # children share these pages copy-on-write: keep the collector off them
     ready = {"op": "ready", "loaded": loaded, "failed": failed, "isolation": isolation}
     ctl.sendall(protocol.frame(ready))
     try:
-        Template(cfg, ctl, scorers).serve()
+        Template(cfg, ctl).serve()
     except OSError as exc:
         if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
             traceback.print_exc()

@@ -11,7 +11,8 @@ import json
 import math
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from types import SimpleNamespace
 from typing import Any
 
 from coop.connectors.spec import KINDS
@@ -133,6 +134,20 @@ def check_contract(scorer: object, *, entry_point_name: str | None = None) -> Sc
         needs_text=needs_text,
         homepage=homepage,
     )
+
+
+def _declared_score(*args: object) -> None:
+    """Stands in for `score` in a declaration reported as data (it was callable there)."""
+
+
+def reported_meta(data: object, *, entry_point_name: str) -> ScorerMeta:
+    """A declaration that a sandboxed import reported as JSON: untrusted, so it passes the
+    same checks as `check_contract` (and has exactly ScorerMeta's fields)."""
+    names = {f.name for f in fields(ScorerMeta)}
+    if not isinstance(data, Mapping) or set(data) != names:
+        raise ContractViolation("the reported declaration is malformed")
+    declared = SimpleNamespace(**data, api_version=spec.API_VERSION, score=_declared_score)
+    return check_contract(declared, entry_point_name=entry_point_name)
 
 
 def result_to_json(result: object) -> dict[str, Any]:

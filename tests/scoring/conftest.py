@@ -4,6 +4,7 @@ shared venv never sees it, and sandboxes with short, test-friendly limits."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -40,6 +41,7 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         capture_output=True,
     )
+    target.chmod(0o755)  # plugin code is imported as uid 65534 (pytest's folders are 0700)
     return target
 
 
@@ -74,12 +76,21 @@ async def fresh_sandbox(sandbox_config: SandboxConfig) -> AsyncIterator[Sandbox]
 
 
 class CanaryListener:
-    """A TCP listener on 127.0.0.1 that counts connections (a sandbox must make none)."""
+    """A listening socket that counts connections (a sandbox must make none): TCP on
+    127.0.0.1, or a Unix socket at `unix` (`@name` is in the abstract namespace)."""
 
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, unix: str | None = None) -> None:
+        self.unix = unix
+        if unix is None:
+            self.sock = socket.create_server(("127.0.0.1", 0))
+        else:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.bind(unix.replace("@", "\0", 1) if unix.startswith("@") else unix)
+            if not unix.startswith("@"):
+                os.chmod(unix, 0o777)  # noqa: S103 - anyone who can see it may connect
+            self.sock.listen()
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+        self.port = self.sock.getsockname()[1] if unix is None else 0
         self.accepted = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -100,6 +111,8 @@ class CanaryListener:
         self._stop.set()
         self._thread.join()
         self.sock.close()
+        if self.unix and not self.unix.startswith("@"):
+            Path(self.unix).unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -109,6 +122,24 @@ def canary_listener() -> Iterator[CanaryListener]:
         yield listener
     finally:
         listener.close()
+
+
+@pytest.fixture
+def canaries() -> Iterator[dict[str, CanaryListener]]:
+    """Listeners a plugin must never reach: TCP on loopback, an abstract-namespace Unix
+    socket, and filesystem Unix sockets under /tmp and /run (world-connectable)."""
+    tag = uuid.uuid4().hex[:8]
+    listeners = {
+        "tcp": CanaryListener(),
+        "abstract": CanaryListener(f"@coop-canary-{tag}"),
+        "tmp": CanaryListener(f"/tmp/coop-canary-{tag}.sock"),
+        "run": CanaryListener(f"/run/coop-canary-{tag}.sock"),
+    }
+    try:
+        yield listeners
+    finally:
+        for listener in listeners.values():
+            listener.close()
 
 
 # Folders every scorer child gets a private, empty copy of (coop/scoring/lockdown.py).

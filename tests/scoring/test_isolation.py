@@ -15,6 +15,7 @@ from coop.errors import (
     ScorerError,
     ScorerOutputError,
     ScorerTimeoutError,
+    ScorerViolationError,
 )
 from coop.scoring.sandbox import Isolation, Sandbox, SandboxConfig
 from coop.scoring.spec import InputRecord, ScoreResult
@@ -39,8 +40,11 @@ async def assert_neighbour_works(sandbox: Sandbox) -> None:
 
 async def test_sandbox_runs_with_full_isolation_on_this_machine(sandbox: Sandbox) -> None:
     assert sandbox.isolation.complete, sandbox.isolation
+    assert sandbox.isolation.view  # bubblewrap's reduced view
     result = await attack(sandbox, "whoami")
-    assert result.reasons[0].startswith("uid:65534 cwd:/tmp/coop-score-")
+    who, caps = result.reasons
+    assert who.startswith("uid:65534 cwd:/var/tmp/coop-score-")
+    assert caps == f"caps:0000000000000000 tmpdir:{who.partition('cwd:')[2]}"
 
 
 async def test_infinite_loop_is_killed_at_the_wall_clock_timeout(sandbox: Sandbox) -> None:
@@ -56,15 +60,19 @@ async def test_sleeping_forever_is_killed_at_the_wall_clock_timeout(sandbox: San
     await assert_neighbour_works(sandbox)
 
 
-async def test_cpu_limit_kills_a_busy_loop_before_a_long_wall_clock(
-    sandbox_config: SandboxConfig,
+@pytest.mark.parametrize("loop", ["loop", "loop-ignoring-sigxcpu"])
+async def test_cpu_limit_kills_a_busy_loop_as_a_timeout_before_a_long_wall_clock(
+    sandbox_config: SandboxConfig, loop: str
 ) -> None:
+    """PL-04: killed by RLIMIT_CPU (SIGXCPU, or SIGKILL at the hard limit when the plugin
+    ignores SIGXCPU) is a plugin_timeout, not a plugin_error."""
     box = Sandbox(replace(sandbox_config, cpu_seconds=1, timeout_seconds=20))
     try:
-        with pytest.raises(ScorerError) as caught:
-            await attack(box, "loop")
-        assert caught.value.code == "plugin_error"
-        assert "signal" in caught.value.message
+        with pytest.raises(ScorerTimeoutError) as caught:
+            await attack(box, loop)
+        assert caught.value.code == "plugin_timeout"
+        assert caught.value.message == "The scorer used up its CPU time (1 s) and was stopped."
+        await assert_neighbour_works(box)
     finally:
         await box.close()
 
@@ -108,7 +116,7 @@ async def test_crashes_are_reported_without_member_data(
     await assert_neighbour_works(sandbox)
 
 
-async def test_environment_holds_only_path_and_lang(
+async def test_environment_holds_only_path_lang_and_its_scratch_dir(
     sandbox_config: SandboxConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COOP_MASTER_KEY", "canary-kek:SHOULD-NEVER-LEAK")
@@ -119,17 +127,17 @@ async def test_environment_holds_only_path_and_lang(
         await box.close()
     environ, proc1, ppid = result.reasons
     assert "SHOULD-NEVER-LEAK" not in environ
-    assert set(eval(environ)) == {"PATH", "LANG"}  # noqa: S307 - a JSON object of strings
+    assert set(eval(environ)) == {"PATH", "LANG", "TMPDIR"}  # noqa: S307 - JSON of strings
     assert proc1.startswith("proc1:failed:")
     assert ppid.startswith("ppid:failed:")
 
 
-async def test_database_and_keyring_files_cannot_be_read(
+async def test_database_and_keyring_files_are_not_in_the_view(
     sandbox: Sandbox, secret_dir: Path
 ) -> None:
     for name in ("coop.sqlite3", "keyring"):
         result = await attack(sandbox, f"read:{secret_dir / name}")
-        assert list(result.reasons) == ["failed:PermissionError"]
+        assert list(result.reasons) == ["failed:FileNotFoundError"]
 
 
 async def test_the_data_dir_is_not_even_visible(
@@ -151,28 +159,47 @@ async def test_files_under_the_servers_tmp_are_invisible(sandbox: Sandbox, tmp_p
     assert list(result.reasons) == ["failed:FileNotFoundError"]
 
 
-async def test_writes_outside_the_scratch_dir_fail(sandbox: Sandbox, secret_dir: Path) -> None:
-    result = await attack(sandbox, f"write:{secret_dir / 'planted.py'}")
-    assert list(result.reasons) == ["failed:PermissionError"]
-    assert not (secret_dir / "planted.py").exists()
+async def test_writes_outside_the_scratch_dir_fail(
+    sandbox: Sandbox, secret_dir: Path, hostile_site: Path
+) -> None:
+    tries = {
+        secret_dir / "planted.py": "FileNotFoundError",  # not in the view
+        hostile_site / "planted.py": "OSError",  # a read-only bind (EROFS)
+        Path("/tmp/planted.py"): "PermissionError",  # the view's /tmp is root's, 0755
+        Path("/usr/lib/planted.py"): "OSError",  # read-only
+    }
+    for path, error in tries.items():
+        result = await attack(sandbox, f"write:{path}")
+        assert list(result.reasons) == [f"failed:{error}"], path
+        assert not path.exists()
 
 
 async def test_network_is_unreachable_and_the_canary_sees_nothing(
     sandbox: Sandbox, canary_listener: CanaryListener
 ) -> None:
-    result = await attack(sandbox, f"connect:{canary_listener.port}")
-    assert list(result.reasons) == ["failed:OSError"]
+    with pytest.raises(ScorerViolationError) as caught:
+        await attack(sandbox, f"connect:{canary_listener.port}")
+    assert caught.value.code == "sandbox_violation"
     assert canary_listener.accepted == 0
+    await assert_neighbour_works(sandbox)
 
 
 async def test_module_globals_and_tmp_do_not_carry_over_between_members(
     sandbox: Sandbox,
 ) -> None:
     cached = await attack(sandbox, "cache:CANARY-OF-MEMBER-A")
-    assert cached.reasons[0] == "ok:written"  # it could write its own scratch /tmp
+    # /tmp is read-only; it could write its own private /var/tmp and /dev/shm.
+    assert list(cached.reasons) == ["failed:PermissionError", "ok:written", "ok:written"]
     peek = await attack(sandbox, "peek")
     assert not any("CANARY-OF-MEMBER-A" in reason for reason in peek.reasons)
     assert peek.reasons[0] == "cache:"
+
+
+async def test_sysv_shared_memory_does_not_carry_over_between_members(sandbox: Sandbox) -> None:
+    stored = await attack(sandbox, "shm:CANARY-OF-MEMBER-A")
+    assert list(stored.reasons) == ["ok:stored"]  # it may use its own IPC namespace
+    peek = await attack(sandbox, "shm-peek")
+    assert list(peek.reasons) == ["failed:FileNotFoundError"]  # no such segment here
 
 
 async def test_fork_bomb_cannot_fork(sandbox: Sandbox) -> None:
