@@ -117,7 +117,8 @@ async def main(records: int, runs: int, members: int) -> None:
     await sandbox.start()
     iso = sandbox.isolation
     print(
-        f"isolation: netns={iso.netns} private_tmp={iso.mountns} uid_drop={iso.uid_drop}; "
+        f"isolation: view={iso.view} netns={iso.netns} private_scratch={iso.mountns} "
+        f"uid_drop={iso.uid_drop}; "
         f"{records} records per member; medians of {runs} runs"
     )
     data = member(records)

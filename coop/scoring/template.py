@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import errno
 import gc
+import importlib
 import json
 import os
 import selectors
@@ -49,6 +50,23 @@ NETWORK_EVENTS = frozenset(
         "socket.sendmsg",
         "socket.sendto",
     }
+)
+
+
+# Standard-library modules scorers commonly import, preloaded once here (trusted code) so a
+# child's import of its plugin costs little; children share them copy-on-write. Anything
+# else a plugin imports (e.g. `_strptime` on first `strptime`) loads in the child.
+PRELOAD = (
+    "collections",
+    "datetime",
+    "decimal",
+    "fractions",
+    "functools",
+    "itertools",
+    "json",
+    "math",
+    "re",
+    "statistics",
 )
 
 
@@ -355,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     refused = cfg.require_isolation and not all(isolation.values())
     if refused:
         cfg.prefork = 0  # the server will refuse to run jobs: do not fork idle children
+    for module in PRELOAD:
+        importlib.import_module(module)
     # Without isolation no plugin is imported at all, not even to read its declaration.
     loaded, failed = probe_scorers(cfg, allowed=not refused)
     gc.collect()

@@ -6,6 +6,7 @@ work WITHOUT the sandbox (so these tests can fail), then shown to reach nothing 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -25,13 +26,15 @@ from coop.scoring import service
 from coop.scoring.sandbox import Sandbox, SandboxConfig
 from coop.testing import NOW, post, record
 from coop.vault import Vault
-from tests.scoring.conftest import CanaryListener, _visible_base
+from tests.conftest import ENGINES, create_pg_database, drop_pg_database
+from tests.scoring.conftest import ROOT, CanaryListener, _visible_base
 from tests.scoring.factories import add_records, make_member, posts
 
 pytestmark = pytest.mark.timeout(120)
 
 PG_SOCKET = "/var/run/postgresql/.s.PGSQL.5432"
-PLANTED_SECRET = "c2VjcmV0LWtleS1tYXRlcmlhbC1uZXZlci1sZWFrLTEyMzQ"  # 43 base64url chars
+# A real 32-byte key in coop's format (43 base64url characters), so coop can run on it.
+PLANTED_SECRET = "cGxhbnRlZC1rZXktbWF0ZXJpYWwtbmV2ZXItbGVhayE"
 PLANTED_KEY = f"planted-kek:{PLANTED_SECRET}"
 # Anything shaped like a key coop uses: 32 bytes in base64url (43 chars), or 64 hex digits.
 KEY_SHAPED = re.compile(r"[A-Za-z0-9_-]{43}|[0-9a-f]{64}")
@@ -70,7 +73,12 @@ def targets(
     tag = uuid.uuid4().hex[:8]
     data = planted["data"]
     found = {
-        "read": [str(data / "keyring.json"), str(data / "coop.sqlite3"), str(planted["canary"])],
+        "read": [
+            str(data / "keyring.json"),
+            str(data / "coop.sqlite3"),
+            str(data / "server.sqlite3"),  # the database escape_server.py uses on SQLite
+            str(planted["canary"]),
+        ],
         "list": [str(data), "/var/run/postgresql"],
         # Only PostgreSQL's and our own: the control run really connects (the sandboxed runs
         # also list every socket file they can see anywhere: "sockets").
@@ -331,3 +339,59 @@ def test_plugins_list_runs_no_plugin_code_in_its_own_process(
         [sys.executable, "-c", "import coop_score_hostile.marker"], env=control, check=True
     )
     assert all(Path(p).exists() for p in targets["marker"])
+
+
+def _postgres_over_its_socket() -> bool:
+    return "postgres" in ENGINES and os.path.exists(PG_SOCKET)
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres-unix-socket"])
+async def test_a_server_on_postgres_over_its_unix_socket_stores_no_key(
+    hostile_site: Path,
+    planted: dict[str, Path],
+    canaries: dict[str, CanaryListener],
+    targets: dict[str, list],  # type: ignore[type-arg]
+    engine: str,
+) -> None:
+    """A separate process configured like a server (keys in its environment, the database
+    on SQLite in the data dir, or on PostgreSQL over the Unix socket the plugin attacks)
+    scores a member with the hostile plugin: nothing is reached, no key is stored."""
+    if engine.startswith("postgres") and not _postgres_over_its_socket():
+        pytest.skip("PostgreSQL with a Unix socket is not part of this run")
+    name = await create_pg_database() if engine.startswith("postgres") else None
+    url = (
+        f"postgres://postgres@/{name}?host={Path(PG_SOCKET).parent}"
+        if name
+        else f"sqlite://{planted['data'] / 'server.sqlite3'}"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "COOP_DATA_DIR": str(planted["data"]),
+        "COOP_DATABASE_URL": url,
+        "COOP_MASTER_KEY": PLANTED_KEY,
+        "COOP_SECRET_KEY": PLANTED_SECRET,
+        "COOP_PLUGIN_PATH": str(hostile_site),
+    }
+    try:
+        run = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "tests.scoring.escape_server"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        if name:
+            await drop_pg_database(name)
+    assert run.returncode == 0, run.stderr[-2000:]
+    stored = json.loads(run.stdout)
+    assert stored["status"] == ["stored"]
+    texts = stored["reasons"] + stored["contributions"]
+    found = outcomes(texts)
+    assert any(item.startswith("score unix") for item in found)
+    assert_nothing_reached(found, canaries, targets)
+    assert by_label(found, "score unix ")[PG_SOCKET] == "FileNotFoundError"
+    assert [m.group(0) for text in texts for m in KEY_SHAPED.finditer(text)] == []
