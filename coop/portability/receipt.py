@@ -18,24 +18,43 @@ from coop.portability.models import DeletionLedger, WebhookDelivery
 from coop.types import utcnow
 from coop.vault import Vault
 
-# Plain words for the tables members have rows in; any other table shows its own name.
-KIND_LABELS = {
-    "member": "account",
-    "vault_member_key": "data encryption key",
-    "web_session": "signed-in sessions",
-    "personal_token": "personal API tokens",
-    "connection": "connections",
-    "connector_record": "synced records",
-    "sync_run": "sync history entries",
-    "consent_grant": "app grants",
-    "grant_event": "grant history entries",
-    "oauth_token": "app access tokens",
-    "authorization_code": "authorization codes",
-    "access_log": "access log entries",
-    "sharing_pause": "sharing pause",
-    "app": "apps you registered",
-    "export_link": "export links",
+# Plain words (one, several) for the tables members have rows in. Every member-holding table
+# has an entry (tests/portability/test_receipt_words.py): a member never reads a table name.
+KINDS: dict[str, tuple[str, str]] = {
+    "member": ("account", "account"),
+    "vault_member_key": ("data encryption key", "data encryption keys"),
+    "web_session": ("signed-in session", "signed-in sessions"),
+    "personal_token": ("personal API token", "personal API tokens"),
+    "connection": ("connection", "connections"),
+    "connector_record": ("synced record", "synced records"),
+    "sync_run": ("sync history entry", "sync history entries"),
+    "mastodon_app_registration": ("Mastodon app registration", "Mastodon app registrations"),
+    "oauth_client_flow": ("unfinished connection sign-in", "unfinished connection sign-ins"),
+    "consent_grant": ("app grant", "app grants"),
+    "grant_event": ("grant history entry", "grant history entries"),
+    "oauth_token": ("app access token", "app access tokens"),
+    "authorization_code": ("authorization code", "authorization codes"),
+    "access_log": ("access log entry", "access log entries"),
+    "sharing_pause": ("sharing pause", "sharing pauses"),
+    "app": ("app you registered", "apps you registered"),
+    "app_terms": ("version of your apps' terms", "versions of your apps' terms"),
+    "export_link": ("export link", "export links"),
+    "score": ("score", "scores"),
+    "scorer_consent": ("scorer you enabled", "scorers you enabled"),
+    "scorer_consent_event": ("scorer choice history entry", "scorer choice history entries"),
 }
+KIND_LABELS = {table: plural for table, (_, plural) in KINDS.items()}
+_SINGULAR = {plural: singular for singular, plural in KINDS.values()}
+
+
+def table_words(table: str) -> str:
+    """The plural words for a table; a table without an entry still never shows raw."""
+    return KIND_LABELS.get(table) or table.replace("_", " ")
+
+
+def counted(n: int, label: str) -> str:
+    """A count with its words: "1 signed-in session", "3 signed-in sessions"."""
+    return f"{n} {_SINGULAR.get(label, label) if n == 1 else label}"
 
 
 @dataclass(frozen=True)
@@ -89,7 +108,7 @@ def _iso(value: datetime | None) -> str | None:
 def label_counts(counts: dict[str, int]) -> dict[str, int]:
     labelled: dict[str, int] = {}
     for table, n in sorted(counts.items()):
-        label = KIND_LABELS.get(table, table)
+        label = table_words(table)
         labelled[label] = labelled.get(label, 0) + int(n)
     return labelled
 

@@ -77,7 +77,7 @@ async def delete_page(request: Request) -> Response:
     what = await preview.preview_erasure(
         member_id=member.id, registry=get_jobs(runtime.extras).registry
     )
-    return render(request, "leave_delete.html", {"preview": what})
+    return render(request, "leave_delete.html", {"preview": what, "counted": receipt.counted})
 
 
 @step_up("/account/delete")
@@ -112,7 +112,8 @@ def _receipt_token(request: Request) -> str:
 async def receipt_page(request: Request) -> Response:
     token = _receipt_token(request)
     found = await receipt.receipt_for_token(vault=get_runtime(request).vault, token=token)
-    return render(request, "leave_receipt.html", {"receipt": found, "token": token})
+    context = {"receipt": found, "token": token, "counted": receipt.counted}
+    return render(request, "leave_receipt.html", context)
 
 
 async def receipt_download(request: Request) -> Response:
