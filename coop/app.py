@@ -27,7 +27,9 @@ from coop.web.errors import exception_handlers, fault_handlers
 log = logging.getLogger("coop")
 
 # Routes that accept uploads get COOP_MAX_UPLOAD_BYTES instead of COOP_MAX_BODY_BYTES.
-UPLOAD_PREFIXES = ("/connectors/archive/upload",)
+UPLOAD_PREFIXES = tuple(
+    f"/connectors/{name}/upload" for name in ("archive", "facebook", "instagram", "linkedin")
+)
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -142,19 +142,22 @@ async def sync_now(jobs: Jobs, *, member_id: uuid.UUID, connection_id: uuid.UUID
 
 
 async def import_archive(
-    jobs: Jobs, *, member_id: uuid.UUID, data: bytes
+    jobs: Jobs, *, member_id: uuid.UUID, data: bytes, connector: str = "archive"
 ) -> service.ConnectionView:
-    """Read an uploaded archive into the member's archive connection, in the request.
+    """Read an uploaded archive into the member's connection to `connector` (an upload
+    connector: `archive`, `facebook`, `instagram`, `linkedin`), in the request.
 
     Unsafe or unreadable archives are refused with their code (and a connection created for
     this upload alone is removed again)."""
-    existing = await service.find_connection(member_id=member_id, connector="archive")
+    if jobs.registry.get(connector).auth != "upload":
+        raise SourceRejectedError("This connector does not take uploads.", code="invalid_source")
+    existing = await service.find_connection(member_id=member_id, connector=connector)
     if existing is None:
         view = await service.create_connection(
             vault=jobs.vault,
             registry=jobs.registry,
             member_id=member_id,
-            connector="archive",
+            connector=connector,
             config={"archive": "Uploaded archive"},
         )
         connection_id = view.id

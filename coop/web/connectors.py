@@ -88,7 +88,9 @@ async def upload_archive(request: Request) -> Response:
     data = await upload.read(settings.max_upload_bytes + 1)
     await upload.close()
     try:
-        view = await sync_jobs.import_archive(_jobs(request), member_id=member.id, data=data)
+        view = await sync_jobs.import_archive(
+            _jobs(request), member_id=member.id, data=data, connector=request.path_params["name"]
+        )
     except CoopError as exc:
         return await _catalogue(request, error=exc)
     return redirect_with_flash(f"/connections/{view.id}", "Your archive was read.")
@@ -150,7 +152,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/connectors", catalogue_page, methods=["GET"]),
         Route("/connectors/feed/connect", connect_feed, methods=["POST"]),
-        Route("/connectors/archive/upload", upload_archive, methods=["POST"]),
+        Route("/connectors/{name:str}/upload", upload_archive, methods=["POST"]),
         Route("/connectors/{name:str}/login", connect_with_password, methods=["POST"]),
         Route("/connections/{connection_id:uuid}", connection_page, methods=["GET"]),
         Route("/connections/{connection_id:uuid}/sync", sync_now, methods=["POST"]),

@@ -196,7 +196,7 @@ FORMATS: tuple[Format, ...] = (
 )
 
 
-def _open(upload: bytes) -> zipfile.ZipFile:
+def open_zip(upload: bytes) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(upload))
     except (zipfile.BadZipFile, ValueError):
@@ -206,7 +206,7 @@ def _open(upload: bytes) -> zipfile.ZipFile:
 def iter_archive(upload: bytes) -> Iterator[spec.Record]:
     """Every post in a Mastodon or X/Twitter archive, in file order, read as a stream (the
     memory bound of archive_io); refuses unsafe archives before reading any content."""
-    with _open(upload) as archive:
+    with open_zip(upload) as archive:
         chosen = _pick(check_archive(archive))
         if chosen is None:
             raise spec.InvalidSourceError(
@@ -271,5 +271,6 @@ __all__ = [
     "Format",
     "check_name",
     "iter_archive",
+    "open_zip",
     "read_archive",
 ]

@@ -90,12 +90,13 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> 
     """A whole (small) member as bytes, under `limit`: for files that are not JSON arrays."""
     out = bytearray()
     with open_member(archive, info, limit) as stream:
-        while chunk := _read(stream):
+        while chunk := read_chunk(stream):
             out.extend(chunk)
     return bytes(out)
 
 
-def _read(stream: _CountingReader) -> bytes:
+def read_chunk(stream: _CountingReader) -> bytes:
+    """The next chunk of a member (b"" at its end); a corrupt member is `invalid_source`."""
     try:
         return stream.read(CHUNK)
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError):
@@ -195,7 +196,7 @@ class _Walker:
 
 def _skip_prefix(stream: _CountingReader, name: str) -> bytes:
     """The first chunk from the `[` on, for `window.YTD.tweets.part0 = [...]` files."""
-    head = _read(stream)
+    head = read_chunk(stream)
     text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
     start = text.find(b"[", 0, MAX_PREFIX)
     if not text.lstrip().startswith(b"window.YTD.") or start < 0:
@@ -209,18 +210,20 @@ def iter_json_items(
     *,
     name: str,
     after_prefix: bool = False,
+    required: bool = True,
 ) -> Iterator[Any]:
     """Each item of the JSON array at `path` (object keys from the top; `()` for a top-level
     array), one at a time, within the bounds of the module docstring.
 
     `after_prefix` skips a `window.YTD.… =` assignment before the JSON. Raises
     InvalidSourceError (`invalid_source`) when the stream is not JSON or holds no array at
-    `path`, and (`archive_too_large`) past a bound; `name` is the file's name in messages."""
+    `path` (unless `required` is False: a file that may hold one of several lists), and
+    (`archive_too_large`) past a bound; `name` is the file's name in messages."""
     walker = _Walker(path, name)
     events = ijson.sendable_list()
     parser = ijson.basic_parse_coro(events, use_float=True)
     pending = 0
-    chunk = _skip_prefix(stream, name) if after_prefix else _read(stream)
+    chunk = _skip_prefix(stream, name) if after_prefix else read_chunk(stream)
     try:
         while chunk:
             parser.send(chunk)
@@ -228,12 +231,12 @@ def iter_json_items(
             if pending > MAX_TOKEN_BYTES:
                 raise too_large(f"{name} holds a value larger than coop accepts.")
             yield from _drain(walker, events)
-            chunk = _read(stream)
+            chunk = read_chunk(stream)
         parser.close()
         yield from _drain(walker, events)
     except ijson.JSONError:
         raise spec.InvalidSourceError(f"{name} is not valid JSON.") from None
-    if not walker.found:
+    if required and not walker.found:
         raise spec.InvalidSourceError(f"{name} does not hold the list coop reads.")
 
 
@@ -251,6 +254,7 @@ __all__ = [
     "MAX_TOKEN_BYTES",
     "iter_json_items",
     "open_member",
+    "read_chunk",
     "read_member",
     "too_large",
 ]
