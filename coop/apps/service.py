@@ -22,16 +22,15 @@ from coop.types import utcnow
 from coop.vault import Vault
 
 from .models import App
+from .redirects import LOOPBACK_HOSTS, MAX_URL, parse_redirect_uri
 from .terms import NO_TERMS, Terms, get_terms, store_terms
 
 log = logging.getLogger("coop.apps")
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "localhost"})
 # RFC 8252 §7.3: native apps get an ephemeral port on a loopback IP literal.
 PORT_FLEXIBLE_HOSTS = frozenset({"127.0.0.1", "[::1]"})
 MAX_REDIRECT_URIS = 10
 MAX_NAME = 100
-MAX_URL = 500
 GRANT_TYPES = ("authorization_code", "refresh_token")
 
 
@@ -81,33 +80,11 @@ def is_loopback_http(uri: str) -> bool:
 
 
 def validate_redirect_uri(uri: str) -> str:
-    """Accept an absolute https URI (http only on loopback) with no fragment or wildcard.
-
-    RFC 9700 §2.1, §4.1.3: redirect URIs are compared byte for byte, so they must be exact.
-    """
+    """`uri` (trimmed) when it is an acceptable redirect URI (see coop.apps.redirects), else
+    InvalidRedirectUriError. RFC 9700 §2.1, §4.1.3: compared byte for byte, so exact."""
     uri = uri.strip()
-    if not uri or len(uri) > MAX_URL or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in uri):
-        raise InvalidRedirectUriError("A redirect URI must be a non-empty URL without spaces.")
-    try:
-        parts = urlsplit(uri)
-        port = parts.port
-    except ValueError:
-        raise InvalidRedirectUriError(f"Not a valid URL: {uri}") from None
-    if "#" in uri:
-        raise InvalidRedirectUriError("A redirect URI must not contain a fragment.")
-    if "*" in uri:
-        raise InvalidRedirectUriError("A redirect URI must not contain wildcards.")
-    if not parts.hostname or parts.username is not None or parts.password is not None:
-        raise InvalidRedirectUriError("A redirect URI needs a host and no user information.")
-    if parts.scheme == "https":
-        return uri
-    if parts.scheme == "http" and is_loopback_http(uri) and port != 0:
-        return uri
-    if parts.scheme == "http":
-        raise InvalidRedirectUriError(
-            "A redirect URI must use https (http only for 127.0.0.1, [::1] or localhost)."
-        )
-    raise InvalidRedirectUriError("A redirect URI must be an https URL.")
+    parse_redirect_uri(uri)
+    return uri
 
 
 def _validate_optional_url(value: str | None, label: str) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from coop.apps import service as apps
 from coop.apps.models import App
+from coop.apps.redirects import Origin, parse_redirect_uri
 from coop.consent import grants, tokens
 from coop.consent.scopes import (
     KNOWN_SCORERS_KEY,
@@ -27,7 +28,7 @@ from coop.consent.scopes import (
     known_scorer_names,
     parse_scopes,
 )
-from coop.errors import CoopError
+from coop.errors import CoopError, InvalidRedirectUriError
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
 from coop.http.middleware import CSP
@@ -71,6 +72,7 @@ class ClientRedirectError(Exception):
 class AuthorizationRequest:
     app: App
     redirect_uri: str
+    origin: Origin
     redirect_uri_given: bool
     state: str | None
     params: dict[str, str]
@@ -100,8 +102,15 @@ async def validate(raw: ImmutableMultiDict[str, str], request: Request) -> Autho
     redirect_uri = apps.match_redirect_uri(app, given)
     if redirect_uri is None or params.get("__duplicate__") in ("client_id", "redirect_uri"):
         raise NoTrustedRedirect("The redirect address does not match the app's registration.")
+    try:
+        origin = parse_redirect_uri(redirect_uri)
+    except InvalidRedirectUriError:
+        # Registered before the rules were strict: refuse cleanly, never redirect there.
+        raise NoTrustedRedirect(
+            "This app's redirect address is not valid; its developer must register it again."
+        ) from None
     state = params.get("state")
-    target = AuthorizationRequest(app, redirect_uri, bool(given), state, params)
+    target = AuthorizationRequest(app, redirect_uri, origin, bool(given), state, params)
     if "__duplicate__" in params:
         raise ClientRedirectError("invalid_request", "A parameter was sent twice.", target)
     if params.get("response_type") != "code":
@@ -140,12 +149,11 @@ def _redirect_error(request: Request, exc: ClientRedirectError, *, after_post: b
     )
 
 
-def consent_csp(redirect_uri: str) -> str:
+def consent_csp(origin: Origin) -> str:
     """The page's CSP, letting its form's redirect reach the app (Chrome applies form-action
-    to redirects after a submission)."""
-    parts = urlsplit(redirect_uri)
-    origin = f"{parts.scheme}://{parts.netloc}"
-    return CSP.replace("form-action 'self'", f"form-action 'self' {origin}")
+    to redirects after a submission). Built from the checked origin only, never from the
+    client's string."""
+    return CSP.replace("form-action 'self'", f"form-action 'self' {origin.csp_source()}")
 
 
 async def authorize_page(request: Request) -> Response:
@@ -173,7 +181,7 @@ async def _consent_page(
         "oauth_consent.html",
         {
             "app": req.app,
-            "redirect_host": urlsplit(req.redirect_uri).netloc,
+            "redirect_host": req.origin.netloc,
             "scopes": [(s, describe_scope(s), terms.purpose_for(s)) for s in req.scopes],
             "terms": terms,
             "lifetimes": list(grants.LIFETIME_LABELS.items()),
@@ -184,7 +192,7 @@ async def _consent_page(
         },
         status_code=409 if changed else 200,
     )
-    response.headers["Content-Security-Policy"] = consent_csp(req.redirect_uri)
+    response.headers["Content-Security-Policy"] = consent_csp(req.origin)
     return response
 
 
