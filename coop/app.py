@@ -88,6 +88,7 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
                 # Erasures are finished and the ledger re-applied before serving (ER-05).
                 await portability_lifecycle.converge(vault=runtime.vault, settings=settings)
             stack.push_async_callback(jobs.queue.close)
+            stack.push_async_callback(api.close, runtime)
             stack.push_async_callback(scoring_jobs.close, runtime)
             if settings.scheduler:
                 jobs.scheduler.start()

@@ -54,6 +54,15 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("COOP_REDIS_URL") or "").strip()
+    if not raw:
+        return None
+    if urlsplit(raw).scheme not in {"redis", "rediss", "unix"}:
+        raise ConfigError("COOP_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    return raw
+
+
 def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network | str, ...]:
     """Parse COOP_OUTBOUND_ALLOW: CIDRs become networks, anything else is a host name."""
     items: list[ipaddress.IPv4Network | ipaddress.IPv6Network | str] = []
@@ -103,6 +112,7 @@ class Settings:
     sync_interval_seconds: int = 6 * 60 * 60
     access_log_retention_days: int = 400
     db_pool_size: int = 5
+    redis_url: str | None = field(default=None, repr=False)
     db_connect_timeout: float = 5.0
     db_acquire_timeout: float = 5.0
     db_statement_timeout: float = 15.0
@@ -152,6 +162,7 @@ class Settings:
             sync_interval_seconds=_int(env, "COOP_SYNC_INTERVAL_SECONDS", 6 * 60 * 60, minimum=60),
             access_log_retention_days=_int(env, "COOP_ACCESS_LOG_RETENTION_DAYS", 400),
             db_pool_size=_int(env, "COOP_DB_POOL_SIZE", 5, minimum=1),
+            redis_url=_redis_url(env),
             db_connect_timeout=_seconds(env, "COOP_DB_CONNECT_TIMEOUT", 5.0),
             db_acquire_timeout=_seconds(env, "COOP_DB_ACQUIRE_TIMEOUT", 5.0),
             db_statement_timeout=_seconds(env, "COOP_DB_STATEMENT_TIMEOUT", 15.0),

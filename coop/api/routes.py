@@ -8,6 +8,7 @@ from starlette.types import Receive, Scope, Send
 from coop.api.schema import schema
 from coop.api.services import ServiceBackend
 from coop.api.view import GraphQLEndpoint
+from coop.consent import ratelimit
 from coop.http.runtime import Runtime
 
 _KEY = "graphql_endpoint"
@@ -19,6 +20,11 @@ def build_endpoint(runtime: Runtime) -> GraphQLEndpoint:
         schema,
         ServiceBackend(runtime),
         rate_limit=settings.rate_limit,
+        limiter=ratelimit.limiter_for(
+            limit=settings.rate_limit,
+            shared=not settings.is_sqlite,
+            redis_url=settings.redis_url,
+        ),
         dev=settings.dev,
     )
 
@@ -29,6 +35,13 @@ async def graphql(scope: Scope, receive: Receive, send: Send) -> None:
     if endpoint is None:
         endpoint = runtime.extras[_KEY] = build_endpoint(runtime)
     await endpoint(scope, receive, send)
+
+
+async def close(runtime: Runtime) -> None:
+    """Release what the endpoint holds (the rate-limit store's connections)."""
+    endpoint = runtime.extras.get(_KEY)
+    if endpoint is not None and endpoint.limiter is not None:
+        await endpoint.limiter.close()
 
 
 class _Asgi:

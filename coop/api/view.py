@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -25,7 +24,7 @@ from coop.api.backend import Backend
 from coop.api.context import ApiContext
 from coop.api.errors import Code
 from coop.api.operation import Operations, RequestError
-from coop.api.ratelimit import RateLimiter
+from coop.consent.ratelimit import Limiter, MemoryLimiter
 from coop.db import RETRY_AFTER_SECONDS, is_unavailable
 from coop.errors import DatabaseUnavailableError
 from coop.http.bearer import bearer_token
@@ -93,12 +92,16 @@ class GraphQLEndpoint:
         backend: Backend,
         *,
         rate_limit: int,
+        limiter: Limiter | None = None,
         dev: bool = False,
-        now: Callable[[], float] | None = None,
     ) -> None:
         self.backend = backend
         self.dev = dev
-        self.limiter = RateLimiter(rate_limit) if now is None else RateLimiter(rate_limit, now=now)
+        # `limiter` is the cooperative-wide one (coop.consent.ratelimit); without it, this
+        # process's memory. None when limiting is off.
+        self.limiter: Limiter | None = limiter or (
+            MemoryLimiter(rate_limit) if rate_limit > 0 else None
+        )
         # Field suggestions ("Did you mean …") only in dev mode (GQ-11).
         self.operations = Operations(schema, hide_suggestions=not dev)
 
@@ -142,8 +145,8 @@ class GraphQLEndpoint:
             await _send(send, 401, body, [(b"www-authenticate", header)])
             return
         headers: list[tuple[bytes, bytes]] = []
-        if self.limiter.enabled:
-            decision = self.limiter.hit(principal.rate_key)
+        if self.limiter is not None:
+            decision = await self.limiter.hit(principal.rate_key)
             headers = decision.headers()
             if not decision.allowed:
                 body = _error_body(

@@ -10,6 +10,7 @@ Once at start and then every hour, in the server process that runs the scheduler
   checks refuse them already, this makes the grant's history and status say so);
 - deletes web sessions past their idle or absolute timeout
   (`members.sessions.purge_expired`);
+- deletes idle rate-limit buckets (PostgreSQL; `consent.ratelimit.purge_idle`);
 - deletes access-log rows past `COOP_ACCESS_LOG_RETENTION_DAYS`
   (`consent.service.purge_access_log`).
 
@@ -23,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from coop.config import Settings
+from coop.consent import ratelimit
 from coop.consent import service as consent
 from coop.jobs.periodic import Periodic
 from coop.members import sessions
@@ -43,6 +45,7 @@ class Housekeeping(Periodic):
             "oauth": consent.purge_stale_tokens,  # codes and token rows
             "grants": consent.expire_due_grants,
             "sessions": lambda: sessions.purge_expired(settings=settings),
+            "rate_limits": ratelimit.purge_idle,
             "access_log": lambda: consent.purge_access_log(days=settings.access_log_retention_days),
         }
 
