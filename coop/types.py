@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NewType, TypeVar
+from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
@@ -30,6 +31,21 @@ class Clock:
 
 
 clock = Clock()
+
+
+def is_web_url(value: object) -> bool:
+    """Whether `value` is an absolute http(s) URL with a host and no whitespace or control
+    characters: the only kind of URL from a plugin, a connector or an app that coop turns into
+    a link (never `javascript:`, `data:` or a scheme-relative `//host`)."""
+    if not isinstance(value, str) or not value or len(value) > 2048:
+        return False
+    if any(ord(c) <= 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and "\\" not in value
 
 
 def utcnow() -> datetime:

@@ -17,6 +17,7 @@ from typing import Any
 
 from coop.connectors.spec import KINDS
 from coop.scoring import spec
+from coop.types import is_web_url
 
 MAX_OUTPUT_BYTES = 1024 * 1024
 
@@ -122,6 +123,8 @@ def check_contract(scorer: object, *, entry_point_name: str | None = None) -> Sc
     if not isinstance(needs_text, bool):
         raise ContractViolation("`needs_text` must be a bool")
     homepage = _text(scorer, "homepage", required=False, limit=500)
+    if homepage and not is_web_url(homepage):
+        raise ContractViolation("`homepage` must be an absolute http(s) URL")
     if not callable(getattr(scorer, "score", None)):
         raise ContractViolation("`score` must be callable")
     return ScorerMeta(

@@ -18,6 +18,7 @@ from starlette.templating import Jinja2Templates
 from coop.http.auth import cached_session
 from coop.http.csrf import attach_presession_cookie, csrf_token
 from coop.http.flash import clear_flashes, read_flashes
+from coop.types import is_web_url
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
@@ -51,6 +52,8 @@ def format_time(value: datetime | None) -> str:
 
 
 TEMPLATES.env.filters["datetime"] = format_time
+# `{% if url is web_url %}<a href=...>`: only http(s) URLs from plugins and sources become links.
+TEMPLATES.env.tests["web_url"] = is_web_url
 
 STATIC_DIR = Path(__file__).parent / "static"
 
