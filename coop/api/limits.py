@@ -1,4 +1,5 @@
-"""Amount limits checked before execution: `first` bounds and a node ceiling (GQ-10).
+"""Limits checked before execution: depth and aliases (GQ-05, GQ-06, as validation rules),
+`first` bounds and a node ceiling (GQ-10). All are linear in the document (coop.api.shape).
 
 The estimate follows GitHub's "node limit": every list or connection field contributes the
 product of its own size bound and those of the lists it sits in. A connection's bound is its
@@ -8,25 +9,32 @@ product of its own size bound and those of the lists it sits in. A connection's 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
+    GraphQLError,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
     VariableNode,
 )
 from graphql.language import IntValueNode
+
+from coop.api.shape import Summary, alias_summary, depth_summary, fragments_of
 
 MAX_DEPTH = 10
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
 MAX_PAGE = 100
+# Per selection set, as written: fields that share one response name, and fragments (named or
+# inline) spread side by side. graphql-core's OverlappingFieldsCanBeMergedRule compares such
+# siblings pairwise (quadratic, graphql-core PR #270); these caps keep that term small.
+MAX_SAME_NAME = 10
+MAX_FRAGMENTS_SIDE_BY_SIDE = 25
 # A scaled-down analogue of GitHub's 500,000 (their pages hold 100 and nest freely).
 MAX_NODES = 10_000
 
@@ -54,13 +62,6 @@ class LimitExceeded(Exception):
         self.code = code
 
 
-@dataclass
-class _Walk:
-    fragments: Mapping[str, FragmentDefinitionNode]
-    variables: Mapping[str, Any]
-    total: int = 0
-
-
 def _page_size(field: FieldNode, variables: Mapping[str, Any]) -> int | None:
     for arg in field.arguments or ():
         if arg.name.value not in ("first", "last"):
@@ -84,49 +85,104 @@ def _page_size(field: FieldNode, variables: Mapping[str, Any]) -> int | None:
     return None
 
 
-def _walk(
-    selection_set: SelectionSetNode | None, multiplier: int, walk: _Walk, seen: frozenset[str]
-) -> None:
-    if selection_set is None:
-        return
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            size = _page_size(selection, walk.variables)
-            if size is None:
-                size = LIST_BOUNDS.get(selection.name.value)
-            inner = multiplier
-            if size is not None:
-                inner = multiplier * size
-                walk.total += inner
-                if walk.total > MAX_NODES:
-                    raise LimitExceeded(
-                        f"This query could return more than {MAX_NODES} nodes. "
-                        "Ask for smaller pages or fewer nested lists.",
-                        "MAX_NODE_LIMIT_EXCEEDED",
-                    )
-            _walk(selection.selection_set, inner, walk, seen)
-        elif isinstance(selection, InlineFragmentNode):
-            _walk(selection.selection_set, multiplier, walk, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = walk.fragments.get(name)
-            if fragment is not None and name not in seen:
-                _walk(fragment.selection_set, multiplier, walk, seen | {name})
+def node_summary(
+    fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any]
+) -> Summary[int]:
+    """Nodes a selection set may return: a list field counts its bound times (1 + what each
+    element holds); fragments are summarised once (coop.api.shape), so this is linear."""
+
+    def field(node: FieldNode, inner: int | None) -> int:
+        size = _page_size(node, variables)
+        if size is None:
+            size = LIST_BOUNDS.get(node.name.value)
+        return (inner or 0) if size is None else size * (1 + (inner or 0))
+
+    return Summary(fragments, field=field, combine=int.__add__, empty=0)
 
 
 def check_amounts(
     document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
 ) -> int:
     """Return the node estimate of the operation to run; raise LimitExceeded when too big."""
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    walk = _Walk(fragments=fragments, variables=variables or {})
+    nodes = node_summary(fragments_of(document), variables or {})
+    total = 0
     for definition in document.definitions:
         if not isinstance(definition, OperationDefinitionNode):
             continue
         name = definition.name.value if definition.name else None
         if operation_name is not None and name != operation_name:
             continue
-        _walk(definition.selection_set, 1, walk, frozenset())
-    return walk.total
+        total += nodes.of(definition.selection_set)
+    if total > MAX_NODES:
+        raise LimitExceeded(
+            f"This query could return more than {MAX_NODES} nodes. "
+            "Ask for smaller pages or fewer nested lists.",
+            "MAX_NODE_LIMIT_EXCEEDED",
+        )
+    return total
+
+
+class SelectionBreadth(ValidationRule):
+    """Caps on siblings in one selection set (MAX_SAME_NAME, MAX_FRAGMENTS_SIDE_BY_SIDE), so
+    that the pairwise comparisons of OverlappingFieldsCanBeMergedRule stay bounded."""
+
+    def enter_selection_set(self, node: SelectionSetNode, *_args: Any) -> None:
+        names: dict[str, int] = {}
+        fragments = 0
+        for selection in node.selections:
+            if isinstance(selection, FieldNode):
+                name = (selection.alias or selection.name).value
+                names[name] = names.get(name, 0) + 1
+                if names[name] == MAX_SAME_NAME + 1:
+                    self.report_error(
+                        GraphQLError(
+                            f"More than {MAX_SAME_NAME} fields named '{name}' side by side.",
+                            selection,
+                        )
+                    )
+            else:
+                fragments += 1
+                if fragments == MAX_FRAGMENTS_SIDE_BY_SIDE + 1:
+                    self.report_error(
+                        GraphQLError(
+                            f"More than {MAX_FRAGMENTS_SIDE_BY_SIDE} fragments side by side.",
+                            selection,
+                        )
+                    )
+
+
+class DepthLimit(ValidationRule):
+    """strawberry's QueryDepthLimiter(max_depth=MAX_DEPTH), same message and same counting
+    (fragments expanded, `__` fields not descended into), but linear (coop.api.shape)."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        document = context.document
+        depth = depth_summary(fragments_of(document))
+        for definition in document.definitions:
+            if not isinstance(definition, OperationDefinitionNode):
+                continue
+            if depth.of(definition.selection_set) > MAX_DEPTH:
+                name = definition.name.value if definition.name else "anonymous"
+                context.report_error(
+                    GraphQLError(
+                        f"'{name}' exceeds maximum operation depth of {MAX_DEPTH}", definition
+                    )
+                )
+
+
+class AliasLimit(ValidationRule):
+    """strawberry's MaxAliasesLimiter(max_alias_count=MAX_ALIASES), same message and count
+    (aliases in fragments counted each time they are spread), but linear (coop.api.shape)."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        document = context.document
+        aliases = alias_summary(fragments_of(document))
+        total = sum(
+            aliases.of(d.selection_set)
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode)
+        )
+        if total > MAX_ALIASES:
+            context.report_error(GraphQLError(f"{total} aliases found. Allowed: {MAX_ALIASES}"))

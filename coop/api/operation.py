@@ -7,8 +7,9 @@ graphql-core, in place of strawberry's `Schema.execute` and its extension hooks.
 
 1. parse with a token limit (MAX_TOKENS: parsing stops there, which also bounds nested
    introspection, GQ-08), then validate with graphql-core's rules, strawberry's two extra
-   rules and the depth and alias limits of strawberry's QueryDepthLimiter and
-   MaxAliasesLimiter; both steps are done once per distinct document text (a bounded LRU);
+   rules and coop's depth and alias limits (coop.api.limits: the messages of strawberry's
+   QueryDepthLimiter and MaxAliasesLimiter, computed in linear time, which strawberry's are
+   not); both steps are done once per distinct document text (a bounded LRU);
 2. pick the operation (an unknown or missing operation name is a 400, as in strawberry);
 3. check the page bounds and the node ceiling (GQ-10), cached per text when there are no
    variables;
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any, TypeGuard, cast
 
+import anyio
+import anyio.to_thread
 from graphql import (
     DocumentNode,
     GraphQLError,
@@ -43,13 +46,18 @@ from graphql import (
 from graphql.validation import ASTValidationRule
 from strawberry import Schema
 from strawberry.execution import optimized_is_awaitable
-from strawberry.extensions.max_aliases import create_validator as alias_validator
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from coop.api.errors import UNEXPECTED_MESSAGE, Code, code_for_coop_error
-from coop.api.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, LimitExceeded, check_amounts
+from coop.api.limits import (
+    MAX_TOKENS,
+    AliasLimit,
+    DepthLimit,
+    LimitExceeded,
+    SelectionBreadth,
+    check_amounts,
+)
 from coop.api.plans import Plan, compile_plan
 from coop.db import is_unavailable
 from coop.errors import CoopError, DatabaseUnavailableError
@@ -58,11 +66,12 @@ log = logging.getLogger("coop.api")
 
 CACHE_SIZE = 256  # distinct document texts kept; unique texts must not grow memory unbounded
 RULES: tuple[type[ASTValidationRule], ...] = (
+    SelectionBreadth,  # first: its errors come before the rules whose cost it bounds
     *specified_rules,
     MaybeNullValidationRule,
     OneOfInputValidationRule,
-    depth_validator(MAX_DEPTH, None, None),
-    alias_validator(MAX_ALIASES),
+    DepthLimit,
+    AliasLimit,
 )
 
 # strawberry's faster awaitable test (typed as returning bool, which it is in effect).
@@ -172,35 +181,55 @@ class Operations:
         self.executor_class = schema.execution_context_class
         self.hide_suggestions = hide_suggestions
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
+        self._limiter: anyio.CapacityLimiter | None = None  # made on first use, on the loop
 
     def prepare(self, text: str) -> Prepared:
         """The parsed and validated document for `text` (cached, least recently used out)."""
+        prepared = self._cached(text)
+        return prepared if prepared is not None else self._store(text, self._prepare_new(text))
+
+    async def prepare_off_loop(self, text: str) -> Prepared:
+        """`prepare`, with a new text parsed and validated in a worker thread, one at a time:
+        the event loop keeps serving while a large document is checked (see
+        docs/security.md for the bound), and a flood of new texts queues here."""
+        prepared = self._cached(text)
+        if prepared is not None:
+            return prepared
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(1)
+        fresh = await anyio.to_thread.run_sync(self._prepare_new, text, limiter=self._limiter)
+        return self._store(text, fresh)
+
+    def _cached(self, text: str) -> Prepared | None:
         prepared = self._prepared.get(text)
         if prepared is not None:
             self._prepared.move_to_end(text)
-            return prepared
-        try:
-            document = parse(text, max_tokens=MAX_TOKENS)
-        except GraphQLError as error:
-            prepared = Prepared(document=None, errors=[error])
-        else:
-            errors = validate(self.schema, document, RULES, hide_suggestions=self.hide_suggestions)
-            operations = {
-                (d.name.value if d.name else None): d
-                for d in document.definitions
-                if isinstance(d, OperationDefinitionNode)
-            }
-            planned = self.plans and not errors
-            prepared = Prepared(
-                document=document,
-                errors=errors,
-                operations=operations,
-                plan=compile_plan(self.strawberry_schema, document) if planned else None,
-            )
+        return prepared
+
+    def _store(self, text: str, prepared: Prepared) -> Prepared:
         self._prepared[text] = prepared
         if len(self._prepared) > CACHE_SIZE:
             self._prepared.popitem(last=False)
         return prepared
+
+    def _prepare_new(self, text: str) -> Prepared:
+        try:
+            document = parse(text, max_tokens=MAX_TOKENS)
+        except GraphQLError as error:
+            return Prepared(document=None, errors=[error])
+        errors = validate(self.schema, document, RULES, hide_suggestions=self.hide_suggestions)
+        operations = {
+            (d.name.value if d.name else None): d
+            for d in document.definitions
+            if isinstance(d, OperationDefinitionNode)
+        }
+        planned = self.plans and not errors
+        return Prepared(
+            document=document,
+            errors=errors,
+            operations=operations,
+            plan=compile_plan(self.strawberry_schema, document) if planned else None,
+        )
 
     async def run(
         self,
@@ -213,7 +242,7 @@ class Operations:
     ) -> dict[str, Any]:
         """The response body (`data`, and `errors` when there are any) for one operation.
         Raises RequestError when the document names no operation to run."""
-        prepared = self.prepare(query)
+        prepared = await self.prepare_off_loop(query)
         if prepared.errors:
             return _body(None, prepared.errors, request_id)
         assert prepared.document is not None

@@ -27,6 +27,7 @@ from coop.api.operation import Operations, RequestError
 from coop.consent.ratelimit import Limiter, MemoryLimiter
 from coop.db import RETRY_AFTER_SECONDS, is_unavailable
 from coop.errors import DatabaseUnavailableError
+from coop.http import jsonbody
 from coop.http.bearer import bearer_token
 
 log = logging.getLogger("coop.api")
@@ -198,8 +199,10 @@ def _operation_request(scope: Scope, body: bytes) -> tuple[str, dict[str, Any] |
     if media_type != b"application/json":
         raise RequestError("Unsupported content type")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = jsonbody.loads(body)
+    except jsonbody.JsonTooDeep as exc:
+        raise RequestError(exc.message) from None
+    except ValueError:  # UnicodeDecodeError is one
         raise RequestError("Unable to parse request body as JSON") from None
     if isinstance(data, list):
         raise RequestError("Batching is not enabled: send one operation per request.")
