@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from tortoise.exceptions import DBConnectionError
 
 from coop.config import Settings
-from coop.errors import CoopError
+from coop.errors import CoopError, InvalidInputError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -201,6 +201,50 @@ def cmd_app_rotate_webhook_secret(args: argparse.Namespace, settings: Settings) 
     return 0
 
 
+def _read_json(path: str, what: str) -> Any:
+    import json
+    from pathlib import Path
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not JSON"
+        raise InvalidInputError(f"cannot read {what} {path}: {reason}") from None
+
+
+def cmd_receipt_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0: every receipt in FILE is valid; 1: one is not; 2: FILE is not receipts."""
+    from coop.portability.consent_receipts import BadReceiptFile, verify_receipt
+
+    document = _read_json(args.file, "receipt file")
+    keys = _read_json(args.keys, "key set") if args.keys else None
+    documents = document if isinstance(document, list) else [document]
+    try:
+        results = [verify_receipt(d, keys=keys) for d in documents]
+    except BadReceiptFile as exc:
+        raise InvalidInputError(f"{args.file}: {exc}") from None
+    if not results:
+        raise InvalidInputError(f"{args.file}: holds no receipt")
+    failed = [why for ok, why in results if not ok]
+    if failed:
+        print(f"invalid: {failed[0]}")
+        return 1
+    print("valid: " + (results[0][1] if len(results) == 1 else f"{len(results)} receipts"))
+    return 0
+
+
+def cmd_receipt_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.app import build_runtime
+
+    vault = build_runtime(settings).vault
+    key = asyncio.run(with_db(settings, vault.rotate_receipt_key))
+    print(
+        f"receipts are now signed with {key.kid} (generation {key.generation}); "
+        "earlier keys stay published"
+    )
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
@@ -326,6 +370,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     app_rotate.add_argument("--client-id", required=True)
     app_rotate.set_defaults(handler=cmd_app_rotate_webhook_secret)
+
+    receipt = sub.add_parser("receipt", help="consent receipts")
+    receipt_sub = receipt.add_subparsers(
+        dest="receipt_command", required=True, parser_class=_Parser
+    )
+    verify = receipt_sub.add_parser(
+        "verify",
+        help="check a signed consent receipt offline (exit 0 valid, 1 invalid, 2 bad file)",
+    )
+    verify.add_argument("file", help="a receipt (or consent_receipts.json from an export)")
+    verify.add_argument(
+        "--keys", help="the cooperative's published key set (/.well-known/coop-receipt-keys)"
+    )
+    verify.set_defaults(handler=cmd_receipt_verify)
+    rotate_receipt = receipt_sub.add_parser(
+        "rotate-key", help="sign receipts with a new key from now on (old keys stay published)"
+    )
+    rotate_receipt.set_defaults(handler=cmd_receipt_rotate_key)
 
     keys = sub.add_parser("keys", help="manage key-encryption keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)

@@ -34,6 +34,7 @@ from coop.consent.models import (
 from coop.db import db_kind
 from coop.errors import IntegrityError
 from coop.members.models import Member, WebSession
+from coop.portability import consent_receipts
 from coop.portability.zipstream import ZipStream
 from coop.scoring import service as scoring
 from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
@@ -362,11 +363,18 @@ async def _grants(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
             "scopes": list(grant.scopes),
             "status": grant.status,
             "held": grant.held,
+            "terms_version": grant.terms_version,
             "created_at": _iso(grant.created_at),
             "expires_at": _iso(grant.expires_at),
             "ended_at": _iso(grant.ended_at),
             "events": [
-                {"kind": e.kind, "at": _iso(e.at), "scopes": list(e.scopes), "reason": e.reason}
+                {
+                    "kind": e.kind,
+                    "at": _iso(e.at),
+                    "scopes": list(e.scopes),
+                    "reason": e.reason,
+                    "terms_version": e.terms_version,
+                }
                 for e in events
             ],
             "tokens": [
@@ -427,15 +435,20 @@ def _readme(generated_at: datetime) -> bytes:
     return text.replace("{generated_at}", generated_at.isoformat()).encode()
 
 
-async def stream_export(*, vault: Vault, member_id: uuid.UUID) -> AsyncIterator[bytes]:
+async def stream_export(
+    *, vault: Vault, member_id: uuid.UUID, issuer: str = ""
+) -> AsyncIterator[bytes]:
     """The export ZIP as a stream of chunks. Raises NotFoundError/KeyMissingError up front
-    (before the first chunk) when the member or their key is gone."""
+    (before the first chunk) when the member or their key is gone. `issuer` names the
+    cooperative in the signed consent receipts."""
     member = await Member.get(id=member_id)
     cipher = await vault.cipher_for(member_id)
-    return _build(member, cipher)
+    return _build(member, cipher, vault, issuer)
 
 
-async def _build(member: Member, cipher: MemberCipher) -> AsyncIterator[bytes]:
+async def _build(
+    member: Member, cipher: MemberCipher, vault: Vault, issuer: str
+) -> AsyncIterator[bytes]:
     generated_at = utcnow()
     archive = ZipStream()
     counter = _Counter()
@@ -451,6 +464,14 @@ async def _build(member: Member, cipher: MemberCipher) -> AsyncIterator[bytes]:
         ("scores.json", _array(counter, "scores.json", _scores(mid, cipher))),
         ("scorer_consents.json", _lazy_one(lambda: _scorer_consents(mid))),
         ("grants.json", _array(counter, "grants.json", _grants(mid))),
+        (
+            "consent_receipts.json",
+            _array(
+                counter,
+                "consent_receipts.json",
+                consent_receipts.signed_receipts(vault=vault, member_id=mid, issuer=issuer),
+            ),
+        ),
         ("access_log.json", _array(counter, "access_log.json", _access_log(mid))),
         ("apps.json", _array(counter, "apps.json", _apps(mid))),
     ]

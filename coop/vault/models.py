@@ -17,3 +17,17 @@ class MemberKey(Model):
 
     class Meta:
         table = "vault_member_key"
+
+
+class ReceiptKey(Model):
+    """A published consent-receipt signing key: its generation and public half only (the
+    private half is derived from the server secret when needed)."""
+
+    generation = fields.IntField(primary_key=True)
+    kid = fields.CharField(max_length=64, unique=True)
+    public_key = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    retired_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "receipt_key"

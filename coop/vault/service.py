@@ -10,13 +10,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from tortoise.exceptions import OperationalError
 from tortoise.transactions import in_transaction
 
 from coop.errors import ConfigError, IntegrityError, KeyMissingError
 from coop.types import utcnow
 from coop.vault import cipher
 from coop.vault.keyring import Keyring
-from coop.vault.models import MemberKey
+from coop.vault.models import MemberKey, ReceiptKey
+from coop.vault.signing import SigningKey, b64url, derive_signing_key
 
 log = logging.getLogger("coop.vault")
 
@@ -90,6 +92,7 @@ class Vault:
         self._index_key = cipher.derive_key(secret, "coop blind index v1")
         self._csrf_key = cipher.derive_key(secret, "coop csrf v1")
         self._webhook_key = cipher.derive_key(secret, "coop webhook v1")
+        self._receipt_root = cipher.derive_key(secret, "coop receipt root v1")
 
     # -- member keys ---------------------------------------------------------------------
     async def create_key(self, member_id: uuid.UUID) -> MemberCipher:
@@ -218,6 +221,44 @@ class Vault:
         """
         mac = hmac.digest(self._webhook_key, _aad("coop-webhook-v1", client_id, salt), "sha256")
         return WEBHOOK_SECRET_PREFIX + base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    # -- consent receipt signing ------------------------------------------------------------
+    async def receipt_key(self) -> SigningKey:
+        """The key that signs receipts now: the newest published generation's, provided this
+        server's secret still derives it. After a change of the server secret it does not,
+        and the next generation is published for the new secret (the old public key stays)."""
+        row = await ReceiptKey.all().order_by("-generation").first()
+        if row is not None:
+            key = derive_signing_key(self._receipt_root, row.generation)
+            if key.kid == row.kid:
+                return key
+        try:
+            return await self._publish_receipt_key((row.generation if row else 0) + 1)
+        except OperationalError:  # another process published it first (same generation)
+            row = await ReceiptKey.all().order_by("-generation").first()
+            assert row is not None
+            return derive_signing_key(self._receipt_root, row.generation)
+
+    async def rotate_receipt_key(self) -> SigningKey:
+        """Start signing with the next generation; earlier public keys stay published."""
+        row = await ReceiptKey.all().order_by("-generation").first()
+        return await self._publish_receipt_key((row.generation if row else 0) + 1)
+
+    async def _publish_receipt_key(self, generation: int) -> SigningKey:
+        key = derive_signing_key(self._receipt_root, generation)
+        now = utcnow()
+        async with in_transaction():
+            await ReceiptKey.filter(retired_at__isnull=True).update(retired_at=now)
+            await ReceiptKey.create(
+                generation=generation, kid=key.kid, public_key=b64url(key.public), created_at=now
+            )
+        log.info("vault: receipt signing key published", extra={"kid": key.kid})
+        return key
+
+    @staticmethod
+    async def receipt_public_keys() -> list[ReceiptKey]:
+        """Every receipt key ever published, oldest first (the well-known key set)."""
+        return await ReceiptKey.all().order_by("generation")
 
     @staticmethod
     def token_hash(token: str) -> str:

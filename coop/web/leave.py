@@ -44,7 +44,9 @@ async def download_export(request: Request) -> Response:
     member = await require_member(request)
     await read_form(request)
     runtime = get_runtime(request)
-    stream = await export.stream_export(vault=runtime.vault, member_id=member.id)
+    stream = await export.stream_export(
+        vault=runtime.vault, member_id=member.id, issuer=runtime.settings.issuer
+    )
     return _zip_response(stream)
 
 
@@ -67,7 +69,9 @@ async def download_by_link(request: Request) -> Response:
     owner = await links.redeem_export_link(
         vault=runtime.vault, token=request.query_params.get("link", ""), member_id=member_id
     )
-    stream = await export.stream_export(vault=runtime.vault, member_id=owner)
+    stream = await export.stream_export(
+        vault=runtime.vault, member_id=owner, issuer=runtime.settings.issuer
+    )
     return _zip_response(stream)
 
 

@@ -39,6 +39,7 @@ async def issue(
             app_id=reg.app.id,
             scopes=scopes or ["profile", "score:reach"],
             lifetime=lifetime,
+            terms_version=reg.app.terms_version,  # the words the consent page showed
         )
         code = await tokens.create_code(
             grant=grant,
