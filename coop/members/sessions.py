@@ -14,8 +14,17 @@ from coop.members.models import Member, WebSession
 from coop.types import utcnow
 from coop.vault import Vault
 
-# last_seen_at is written at most this often, so browsing is not one UPDATE per request.
+# last_seen_at is written at most once a minute, so browsing is not one UPDATE per request,
+# and at most every tenth of the idle timeout, so activity always keeps a session alive.
 TOUCH_INTERVAL = timedelta(seconds=60)
+TOUCH_FRACTION = 10
+
+
+def touch_interval(settings: Settings) -> timedelta:
+    """How stale last_seen_at may get: a session with a request at least every
+    idle - touch_interval seconds never idles out, and one without ends within idle seconds."""
+    return min(TOUCH_INTERVAL, timedelta(seconds=settings.session_idle_seconds / TOUCH_FRACTION))
+
 
 _TABLE = "web_session"
 
@@ -93,7 +102,7 @@ async def resolve(
     if not _is_live(session, settings=settings, now=now):
         await WebSession.filter(id=session.id).delete()
         return None
-    if now - session.last_seen_at >= TOUCH_INTERVAL:
+    if now - session.last_seen_at >= touch_interval(settings):
         session.last_seen_at = now
         await WebSession.filter(id=session.id).update(last_seen_at=now)
     return session.member, session
