@@ -39,6 +39,7 @@ class Config:
     # Per-child private tmpfs mounts; the first holds the child's working dir (and TMPDIR).
     # In bubblewrap's view /tmp stays the read-only, root-owned one (a venv may live there).
     scratch: list[str] = field(default_factory=lambda: list(SCRATCH_DIRS))
+    view: bool = False  # started in bubblewrap's reduced view (coop/scoring/jail.py)
 
 
 def _mount(

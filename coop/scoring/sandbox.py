@@ -123,6 +123,7 @@ class SandboxConfig:
             "hide": list(self.hide),
             # In bubblewrap's view the data dir is not there at all, and /tmp is read-only.
             "scratch": list(VIEW_SCRATCH if view else SCRATCH_DIRS),
+            "view": view,
         }
 
 
@@ -203,8 +204,16 @@ class Sandbox:
         self._teardown()
         entries = discover(allow=self.config.allow, paths=self.config.plugin_path)
         loop = asyncio.get_running_loop()
+        try:  # off the event loop: it starts a throw-away interpreter to learn what to bind
+            jailed = await asyncio.to_thread(self._jail, entries)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            log.exception("scorer sandbox: cannot build the reduced view")
+            raise SandboxUnavailableError("The scorer sandbox did not start.") from None
         ours, theirs = socket.socketpair()
-        argv, view = self._template_argv(entries, theirs.fileno())
+        # -I: ignore PYTHON* variables and the user site.
+        argv = [*jailed, sys.executable, "-I", "-m", "coop.scoring.template"]
+        argv += ["--fd", str(theirs.fileno())]
+        view = bool(jailed)
         # The template starts from a clean environment (never COOP_MASTER_KEY, database URLs
         # or any COOP_* setting) with the control socket as its only inherited descriptor.
         self._process = subprocess.Popen(  # noqa: S603, ASYNC220 - fixed argv, returns at once
@@ -235,18 +244,16 @@ class Sandbox:
         self.restarts += 1
         self._apply_ready(entries, {**ready, "isolation": {**ready["isolation"], "view": view}})
 
-    def _template_argv(self, entries: Sequence[PluginEntry], fd: int) -> tuple[list[str], bool]:
-        """The template's argv: in bubblewrap's reduced view when this server can."""
-        # -I: ignore PYTHON* variables and the user site.
-        python = [sys.executable, "-I", "-m", "coop.scoring.template", "--fd", str(fd)]
+    def _jail(self, entries: Sequence[PluginEntry]) -> list[str]:
+        """The bwrap argv the template runs under; empty when this server cannot."""
         bwrap = jail.find_bwrap() if self.config.view == "auto" and os.geteuid() == 0 else None
         if bwrap is None:
-            return python, False
+            return []
         modules = sorted({e.value.split(":")[0].split(".")[0] for e in entries if e.allowed})
         readable = jail.readable_paths(
             sys.executable, self.config.plugin_dirs(entries), self.config.forbid, modules
         )
-        return [*jail.command(bwrap, readable=readable), *python], True
+        return jail.command(bwrap, readable=readable)
 
     def _apply_ready(self, entries: Sequence[PluginEntry], ready: Mapping[str, Any]) -> None:
         self.isolation = Isolation(**ready["isolation"])

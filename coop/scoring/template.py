@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     # The template itself has no network either, so import-time plugin code cannot call out.
     leave_network()
     isolation = probe_isolation(cfg)
-    refused = cfg.require_isolation and not all(isolation.values())
+    refused = cfg.require_isolation and not (cfg.view and all(isolation.values()))
     if refused:
         cfg.prefork = 0  # the server will refuse to run jobs: do not fork idle children
     for module in PRELOAD:

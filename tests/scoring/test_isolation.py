@@ -4,7 +4,11 @@ healthy and a well-behaved scorer next to it keeps working."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
+import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +24,7 @@ from coop.errors import (
 from coop.scoring.sandbox import Isolation, Sandbox, SandboxConfig
 from coop.scoring.spec import InputRecord, ScoreResult
 from coop.testing import NOW, post, record
-from tests.scoring.conftest import CanaryListener
+from tests.scoring.conftest import CanaryListener, _visible_base
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -251,3 +255,40 @@ async def test_without_isolation_scorers_are_refused_unless_allowed(
         await assert_neighbour_works(relaxed)
     finally:
         await relaxed.close()
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A folder anyone may write to, outside the scratch dirs (a marker plugin's target)."""
+    path = _visible_base() / f"open-{uuid.uuid4().hex[:8]}"
+    path.mkdir(parents=True)
+    path.chmod(0o777)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+async def test_without_bubblewrap_no_plugin_is_imported_and_scorers_are_refused(
+    sandbox_config: SandboxConfig, hostile_site: Path, open_dir: Path
+) -> None:
+    """Namespaces and the uid drop alone leave the filesystem (and its sockets) in view: with
+    isolation required, the template must not import a plugin even to read its declaration."""
+    canary = open_dir / "imported"
+    targets = hostile_site / "coop_score_hostile" / "targets.json"
+    targets.write_text(json.dumps({"marker": [str(canary)]}))
+    box = Sandbox(replace(sandbox_config, view="off"))
+    try:
+        await box.start()
+        assert not box.isolation.view and not box.isolation.complete
+        marker = next(p for p in box.plugins if p.entry.name == "marker")
+        assert (marker.status, marker.reason) == (
+            "failed",
+            "not loaded: scorer isolation is unavailable",
+        )
+        with pytest.raises(SandboxUnavailableError):
+            await box.run(scorer="polite", records=[post()], now=NOW)
+    finally:
+        await box.close()
+        targets.unlink()
+    assert not canary.exists()
