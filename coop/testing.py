@@ -51,6 +51,7 @@ def record(
     counts: Mapping[str, int] | None = None,
     text: str | None = None,
     ref: str | None = None,
+    network: str | None = None,
 ) -> InputRecord:
     """Any record. `ref` defaults to a unique `r<n>`."""
     return InputRecord(
@@ -59,6 +60,7 @@ def record(
         occurred_at=now - timedelta(days=days_ago),
         counts=dict(counts or {}),
         text=text,
+        network=network,
     )
 
 
@@ -71,10 +73,13 @@ def post(
     replies: int = 0,
     text: str | None = None,
     ref: str | None = None,
+    network: str | None = None,
 ) -> InputRecord:
     """A post with reaction counts (keys as coop's connectors produce them)."""
     counts = {"favourites": favourites, "reblogs": reblogs, "replies": replies}
-    return record("post", days_ago=days_ago, now=now, counts=counts, text=text, ref=ref)
+    return record(
+        "post", days_ago=days_ago, now=now, counts=counts, text=text, ref=ref, network=network
+    )
 
 
 def repository(
@@ -83,8 +88,10 @@ def repository(
     return record("repository", days_ago=days_ago, now=now, counts={"stars": stars, "forks": forks})
 
 
-def activity(*, days_ago: float = 0.0, now: datetime = NOW) -> InputRecord:
-    return record("activity", days_ago=days_ago, now=now)
+def activity(
+    *, days_ago: float = 0.0, now: datetime = NOW, network: str | None = None
+) -> InputRecord:
+    return record("activity", days_ago=days_ago, now=now, network=network)
 
 
 def audience(*, days_ago: float = 0.0, now: datetime = NOW, followers: int = 0) -> InputRecord:
@@ -120,7 +127,9 @@ def run_scorer(scorer: Any, records: Iterable[InputRecord], now: datetime = NOW)
     runner = InProcessRunner()
     meta = runner.add(scorer)
     visible = [
-        r if meta.needs_text else InputRecord(r.ref, r.kind, r.occurred_at, r.counts, None)
+        r
+        if meta.needs_text
+        else InputRecord(r.ref, r.kind, r.occurred_at, r.counts, None, r.network)
         for r in records
         if r.kind in meta.reads
     ]

@@ -75,6 +75,7 @@ class StoredRecord:
     text: str | None
     title: str | None
     url: str | None
+    network: str = ""  # where it was published: the record's own, else its connector's name
 
 
 def list_catalogue(*, registry: Registry) -> list[CatalogueEntry]:
@@ -341,6 +342,8 @@ async def list_records(
     if not rows:
         return []
     cipher = await vault.cipher_for(member_id)
+    names = await Connection.filter(member_id=member_id).values_list("id", "connector")
+    connectors = {str(cid): str(name) for cid, name in names}
     result = []
     for row in rows:
         body = cipher.open_json(
@@ -356,6 +359,27 @@ async def list_records(
                 text=body.get("text"),
                 title=body.get("title"),
                 url=body.get("url"),
+                network=body.get("network") or connectors.get(str(row["connection_id"]), ""),
             )
         )
     return result
+
+
+def distinct_records(records: Iterable[StoredRecord]) -> list[StoredRecord]:
+    """The records with one copy of each item that two connections both brought (the same
+    Mastodon status from the `mastodon` connector and from an uploaded archive): records of
+    one kind with the same `url` are one item, and the copy with the most reactions stays.
+    Records without a url are kept as they are (within a connection the engine already
+    de-duplicates by external id)."""
+    kept: dict[tuple[str, str], StoredRecord] = {}
+    result: list[StoredRecord] = []
+    for record in records:
+        if not record.url:
+            result.append(record)
+            continue
+        key = (record.kind, record.url)
+        other = kept.get(key)
+        if other is None or sum(record.counts.values()) > sum(other.counts.values()):
+            kept[key] = record
+    result.extend(kept.values())
+    return sorted(result, key=lambda r: (r.occurred_at, str(r.id)))

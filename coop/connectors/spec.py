@@ -44,6 +44,9 @@ class Record:
     text: str | None = None
     title: str | None = None
     url: str | None = None
+    # The network the item was published on (`mastodon`, `x`, `facebook`, …) when it is not
+    # the connector's own name (archives that hold several networks' exports). Scorers see it.
+    network: str | None = None
 
 
 @dataclass(frozen=True)

@@ -65,12 +65,14 @@ def record_id(connection_id: uuid.UUID, external_key: str) -> uuid.UUID:
 
 
 def seal_body(cipher: MemberCipher, row_id: uuid.UUID, record: spec.Record) -> bytes:
-    body = {
+    body: dict[str, Any] = {
         "counts": {str(k): int(v) for k, v in record.counts.items()},
         "text": record.text,
         "title": record.title,
         "url": record.url,
     }
+    if record.network:
+        body["network"] = record.network
     return cipher.seal_json(body, table=RECORD_TABLE, column="body_sealed", row=row_id)
 
 

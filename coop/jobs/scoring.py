@@ -42,9 +42,14 @@ async def load_member_records(
     stored = await connectors.list_records(vault=vault, member_id=member_id, kinds=list(kinds))
     return [
         scoring.MemberRecord(
-            record_id=r.id, kind=r.kind, occurred_at=r.occurred_at, counts=r.counts, text=r.text
+            record_id=r.id,
+            kind=r.kind,
+            occurred_at=r.occurred_at,
+            counts=r.counts,
+            text=r.text,
+            network=r.network or None,
         )
-        for r in stored
+        for r in connectors.distinct_records(stored)
     ]
 
 

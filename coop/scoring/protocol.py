@@ -40,14 +40,17 @@ def split_frames(buffer: bytearray) -> list[dict[str, Any]]:
 
 
 def record_to_json(record: InputRecord) -> list[Any]:
-    """A record as a compact JSON array: [ref, kind, occurred_at, counts, text]."""
+    """A record as a compact JSON array: [ref, kind, occurred_at, counts, text], plus its
+    network when it has one (so records without one encode, and digest, as before)."""
     counts = {str(k): int(v) for k, v in sorted(record.counts.items())}
-    return [record.ref, record.kind, record.occurred_at.isoformat(), counts, record.text]
+    item = [record.ref, record.kind, record.occurred_at.isoformat(), counts, record.text]
+    return [*item, record.network] if record.network else item
 
 
 def record_from_json(data: list[Any]) -> InputRecord:
-    ref, kind, occurred_at, counts, text = data
-    return InputRecord(ref, kind, datetime.fromisoformat(occurred_at), counts, text)
+    ref, kind, occurred_at, counts, text, *rest = data
+    network = rest[0] if rest and isinstance(rest[0], str) else None
+    return InputRecord(ref, kind, datetime.fromisoformat(occurred_at), counts, text, network)
 
 
 def canonical_records(records: Iterable[InputRecord]) -> bytes:

@@ -48,6 +48,7 @@ class MemberRecord:
     occurred_at: datetime
     counts: Mapping[str, int] = field(default_factory=dict)
     text: str | None = None
+    network: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ def input_records(
                 occurred_at=record.occurred_at,
                 counts=dict(record.counts),
                 text=record.text if meta.needs_text else None,
+                network=record.network,
             )
         )
     return inputs, ids

@@ -37,6 +37,7 @@ class InputRecord:
     occurred_at: datetime
     counts: Mapping[str, int] = field(default_factory=dict)
     text: str | None = None
+    network: str | None = None  # where it was published: "bluesky", "facebook", "github", …
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ CONTRACT_MEMBERS: tuple[str, ...] = (
     "InputRecord.occurred_at",
     "InputRecord.counts",
     "InputRecord.text",
+    "InputRecord.network",
     "Contribution",
     "Contribution.amount",
     "Contribution.reason",

@@ -85,7 +85,7 @@ async def test_recompute_draws_history_and_says_why_it_changed(
     detail = await member_client.get("/scores/reach")
     assert detail.status_code == 200
     assert "About this scorer" in detail.text
-    assert "1.0.0" in detail.text
+    assert "1.1.0" in detail.text
     assert "Never the text of your posts." in detail.text
     assert detail.text.count("<tr>") >= 3  # header + two history rows
     assert "half-life" in detail.text

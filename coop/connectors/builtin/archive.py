@@ -138,6 +138,7 @@ def mastodon_record(activity: Any) -> spec.Record | None:
         },
         text=text if text and len(text) <= MAX_TEXT else None,
         url=safe_url(note.get("url") or note_id),
+        network="mastodon",
     )
 
 
@@ -176,6 +177,7 @@ def twitter_record(item: Any) -> spec.Record | None:
             "reblogs": _int(tweet.get("retweet_count")),
         },
         text=body if body and len(body) <= MAX_TEXT else None,
+        network="x",
     )
 
 

@@ -49,3 +49,20 @@ def test_explanation_has_one_reason_per_week() -> None:
 
 def test_same_input_gives_the_same_result() -> None:
     assert_deterministic(CadenceScorer, steady_member(), NOW)
+
+
+def test_posts_and_activity_count_on_every_network_and_weeks_name_them() -> None:
+    records = [
+        post(days_ago=1, network="bluesky"),
+        post(days_ago=2, network="facebook"),
+        activity(days_ago=3, network="linkedin"),
+        post(days_ago=4, network="bluesky"),
+    ]
+
+    result = run_scorer(CadenceScorer, records)
+
+    [week] = [c for c in result.contributions]
+    assert "4 published (Bluesky 2, Facebook 1, LinkedIn 1)" in week.reason
+    assert any(
+        r.endswith("4 published (Bluesky 2, Facebook 1, LinkedIn 1)") for r in result.reasons
+    )

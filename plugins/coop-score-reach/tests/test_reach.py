@@ -13,6 +13,7 @@ from coop.testing import (
     assert_explains,
     check_scorer,
     post,
+    record,
     repository,
     run_scorer,
     steady_member,
@@ -66,3 +67,22 @@ def test_records_older_than_a_year_are_reported_as_aged_out() -> None:
 
 def test_same_input_gives_the_same_result() -> None:
     assert_deterministic(ReachScorer, steady_member(), NOW)
+
+
+def test_reactions_count_the_same_on_every_network_and_reasons_name_it() -> None:
+    bluesky = post(favourites=10, reblogs=2, network="bluesky")
+    mastodon = post(favourites=10, reblogs=2, network="mastodon")
+    both = run_scorer(ReachScorer, [bluesky, mastodon])
+
+    alone = run_scorer(ReachScorer, [bluesky]).value
+    assert run_scorer(ReachScorer, [mastodon]).value == pytest.approx(alone)
+    reasons = {c.ref: c.reason for c in both.contributions}
+    assert reasons[bluesky.ref].startswith("post on Bluesky of ")
+    assert reasons[mastodon.ref].startswith("post on Mastodon of ")
+    assert "By network: Bluesky 50%, Mastodon 50%." in both.reasons
+
+
+def test_bluesky_quotes_weigh_like_boosts() -> None:
+    quotes = run_scorer(ReachScorer, [record("post", counts={"quotes": 5}, network="bluesky")])
+    boosts = run_scorer(ReachScorer, [post(reblogs=5)])
+    assert quotes.value == pytest.approx(boosts.value)

@@ -8,7 +8,9 @@ WEEKLY_CAP (7) so a burst week weighs no more than a steady one. The score is
     steadiness = 1 - 0.5 * min(1, coefficient of variation of the capped weekly counts)
 
 so publishing a little every week scores highest, and 80 posts in one week then silence
-scores low.
+scores low. Posts and activity count alike on every network the member connected (a Bluesky
+post, a Facebook comment, a LinkedIn share, a GitHub push); each week's explanation says on
+which networks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,28 @@ from coop.scoring.spec import API_VERSION, Contribution, InputRecord, ScoreResul
 
 WEEKS = 12
 WEEKLY_CAP = 7
+NETWORKS = {
+    "bluesky": "Bluesky",
+    "facebook": "Facebook",
+    "feed": "your blog",
+    "github": "GitHub",
+    "instagram": "Instagram",
+    "linkedin": "LinkedIn",
+    "mastodon": "Mastodon",
+    "x": "X/Twitter",
+}
+
+
+def _networks(week: Sequence[InputRecord]) -> str:
+    """ " (Bluesky 2, Facebook 1)" for a week's records, or "" when coop named no network."""
+    counts: dict[str, int] = {}
+    for record in week:
+        if record.network:
+            name = NETWORKS.get(record.network, record.network)
+            counts[name] = counts.get(name, 0) + 1
+    if not counts:
+        return ""
+    return " (" + ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) + ")"
 
 
 class CadenceScorer:
@@ -28,10 +52,11 @@ class CadenceScorer:
 
     api_version = API_VERSION
     name = "cadence"
-    version = "1.0.0"
+    version = "1.1.0"
     title = "Cadence"
     description = (
-        "How steadily you publish over the last 12 weeks. A little every week scores higher "
+        "How steadily you publish over the last 12 weeks, on every network you connected. "
+        "A little every week scores higher "
         f"than a burst: each week counts at most {WEEKLY_CAP} items."
     )
     reads = ("post", "activity")
@@ -57,7 +82,7 @@ class CadenceScorer:
         contributions = [
             Contribution(
                 amount=round(value / active, 6),
-                reason=f"week of {labels[i]}: {len(week)} published",
+                reason=f"week of {labels[i]}: {len(week)} published{_networks(week)}",
                 ref=week[0].ref,
             )
             for i, week in enumerate(weeks)
@@ -65,7 +90,7 @@ class CadenceScorer:
         ]
         reasons = [f"You published in {active} of the last {WEEKS} weeks."]
         reasons += [
-            f"Week of {labels[i]}: {len(week)} published"
+            f"Week of {labels[i]}: {len(week)} published{_networks(week)}"
             + (f" (counts as {WEEKLY_CAP})" if len(week) > WEEKLY_CAP else "")
             for i, week in enumerate(weeks)
         ][-(20 - 2) :]

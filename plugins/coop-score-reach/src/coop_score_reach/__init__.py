@@ -1,7 +1,9 @@
 """The `reach` scorer: reactions received, each decaying with a half-life, log-scaled to 0-100.
 
 Weights per reaction (a boost spreads a post further than a favourite):
-favourites 1, replies 1.5, reblogs/boosts 2, forks 2, stars 3.
+favourites 1, replies 1.5, reblogs/boosts 2, quotes 2, forks 2, stars 3. The same weights hold
+on every network (a Bluesky like is a favourite, a repost a reblog); explanations name the
+network of each record.
 Each record's weighted reactions decay by half every HALF_LIFE_DAYS (30 days) from the day
 the record was published; records older than WINDOW_DAYS (365) no longer count.
 The decayed total T maps to 100 * log10(1 + T) / log10(1 + SATURATION), capped at 100:
@@ -24,10 +26,31 @@ WEIGHTS = {
     "replies": 1.5,
     "reblogs": 2.0,
     "boosts": 2.0,
+    "quotes": 2.0,
     "forks": 2.0,
     "stars": 3.0,
 }
 TOP_MOMENTS = 10
+NETWORKS = {
+    "bluesky": "Bluesky",
+    "facebook": "Facebook",
+    "feed": "your blog",
+    "github": "GitHub",
+    "instagram": "Instagram",
+    "linkedin": "LinkedIn",
+    "mastodon": "Mastodon",
+    "x": "X/Twitter",
+}
+
+
+def network_name(record: InputRecord) -> str:
+    """Where the record was published, in words ("" when coop did not say)."""
+    return NETWORKS.get(record.network or "", record.network or "")
+
+
+def _where(record: InputRecord) -> str:
+    name = network_name(record)
+    return f" on {name}" if name else ""
 
 
 def _scale(total: float) -> float:
@@ -39,15 +62,28 @@ def _describe(counts: dict[str, int]) -> str:
     return ", ".join(parts) or "no reactions"
 
 
+def _by_network(moments: list[tuple[float, float, InputRecord]], total: float) -> list[str]:
+    """One sentence sharing today's weight out by network, when there is more than one."""
+    shares: dict[str, float] = {}
+    for decayed, _, record in moments:
+        name = network_name(record) or "other sources"
+        shares[name] = shares.get(name, 0.0) + decayed
+    if len(shares) < 2 or total <= 0:
+        return []
+    parts = [f"{name} {value / total:.0%}" for name, value in sorted(shares.items())]
+    return ["By network: " + ", ".join(parts) + "."]
+
+
 class ReachScorer:
     """Reactions received, recent ones counting most."""
 
     api_version = API_VERSION
     name = "reach"
-    version = "1.0.0"
+    version = "1.1.0"
     title = "Reach"
     description = (
-        "How much people react to what you publish: favourites, boosts, replies and stars. "
+        "How much people react to what you publish, on every network you connected: likes "
+        "and favourites, boosts and reposts, replies, quotes and stars. "
         f"Each reaction loses half its weight every {HALF_LIFE_DAYS:g} days; "
         f"nothing older than {WINDOW_DAYS:g} days counts."
     )
@@ -75,7 +111,7 @@ class ReachScorer:
             Contribution(
                 amount=round(value * decayed / total, 6),
                 reason=(
-                    f"{record.kind} of {record.occurred_at:%Y-%m-%d}: "
+                    f"{record.kind}{_where(record)} of {record.occurred_at:%Y-%m-%d}: "
                     f"{_describe(dict(record.counts))}, now worth {decayed / raw:.0%} "
                     "of its first weight"
                 ),
@@ -92,6 +128,7 @@ class ReachScorer:
                 f"{1 - total / raw_total:.0%} of their weight has decayed "
                 f"(half-life {HALF_LIFE_DAYS:g} days)."
             )
+        reasons += _by_network(moments, total)
         if aged_out:
             reasons.append(f"{aged_out} older records no longer count.")
         breakdown: dict[str, float] = {}
