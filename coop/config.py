@@ -106,6 +106,7 @@ class Settings:
     session_absolute_seconds: int = 12 * 60 * 60
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 50 * 1024 * 1024
+    max_concurrent_uploads: int = 2
     login_attempts_per_window: int = 10
     login_window_seconds: int = 15 * 60
     scheduler: bool = True
@@ -156,6 +157,7 @@ class Settings:
             ),
             max_body_bytes=_int(env, "COOP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
             max_upload_bytes=_int(env, "COOP_MAX_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024),
+            max_concurrent_uploads=_int(env, "COOP_MAX_CONCURRENT_UPLOADS", 2, minimum=1),
             login_attempts_per_window=_int(env, "COOP_LOGIN_ATTEMPTS", 10, minimum=1),
             login_window_seconds=_int(env, "COOP_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=60),
             scheduler=_flag(env, "COOP_SCHEDULER", default=True),

@@ -88,6 +88,18 @@ class RateLimitedError(CoopError):
         self.retry_after = retry_after
 
 
+class UploadsBusyError(RateLimitedError):
+    """Every upload slot of this server process is in use; `Retry-After` says when to retry."""
+
+    code = "uploads_busy"
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Other archives are being read right now. Try again in a minute.", retry_after=30
+        )
+
+
 class VaultError(CoopError):
     """Encrypted data could not be opened."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.datastructures import UploadFile
@@ -11,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from coop.connectors import service
-from coop.errors import ConflictError, CoopError
+from coop.errors import ConflictError, CoopError, UploadsBusyError
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
@@ -76,6 +78,32 @@ async def connect_with_password(request: Request) -> Response:
     return redirect_with_flash(f"/connections/{view.id}", "Connected. The first sync has started.")
 
 
+class UploadSlots:
+    """At most `size` archive uploads read at once in this process (COOP_MAX_CONCURRENT_UPLOADS):
+    each holds its upload in memory plus the archive reader's bound (docs/connectors.md)."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+
+    @contextmanager
+    def take(self) -> Iterator[None]:
+        if self.free <= 0:
+            raise UploadsBusyError()  # 503 with Retry-After; nothing read, nothing stored
+        self.free -= 1
+        try:
+            yield
+        finally:
+            self.free += 1
+
+
+def _slots(request: Request, size: int) -> UploadSlots:
+    slots = getattr(request.app.state, "upload_slots", None)
+    if slots is None:
+        slots = request.app.state.upload_slots = UploadSlots(size)
+    assert isinstance(slots, UploadSlots)
+    return slots
+
+
 async def upload_archive(request: Request) -> Response:
     member = await require_member(request, next_path="/connectors")
     settings = get_runtime(request).settings
@@ -85,11 +113,21 @@ async def upload_archive(request: Request) -> Response:
         return await _catalogue(
             request, error=CoopError("Choose an archive file to upload.", code="invalid_source")
         )
-    data = await upload.read(settings.max_upload_bytes + 1)
-    await upload.close()
+    # The form parser spooled the file to disk; a slot is needed only to read it into memory.
+    try:
+        with _slots(request, settings.max_concurrent_uploads).take():
+            return await _import(request, member.id, upload, settings.max_upload_bytes)
+    finally:
+        await upload.close()
+
+
+async def _import(
+    request: Request, member_id: uuid.UUID, upload: UploadFile, max_bytes: int
+) -> Response:
+    data = await upload.read(max_bytes + 1)
     try:
         view = await sync_jobs.import_archive(
-            _jobs(request), member_id=member.id, data=data, connector=request.path_params["name"]
+            _jobs(request), member_id=member_id, data=data, connector=request.path_params["name"]
         )
     except CoopError as exc:
         return await _catalogue(request, error=exc)
