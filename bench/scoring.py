@@ -7,7 +7,8 @@ For a 1,000-record member and each reference scorer it times, per member:
 and prints the sandboxed/in-process ratio (target <= 1.2x), plus members scored per second
 with COOP_SCORER_PARALLEL children at once. Then the same comparison end to end, the way
 the server scores a member: load and decrypt 1,000 stored records (SQLite), score with both
-reference scorers, seal and store (coop.jobs.scoring.ScoringFlow.recompute_member).
+reference scorers, seal and store (coop.jobs.scoring.ScoringFlow.recompute_member). And the
+fixed cost of a run (one record), with and without bubblewrap's reduced view.
 
 Usage: python bench/scoring.py [--records 1000] [--runs 60] [--members 100]
 """
@@ -21,6 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -146,9 +148,35 @@ async def main(records: int, runs: int, members: int) -> None:
                 f"({sandbox.config.parallel} at once) | in-process {in_process_rate:6.1f} "
                 f"(one core) | ratio {in_process_rate / boxed_rate:4.2f}x"
             )
+        await fixed_cost(sandbox, runner, runs)
         await end_to_end(sandbox, runner, records, runs)
     finally:
         await sandbox.close()
+
+
+async def fixed_cost(sandbox: Sandbox, runner: InProcessRunner, runs: int) -> None:
+    """A one-record run (so the scorer's own work is nil), with and without bubblewrap's
+    reduced view: what a locked-down child costs, and what the view adds to it."""
+    bare = Sandbox(replace(sandbox.config, view="off"))
+    await bare.start()
+    one = member(1)
+    try:
+        timings = await interleaved(
+            {
+                "local": lambda: runner.run_sync(scorer="reach", records=one, now=NOW),
+                "view": lambda: sandbox.run(scorer="reach", records=one, now=NOW),
+                "bare": lambda: bare.run(scorer="reach", records=one, now=NOW),
+            },
+            runs,
+        )
+    finally:
+        await bare.close()
+    local, view, no_view = timings["local"], timings["view"], timings["bare"]
+    print(
+        f"one record (reach): in-process {local * 1e3:6.2f} ms | sandboxed {view * 1e3:6.2f} ms "
+        f"(fixed cost {(view - local) * 1e3:5.2f} ms) | same child without the reduced view "
+        f"{no_view * 1e3:6.2f} ms | view/no view {view / no_view:4.2f}x"
+    )
 
 
 if __name__ == "__main__":
