@@ -63,6 +63,20 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+MIN_METRICS_TOKEN = 32
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("COOP_METRICS_TOKEN") or "").strip()
+    if not raw:
+        return None
+    if len(raw) < MIN_METRICS_TOKEN or not raw.isascii() or not raw.isprintable():
+        raise ConfigError(
+            f"COOP_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} printable ASCII characters"
+        )
+    return raw
+
+
 def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network | str, ...]:
     """Parse COOP_OUTBOUND_ALLOW: CIDRs become networks, anything else is a host name."""
     items: list[ipaddress.IPv4Network | ipaddress.IPv6Network | str] = []
@@ -114,6 +128,7 @@ class Settings:
     access_log_retention_days: int = 400
     db_pool_size: int = 5
     redis_url: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
     db_connect_timeout: float = 5.0
     db_acquire_timeout: float = 5.0
     db_statement_timeout: float = 15.0
@@ -165,6 +180,7 @@ class Settings:
             access_log_retention_days=_int(env, "COOP_ACCESS_LOG_RETENTION_DAYS", 400),
             db_pool_size=_int(env, "COOP_DB_POOL_SIZE", 5, minimum=1),
             redis_url=_redis_url(env),
+            metrics_token=_metrics_token(env),
             db_connect_timeout=_seconds(env, "COOP_DB_CONNECT_TIMEOUT", 5.0),
             db_acquire_timeout=_seconds(env, "COOP_DB_ACQUIRE_TIMEOUT", 5.0),
             db_statement_timeout=_seconds(env, "COOP_DB_STATEMENT_TIMEOUT", 15.0),
