@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -132,6 +132,17 @@ def escape_config(sandbox_config: SandboxConfig, planted: dict[str, Path]) -> Sa
     return replace(sandbox_config, forbid=(str(planted["data"]),))
 
 
+@pytest.fixture
+async def box(escape_config: SandboxConfig, targets: dict[str, list]) -> AsyncIterator[Sandbox]:  # type: ignore[type-arg]
+    """A sandbox started after targets.json was written (the plugins' import code reads it)."""
+    sandbox = Sandbox(escape_config)
+    try:
+        await sandbox.start()
+        yield sandbox
+    finally:
+        await sandbox.close()
+
+
 def test_every_way_out_works_for_a_process_outside_the_sandbox(
     hostile_site: Path,
     canaries: dict[str, CanaryListener],
@@ -157,39 +168,30 @@ def test_every_way_out_works_for_a_process_outside_the_sandbox(
 
 
 async def test_import_time_code_reaches_nothing(
-    escape_config: SandboxConfig,
+    box: Sandbox,
     canaries: dict[str, CanaryListener],
     targets: dict[str, list],  # type: ignore[type-arg]
 ) -> None:
-    box = Sandbox(escape_config)
-    try:
-        await box.start()
-        status = {p.entry.name: p for p in box.plugins}
-        assert status["importer"].status == "loaded", status["importer"].reason
-        meta = status["importer"].meta
-        assert meta is not None
-        # What its import-time code got travels in its declaration: nothing.
-        found = outcomes([meta.description.removeprefix("loot: ")])
-        assert "env:TMPDIR" in found  # PATH, LANG and its own scratch dir: no COOP_*, no keys
-        assert_nothing_reached(found, canaries, targets)
-        refusals = by_label(found, "unix ")
-        assert refusals[PG_SOCKET] == "FileNotFoundError"  # not in its view at all
-        assert set(refusals) == set(targets["unix"])
-        assert by_label(found, "")["sockets"] == "FileNotFoundError"
-    finally:
-        await box.close()
+    status = {p.entry.name: p for p in box.plugins}
+    assert status["importer"].status == "loaded", status["importer"].reason
+    meta = status["importer"].meta
+    assert meta is not None
+    # What its import-time code got travels in its declaration: nothing.
+    found = outcomes([meta.description.removeprefix("loot: ")])
+    assert "env:TMPDIR" in found  # PATH, LANG and its own scratch dir: no COOP_*, no keys
+    assert_nothing_reached(found, canaries, targets)
+    refusals = by_label(found, "unix ")
+    assert refusals[PG_SOCKET] == "FileNotFoundError"  # not in its view at all
+    assert set(refusals) == set(targets["unix"])
+    assert by_label(found, "")["sockets"] == "FileNotFoundError"
 
 
 async def test_score_time_code_reaches_nothing(
-    escape_config: SandboxConfig,
+    box: Sandbox,
     canaries: dict[str, CanaryListener],
     targets: dict[str, list],  # type: ignore[type-arg]
 ) -> None:
-    box = Sandbox(escape_config)
-    try:
-        result = await box.run(scorer="importer", records=[post()], now=NOW)
-    finally:
-        await box.close()
+    result = await box.run(scorer="importer", records=[post()], now=NOW)
     found = outcomes(result.reasons)
     assert any(item.startswith("import read") for item in found)
     assert any(item.startswith("score read") for item in found)
@@ -202,16 +204,11 @@ async def test_score_time_code_reaches_nothing(
 
 
 async def test_python_sockets_at_import_time_are_a_sandbox_violation(
-    escape_config: SandboxConfig,
+    box: Sandbox,
     canaries: dict[str, CanaryListener],
     targets: dict[str, list],  # type: ignore[type-arg]
 ) -> None:
-    box = Sandbox(escape_config)
-    try:
-        await box.start()
-        caller = next(p for p in box.plugins if p.entry.name == "caller")
-    finally:
-        await box.close()
+    caller = next(p for p in box.plugins if p.entry.name == "caller")
     assert caller.status == "failed"
     assert caller.reason == "sandbox violation: it tried to use the network"
     assert_nothing_reached([], canaries, targets)
@@ -219,7 +216,7 @@ async def test_python_sockets_at_import_time_are_a_sandbox_violation(
 
 @pytest.mark.parametrize("which", ["tcp", "abstract", "tmp", "run", "postgres"])
 async def test_python_sockets_in_score_are_refused_as_a_sandbox_violation(
-    escape_config: SandboxConfig,
+    box: Sandbox,
     canaries: dict[str, CanaryListener],
     targets: dict[str, list],  # type: ignore[type-arg]
     which: str,
@@ -228,12 +225,8 @@ async def test_python_sockets_in_score_are_refused_as_a_sandbox_violation(
         command = f"connect:{canaries['tcp'].port}"
     else:
         command = f"unix:{PG_SOCKET if which == 'postgres' else canaries[which].unix}"
-    box = Sandbox(escape_config)
-    try:
-        with pytest.raises(ScorerError) as caught:
-            await box.run(scorer="hostile", records=[record("post", text=command)], now=NOW)
-    finally:
-        await box.close()
+    with pytest.raises(ScorerError) as caught:
+        await box.run(scorer="hostile", records=[record("post", text=command)], now=NOW)
     assert caught.value.code == "sandbox_violation"
     assert "network" in caught.value.message
     assert_nothing_reached([], canaries, targets)
@@ -258,19 +251,10 @@ def _environ_and_fds(pid: int) -> tuple[list[bytes], list[str]]:
     return sorted(e.split(b"=")[0] for e in environ if e), fds
 
 
-async def test_the_template_starts_clean_with_no_inherited_descriptors(
-    escape_config: SandboxConfig, planted: dict[str, Path]
-) -> None:
-    box = Sandbox(escape_config)
-    try:
-        await box.start()
-        assert box._process is not None
-        seen = {
-            pid: _environ_and_fds(pid)
-            for pid in [box._process.pid, *_descendants(box._process.pid)]
-        }
-    finally:
-        await box.close()
+async def test_the_template_starts_clean_with_no_inherited_descriptors(box: Sandbox) -> None:
+    assert box._process is not None
+    pids = [box._process.pid, *_descendants(box._process.pid)]
+    seen = {pid: _environ_and_fds(pid) for pid in pids}
     assert len(seen) >= 3  # bwrap, its pid 1, the template (and idle children)
     for keys, fds in seen.values():
         assert set(keys) <= {b"PATH", b"LANG", b"PWD", b"TMPDIR"}  # PWD: bwrap's /

@@ -1,0 +1,114 @@
+"""Settings of the scorer sandbox: limits, the allow-list, what the reduced view must never
+show, and the template's configuration (env names in docs/plugins/reference.md)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coop.config import Settings
+from coop.scoring.lockdown import SCRATCH_DIRS
+from coop.scoring.registry import PluginEntry
+
+# In bubblewrap's view /tmp is read-only (a venv or plugin path may live there): each child
+# gets its private scratch tmpfs on these instead.
+VIEW_SCRATCH = ("/var/tmp", "/dev/shm")  # noqa: S108
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Limits and options for scorer children (env names in docs/plugins/reference.md)."""
+
+    allow: tuple[str, ...] | None = None
+    plugin_path: tuple[str, ...] = ()
+    timeout_seconds: float = 10.0
+    memory_bytes: int = 512 * 1024 * 1024
+    cpu_seconds: int = 5
+    fsize_bytes: int = 16 * 1024 * 1024
+    nofile: int = 32
+    nproc: int = 1
+    uid: int = 65534
+    gid: int = 65534
+    require_isolation: bool = True
+    parallel: int = 2
+    prefork: int = 2
+    hide: tuple[str, ...] = ()
+    # Never bound into the reduced view, nor any folder holding them (the data dir, the
+    # SQLite file's folder).
+    forbid: tuple[str, ...] = ()
+    start_timeout: float = 60.0
+    # "auto": bubblewrap when the server runs as root and bwrap is installed; "off": never
+    # (then scorers are refused unless require_isolation is off). Tests pin it.
+    view: str = "auto"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SandboxConfig:
+        env = settings.extra
+
+        def num(name: str, default: float) -> float:
+            raw = env.get(name)
+            return float(raw) if raw else default
+
+        require = env.get("COOP_SCORER_REQUIRE_ISOLATION")
+        path = env.get("COOP_PLUGIN_PATH", "")
+        return cls(
+            allow=settings.plugins,
+            plugin_path=tuple(p for p in path.split(os.pathsep) if p),
+            timeout_seconds=num("COOP_SCORER_TIMEOUT", 10.0),
+            memory_bytes=int(num("COOP_SCORER_MEMORY_MB", 512)) * 1024 * 1024,
+            cpu_seconds=int(num("COOP_SCORER_CPU_SECONDS", 5)),
+            parallel=max(1, int(num("COOP_SCORER_PARALLEL", 2))),
+            require_isolation=(not settings.dev)
+            if require is None
+            else require.strip().lower() in {"1", "true", "yes", "on"},
+            hide=_hideable(settings.data_dir),
+            forbid=_forbidden(settings),
+        )
+
+    def plugin_dirs(self, entries: Sequence[PluginEntry]) -> list[str]:
+        """The configured plugin path, then where each allowed distribution was found."""
+        found = [*self.plugin_path, *(e.location for e in entries if e.allowed)]
+        return list(dict.fromkeys(p for p in found if p))
+
+    def template_config(self, entries: Sequence[PluginEntry], *, view: bool) -> dict[str, Any]:
+        return {
+            "entry_points": [e.to_load() for e in entries if e.allowed],
+            # The template runs with -I (no PYTHONPATH): tell it where each allowed
+            # distribution was found, after the configured plugin path.
+            "paths": self.plugin_dirs(entries),
+            "limits": {
+                "memory_bytes": self.memory_bytes,
+                "cpu_seconds": self.cpu_seconds,
+                "fsize_bytes": self.fsize_bytes,
+                "nofile": self.nofile,
+                "nproc": self.nproc,
+            },
+            "uid": self.uid,
+            "gid": self.gid,
+            "require_isolation": self.require_isolation,
+            "prefork": self.prefork,
+            "hide": list(self.hide),
+            # In bubblewrap's view the data dir is not there at all, and /tmp is read-only.
+            "scratch": list(VIEW_SCRATCH if view else SCRATCH_DIRS),
+            "view": view,
+        }
+
+
+def _forbidden(settings: Settings) -> tuple[str, ...]:
+    found = [settings.data_dir]
+    if settings.is_sqlite:
+        db = settings.database_url.removeprefix("sqlite://").split("?", 1)[0]
+        if db and db != ":memory:":
+            found.append(Path(db).parent)
+    return tuple(str(p.resolve()) for p in found)
+
+
+def _hideable(data_dir: Path) -> tuple[str, ...]:
+    """The data dir, unless hiding it would also hide Python or coop (a dev's `COOP_DATA_DIR=.`)."""
+    path = data_dir.resolve()
+    needed = [Path(sys.prefix).resolve(), Path(__file__).resolve()]
+    return () if any(p.is_relative_to(path) for p in needed) else (str(path),)
