@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -113,12 +115,29 @@ def sqlite_path(settings: Settings) -> Path | None:
     return None if path == ":memory:" else Path(path)
 
 
+def sqlite_sidecars(path: Path) -> list[Path]:
+    """The files SQLite keeps beside a database: WAL, shared memory, rollback journal."""
+    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+
+
+def make_private_sqlite(path: Path) -> None:
+    """Create the SQLite file 0600 before SQLite opens it, so SQLite creates its -wal, -shm
+    and -journal files 0600 too (it gives them the database file's mode, whatever the
+    umask); narrow to 0600 any of them an older coop left readable."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, *sqlite_sidecars(path)):
+        with contextlib.suppress(FileNotFoundError):
+            file.chmod(0o600)
+
+
 def ensure_data_dir(settings: Settings) -> None:
-    """Create the data directory (mode 0700: it holds keys and the SQLite file)."""
+    """Create the data directory (mode 0700: it holds keys and the SQLite file) and the
+    SQLite file (mode 0600)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     db_path = sqlite_path(settings)
     if db_path is not None:
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_sqlite(db_path)
 
 
 async def migrate(settings: Settings) -> None:

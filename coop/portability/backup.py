@@ -26,7 +26,14 @@ import anyio.to_thread
 from tortoise import Tortoise
 
 from coop.config import Settings
-from coop.db import ensure_data_dir, normalise_url, sqlite_path, tortoise_config
+from coop.db import (
+    ensure_data_dir,
+    make_private_sqlite,
+    normalise_url,
+    sqlite_path,
+    sqlite_sidecars,
+    tortoise_config,
+)
 from coop.errors import ConfigError, InvalidInputError
 from coop.portability import erase, ledger
 from coop.portability.models import DeletionLedger
@@ -179,10 +186,6 @@ def _self_contained(path: Path) -> None:
         conn.close()
 
 
-def _sidecars(path: Path) -> list[Path]:
-    return [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
-
-
 async def restore(*, vault: Vault, settings: Settings, source: Path) -> RestoreReport:
     """Restore `source` over the configured database, then re-apply the deletion ledger."""
     engine = detect(source)
@@ -215,13 +218,14 @@ async def restore(*, vault: Vault, settings: Settings, source: Path) -> RestoreR
 async def _restore_sqlite(vault: Vault, settings: Settings, source: Path) -> int:
     live = _sqlite_file(settings)
     side = live.with_name(live.name + ".restoring")
-    for stale in (side, *_sidecars(side)):
+    for stale in (side, *sqlite_sidecars(side)):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
+    make_private_sqlite(side)
     await anyio.to_thread.run_sync(_sqlite_copy, source, side)
     reapplied = await apply_ledger(vault=vault, settings=settings, url=f"sqlite://{side}")
     await anyio.to_thread.run_sync(_self_contained, side)
-    for stale in _sidecars(live):
+    for stale in sqlite_sidecars(live):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
     os.replace(side, live)
