@@ -34,6 +34,7 @@ class CatalogueEntry:
     reads: tuple[tuple[str, str], ...]  # (kind, plain words)
     never_reads: tuple[str, ...]
     auth: str
+    unavailable: str = ""  # why members cannot connect it here ("" when they can)
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,16 @@ def list_catalogue(*, registry: Registry) -> list[CatalogueEntry]:
             reads=tuple((k, spec.KINDS[k]) for k in c.reads),
             never_reads=tuple(c.never_reads),
             auth=c.auth,
+            unavailable=_unavailable_reason(c),
         )
         for c in registry.all()
     ]
+
+
+def _unavailable_reason(connector: object) -> str:
+    if isinstance(connector, spec.Availability):
+        return connector.unavailable_reason or ""
+    return ""
 
 
 def _label(connector: str, config: Mapping[str, Any]) -> str:

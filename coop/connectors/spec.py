@@ -181,3 +181,14 @@ class Configurable(Protocol):
     once at load time with the server's `COOP_*` environment variables."""
 
     def configure(self, env: Mapping[str, str]) -> None: ...
+
+
+@runtime_checkable
+class Availability(Protocol):
+    """A connector that can be installed but not usable here (e.g. an OAuth connector whose
+    operator has not registered coop upstream). `unavailable_reason` is None when members may
+    connect it, else one sentence for members: the catalogue shows it instead of a Connect
+    button."""
+
+    @property
+    def unavailable_reason(self) -> str | None: ...

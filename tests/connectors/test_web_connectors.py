@@ -264,3 +264,32 @@ async def test_archive_uploads_may_exceed_the_ordinary_body_limit(
         files={"archive": ("a.zip", buffer.getvalue(), "application/zip")},
     )
     assert elsewhere.status_code == 413
+
+
+async def test_an_unconfigured_github_says_so_instead_of_offering_connect(
+    client: httpx.AsyncClient,
+) -> None:
+    """The default settings have no GitHub client: the catalogue explains, no dead button."""
+    await log_in_new_member(client)
+    page = (await client.get("/connectors")).text
+    github = page[page.index('id="connect-github"') :].split("</section>", 1)[0]
+    assert "GitHub is not available on this coop yet" in github
+    assert "Connect</button>" not in github
+    assert 'action="/connectors/github/connect"' not in github
+
+
+async def test_a_configured_github_offers_connect(settings: Any, db: str) -> None:
+    import dataclasses
+
+    from coop.app import build_app
+
+    configured = dataclasses.replace(
+        settings, github_client_id="Iv1.abc", github_client_secret="s3cret"
+    )
+    transport = httpx.ASGITransport(app=build_app(configured, manage_db=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
+        await log_in_new_member(c)
+        page = (await c.get("/connectors")).text
+    github = page[page.index('id="connect-github"') :].split("</section>", 1)[0]
+    assert 'action="/connectors/github/connect"' in github
+    assert "not available" not in github

@@ -109,6 +109,12 @@ class GitHubConnector:
     def configure(self, env: Mapping[str, str]) -> None:
         self.app = GitHubApp.from_env(env)
 
+    @property
+    def unavailable_reason(self) -> str | None:
+        if self.app.configured:
+            return None
+        return "GitHub is not available on this coop yet: its operator has not set it up."
+
     async def sync(
         self, ctx: spec.SyncContext, cursor: str | None
     ) -> AsyncIterator[spec.SyncBatch]:
