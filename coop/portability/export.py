@@ -284,6 +284,7 @@ def _record(row: dict[str, Any], cipher: MemberCipher) -> dict[str, Any]:
         "text": body.get("text"),
         "title": body.get("title"),
         "url": body.get("url"),
+        "network": body.get("network"),  # set by multi-network uploads (the archive)
     }
 
 
