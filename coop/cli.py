@@ -148,6 +148,7 @@ def cmd_app_create(args: argparse.Namespace, settings: Settings) -> int:
             webhook_url=args.webhook_url,
             vault=vault,
             terms=terms,
+            score_notices=args.score_notices,
         )
 
     registered = asyncio.run(with_db(settings, work))
@@ -354,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     app_create.add_argument("--homepage")
     app_create.add_argument(
         "--webhook-url", help="signed deletion notices are POSTed here (prints a webhook_secret)"
+    )
+    app_create.add_argument(
+        "--score-notices",
+        action="store_true",
+        help="also POST signed score-change notices to --webhook-url (no values, docs/apps.md)",
     )
     _add_terms_arguments(app_create)
     app_create.set_defaults(handler=cmd_app_create)

@@ -22,6 +22,8 @@ class App(Model):
     public = fields.BooleanField(default=False)
     webhook_url = fields.CharField(max_length=500, null=True)
     webhook_salt = fields.CharField(max_length=64, null=True)
+    # Also send signed "score changed" notices to webhook_url (docs/apps.md §10).
+    score_notices = fields.BooleanField(default=False)
     owner: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
         "models.Member", related_name="apps", null=True, on_delete=fields.CASCADE
     )

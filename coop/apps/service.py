@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 
 from coop.errors import (
     InvalidClientError,
+    InvalidClientMetadataError,
     InvalidInputError,
     InvalidRedirectUriError,
     NotFoundError,
@@ -62,6 +63,8 @@ class RegisteredApp:
         if self.webhook_secret is not None:
             info["webhook_url"] = self.app.webhook_url
             info["webhook_secret"] = self.webhook_secret
+        if self.app.score_notices:
+            info["score_notices"] = True
         info.update(self.terms.metadata())
         return info
 
@@ -128,9 +131,11 @@ async def create_app(
     owner_id: uuid.UUID | None = None,
     vault: Vault | None = None,
     terms: Terms = NO_TERMS,
+    score_notices: bool = False,
 ) -> RegisteredApp:
     """Register an app. `owner_id` is None for apps the operator registers with the CLI.
     `terms` (see `apps.terms.validate_terms`) become its version 1 when it declares any.
+    `score_notices` asks for signed score-change notices at the webhook URL (required then).
 
     With a webhook URL the app also gets a webhook signing secret, derived by `vault` (which
     is then required) and shown only here. Public clients get one too.
@@ -138,6 +143,8 @@ async def create_app(
     name, uris, homepage, webhook_url = validate_registration(
         name=name, redirect_uris=redirect_uris, homepage=homepage, webhook_url=webhook_url
     )
+    if score_notices and not webhook_url:
+        raise InvalidClientMetadataError("Score-change notices need a webhook URL to go to.")
     if webhook_url and vault is None:
         raise TypeError("create_app needs the vault to derive a webhook secret")
     secret = None if public else "coop_cs_" + secrets.token_urlsafe(32)
@@ -152,6 +159,7 @@ async def create_app(
             public=public,
             webhook_url=webhook_url,
             webhook_salt=_new_salt(),
+            score_notices=score_notices,
             owner_id=owner_id,
             created_at=utcnow(),
         )

@@ -176,3 +176,33 @@ class AccessLogEntry(Model):
         table = "access_log"
         # `at` alone serves the retention purge (COOP_ACCESS_LOG_RETENTION_DAYS).
         indexes = (("member_id", "at"), ("grant_id",), ("at",))
+
+
+class ScoreNotice(Model):
+    """A signed "score changed" notice to an app holding a live grant, and how its delivery
+    went (the same fields and retry rules as the deletion notices' WebhookDelivery).
+
+    `body` holds the exact bytes to sign only while the notice is pending. Member deletion
+    cascades through the grant.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    grant: fields.ForeignKeyRelation[Grant] = fields.ForeignKeyField(
+        "models.Grant", related_name="notices", on_delete=fields.CASCADE
+    )
+    grant_id: uuid.UUID
+    app_id = fields.UUIDField()
+    app_name = fields.CharField(max_length=100)
+    scorer = fields.CharField(max_length=64)
+    changed_at = fields.DatetimeField()
+    status = fields.CharField(max_length=16, default="pending")
+    attempts = fields.IntField(default=0)
+    last_status = fields.IntField(null=True)
+    last_error = fields.CharField(max_length=64, default="")
+    next_attempt_at = fields.DatetimeField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    body = fields.BinaryField(null=True)
+
+    class Meta:
+        table = "score_notice"
+        indexes = (("status", "next_attempt_at"), ("grant_id",))

@@ -15,12 +15,14 @@ from typing import Any, Protocol
 
 from coop.config import Settings
 from coop.connectors import service as connectors
+from coop.consent import notices
 from coop.errors import ScorerUnavailableError
 from coop.scoring import service as scoring
 from coop.scoring.registry import discover
 from coop.scoring.runner import Runner
 from coop.scoring.sandbox import PluginStatus, Sandbox, SandboxConfig
 from coop.scoring.validate import ScorerMeta
+from coop.types import utcnow
 from coop.vault import Vault
 
 log = logging.getLogger("coop.jobs.scoring")
@@ -155,16 +157,21 @@ class ScoringFlow:
         records = await load_member_records(vault=self.vault, member_id=member_id, kinds=kinds)
         outcomes = []
         for meta in metas:
-            outcomes.append(
-                await scoring.compute_score(
-                    vault=self.vault,
-                    runner=self.runner,
-                    member_id=member_id,
-                    scorer=meta.name,
-                    records=records,
-                    now=now,
-                )
+            outcome = await scoring.compute_score(
+                vault=self.vault,
+                runner=self.runner,
+                member_id=member_id,
+                scorer=meta.name,
+                records=records,
+                now=now,
             )
+            if outcome.status == scoring.STORED:
+                # A new current score: queue notices for apps that may read it (sent later
+                # by the webhook worker, never here, so scoring does not wait on an app).
+                await notices.queue_score_changed(
+                    member_id=member_id, scorer=meta.name, changed_at=now or utcnow()
+                )
+            outcomes.append(outcome)
         return outcomes
 
     async def after_sync(self, outcome: Any) -> None:

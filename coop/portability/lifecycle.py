@@ -13,7 +13,7 @@ import logging
 from tortoise.exceptions import OperationalError
 
 from coop.config import Settings
-from coop.portability import erase, webhooks
+from coop.portability import erase, notices, webhooks
 from coop.portability.models import DeletionLedger
 from coop.vault import Vault
 
@@ -32,7 +32,8 @@ async def converge(*, vault: Vault, settings: Settings) -> int:
 
 
 class WebhookWorker:
-    """A background task retrying pending deauthorization notices until stopped."""
+    """A background task sending pending deauthorization and score-change notices (with
+    retries) until stopped."""
 
     def __init__(self, settings: Settings, vault: Vault, *, interval: float = 15.0) -> None:
         self.settings = settings
@@ -43,7 +44,13 @@ class WebhookWorker:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(
-            webhooks.run_worker(self.settings, self.vault, self._stop, interval=self.interval)
+            webhooks.run_worker(
+                self.settings,
+                self.vault,
+                self._stop,
+                interval=self.interval,
+                jobs=(webhooks.deliver_due, notices.deliver_due_notices),
+            )
         )
 
     async def stop(self) -> None:

@@ -39,6 +39,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "app": ("app you registered", "apps you registered"),
     "app_terms": ("version of your apps' terms", "versions of your apps' terms"),
     "export_link": ("export link", "export links"),
+    "score_notice": ("score-change notice to an app", "score-change notices to apps"),
     "score": ("score", "scores"),
     "scorer_consent": ("scorer you enabled", "scorers you enabled"),
     "scorer_consent_event": ("scorer choice history entry", "scorer choice history entries"),

@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ import httpx
 from coop.apps import service as apps
 from coop.config import Settings
 from coop.connectors.outbound import Guard, Limits, OutboundClient
+from coop.consent.models import ScoreNotice
 from coop.errors import CoopError
 from coop.portability.models import (
     DELIVERY_DELIVERED,
@@ -51,6 +53,8 @@ PERMANENT = frozenset({400, 401, 403, 404, 405, 410, 413, 422})
 # Failures that retrying cannot fix: the app is gone, or the SSRF guard refuses its URL.
 PERMANENT_ERRORS = frozenset({"app_gone", "url_not_allowed"})
 UNSUPPORTED = "unsupported"
+# What this module delivers: deletion notices and score-change notices (same fields).
+Delivery = WebhookDelivery | ScoreNotice
 
 
 def _mac(webhook_secret: str, body: bytes, timestamp: int) -> str:
@@ -100,7 +104,7 @@ def backoff(attempt: int, rng: random.Random | None = None) -> float:
 
 
 async def _attempt(
-    client: OutboundClient, vault: Vault, delivery: WebhookDelivery
+    client: OutboundClient, vault: Vault, delivery: Delivery
 ) -> tuple[int | None, str]:
     """Send once, signed with the app's current webhook secret: (HTTP status, error code)."""
     app = (await apps.get_apps(ids=[delivery.app_id])).get(delivery.app_id)
@@ -125,7 +129,7 @@ async def _attempt(
     return response.status_code, "" if response.is_success else f"http_{response.status_code}"
 
 
-async def _claim(delivery: WebhookDelivery) -> bool:
+async def _claim(delivery: Delivery) -> bool:
     """Take `delivery` for one attempt, or learn that another worker already has it.
 
     A compare-and-set on the row as read: it moves `next_attempt_at` out by `CLAIM_LEASE`, so
@@ -133,18 +137,22 @@ async def _claim(delivery: WebhookDelivery) -> bool:
     leaves it to be retried once the lease lapses.
     """
     lease = utcnow() + timedelta(seconds=CLAIM_LEASE)
-    taken = await WebhookDelivery.filter(
-        id=delivery.id,
-        status=DELIVERY_PENDING,
-        attempts=delivery.attempts,
-        next_attempt_at=delivery.next_attempt_at,
-    ).update(next_attempt_at=lease)
+    taken = (
+        await type(delivery)
+        .filter(
+            id=delivery.id,
+            status=DELIVERY_PENDING,
+            attempts=delivery.attempts,
+            next_attempt_at=delivery.next_attempt_at,
+        )
+        .update(next_attempt_at=lease)
+    )
     if taken:
         delivery.next_attempt_at = lease
     return bool(taken)
 
 
-async def _record(delivery: WebhookDelivery, status: int | None, error: str) -> None:
+async def _record(delivery: Delivery, status: int | None, error: str) -> None:
     """Record one attempt as a compare-and-set on the attempt count read before sending: if
     another attempt was recorded meanwhile, its outcome stands and this one is dropped."""
     now = utcnow()
@@ -158,9 +166,11 @@ async def _record(delivery: WebhookDelivery, status: int | None, error: str) -> 
         changes["next_attempt_at"] = now + timedelta(seconds=backoff(attempts))
     if changes.get("status", DELIVERY_PENDING) != DELIVERY_PENDING:
         changes.update(body=None, next_attempt_at=None)  # the subject is kept only while pending
-    updated = await WebhookDelivery.filter(
-        id=delivery.id, status=DELIVERY_PENDING, attempts=delivery.attempts
-    ).update(**changes)
+    updated = (
+        await type(delivery)
+        .filter(id=delivery.id, status=DELIVERY_PENDING, attempts=delivery.attempts)
+        .update(**changes)
+    )
     if not updated:
         log.info(
             "webhook attempt already recorded",
@@ -172,9 +182,10 @@ async def _record(delivery: WebhookDelivery, status: int | None, error: str) -> 
     log.info("webhook attempt", extra={"delivery": str(delivery.id), "code": error or "ok"})
 
 
-async def deliver(settings: Settings, vault: Vault, deliveries: list[WebhookDelivery]) -> None:
+async def deliver(settings: Settings, vault: Vault, deliveries: Sequence[Delivery]) -> None:
     """One attempt for each delivery this call claims, concurrently, each bounded by the
-    client's timeouts. Deliveries another worker claimed or recorded first are skipped."""
+    client's timeouts. Deliveries another worker claimed or recorded first are skipped.
+    Deletion notices and score-change notices (consent.models.ScoreNotice) alike."""
     deliveries = [d for d in deliveries if await _claim(d)]
     if not deliveries:
         return
@@ -195,13 +206,22 @@ async def deliver_due(settings: Settings, vault: Vault, *, limit: int = 50) -> i
     return len(due)
 
 
+Job = Callable[[Settings, Vault], Awaitable[int]]
+
+
 async def run_worker(
-    settings: Settings, vault: Vault, stop: asyncio.Event, *, interval: float = 15.0
+    settings: Settings,
+    vault: Vault,
+    stop: asyncio.Event,
+    *,
+    interval: float = 15.0,
+    jobs: Sequence[Job] = (deliver_due,),
 ) -> None:
-    """Retry pending deliveries until `stop` is set (started by the app's lifespan)."""
+    """Run each job (deliver what is due) every `interval` seconds until `stop` is set."""
     while not stop.is_set():
         try:
-            await deliver_due(settings, vault)
+            for job in jobs:
+                await job(settings, vault)
         except Exception as exc:  # the worker must outlive any single failure
             log.error("webhook worker failed", extra={"code": type(exc).__name__})
         with contextlib.suppress(TimeoutError):

@@ -280,6 +280,7 @@ async def register_app(request: Request) -> Response:
             public=form_text(form, "client_type") == "public",
             homepage=form_text(form, "homepage") or None,
             webhook_url=form_text(form, "webhook_url") or None,
+            score_notices=form_text(form, "score_notices") == "yes",
             owner_id=member.id,
             vault=get_runtime(request).vault,
         )
