@@ -15,15 +15,8 @@ from coop.connectors.builtin.archive import read_archive
 from coop.connectors.models import Connection, Record
 from coop.errors import SourceRejectedError, SourceTooLargeError
 from coop.jobs import sync as sync_jobs
+from tests.connectors.exports import make_zip
 from tests.connectors.helpers import scan_rows
-
-
-def make_zip(files: dict[str, bytes | str], *, compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
 
 
 def note(n: int, *, replies: int = 0, likes: int = 0, shares: int = 0) -> dict[str, object]:

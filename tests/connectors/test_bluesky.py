@@ -100,27 +100,24 @@ async def test_an_unusable_or_unknown_handle_is_refused_with_its_code(
     assert fake.log.to("/xrpc/com.atproto.server.createSession") == []
 
 
-async def test_a_did_document_that_does_not_claim_the_handle_is_refused(
-    http: OutboundClient,
+@pytest.mark.parametrize(
+    ("document", "code"),
+    [
+        ({"aka_handle": "mallory.test"}, "handle_not_resolved"),  # does not claim the handle
+        ({"pds_endpoint": "https://10.0.0.5"}, "url_not_allowed"),  # refused by the SSRF guard
+        ({"pds_endpoint": "http://pds.example"}, "handle_not_resolved"),  # not https
+    ],
+)
+async def test_a_did_document_naming_no_usable_pds_for_the_handle_is_refused(
+    http: OutboundClient, document: dict[str, str], code: str
 ) -> None:
     with (
-        running_bluesky(aka_handle="mallory.test") as fake,
+        running_bluesky(**document) as fake,
         pytest.raises(spec.InvalidSourceError) as caught,
     ):
         await connector(fake).login(http, HANDLE, PASSWORD)
-    assert caught.value.code == "handle_not_resolved"
+    assert caught.value.code == code
     assert fake.log.to("/xrpc/com.atproto.server.createSession") == []
-
-
-async def test_a_pds_at_a_private_address_is_refused_by_the_ssrf_guard(
-    http: OutboundClient,
-) -> None:
-    with (
-        running_bluesky(pds_endpoint="https://10.0.0.5") as fake,
-        pytest.raises(spec.InvalidSourceError) as caught,
-    ):
-        await connector(fake).login(http, HANDLE, PASSWORD)
-    assert caught.value.code == "url_not_allowed"
 
 
 # -- reading -------------------------------------------------------------------------------

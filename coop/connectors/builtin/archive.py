@@ -105,7 +105,8 @@ def _total(node: Any) -> int:
     return 0
 
 
-def _iso(value: Any) -> datetime | None:
+def iso_time(value: Any) -> datetime | None:
+    """An ISO 8601 time (`Z`, an offset, or none: UTC) or None."""
     if not isinstance(value, str):
         return None
     try:
@@ -122,7 +123,7 @@ def mastodon_record(activity: Any) -> spec.Record | None:
     note = activity.get("object")
     if not isinstance(note, dict) or note.get("type") != "Note":
         return None
-    when = _iso(note.get("published") or activity.get("published"))
+    when = iso_time(note.get("published") or activity.get("published"))
     note_id = note.get("id") or activity.get("id")
     if when is None or not isinstance(note_id, str):
         return None
@@ -148,7 +149,7 @@ def _tweet_time(value: Any) -> datetime | None:
     try:
         return parsedate_to_datetime(value).astimezone(UTC)
     except (TypeError, ValueError, IndexError):
-        return _iso(value)
+        return iso_time(value)
 
 
 def _int(value: Any) -> int:
@@ -272,6 +273,7 @@ __all__ = [
     "ArchiveConnector",
     "Format",
     "check_name",
+    "iso_time",
     "iter_archive",
     "open_zip",
     "read_archive",

@@ -17,10 +17,11 @@ Never read: "Media Owner" (whose post it was) and every other file.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from coop.connectors import spec
+from coop.connectors.builtin.archive import iso_time
 from coop.connectors.builtin.exports import (
     ExportConnector,
     Part,
@@ -38,16 +39,6 @@ COMMENTS = re.compile(
     r"(^|/)comments/(post_comments(_\d+)?|reels_comments)\.json$|(^|/)comments\.json$"
 )
 VIDEO = (".mp4", ".mov", ".webm")
-
-
-def _iso(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _media_id(uri: Any) -> str | None:
@@ -92,7 +83,7 @@ def old_media_record(item: Any) -> spec.Record | None:
     if not isinstance(item, dict):
         return None
     media = [{"uri": item.get("path")}]
-    return _post("post", media, item.get("caption"), _iso(item.get("taken_at")))
+    return _post("post", media, item.get("caption"), iso_time(item.get("taken_at")))
 
 
 def _comment(when: datetime | None, text: Any) -> spec.Record | None:
@@ -108,7 +99,7 @@ def _comment(when: datetime | None, text: Any) -> spec.Record | None:
 
 def comment_record(item: Any) -> spec.Record | None:
     if isinstance(item, list) and len(item) >= 2:  # 2018-2020: [time, text, owner]
-        return _comment(_iso(item[0]), item[1])
+        return _comment(iso_time(item[0]), item[1])
     data = item.get("string_map_data") if isinstance(item, dict) else None
     if not isinstance(data, dict):
         return None
