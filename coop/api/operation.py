@@ -9,7 +9,9 @@ graphql-core, in place of strawberry's `Schema.execute` and its extension hooks.
    introspection, GQ-08), then validate with graphql-core's rules, strawberry's two extra
    rules and coop's depth and alias limits (coop.api.limits: the messages of strawberry's
    QueryDepthLimiter and MaxAliasesLimiter, computed in linear time, which strawberry's are
-   not); both steps are done once per distinct document text (a bounded LRU);
+   not). The linear limits run first, alone; the other rules then run under a work budget
+   proportional to the document (coop.api.budget). New texts are checked in a worker thread;
+   both steps are done once per distinct document text (a bounded LRU);
 2. pick the operation (an unknown or missing operation name is a 400, as in strawberry);
 3. check the page bounds and the node ceiling (GQ-10), cached per text when there are no
    variables;
@@ -49,6 +51,7 @@ from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from coop.api.budget import validate_within_budget
 from coop.api.errors import UNEXPECTED_MESSAGE, Code, code_for_coop_error
 from coop.api.limits import (
     MAX_TOKENS,
@@ -65,13 +68,12 @@ from coop.errors import CoopError, DatabaseUnavailableError
 log = logging.getLogger("coop.api")
 
 CACHE_SIZE = 256  # distinct document texts kept; unique texts must not grow memory unbounded
+# Linear, checked first: a document they refuse is never handed to the other rules.
+LIMIT_RULES: tuple[type[ASTValidationRule], ...] = (SelectionBreadth, DepthLimit, AliasLimit)
 RULES: tuple[type[ASTValidationRule], ...] = (
-    SelectionBreadth,  # first: its errors come before the rules whose cost it bounds
     *specified_rules,
     MaybeNullValidationRule,
     OneOfInputValidationRule,
-    DepthLimit,
-    AliasLimit,
 )
 
 # strawberry's faster awaitable test (typed as returning bool, which it is in effect).
@@ -217,7 +219,11 @@ class Operations:
             document = parse(text, max_tokens=MAX_TOKENS)
         except GraphQLError as error:
             return Prepared(document=None, errors=[error])
-        errors = validate(self.schema, document, RULES, hide_suggestions=self.hide_suggestions)
+        errors = validate(self.schema, document, LIMIT_RULES)
+        if not errors:
+            errors = validate_within_budget(
+                self.schema, document, RULES, hide_suggestions=self.hide_suggestions
+            )
         operations = {
             (d.name.value if d.name else None): d
             for d in document.definitions

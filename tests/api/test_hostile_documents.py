@@ -12,13 +12,13 @@ import sys
 from collections.abc import Callable
 
 import pytest
-from graphql import parse, validate
+from graphql import get_introspection_query, parse, validate
 from strawberry.extensions.max_aliases import create_validator as strawberry_aliases
 from strawberry.extensions.query_depth_limiter import create_validator as strawberry_depth
 
-from coop.api import limits, shape
+from coop.api import budget, limits, shape
 from coop.api.limits import MAX_ALIASES, MAX_DEPTH, AliasLimit, DepthLimit, check_amounts
-from coop.api.operation import Operations
+from coop.api.operation import RULES, Operations
 from coop.api.schema import schema
 
 SLACK = 1.5  # constant overheads shrink as documents grow; quadratic growth would be 4x
@@ -233,3 +233,68 @@ def test_many_siblings_that_graphql_core_compares_pairwise_are_refused(
 ) -> None:
     prepared = Operations(schema).prepare(text)
     assert message in [e.message for e in prepared.errors]
+
+
+def nested_same_names(width: int, depth: int) -> str:
+    """`width` same-named fields at each of `depth` levels: graphql-core compares each pair
+    and, inside it, each pair of their children (within the sibling cap when width <= 10)."""
+    inner = "value"
+    for field in ("scores", "viewer")[2 - depth :]:
+        inner = " ".join([f"{field} {{ {inner} }}"] * width)
+    return "{ " + inner + " }"
+
+
+def fragments_of_same_names(fields: int) -> str:
+    spreads = " ".join(f"...G{j}" for j in range(25))
+    frags = " ".join(
+        f"fragment G{j} on Viewer {{ " + " ".join(["scores { value }"] * fields) + " }"
+        for j in range(25)
+    )
+    return "{ " + " ".join([f"viewer {{ {spreads} }}"] * 10) + " } " + frags
+
+
+COSTLY = [
+    nested_same_names(10, 2),
+    fragments_of_same_names(4),
+    fragments_of_same_names(10),
+]
+
+
+@pytest.mark.parametrize("text", COSTLY)
+def test_documents_within_the_caps_that_graphql_core_finds_costly_stop_at_the_budget(
+    text: str,
+) -> None:
+    document = parse(text)
+    allowed = budget.WORK_BASE + budget.WORK_PER_NODE * budget.ast_size(document)
+    work = calls(
+        lambda: budget.validate_within_budget(
+            schema._schema, document, RULES, hide_suggestions=True
+        )
+    )
+    sizing = calls(lambda: budget.ast_size(document))  # counting the nodes is work too
+    assert work <= allowed + sizing + 100
+    prepared = Operations(schema).prepare(text)
+    assert [e.message for e in prepared.errors] == [budget.TOO_COSTLY]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        get_introspection_query(descriptions=True),
+        '{ viewer { id handle score(scorer: "reach") { value explanation { reasons } } } }',
+        nested_same_names(2, 2),
+        fan_out(80),
+        many_operations(80),
+    ],
+    ids=["introspection", "score", "a-few-repeats", "fan-out", "many-operations"],
+)
+def test_ordinary_documents_use_well_under_half_the_budget(text: str) -> None:
+    document = parse(text)
+    allowed = budget.WORK_BASE + budget.WORK_PER_NODE * budget.ast_size(document)
+    work = calls(
+        lambda: budget.validate_within_budget(
+            schema._schema, document, RULES, hide_suggestions=True
+        )
+    )
+    assert work < allowed / 2
+    assert budget.TOO_COSTLY not in [e.message for e in Operations(schema).prepare(text).errors]

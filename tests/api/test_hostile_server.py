@@ -41,9 +41,9 @@ asyncio.run(main())
 """
 
 
-def slow_but_allowed(i: int) -> str:
-    """Within every cap, and among the costliest documents to validate (graphql-core compares
-    same-named siblings and their fragments pairwise)."""
+def costly_document(i: int) -> str:
+    """Within the sibling caps, and among the costliest documents to validate (graphql-core
+    compares same-named siblings and their fragments pairwise): checked until the budget."""
     spreads = " ".join(f"...G{j}" for j in range(25))
     fields = " ".join(f"viewer {{ {spreads} }}" for _ in range(10))
     frags = " ".join(f"fragment G{j} on Viewer {{ id handle sharingPaused }}" for j in range(25))
@@ -81,7 +81,7 @@ async def served(tmp_path: Path) -> tuple[str, str]:  # type: ignore[misc]
 
 
 HOSTILE = [
-    *(slow_but_allowed(i) for i in range(6)),
+    *(costly_document(i) for i in range(6)),
     chain(30),
     diamond(30),
     alias_bomb(30),
