@@ -17,12 +17,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from coop.connectors import oauth_apps, oauth_client, service
-from coop.errors import ConflictError, NotFoundError, OAuthCallbackError
+from coop.errors import ConflictError, CoopError, NotFoundError, OAuthCallbackError
 from coop.http.auth import current_actor, require_member
 from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
 from coop.jobs import sync as sync_jobs
+from coop.web.connectors import catalogue_response
 from coop.web.templating import render
 
 SESSION_ENDED = (
@@ -52,17 +53,23 @@ async def start(request: Request) -> Response:
     runtime = get_runtime(request)
     jobs = _jobs(request)
     connector = request.url.path.split("/")[2]
-    url = await oauth_client.start(
-        vault=jobs.vault,
-        registry=jobs.registry,
-        guard=jobs.guard,
-        settings=runtime.settings,
-        member_id=member.id,
-        session_id=actor.session_id,
-        connector=connector,
-        instance=str(form.get("instance") or ""),
-        connection_id=_optional_uuid(form.get("connection")),
-    )
+    instance = str(form.get("instance") or "")
+    try:
+        url = await oauth_client.start(
+            vault=jobs.vault,
+            registry=jobs.registry,
+            guard=jobs.guard,
+            settings=runtime.settings,
+            member_id=member.id,
+            session_id=actor.session_id,
+            connector=connector,
+            instance=instance,
+            connection_id=_optional_uuid(form.get("connection")),
+        )
+    except CoopError as exc:
+        # A server that cannot be reached or is not Mastodon: say so on the catalogue with
+        # the name still in its field, as the feed form does.
+        return await catalogue_response(request, error=exc, form={"instance": instance})
     # Not a 303: Chrome and Safari apply the page's CSP `form-action 'self'` to the redirects
     # that follow a form post (w3c/webappsec-csp#8). A page that navigates on its own (the
     # Refresh header, no script) with a visible link keeps the CSP strict for any instance.

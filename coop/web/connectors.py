@@ -28,9 +28,11 @@ def _jobs(request: Request) -> sync_jobs.Jobs:
     return sync_jobs.get_jobs(get_runtime(request).extras)
 
 
-async def _catalogue(
+async def catalogue_response(
     request: Request, *, error: CoopError | None = None, form: dict[str, str] | None = None
 ) -> Response:
+    """The catalogue, with the error of a connect attempt above it and the member's input kept
+    in its form (every connect form answers this way: no dead-end pages)."""
     member = await require_member(request)
     jobs = _jobs(request)
     context: dict[str, Any] = {
@@ -45,7 +47,7 @@ async def _catalogue(
 
 
 async def catalogue_page(request: Request) -> Response:
-    return await _catalogue(request)
+    return await catalogue_response(request)
 
 
 async def connect_feed(request: Request) -> Response:
@@ -55,7 +57,7 @@ async def connect_feed(request: Request) -> Response:
     try:
         view = await sync_jobs.connect_feed(_jobs(request), member_id=member.id, url=url)
     except CoopError as exc:
-        return await _catalogue(request, error=exc, form={"url": url})
+        return await catalogue_response(request, error=exc, form={"url": url})
     return redirect_with_flash(f"/connections/{view.id}", "Connected. The first sync has started.")
 
 
@@ -74,7 +76,7 @@ async def connect_with_password(request: Request) -> Response:
             password=str(form.get("app_password") or ""),
         )
     except CoopError as exc:
-        return await _catalogue(request, error=exc, form={"account": account})
+        return await catalogue_response(request, error=exc, form={"account": account})
     return redirect_with_flash(f"/connections/{view.id}", "Connected. The first sync has started.")
 
 
@@ -110,7 +112,7 @@ async def upload_archive(request: Request) -> Response:
     form = await read_form(request, max_files=1, max_fields=4, max_part_size=1024 * 1024)
     upload = form.get(UPLOAD_FIELD)
     if not isinstance(upload, UploadFile):
-        return await _catalogue(
+        return await catalogue_response(
             request, error=CoopError("Choose an archive file to upload.", code="invalid_source")
         )
     # The form parser spooled the file to disk; a slot is needed only to read it into memory.
@@ -130,7 +132,7 @@ async def _import(
             _jobs(request), member_id=member_id, data=data, connector=request.path_params["name"]
         )
     except CoopError as exc:
-        return await _catalogue(request, error=exc)
+        return await catalogue_response(request, error=exc)
     return redirect_with_flash(f"/connections/{view.id}", "Your archive was read.")
 
 

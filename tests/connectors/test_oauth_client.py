@@ -5,6 +5,7 @@ token endpoint (checklist OA-18)."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import re
 import secrets
 from collections.abc import Iterator
@@ -326,8 +327,11 @@ async def test_instances_that_are_not_public_https_servers_are_refused(
 
     response = await start(client, typed)
 
+    # Not a dead end: the catalogue again, the error above it, the name still in its field.
     assert response.status_code == 400
-    assert f"<code>{code}</code>" in response.text
+    assert f'<span class="muted">({code})</span>' in response.text
+    assert 'action="/connectors/mastodon/connect"' in response.text
+    assert f'value="{html.escape(typed)}"' in response.text
 
 
 async def test_starting_needs_a_csrf_token(
