@@ -214,17 +214,20 @@ async def test_python_sockets_at_import_time_are_a_sandbox_violation(
     assert_nothing_reached([], canaries, targets)
 
 
-@pytest.mark.parametrize("which", ["tcp", "abstract", "tmp", "run", "postgres"])
+@pytest.mark.parametrize("which", ["tcp", "dns", "public", "abstract", "tmp", "run", "postgres"])
 async def test_python_sockets_in_score_are_refused_as_a_sandbox_violation(
     box: Sandbox,
     canaries: dict[str, CanaryListener],
     targets: dict[str, list],  # type: ignore[type-arg]
     which: str,
 ) -> None:
-    if which == "tcp":
-        command = f"connect:{canaries['tcp'].port}"
-    else:
-        command = f"unix:{PG_SOCKET if which == 'postgres' else canaries[which].unix}"
+    commands = {
+        "tcp": f"connect:{canaries['tcp'].port}",
+        "dns": "dns:example.org",
+        "public": "public:1.1.1.1:443",
+        "postgres": f"unix:{PG_SOCKET}",
+    }
+    command = commands.get(which) or f"unix:{canaries[which].unix}"
     with pytest.raises(ScorerError) as caught:
         await box.run(scorer="hostile", records=[record("post", text=command)], now=NOW)
     assert caught.value.code == "sandbox_violation"
