@@ -134,7 +134,7 @@ def _error_page(request: Request, message: str) -> Response:
     return render(
         request,
         "error.html",
-        {"status": 400, "code": "invalid_request", "message": message},
+        {"status": 400, "code": "invalid_request", "message": message, "app_fault": True},
         status_code=400,
     )
 

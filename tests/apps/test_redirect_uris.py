@@ -255,4 +255,5 @@ async def test_a_bad_uri_stored_before_the_rules_gets_a_clean_refusal_never_a_re
         assert response.status_code == 400
         assert "location" not in response.headers
         assert "must register it again" in response.text
+        assert "Nothing was shared with the app" in response.text
         assert response.headers["content-security-policy"] == CSP
