@@ -158,3 +158,24 @@ async def test_disconnecting_deletes_the_records_and_ends_the_session_upstream(
     [delete] = pds.log.to("/xrpc/com.atproto.server.deleteSession", "POST")
     assert delete.headers["authorization"] == f"Bearer {refresh}"
     assert pds.live_refresh_tokens() == set()
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(429, "upstream_throttled"), (502, "upstream_login_failed")],
+)
+async def test_a_pds_that_throttles_or_fails_the_login_connects_nothing(
+    client: httpx.AsyncClient, app: Any, pds: FakeBluesky, status: int, code: str
+) -> None:
+    await log_in_new_member(client)
+    pds.fail_next(
+        status,
+        path="/xrpc/com.atproto.server.createSession",
+        headers={"Retry-After": "30"} if status == 429 else {},
+    )
+
+    response = await connect(client, app)
+
+    assert response.status_code == status
+    assert f"({code})" in response.text
+    assert await Connection.all().count() == 0

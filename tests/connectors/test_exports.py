@@ -4,6 +4,7 @@ formats: every layout, Meta's escaping, what is never read, and hostile ZIPs."""
 from __future__ import annotations
 
 import json
+import tracemalloc
 import uuid
 from datetime import UTC, datetime
 
@@ -166,6 +167,49 @@ def test_a_csv_line_past_the_bound_is_too_large() -> None:
     with pytest.raises(spec.InvalidSourceError) as caught:
         read(LinkedInConnector(), make_zip({"Shares.csv": huge}))
     assert caught.value.code == "archive_too_large"
+
+
+# -- the memory bound -----------------------------------------------------------------------
+
+
+def _peak_while_checking(connector: ExportConnector, upload: bytes) -> tuple[int, int]:
+    tracemalloc.start()
+    try:
+        count = connector.check(upload)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return count, peak
+
+
+def test_a_large_facebook_posts_file_is_read_within_the_memory_bound() -> None:
+    posts = [
+        {"timestamp": 1_700_000_000 + n, "data": [{"post": f"Post {n} ☀ " + "x" * 300}]}
+        for n in range(25_000)
+    ]
+    text = meta_json(posts)
+    upload = make_zip({"your_facebook_activity/posts/your_posts_1.json": text})
+    del posts
+
+    count, peak = _peak_while_checking(FacebookConnector(), upload)
+
+    assert count == 25_000
+    assert len(text) > 4 * 2 * 1024 * 1024  # parsed whole, it would take several times this
+    assert peak < 2 * 1024 * 1024
+
+
+def test_a_large_linkedin_csv_is_read_within_the_memory_bound() -> None:
+    row = '2025-11-03 08:15:00,https://www.linkedin.com/feed/update/urn:li:share:{n},"{text}"\n'
+    body = "Date,ShareLink,ShareCommentary\n" + "".join(
+        row.format(n=n, text=f"line one {n}\nline two " + "y" * 300) for n in range(25_000)
+    )
+    upload = make_zip({"Shares.csv": body})
+
+    count, peak = _peak_while_checking(LinkedInConnector(), upload)
+
+    assert count == 25_000
+    assert len(body) > 4 * 2 * 1024 * 1024
+    assert peak < 2 * 1024 * 1024
 
 
 # -- through the flow: storage, re-uploads, hostile ZIPs ---------------------------------------
