@@ -41,7 +41,10 @@ REASONS: Mapping[str, str] = {
     "throttled": "The source asked coop to slow down; the next sync waits until it allows.",
     "needs_reauthorization": "The source no longer accepts coop's access. Reconnect to resume.",
     "retries_exhausted": "The source kept failing with temporary errors; coop will try later.",
-    "upstream_error": "The source answered with an error that retrying will not fix.",
+    "upstream_error": (
+        "The source answered with an error ({detail}). coop tries again at the next sync; if "
+        "the address is wrong, disconnect it and connect the right one."
+    ),
     "url_not_allowed": "The source address (or a redirect) points to a private address.",
     "source_too_large": "The source is larger than coop accepts.",
     "unsafe_xml": "The feed uses unsafe XML (entity declarations) and was refused.",
@@ -51,6 +54,15 @@ REASONS: Mapping[str, str] = {
     "archive_too_large": "The archive is larger than coop accepts.",
     "internal_error": "Something went wrong on coop's side; it will try again later.",
 }
+
+
+def reason_for(code: str, detail: str = "") -> str:
+    """The member-facing reason for an error code. `detail` is the connector's own words
+    ("upstream answered 404"), never upstream text; it fills a reason's {detail}."""
+    known = REASONS.get(code)
+    if known:
+        return known.format(detail=detail[:200] or "no detail")
+    return detail[:200] or REASONS["invalid_source"]
 
 
 @dataclass(frozen=True)
@@ -192,8 +204,8 @@ class SyncEngine:
             return await self._failing(claim, "retries_exhausted", added)
         except spec.InvalidSourceError as exc:
             return await self._failing(claim, exc.code, added, str(exc))
-        except spec.PermanentUpstreamError:
-            return await self._failing(claim, "upstream_error", added)
+        except spec.PermanentUpstreamError as exc:
+            return await self._failing(claim, "upstream_error", added, str(exc))
         except CoopError as exc:
             return await self._failing(claim, exc.code, added)
         except Exception as exc:  # a connector bug must not kill the worker or leak data
@@ -295,7 +307,7 @@ class SyncEngine:
     async def _failing(
         self, claim: store.Claim, code: str, added: int, message: str = ""
     ) -> SyncOutcome:
-        reason = REASONS.get(code) or message[:200] or REASONS["invalid_source"]
+        reason = reason_for(code, message)
         next_at = utcnow() + timedelta(seconds=self.failure_delay)
         return await self._end(
             claim, "failing", "failing", added, next_at, code=code, reason=reason

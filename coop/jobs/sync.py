@@ -17,7 +17,7 @@ from coop.connectors import password_login, service
 from coop.connectors.outbound import Guard, Resolver
 from coop.connectors.registry import Registry
 from coop.errors import SourceRejectedError, SourceTooLargeError
-from coop.jobs.engine import REASONS, SyncEngine
+from coop.jobs.engine import SyncEngine, reason_for
 from coop.jobs.queue import InProcessQueue, JobQueue
 from coop.jobs.scheduler import Scheduler
 from coop.vault import Vault
@@ -170,7 +170,7 @@ async def import_archive(
         error = (
             SourceTooLargeError if outcome.error_code in TOO_LARGE_CODES else SourceRejectedError
         )
-        raise error(REASONS.get(outcome.error_code), code=outcome.error_code)
+        raise error(reason_for(outcome.error_code), code=outcome.error_code)
     return await service.get_connection(
         vault=jobs.vault, registry=jobs.registry, member_id=member_id, connection_id=connection_id
     )

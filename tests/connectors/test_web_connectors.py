@@ -293,3 +293,18 @@ async def test_a_configured_github_offers_connect(settings: Any, db: str) -> Non
     github = page[page.index('id="connect-github"') :].split("</section>", 1)[0]
     assert 'action="/connectors/github/connect"' in github
     assert "not available" not in github
+
+
+async def test_a_feed_address_that_answers_404_says_so_and_when_coop_tries_again(
+    client: httpx.AsyncClient, app: Any, blog_server: LiveServer
+) -> None:
+    """No contradiction: the page says what the source answered, that coop tries again at the
+    next sync (which it shows), and what the member can do."""
+    await log_in_new_member(client)
+    connection_id = await connect_feed(client, app, blog_server.url("/no-such-feed.xml"))
+    page = (await client.get(f"/connections/{connection_id}")).text
+    assert ">Failing</strong>" in page
+    assert "The source answered with an error (upstream answered 404)." in page
+    assert "coop tries again at the next sync" in page
+    assert "retrying will not fix" not in page
+    assert re.search(r"<dt>Next sync</dt>\s*<dd>\d{4}-\d\d-\d\d", page)
