@@ -65,12 +65,35 @@ class ScoreView:
 
 
 @dataclass(frozen=True)
+class CauseView:
+    kind: str  # scorer_version, new_data, removed_data, time_passed, unexplained
+    amount: float
+    reason: str
+    record: str | None  # the same opaque reference as ContributionView.ref
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    previous: float
+    delta: float
+    causes: Sequence[CauseView]
+
+
+@dataclass(frozen=True)
+class ScoreStateView:
+    """What a current score says about itself beyond its value: its change and staleness."""
+
+    change: ChangeView | None
+    stale: bool
+
+
+@dataclass(frozen=True)
 class HistoryEntryView:
     id: str  # opaque, stable: the cursor of this entry
     scorer_version: str
     value: float
     computed_at: datetime
-    change: str  # first, new_data, aged_out, version_changed, unchanged
+    change: str  # first, new_data, data_aged_out, version_changed, unchanged, other
     delta: float | None
     contributions: Sequence[ContributionView] = ()
 
@@ -98,6 +121,7 @@ class MemberScorerView:
 
     info: ScorerInfo
     enabled: bool
+    awaiting_consent: str = ""  # what a new version reads more, in words
 
 
 @dataclass(frozen=True)
@@ -155,6 +179,10 @@ class Backend(Protocol):
         self, principal: Principal, scores: Sequence[ScoreView]
     ) -> dict[uuid.UUID, ExplanationView]: ...
 
+    async def score_states(
+        self, principal: Principal, scores: Sequence[ScoreView]
+    ) -> dict[uuid.UUID, ScoreStateView]: ...
+
     async def score_history(
         self, principal: Principal, scorer: str, first: int, after: str | None
     ) -> Page[HistoryEntryView] | None: ...
@@ -164,6 +192,8 @@ class Backend(Protocol):
     async def member_scorers(self, principal: Principal) -> Sequence[MemberScorerView]: ...
 
     async def set_scorer(self, principal: Principal, name: str, enabled: bool) -> None: ...
+
+    async def accept_scorer_version(self, principal: Principal, name: str) -> None: ...
 
     async def connections(self, principal: Principal) -> Sequence[ConnectionView]: ...
 

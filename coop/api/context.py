@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
-from coop.api.backend import Backend, ExplanationView, Principal, ScoreView
+from coop.api.backend import Backend, ExplanationView, Principal, ScoreStateView, ScoreView
 
 
 def _explanation_loader(
@@ -22,6 +22,15 @@ def _explanation_loader(
     return DataLoader(load_fn=load, cache_key_fn=lambda score: score.id)
 
 
+def _state_loader(backend: Backend, principal: Principal) -> DataLoader[ScoreView, ScoreStateView]:
+    async def load(scores: Sequence[ScoreView]) -> list[ScoreStateView]:
+        found = await backend.score_states(principal, scores)
+        fresh = ScoreStateView(change=None, stale=False)
+        return [found.get(score.id, fresh) for score in scores]
+
+    return DataLoader(load_fn=load, cache_key_fn=lambda score: score.id)
+
+
 @dataclass
 class ApiContext:
     """Built once per request after authentication; resolvers read it from `info.context`."""
@@ -31,6 +40,7 @@ class ApiContext:
     request_id: str
     _scores: dict[str, asyncio.Future[ScoreView | None]] = field(default_factory=dict, init=False)
     _explanations: DataLoader[ScoreView, ExplanationView] | None = field(default=None, init=False)
+    _states: DataLoader[ScoreView, ScoreStateView] | None = field(default=None, init=False)
 
     async def score(self, scorer: str) -> ScoreView | None:
         """The current score of `scorer` if this token may read it (None otherwise: not
@@ -66,6 +76,12 @@ class ApiContext:
         if self._explanations is None:
             self._explanations = _explanation_loader(self.backend, self.principal)
         return self._explanations
+
+    @property
+    def states(self) -> DataLoader[ScoreView, ScoreStateView]:
+        if self._states is None:
+            self._states = _state_loader(self.backend, self.principal)
+        return self._states
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.principal.scopes

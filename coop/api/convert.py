@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from coop.api.backend import (
+    CauseView,
+    ChangeView,
     ConnectionView,
     ContributionView,
     ExplanationView,
@@ -68,11 +70,31 @@ def score_from_row(row: Any) -> ScoreView:
     )
 
 
+# The history's one-word summary of a change: its largest cause.
+_HISTORY_LABELS = {
+    "scorer_version": "version_changed",
+    "new_data": "new_data",
+    "removed_data": "data_aged_out",
+    "time_passed": "data_aged_out",
+    "unexplained": "other",
+}
+
+
+def change_view(change: Any) -> ChangeView:
+    """A decomposed change (coop.scoring.changes.Change): causes point at records by the
+    scorer's opaque ref, as contributions do (never the record id)."""
+    return ChangeView(
+        previous=change.previous_value,
+        delta=change.delta,
+        causes=[CauseView(c.kind, c.amount, c.reason, c.ref) for c in change.causes],
+    )
+
+
 def history_entry(view: Any, position: int) -> HistoryEntryView:
     change = view.change
     label = "first"
     if change is not None:
-        label = change.labels[0] if change.labels else "unchanged"
+        label = _HISTORY_LABELS.get(change.main_kind, "unchanged")
     return HistoryEntryView(
         id=f"o{position}",
         scorer_version=view.scorer_version,

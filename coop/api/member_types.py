@@ -101,10 +101,20 @@ class Grant(Node):
 class MemberScorer:
     scorer: Scorer = strawberry.field(description="The scorer as the catalogue lists it.")
     enabled: bool = strawberry.field(description="Whether it runs on the member's data.")
+    awaiting_consent: str | None = strawberry.field(
+        description=(
+            "What the installed version reads beyond the version you accepted, in words; "
+            "null when nothing waits. Until you call `acceptScorerVersion` it does not run."
+        )
+    )
 
     @staticmethod
     def of(view: MemberScorerView) -> MemberScorer:
-        return MemberScorer(scorer=Scorer.of(view.info), enabled=view.enabled)
+        return MemberScorer(
+            scorer=Scorer.of(view.info),
+            enabled=view.enabled,
+            awaiting_consent=view.awaiting_consent or None,
+        )
 
 
 @strawberry.type(description="One read of the member's data by an app or a personal token.")
@@ -232,7 +242,8 @@ SyncConnectionResult = Annotated[
 SetScorerResult = Annotated[
     SetScorerSuccess | ScorerError,
     strawberry.union(
-        "SetScorerResult", description="What `enableScorer` and `disableScorer` return."
+        "SetScorerResult",
+        description="What `enableScorer`, `disableScorer` and `acceptScorerVersion` return.",
     ),
 ]
 ChangeGrantResult = Annotated[

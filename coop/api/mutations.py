@@ -54,10 +54,14 @@ def _uuid_of(global_id: str, type_name: str) -> uuid.UUID | None:
         return None
 
 
-async def _set_scorer(info: Ctx, name: str, enabled: bool) -> SetScorerResult:
+async def _set_scorer(info: Ctx, name: str, enabled: bool | None) -> SetScorerResult:
+    """Enable (True), disable (False) or accept the installed version of (None) a scorer."""
     ctx = info.context
     try:
-        await ctx.backend.set_scorer(ctx.principal, name, enabled)
+        if enabled is None:
+            await ctx.backend.accept_scorer_version(ctx.principal, name)
+        else:
+            await ctx.backend.set_scorer(ctx.principal, name, enabled)
         views = await ctx.backend.member_scorers(ctx.principal)
     except NotFoundError:
         return ScorerError(code=ScorerErrorCode.NOT_FOUND, message="No such scorer.")
@@ -128,6 +132,19 @@ class Mutation:
         self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
     ) -> SetScorerResult | None:
         return await _set_scorer(info, name, False)
+
+    @strawberry.mutation(
+        description=(
+            "Accept the installed version of an enabled scorer that reads more than the "
+            "version you enabled (see `MemberScorer.awaitingConsent`): it runs on your data "
+            "again and your score is recomputed."
+        ),
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def accept_scorer_version(
+        self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
+    ) -> SetScorerResult | None:
+        return await _set_scorer(info, name, None)
 
     @strawberry.mutation(
         description="Revoke a grant: the app is refused from its next request.",

@@ -25,9 +25,11 @@ from coop.api.backend import (
     Page,
     Principal,
     ScorerInfo,
+    ScoreStateView,
     ScoreView,
 )
 from coop.api.convert import (
+    change_view,
     connection_view,
     explanation_view,
     history_entry,
@@ -196,6 +198,25 @@ class ServiceBackend:
         )
         return {score_id: explanation_view(e) for score_id, e in opened.items()}
 
+    async def score_states(
+        self, principal: Principal, scores: Sequence[ScoreView]
+    ) -> dict[uuid.UUID, ScoreStateView]:
+        """Changes and staleness of current scores already read (and logged)."""
+        from coop.scoring import service as scoring
+
+        states = await scoring.current_states(
+            vault=self.runtime.vault,
+            member_id=principal.member_id,
+            score_ids=[s.id for s in scores],
+        )
+        return {
+            score_id: ScoreStateView(
+                change=None if s.change is None else change_view(s.change),
+                stale=bool(s.stale_reason),
+            )
+            for score_id, s in states.items()
+        }
+
     async def score_history(
         self, principal: Principal, scorer: str, first: int, after: str | None
     ) -> Page[HistoryEntryView] | None:
@@ -239,7 +260,20 @@ class ServiceBackend:
         from coop.scoring import service as scoring
 
         enabled = set(await scoring.list_enabled_scorers(member_id=principal.member_id))
-        return [MemberScorerView(info=i, enabled=i.name in enabled) for i in await self.catalogue()]
+        waiting = await self._flow().pending_versions(member_id=principal.member_id)
+        return [
+            MemberScorerView(
+                info=i,
+                enabled=i.name in enabled,
+                awaiting_consent=waiting[i.name].what_is_new() if i.name in waiting else "",
+            )
+            for i in await self.catalogue()
+        ]
+
+    async def accept_scorer_version(self, principal: Principal, name: str) -> None:
+        if await self._meta(name) is None:
+            raise NotFoundError()
+        await self._flow().accept_version(member_id=principal.member_id, scorer=name)
 
     async def set_scorer(self, principal: Principal, name: str, enabled: bool) -> None:
         from coop.scoring import service as scoring

@@ -11,7 +11,14 @@ import strawberry
 from strawberry import Info
 
 from coop.api import ids
-from coop.api.backend import ContributionView, HistoryEntryView, ScorerInfo, ScoreView
+from coop.api.backend import (
+    ChangeView,
+    ContributionView,
+    HistoryEntryView,
+    ScorerInfo,
+    ScoreStateView,
+    ScoreView,
+)
 
 
 @strawberry.interface(description="An object with a global id (see `Query.node`).")
@@ -56,13 +63,100 @@ class Explanation:
     reasons: list[str] = strawberry.field(description="Short sentences a person can read.")
 
 
+@strawberry.enum(description="What moved a score (see `ChangeCause`).")
+class ChangeKind(Enum):
+    SCORER_VERSION = strawberry.enum_value(
+        "scorer_version",
+        description="A new scorer version alone: the same records scored at the same time.",
+    )
+    NEW_DATA = strawberry.enum_value(
+        "new_data", description="A record added, or an existing record edited (new reactions)."
+    )
+    REMOVED_DATA = strawberry.enum_value(
+        "removed_data", description="A record no longer in the member's data."
+    )
+    TIME_PASSED = strawberry.enum_value(
+        "time_passed", description="The same records scored later (decay, windows)."
+    )
+    UNEXPLAINED = strawberry.enum_value(
+        "unexplained",
+        description=(
+            "What coop could not attribute: a scorer that is not deterministic or changed "
+            "without a version bump, or a part coop could not re-run. The reason says which."
+        ),
+    )
+
+
+@strawberry.type(description="One cause of a score's change, with the amount it moved it.")
+class ChangeCause:
+    kind: ChangeKind = strawberry.field(description="What kind of cause.")
+    amount: float = strawberry.field(description="How much it moved the score (signed).")
+    reason: str = strawberry.field(description="What happened, in plain words.")
+    record: str | None = strawberry.field(
+        description=(
+            "The record this cause is about, if it is about one record: the same opaque "
+            "reference as `Contribution.record`."
+        )
+    )
+
+
+@strawberry.type(
+    description=(
+        "Why a score moved since the previous one. The causes add up to `delta` (up to float "
+        "rounding), largest first."
+    )
+)
+class ScoreChange:
+    previous: float = strawberry.field(description="The previous value.")
+    delta: float = strawberry.field(description="This value minus the previous one.")
+    causes: list[ChangeCause] = strawberry.field(description="The causes, largest first.")
+
+    @staticmethod
+    def of(view: ChangeView) -> ScoreChange:
+        return ScoreChange(
+            previous=view.previous,
+            delta=view.delta,
+            causes=[
+                ChangeCause(
+                    kind=ChangeKind(c.kind), amount=c.amount, reason=c.reason, record=c.record
+                )
+                for c in view.causes
+            ],
+        )
+
+
 @strawberry.type(description="A member's current score from one scorer.")
 class Score(Node):
     value: float = strawberry.field(description="The score, inside `range`.")
     range: ScoreRange = strawberry.field(description="The scorer's declared output range.")
     scorer: ScorerRef = strawberry.field(description="Which scorer (and version) computed it.")
     computed_at: datetime = strawberry.field(description="When it was computed (UTC).")
+    version: str = strawberry.field(
+        description="The scorer version that computed the value (as `scorer.version`)."
+    )
     view: strawberry.Private[ScoreView]
+
+    @strawberry.field(
+        description=(
+            "True when coop no longer keeps this score current: a new scorer version waits "
+            "for the member's consent. The value is the last one the accepted version gave."
+        )
+    )
+    async def stale(self, info: Info[Any, None]) -> bool:
+        state: ScoreStateView = await info.context.states.load(self.view)
+        return state.stale
+
+    @strawberry.field(
+        description=(
+            "Why the score moved since the previous one; null for a first score (scope "
+            "`score:<scorer>` only: it reveals the values)."
+        )
+    )
+    async def change(self, info: Info[Any, None]) -> ScoreChange | None:
+        if not info.context.has_scope(f"score:{self.view.scorer}"):
+            return None
+        state: ScoreStateView = await info.context.states.load(self.view)
+        return None if state.change is None else ScoreChange.of(state.change)
 
     @strawberry.field(description="Contributions and reasons: why the score has its value.")
     async def explanation(self, info: Info[Any, None]) -> Explanation:
@@ -81,6 +175,7 @@ class Score(Node):
             range=ScoreRange.of(view.range),
             scorer=ScorerRef(name=view.scorer, version=view.scorer_version),
             computed_at=view.computed_at,
+            version=view.scorer_version,
             view=view,
         )
 
@@ -114,16 +209,18 @@ class PageInfo:
     end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
 
 
-@strawberry.enum(description="What changed since the previous score.")
-class ScoreChange(Enum):
+@strawberry.enum(description="What moved a past score most (its largest `ChangeKind`).")
+class HistoryChange(Enum):
     FIRST = strawberry.enum_value("first", description="The first score from this scorer.")
-    NEW_DATA = strawberry.enum_value("new_data", description="New records arrived.")
-    AGED_OUT = strawberry.enum_value("data_aged_out", description="Records aged out or decayed.")
+    NEW_DATA = strawberry.enum_value("new_data", description="New or edited records.")
+    AGED_OUT = strawberry.enum_value(
+        "data_aged_out", description="Records removed, or time passed (decay, windows)."
+    )
     VERSION_CHANGED = strawberry.enum_value(
-        "version_changed", description="The scorer's version changed."
+        "version_changed", description="A new scorer version moved it most."
     )
     UNCHANGED = strawberry.enum_value("unchanged", description="Nothing moved the score.")
-    OTHER = strawberry.enum_value("other", description="Any other reason.")
+    OTHER = strawberry.enum_value("other", description="Unexplained (see `ScoreChange`).")
 
 
 @strawberry.type(description="One past value of a score.")
@@ -131,7 +228,7 @@ class ScoreHistoryEntry:
     value: float = strawberry.field(description="The value then.")
     scorer_version: str = strawberry.field(description="The scorer version then.")
     computed_at: datetime = strawberry.field(description="When it was computed (UTC).")
-    change: ScoreChange = strawberry.field(description="What moved it from the previous one.")
+    change: HistoryChange = strawberry.field(description="What moved it from the previous one.")
     delta: float | None = strawberry.field(description="Change from the previous value.")
     contributions: list[Contribution] = strawberry.field(
         description="The contributions that moved it."
@@ -140,9 +237,9 @@ class ScoreHistoryEntry:
     @staticmethod
     def of(view: HistoryEntryView) -> ScoreHistoryEntry:
         try:
-            change = ScoreChange(view.change)
+            change = HistoryChange(view.change)
         except ValueError:
-            change = ScoreChange.OTHER
+            change = HistoryChange.OTHER
         return ScoreHistoryEntry(
             value=view.value,
             scorer_version=view.scorer_version,

@@ -16,8 +16,9 @@ from typing import Any, Protocol
 from coop.config import Settings
 from coop.connectors import service as connectors
 from coop.consent import notices
-from coop.errors import ScorerUnavailableError
+from coop.errors import SandboxUnavailableError, ScorerUnavailableError
 from coop.scoring import service as scoring
+from coop.scoring import versions
 from coop.scoring.registry import discover
 from coop.scoring.runner import Runner
 from coop.scoring.sandbox import PluginStatus, Sandbox, SandboxConfig
@@ -111,6 +112,21 @@ class ScoringFlow:
         """Enable a scorer for the member and compute its first score right away."""
         await scoring.enable_scorer(member_id=member_id, meta=await self.meta(scorer))
         return await self.recompute_member(member_id=member_id, scorers=[scorer])
+
+    async def accept_version(
+        self, *, member_id: uuid.UUID, scorer: str
+    ) -> list[scoring.ScoreOutcome]:
+        """The member accepts the installed version (what it reads now); it scores at once."""
+        await versions.accept_version(member_id=member_id, meta=await self.meta(scorer))
+        return await self.recompute_member(member_id=member_id, scorers=[scorer])
+
+    async def pending_versions(self, *, member_id: uuid.UUID) -> dict[str, versions.Gap]:
+        """New versions of the member's scorers that read more and wait for their consent."""
+        try:
+            metas = await self.available()
+        except SandboxUnavailableError:
+            return {}
+        return await versions.pending(member_id=member_id, metas=metas)
 
     async def disable(self, *, member_id: uuid.UUID, scorer: str) -> int:
         """Stop a scorer for the member and delete its scores; returns how many were deleted."""

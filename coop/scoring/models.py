@@ -23,6 +23,12 @@ class ScorerConsent(Model):
     updated_at = fields.DatetimeField()
     last_run_at = fields.DatetimeField(null=True)
     last_status = fields.CharField(max_length=32, default="")
+    # What the member agreed to: the version and what it reads ("" before coop recorded it).
+    accepted_version = fields.CharField(max_length=64, default="")
+    accepted_reads = fields.CharField(max_length=200, default="")
+    accepted_text = fields.BooleanField(default=False)
+    # Why the latest score is not being kept current ("" when it is): see coop.scoring.versions.
+    stale_reason = fields.CharField(max_length=300, default="")
 
     class Meta:
         table = "scorer_consent"
@@ -30,7 +36,8 @@ class ScorerConsent(Model):
 
 
 class ScorerConsentEvent(Model):
-    """One enable or disable, with when and which scorer version the member saw."""
+    """One enable, disable, new-version question or acceptance, with when and which scorer
+    version (and reads) the member saw."""
 
     id = fields.UUIDField(primary_key=True)
     member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
@@ -41,6 +48,7 @@ class ScorerConsentEvent(Model):
     action = fields.CharField(max_length=16)
     scorer_version = fields.CharField(max_length=64, default="")
     reads = fields.CharField(max_length=200, default="")
+    note = fields.CharField(max_length=300, default="")  # e.g. what a new version reads more
     at = fields.DatetimeField()
 
     class Meta:
@@ -63,6 +71,9 @@ class Score(Model):
     computed_at = fields.DatetimeField()
     explanation_sealed = fields.BinaryField()
     change_sealed = fields.BinaryField(null=True)
+    # The exact inputs (coop.scoring.inputs), compressed and sealed: what the change of the
+    # next score is decomposed from, and what a proof bundle publishes. Null on older rows.
+    inputs_sealed = fields.BinaryField(null=True)
 
     class Meta:
         table = "score"

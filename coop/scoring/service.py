@@ -3,8 +3,9 @@
 The scoring domain knows nothing of connectors: the flow in coop/jobs/scoring.py hands over
 `MemberRecord`s. Here they become the scorer's `InputRecord`s (only declared kinds, text only
 when asked for, a stable per-scorer opaque `ref` instead of the record id), run through a
-`Runner` (the sandbox), and the validated result is stored with a sealed explanation and a
-sealed attribution of the change since the previous score.
+`Runner` (the sandbox), and the validated result is stored with its sealed explanation, its
+sealed inputs and the sealed decomposition of the change since the previous score
+(coop.scoring.causes).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from coop.errors import KeyMissingError, NotFoundError, ScorerError
-from coop.scoring import attribution, protocol
+from coop.scoring import causes, changes, inputs, protocol, versions
+from coop.scoring.changes import Change
 from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
 from coop.scoring.runner import Runner
 from coop.scoring.spec import InputRecord, ScoreResult
@@ -68,20 +70,6 @@ class Explanation:
 
 
 @dataclass(frozen=True)
-class Change:
-    """Why the score moved since the previous one (see coop.scoring.attribution)."""
-
-    labels: tuple[str, ...]
-    previous_value: float
-    delta: float
-    previous_version: str
-    version: str
-    new_records: int
-    gone_records: int
-    moved: tuple[Mapping[str, Any], ...]
-
-
-@dataclass(frozen=True)
 class ScoreView:
     id: uuid.UUID
     scorer: str
@@ -91,6 +79,11 @@ class ScoreView:
     computed_at: datetime
     explanation: Explanation | None
     change: Change | None
+    stale_reason: str = ""  # why this score is not kept current ("" when it is)
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.stale_reason)
 
 
 @dataclass(frozen=True)
@@ -110,6 +103,7 @@ class ConsentEventView:
     scorer_version: str
     reads: tuple[str, ...]
     at: datetime
+    note: str = ""
 
 
 # -- consent -------------------------------------------------------------------------------
@@ -123,12 +117,14 @@ async def _set_consent(
     if row is not None and row.enabled == on:
         return False
     if row is None:
-        await ScorerConsent.create(
+        row = await ScorerConsent.create(
             id=uuid.uuid4(), member_id=member_id, scorer=scorer, enabled=on, updated_at=now
         )
     else:
         row.enabled, row.updated_at = on, now
         await row.save(update_fields=["enabled", "updated_at"])
+    if on and meta is not None:
+        await versions.record(consent=row, meta=meta, action="")  # the event follows
     await ScorerConsentEvent.create(
         id=uuid.uuid4(),
         member_id=member_id,
@@ -182,7 +178,12 @@ async def list_consent_events(
         query = query.filter(scorer=scorer)
     return [
         ConsentEventView(
-            e.scorer, e.action, e.scorer_version, tuple(filter(None, e.reads.split(","))), e.at
+            e.scorer,
+            e.action,
+            e.scorer_version,
+            tuple(filter(None, e.reads.split(","))),
+            e.at,
+            e.note,
         )
         for e in await query.order_by("at")
     ]
@@ -245,6 +246,33 @@ async def _record_run(member_id: uuid.UUID, scorer: str, status: str) -> None:
     )
 
 
+def _unchanged(previous: Score | None, digest: str, version: str, value: float) -> bool:
+    return (
+        previous is not None
+        and previous.inputs_digest == digest
+        and previous.scorer_version == version
+        and abs(previous.value - value) <= causes.EPSILON
+    )
+
+
+async def _change(
+    *, runner: Runner, cipher: MemberCipher, previous: Score, after: causes.Side
+) -> dict[str, Any]:
+    packed = None
+    if previous.inputs_sealed is not None:
+        packed = cipher.open(
+            previous.inputs_sealed, table=TABLE, column="inputs_sealed", row=previous.id
+        )
+    return await changes.compute(
+        runner=runner,
+        scorer=previous.scorer,
+        before=changes.side(previous.value, previous.scorer_version, packed),
+        previous_value=previous.value,
+        previous_version=previous.scorer_version,
+        after=after,
+    )
+
+
 async def compute_score(
     *,
     vault: Vault,
@@ -254,64 +282,111 @@ async def compute_score(
     records: Iterable[MemberRecord],
     now: datetime | None = None,
 ) -> ScoreOutcome:
-    """Score one member with one scorer and store the result (unless nothing changed).
+    """Score one member with one scorer and store the result (unless nothing changed), with
+    its inputs and the decomposed change since the previous score (both sealed).
 
     Never raises for a plugin's failure: the outcome says `failed` with the error code, and
     the run is recorded on the consent row. Nothing is stored unless the member still has
     the scorer enabled and still exists when the result arrives."""
     now = now or utcnow()
     meta = runner.meta(scorer)
+    blocked = await versions.gate(member_id=member_id, meta=meta)
+    if blocked:  # not enabled, or a version the member has not accepted: never run it
+        if blocked == versions.NEEDS_CONSENT:
+            await _record_run(member_id, scorer, blocked)
+        return ScoreOutcome(scorer, DROPPED, code=blocked)
     listed, ids = input_records(vault=vault, meta=meta, records=records)
-    inputs = protocol.EncodedRecords(listed)  # encoded once: for the digest and the job
-    digest = protocol.inputs_digest(scorer=scorer, records=inputs)
+    encoded = protocol.EncodedRecords(listed)  # encoded once: for the digest and the job
+    digest = protocol.inputs_digest(scorer=scorer, records=encoded)
     try:
-        result = await runner.run(scorer=scorer, records=inputs, now=now)
+        result = await runner.run(scorer=scorer, records=encoded, now=now)
     except ScorerError as exc:
         await _record_run(member_id, scorer, exc.code)
         return ScoreOutcome(scorer, FAILED, code=exc.code)
-    explanation = _explanation_json(result, ids, inputs)
+    explanation = _explanation_json(result, ids, encoded)
+    used = inputs.ScoreInputs(
+        now=now,
+        reads=meta.reads,
+        needs_text=meta.needs_text,
+        records=inputs.sorted_records(encoded),
+        record_ids=ids,
+    )
+    after = causes.Side(value=result.value, version=meta.version, inputs=used)
     try:
         cipher = await vault.cipher_for(member_id)
     except KeyMissingError:
         return ScoreOutcome(scorer, DROPPED, code="key_destroyed")
-    async with in_transaction():
-        consent = await ScorerConsent.get_or_none(member_id=member_id, scorer=scorer)
-        if consent is None or not consent.enabled:
-            return ScoreOutcome(scorer, DROPPED, code="not_enabled")
+    for _ in range(3):  # the change is measured against the latest score: retry on a race
         previous = await _previous(member_id, scorer)
-        if (
-            previous is not None
-            and previous.inputs_digest == digest
-            and previous.scorer_version == meta.version
-            and abs(previous.value - result.value) <= attribution.EPSILON
-        ):
-            await _record_run(member_id, scorer, UNCHANGED)
-            return ScoreOutcome(scorer, UNCHANGED, previous.id)
-        score_id = uuid.uuid4()
+        if _unchanged(previous, digest, meta.version, result.value):
+            break
         change = None
+        if previous is not None:  # re-runs the scorer: outside any transaction
+            change = await _change(runner=runner, cipher=cipher, previous=previous, after=after)
+        stored = await _store(
+            cipher=cipher,
+            member_id=member_id,
+            scorer=scorer,
+            version=meta.version,
+            value=result.value,
+            digest=digest,
+            now=now,
+            explanation=explanation,
+            change=change,
+            used=used,
+            previous=previous,
+        )
+        if stored is not None:
+            return stored
+    else:
+        return ScoreOutcome(scorer, FAILED, code="conflict")
+    async with in_transaction():
+        if not await _enabled(member_id, scorer):
+            return ScoreOutcome(scorer, DROPPED, code="not_enabled")
+        await _record_run(member_id, scorer, UNCHANGED)
+    latest = await _previous(member_id, scorer)
+    return ScoreOutcome(scorer, UNCHANGED, latest.id if latest else None)
+
+
+async def _enabled(member_id: uuid.UUID, scorer: str) -> bool:
+    consent = await ScorerConsent.get_or_none(member_id=member_id, scorer=scorer)
+    return consent is not None and consent.enabled
+
+
+async def _store(
+    *,
+    cipher: MemberCipher,
+    member_id: uuid.UUID,
+    scorer: str,
+    version: str,
+    value: float,
+    digest: str,
+    now: datetime,
+    explanation: dict[str, Any],
+    change: dict[str, Any] | None,
+    used: inputs.ScoreInputs,
+    previous: Score | None,
+) -> ScoreOutcome | None:
+    """Store the score unless another one landed since `previous` was read (None: retry)."""
+    async with in_transaction():
+        if not await _enabled(member_id, scorer):
+            return ScoreOutcome(scorer, DROPPED, code="not_enabled")
+        latest = await _previous(member_id, scorer)
+        if (latest.id if latest else None) != (previous.id if previous else None):
+            return None
+        score_id = uuid.uuid4()
         computed_at = now
         if previous is not None and computed_at <= previous.computed_at:
             # A score's history is a chain (its change is measured against `previous`), and
             # computed_at orders it: a run recorded in the same instant as the previous one,
             # or given an older clock, is stored just after it.
             computed_at = previous.computed_at + timedelta(microseconds=1)
-        if previous is not None:
-            before = cipher.open_json(
-                previous.explanation_sealed,
-                table=TABLE,
-                column="explanation_sealed",
-                row=previous.id,
-            )
-            change = attribution.attribute(
-                attribution.snapshot(previous.value, previous.scorer_version, before),
-                attribution.snapshot(result.value, meta.version, explanation),
-            )
         await Score.create(
             id=score_id,
             member_id=member_id,
             scorer=scorer,
-            scorer_version=meta.version,
-            value=result.value,
+            scorer_version=version,
+            value=value,
             inputs_digest=digest,
             computed_at=computed_at,
             explanation_sealed=cipher.seal_json(
@@ -320,6 +395,9 @@ async def compute_score(
             change_sealed=None
             if change is None
             else cipher.seal_json(change, table=TABLE, column="change_sealed", row=score_id),
+            inputs_sealed=cipher.seal(
+                inputs.pack(used), table=TABLE, column="inputs_sealed", row=score_id
+            ),
         )
         await _record_run(member_id, scorer, STORED)
     return ScoreOutcome(scorer, STORED, score_id)
@@ -331,8 +409,15 @@ async def compute_score(
 def _explanation(data: Mapping[str, Any]) -> Explanation:
     return Explanation(
         contributions=tuple(
-            ContributionView(float(c["amount"]), str(c["reason"]), c.get("ref"), c.get("record_id"))
-            for c in data.get("contributions", [])
+            sorted(
+                (
+                    ContributionView(
+                        float(c["amount"]), str(c["reason"]), c.get("ref"), c.get("record_id")
+                    )
+                    for c in data.get("contributions", [])
+                ),
+                key=lambda c: -abs(c.amount),  # largest movers first, whatever the scorer's order
+            )
         ),
         reasons=tuple(data.get("reasons", [])),
         breakdown=dict(data.get("breakdown", {})),
@@ -340,20 +425,7 @@ def _explanation(data: Mapping[str, Any]) -> Explanation:
     )
 
 
-def _change(data: Mapping[str, Any]) -> Change:
-    return Change(
-        labels=tuple(data["labels"]),
-        previous_value=float(data["previous_value"]),
-        delta=float(data["delta"]),
-        previous_version=str(data["previous_version"]),
-        version=str(data["version"]),
-        new_records=int(data["new_records"]),
-        gone_records=int(data["gone_records"]),
-        moved=tuple(data["moved"]),
-    )
-
-
-def _view(row: Score, cipher: MemberCipher, *, explain: bool) -> ScoreView:
+def _view(row: Score, cipher: MemberCipher, *, explain: bool, stale_reason: str = "") -> ScoreView:
     explanation = None
     if explain:
         explanation = _explanation(
@@ -363,7 +435,7 @@ def _view(row: Score, cipher: MemberCipher, *, explain: bool) -> ScoreView:
         )
     change = None
     if row.change_sealed is not None:
-        change = _change(
+        change = changes.from_json(
             cipher.open_json(row.change_sealed, table=TABLE, column="change_sealed", row=row.id)
         )
     return ScoreView(
@@ -375,6 +447,7 @@ def _view(row: Score, cipher: MemberCipher, *, explain: bool) -> ScoreView:
         computed_at=row.computed_at,
         explanation=explanation,
         change=change,
+        stale_reason=stale_reason,
     )
 
 
@@ -388,11 +461,12 @@ async def list_current_scores(
     if not names:
         return []
     cipher = await vault.cipher_for(member_id)
+    stale = await versions.stale_reasons(member_id=member_id)
     views = []
     for name in sorted(set(names)):
         row = await _previous(member_id, name)
         if row is not None:
-            views.append(_view(row, cipher, explain=True))
+            views.append(_view(row, cipher, explain=True, stale_reason=stale.get(name, "")))
     return views
 
 
@@ -424,7 +498,11 @@ async def get_score(*, vault: Vault, member_id: uuid.UUID, score_id: uuid.UUID) 
     row = await Score.get_or_none(id=score_id, member_id=member_id)
     if row is None:
         raise NotFoundError()
-    return _view(row, await vault.cipher_for(member_id), explain=True)
+    latest = await _previous(member_id, row.scorer)
+    stale = ""
+    if latest is not None and latest.id == row.id:
+        stale = (await versions.stale_reasons(member_id=member_id)).get(row.scorer, "")
+    return _view(row, await vault.cipher_for(member_id), explain=True, stale_reason=stale)
 
 
 async def open_explanations(
@@ -442,3 +520,25 @@ async def open_explanations(
         )
         for score_id, blob in sealed.items()
     }
+
+
+@dataclass(frozen=True)
+class ScoreState:
+    change: Change | None
+    stale_reason: str
+
+
+async def current_states(
+    *, vault: Vault, member_id: uuid.UUID, score_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, ScoreState]:
+    """The change and staleness of some of the member's current scores (by score id)."""
+    rows = await Score.filter(member_id=member_id, id__in=list(score_ids))
+    if not rows:
+        return {}
+    cipher = await vault.cipher_for(member_id)
+    stale = await versions.stale_reasons(member_id=member_id)
+    found = {}
+    for row in rows:
+        view = _view(row, cipher, explain=False, stale_reason=stale.get(row.scorer, ""))
+        found[row.id] = ScoreState(view.change, view.stale_reason)
+    return found

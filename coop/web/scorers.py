@@ -1,4 +1,5 @@
-"""The Scorers page: what each installed scorer reads, and Enable / Disable per member."""
+"""The Scorers page: what each installed scorer reads, and Enable / Disable / Accept new
+version per member."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from coop.connectors.spec import KINDS
-from coop.errors import SandboxUnavailableError, ScorerUnavailableError
+from coop.errors import NotFoundError, SandboxUnavailableError, ScorerUnavailableError
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
@@ -26,6 +27,7 @@ async def scorers_page(request: Request) -> Response:
     except SandboxUnavailableError as exc:
         available, error = [], exc
     consents = await service.list_consents(member_id=member.id)
+    pending = await flow.pending_versions(member_id=member.id) if available else {}
     runs = await service.list_last_runs(member_id=member.id)
     entries = [
         {
@@ -34,6 +36,7 @@ async def scorers_page(request: Request) -> Response:
             "enabled": consents.get(meta.name, False),
             "last_run": runs.get(meta.name, (None, ""))[0],
             "last_status": runs.get(meta.name, (None, ""))[1],
+            "gap": pending.get(meta.name),
         }
         for meta in available
     ]
@@ -74,9 +77,36 @@ async def disable(request: Request) -> Response:
     return redirect_with_flash("/scorers", f"{title} is off. {scores} deleted.")
 
 
+async def accept(request: Request) -> Response:
+    """Accept the installed version of an enabled scorer that reads more than before."""
+    member = await require_member(request)
+    await read_form(request)
+    name = str(request.path_params["name"])
+    back = f"/scores/{name}"
+    flow = flow_for(get_runtime(request))
+    try:
+        meta = await flow.meta(name)
+        outcomes = await flow.accept_version(member_id=member.id, scorer=name)
+    except (ScorerUnavailableError, SandboxUnavailableError) as exc:
+        return redirect_with_flash(back, f"{exc.message} ({exc.code})", "error")
+    except NotFoundError as exc:
+        return redirect_with_flash("/scorers", exc.message, "error")
+    failed = [o.code for o in outcomes if o.status == "failed"]
+    if failed:
+        return redirect_with_flash(
+            back,
+            f"You accepted {meta.title} {meta.version}, but it could not score ({failed[0]}).",
+            "error",
+        )
+    return redirect_with_flash(
+        back, f"You accepted {meta.title} {meta.version}. Your score is current."
+    )
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/scorers", scorers_page, methods=["GET"]),
         Route("/scorers/{name:str}/enable", enable, methods=["POST"]),
         Route("/scorers/{name:str}/disable", disable, methods=["POST"]),
+        Route("/scorers/{name:str}/accept", accept, methods=["POST"]),
     ]

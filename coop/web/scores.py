@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,16 +15,25 @@ from coop.errors import NotFoundError, SandboxUnavailableError
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
-from coop.http.runtime import get_runtime
+from coop.http.runtime import Runtime, get_runtime
 from coop.jobs.scoring import RecordLink, ScoringFlow, flow_for
-from coop.scoring import service
+from coop.scoring import service, versions
 from coop.scoring.validate import ScorerMeta
 from coop.web.templating import render
 
-LABELS = {
+LABELS = {  # coop.scoring.causes kinds, as the member reads them
+    "scorer_version": "new scorer version",
     "new_data": "new data",
-    "data_aged_out": "data aged out",
-    "scorer_version_changed": "scorer version changed",
+    "removed_data": "removed data",
+    "time_passed": "time passed",
+    "unexplained": "unexplained",
+}
+ACTIONS = {  # consent events (coop.scoring.versions), as the member reads them
+    "enabled": "enabled",
+    "disabled": "disabled",
+    "asked": "a new version asked to read more, and stopped until you accept",
+    "accepted": "you accepted a new version",
+    "updated": "a new version was installed that reads nothing more",
 }
 CHART_W, CHART_H, PAD = 320.0, 90.0, 6.0
 
@@ -66,6 +76,10 @@ def chart(history: Sequence[service.ScoreView], meta: ScorerMeta | None) -> Char
     return Chart(" ".join(f"{x},{y}" for x, y in dots), dots, low, high, summary)
 
 
+async def _pending(runtime: Runtime, member_id: uuid.UUID) -> dict[str, versions.Gap]:
+    return await flow_for(runtime).pending_versions(member_id=member_id)
+
+
 async def _metas(flow: ScoringFlow) -> dict[str, ScorerMeta]:
     try:
         return {m.name: m for m in await flow.available()}
@@ -76,7 +90,7 @@ async def _metas(flow: ScoringFlow) -> dict[str, ScorerMeta]:
 def _record_ids(score: service.ScoreView) -> list[str]:
     ids = [c.record_id for c in score.explanation.contributions] if score.explanation else []
     if score.change:
-        ids += [str(m.get("record_id") or "") for m in score.change.moved]
+        ids += [c.record_id or "" for c in score.change.causes]
     return [i for i in ids if i]
 
 
@@ -106,7 +120,13 @@ async def dashboard(request: Request) -> Response:
             member_id=member.id, record_ids=[i for s in scores for i in _record_ids(s)]
         )
     enabled = await service.list_enabled_scorers(member_id=member.id)
-    context = {"cards": cards, "records": records, "labels": LABELS, "enabled": enabled}
+    context = {
+        "cards": cards,
+        "records": records,
+        "labels": LABELS,
+        "enabled": enabled,
+        "pending": await _pending(runtime, member.id) if scores else {},
+    }
     return render(request, "scores.html", context)
 
 
@@ -139,7 +159,9 @@ async def score_detail(request: Request) -> Response:
         "chart": chart(history, meta),
         "records": await flow.describe_records(member_id=member.id, record_ids=ids),
         "labels": LABELS,
+        "actions": ACTIONS,
         "events": await service.list_consent_events(member_id=member.id, scorer=name),
+        "gap": (await _pending(runtime, member.id)).get(name),
         "enabled": name in await service.list_enabled_scorers(member_id=member.id),
     }
     return render(request, "score_detail.html", context)

@@ -64,12 +64,11 @@ async def test_each_sync_rescores_and_history_says_why(
     assert len(history) == 2
     change = history[0].change
     assert change is not None
-    assert "new_data" in change.labels
-    assert change.new_records == 2
-    assert {m["record_id"] for m in change.moved} & {str(i) for i in new_ids}
+    assert {c.record_id for c in change.causes if c.kind == "new_data"} == {str(i) for i in new_ids}
+    assert abs(sum(c.amount for c in change.causes) - change.delta) <= 1e-9
 
 
-async def test_recompute_later_attributes_decay_as_data_aged_out(
+async def test_recompute_later_attributes_decay_to_time_passed(
     db: str, vault: Vault, flow: ScoringFlow
 ) -> None:
     member = await make_member(vault)
@@ -82,7 +81,8 @@ async def test_recompute_later_attributes_decay_as_data_aged_out(
     assert [o.status for o in later] == ["stored"]
     latest = (await service.list_history(vault=vault, member_id=member, scorer="reach"))[0]
     assert latest.change is not None
-    assert latest.change.labels == ("data_aged_out",)
+    assert [c.kind for c in latest.change.causes] == ["time_passed"]
+    assert latest.change.causes[0].amount == pytest.approx(latest.change.delta)
     assert latest.change.delta < 0
 
 

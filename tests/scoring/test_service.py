@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -11,7 +12,8 @@ import pytest
 from coop.connectors.models import Record
 from coop.errors import IntegrityError, NotFoundError
 from coop.members.models import Member
-from coop.scoring import service
+from coop.scoring import inputs, service
+from coop.scoring.changes import Change
 from coop.scoring.models import Score, ScorerConsent
 from coop.scoring.runner import InProcessRunner
 from coop.scoring.sandbox import Sandbox
@@ -53,6 +55,16 @@ class DecayScorer:
 
 class DecayScorerV2(DecayScorer):
     version = "2.0"
+
+    def score(self, records: Sequence[InputRecord], now: datetime) -> ScoreResult:
+        result = super().score(records, now)
+        return dataclasses.replace(result, value=min(1000.0, result.value * 1.5))
+
+
+class DoubledDecayScorer(DecayScorer):
+    def score(self, records: Sequence[InputRecord], now: datetime) -> ScoreResult:
+        result = super().score(records, now)
+        return dataclasses.replace(result, value=min(1000.0, result.value * 2))
 
 
 def member_records(n: int, *, start: int = 0, age_days: float = 1.0) -> list[service.MemberRecord]:
@@ -176,7 +188,15 @@ async def test_refs_are_stable_per_scorer_and_hide_record_ids(
     assert set(ids.values()) == {str(r.record_id) for r in records}
 
 
-async def test_new_records_are_attributed_as_new_data(
+def kinds_and_records(change: Change) -> list[tuple[str, str | None]]:
+    return [(c.kind, c.record_id) for c in change.causes]
+
+
+def adds_up(change: Change) -> bool:
+    return abs(sum(c.amount for c in change.causes) - change.delta) <= 1e-9
+
+
+async def test_a_new_record_is_the_cause_of_its_change_and_older_ones_are_not_blamed(
     vault: Vault, runner: InProcessRunner, member: uuid.UUID
 ) -> None:
     await enable(member, runner)
@@ -184,14 +204,14 @@ async def test_new_records_are_attributed_as_new_data(
     outcome = await compute(vault, runner, member, member_records(3))
     view = await service.get_score(vault=vault, member_id=member, score_id=outcome.score_id)
     assert view.change is not None
-    assert view.change.labels == ("new_data",)
-    assert view.change.new_records == 1
+    added = str(member_records(3)[2].record_id)
+    assert kinds_and_records(view.change) == [("new_data", added)]
     assert view.change.delta > 0
-    assert view.change.moved[0]["label"] == "new_data"
-    assert view.change.moved[0]["record_id"] == str(member_records(3)[2].record_id)
+    assert adds_up(view.change)
+    assert view.change.causes[0].ref is not None
 
 
-async def test_time_passing_is_attributed_as_data_aged_out(
+async def test_time_passing_with_the_same_records_is_time_passed(
     vault: Vault, runner: InProcessRunner, member: uuid.UUID
 ) -> None:
     await enable(member, runner)
@@ -201,12 +221,34 @@ async def test_time_passing_is_attributed_as_data_aged_out(
     assert later.status == "stored"
     view = await service.get_score(vault=vault, member_id=member, score_id=later.score_id)
     assert view.change is not None
-    assert view.change.labels == ("data_aged_out",)
+    assert kinds_and_records(view.change) == [("time_passed", None)]
     assert view.change.delta < 0
-    assert all(m["label"] == "data_aged_out" for m in view.change.moved)
+    assert "10 days passed" in view.change.causes[0].reason
+    assert adds_up(view.change)
 
 
-async def test_a_new_scorer_version_is_labelled_with_both_versions(
+async def test_removed_and_edited_records_are_named_one_by_one(
+    vault: Vault, runner: InProcessRunner, member: uuid.UUID
+) -> None:
+    await enable(member, runner)
+    records = member_records(3)
+    await compute(vault, runner, member, records)
+    edited = dataclasses.replace(records[0], counts={"favourites": 30})
+    outcome = await compute(vault, runner, member, [edited, records[1]])
+    view = await service.get_score(vault=vault, member_id=member, score_id=outcome.score_id)
+    assert view.change is not None
+    found = {(c.kind, c.record_id): c for c in view.change.causes}
+    assert set(found) == {
+        ("new_data", str(records[0].record_id)),
+        ("removed_data", str(records[2].record_id)),
+    }
+    assert found[("new_data", str(records[0].record_id))].amount > 0
+    assert "10 favourites → 30 favourites" in found[("new_data", str(records[0].record_id))].reason
+    assert found[("removed_data", str(records[2].record_id))].amount < 0
+    assert adds_up(view.change)
+
+
+async def test_a_new_scorer_version_alone_is_scorer_version_with_both_versions(
     vault: Vault, runner: InProcessRunner, member: uuid.UUID
 ) -> None:
     await enable(member, runner)
@@ -214,12 +256,63 @@ async def test_a_new_scorer_version_is_labelled_with_both_versions(
     await compute(vault, runner, member, records)
     upgraded = InProcessRunner()
     upgraded.add(DecayScorerV2)
-    outcome = await compute(vault, upgraded, member, records)
-    assert outcome.status == "stored"  # same digest, other version: a new history row
+    outcome = await compute(vault, upgraded, member, records + member_records(1, start=9))
+    assert outcome.status == "stored"
     view = await service.get_score(vault=vault, member_id=member, score_id=outcome.score_id)
     assert view.change is not None
-    assert view.change.labels == ("scorer_version_changed",)
+    assert [c.kind for c in view.change.causes] == ["new_data", "scorer_version"]
+    assert "Version 1.0 → 2.0" in view.change.causes[1].reason
     assert (view.change.previous_version, view.change.version) == ("1.0", "2.0")
+    assert adds_up(view.change)
+
+
+async def test_a_formula_changed_without_a_version_bump_is_unexplained_and_flagged(
+    vault: Vault, runner: InProcessRunner, member: uuid.UUID
+) -> None:
+    await enable(member, runner)
+    records = member_records(3)
+    await compute(vault, runner, member, records)
+    changed = InProcessRunner()
+    changed.add(DoubledDecayScorer)  # same name, same version 1.0, another formula
+    outcome = await compute(vault, changed, member, records, now=NOW + timedelta(days=1))
+    view = await service.get_score(vault=vault, member_id=member, score_id=outcome.score_id)
+    assert view.change is not None
+    assert view.change.unversioned
+    assert view.change.causes[0].kind == "unexplained"
+    assert "without a version bump" in view.change.causes[0].reason
+    assert {c.kind for c in view.change.causes} <= {"unexplained", "time_passed"}
+    assert adds_up(view.change)
+
+
+async def test_a_change_from_a_score_without_stored_inputs_is_unexplained(
+    vault: Vault, runner: InProcessRunner, member: uuid.UUID
+) -> None:
+    await enable(member, runner)
+    first = await compute(vault, runner, member, member_records(2))
+    await Score.filter(id=first.score_id).update(inputs_sealed=None)  # as an older coop left it
+    outcome = await compute(vault, runner, member, member_records(3))
+    view = await service.get_score(vault=vault, member_id=member, score_id=outcome.score_id)
+    assert view.change is not None
+    assert [c.kind for c in view.change.causes] == ["unexplained"]
+    assert adds_up(view.change)
+
+
+async def test_inputs_are_stored_sealed_and_exact(
+    vault: Vault, runner: InProcessRunner, member: uuid.UUID
+) -> None:
+    await enable(member, runner)
+    outcome = await compute(vault, runner, member, member_records(2))
+    row = await Score.get(id=outcome.score_id)
+    assert row.inputs_sealed is not None
+    cipher = await vault.cipher_for(member)
+    used = inputs.unpack(
+        cipher.open(row.inputs_sealed, table="score", column="inputs_sealed", row=row.id)
+    )
+    assert used.now == NOW
+    assert used.reads == ("post",)
+    assert len(used.records) == 2
+    assert set(used.record_ids.values()) == {str(r.record_id) for r in member_records(2)}
+    assert all(r.text is None for r in used.records)
 
 
 async def test_history_is_newest_first_and_scores_are_the_members_own(
