@@ -23,7 +23,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Response, async_playwright
 
 from tests.conftest import _pg_url, create_pg_database, drop_pg_database, make_master_key
-from tests.fakes.server import free_port
+from tests.fakes.server import free_port, stop_process
 
 CHROMIUM = os.environ.get("COOP_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -90,12 +90,7 @@ def _start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.
 
 
 def _stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+    stop_process(process)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import make_master_key
-from tests.fakes.server import free_port
+from tests.fakes.server import free_port, stop_process
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,4 @@ def served(
         _wait_healthy(process, server.url("/healthz"), log)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
