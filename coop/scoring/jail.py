@@ -9,7 +9,7 @@ UTS and cgroup namespaces; a new session; an environment of PATH and LANG only; 
 control socket inherited; dies with the server.
 
 The template runs as root inside with only the capabilities it needs to fork locked-down
-children (mount a private scratch tmpfs, own network namespace, switch to uid 65534); it
+children (mount a private scratch tmpfs, own network namespace, switch to a uid of its own); it
 never imports plugin code. A path that is, or holds, the data dir is never bound.
 """
 
@@ -28,7 +28,7 @@ import coop
 CLEAN_PATH = "/usr/bin:/bin"
 # What the template needs to lock its children down; everything else is dropped.
 CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL")
-# Empty, root-owned (0755) tmpfs: plugin code (uid 65534) can write none of them.
+# Empty, root-owned (0755) tmpfs: plugin code (unprivileged) can write none of them.
 EMPTY_DIRS = ("/tmp", "/var/tmp", "/run", "/var/run")  # noqa: S108
 SYSTEM_DIRS = ("/usr",)
 SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -149,8 +149,8 @@ def command(bwrap: str, *, readable: Sequence[str]) -> list[str]:
 
 
 def _parents(readable: Sequence[str]) -> list[str]:
-    """World-traversable folders above each bind (bwrap would make them 0700: uid 65534
-    could not reach Python under /root)."""
+    """World-traversable folders above each bind (bwrap would make them 0700: an unprivileged
+    uid could not reach Python under /root)."""
     system = [Path(p) for p in SYSTEM_DIRS]  # read-only binds already
     done = {Path("/"), *(Path(p) for p in EMPTY_DIRS)}
     made: list[str] = []

@@ -12,7 +12,7 @@ import ctypes
 import json
 import os
 import resource
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
@@ -30,8 +30,11 @@ class Config:
     entry_points: list[dict[str, str]]
     paths: list[str] = field(default_factory=list)
     limits: dict[str, int] = field(default_factory=dict)
+    # Each child runs as uid/gid base + a slot no other live child holds: children running
+    # at the same time cannot signal, trace or read one another (there is no Yama here).
     uid: int = 65534
     gid: int = 65534
+    id_slots: int = 1
     require_isolation: bool = True
     prefork: int = 2
     hide: list[str] = field(default_factory=list)
@@ -91,6 +94,26 @@ def _drop_privileges(cfg: Config, workdir: str) -> bool:
     os.setgid(cfg.gid)
     os.setuid(cfg.uid)
     return True
+
+
+class ChildIds:
+    """Hands each new child a slot (uid/gid offset) that no live child holds."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = max(1, slots)
+        self.next = 0
+        self.live: dict[int, int] = {}  # pid -> slot
+
+    def take(self) -> int:
+        held = set(self.live.values())
+        for _ in range(self.slots):
+            slot, self.next = self.next % self.slots, self.next + 1
+            if slot not in held:
+                return slot
+        return self.next % self.slots  # more live children than slots: share (1 slot)
+
+    def child_config(self, cfg: Config, slot: int) -> Config:
+        return replace(cfg, uid=cfg.uid + slot, gid=cfg.gid + slot)
 
 
 def lock_down(cfg: Config) -> dict[str, bool]:

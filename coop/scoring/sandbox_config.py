@@ -31,8 +31,11 @@ class SandboxConfig:
     fsize_bytes: int = 16 * 1024 * 1024
     nofile: int = 32
     nproc: int = 1
-    uid: int = 65534
-    gid: int = 65534
+    # Children run as uid/gid uid..uid+id_slots-1 (gid likewise), one each: no host account
+    # should use these ids (docs/plugins/isolation.md).
+    uid: int = 2_100_000_000
+    gid: int = 2_100_000_000
+    id_slots: int = 65536
     require_isolation: bool = True
     parallel: int = 2
     prefork: int = 2
@@ -89,6 +92,7 @@ class SandboxConfig:
             },
             "uid": self.uid,
             "gid": self.gid,
+            "id_slots": self.id_slots,
             "require_isolation": self.require_isolation,
             "prefork": self.prefork,
             "hide": list(self.hide),

@@ -3,7 +3,7 @@
 It starts inside bubblewrap's reduced view (coop/scoring/jail.py) and NEVER imports plugin
 code: it preloads coop and the standard library, then forks children. Each child locks
 itself down (new session, own network and mount namespaces, private scratch tmpfs, rlimits,
-scrubbed environment, uid 65534, no_new_privs) and only then imports the one plugin it
+scrubbed environment, a uid of its own, no_new_privs) and only then imports the one plugin it
 runs: to read a plugin's declaration (a throw-away child per plugin, reported as data the
 server validates), or to score one member (the template hands the child's socket to the
 server, which writes the member's records to it directly). The template never sees member
@@ -31,6 +31,7 @@ from typing import Any
 from coop.scoring import protocol, spec
 from coop.scoring.lockdown import (
     ISOLATION_REFUSED,
+    ChildIds,
     Config,
     leave_network,
     lock_down,
@@ -136,15 +137,17 @@ def _only_fd(keep: int) -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def _fork_child(cfg: Config) -> tuple[int, socket.socket]:
+def _fork_child(cfg: Config, ids: ChildIds) -> tuple[int, socket.socket]:
     parent_end, child_end = socket.socketpair()
+    slot = ids.take()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
             _only_fd(child_end.fileno())
-            _child_main(cfg, child_end)
+            _child_main(ids.child_config(cfg, slot), child_end)
         finally:
             os._exit(70)
+    ids.live[pid] = slot
     child_end.close()
     return pid, parent_end
 
@@ -190,13 +193,15 @@ def _declaration(cfg: Config, entry: dict[str, str]) -> dict[str, Any]:
     return report
 
 
-def _probe_load(cfg: Config, entry: dict[str, str]) -> dict[str, Any]:
+def _probe_load(cfg: Config, ids: ChildIds, entry: dict[str, str]) -> dict[str, Any]:
     """One plugin's declaration, read in a throw-away locked-down child."""
     read_end, write_end = os.pipe()
+    slot = ids.take()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
             _only_fd(write_end)
+            cfg = ids.child_config(cfg, slot)
             _locked_down(cfg)
             os.write(write_end, json.dumps(_declaration(cfg, entry)).encode()[:65536])
         finally:
@@ -220,7 +225,7 @@ def _probe_load(cfg: Config, entry: dict[str, str]) -> dict[str, Any]:
 Reports = tuple[list[dict[str, Any]], list[dict[str, str]]]
 
 
-def probe_scorers(cfg: Config, *, allowed: bool) -> Reports:
+def probe_scorers(cfg: Config, ids: ChildIds, *, allowed: bool) -> Reports:
     """Every entry's declaration (unvalidated: the server checks it) or why it failed."""
     for path in reversed(cfg.paths):
         if path and path not in sys.path:
@@ -229,7 +234,7 @@ def probe_scorers(cfg: Config, *, allowed: bool) -> Reports:
     failed: list[dict[str, str]] = []
     for entry in cfg.entry_points:
         report = (
-            _probe_load(cfg, entry)
+            _probe_load(cfg, ids, entry)
             if allowed
             else {"reason": "not loaded: scorer isolation is unavailable"}
         )
@@ -244,9 +249,10 @@ def probe_scorers(cfg: Config, *, allowed: bool) -> Reports:
 
 
 class Template:
-    def __init__(self, cfg: Config, ctl: socket.socket) -> None:
+    def __init__(self, cfg: Config, ctl: socket.socket, ids: ChildIds) -> None:
         self.cfg = cfg
         self.ctl = ctl
+        self.ids = ids
         self.pool: list[tuple[int, socket.socket]] = []
         self.jobs: dict[int, int] = {}  # pid -> job id
         self.buffer = bytearray()
@@ -263,7 +269,7 @@ class Template:
         """Keep `prefork` locked-down children waiting (one when a job needs it now)."""
         want = max(self.cfg.prefork, 1 if on_demand else 0)
         while len(self.pool) < want:
-            self.pool.append(_fork_child(self.cfg))
+            self.pool.append(_fork_child(self.cfg, self.ids))
 
     def start_job(self, job_id: int) -> None:
         if not self.pool:
@@ -292,6 +298,7 @@ class Template:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
             _, status, usage = os.wait4(pid, 0)
+            self.ids.live.pop(pid, None)
             code = os.waitstatus_to_exitcode(status)
             if pid in self.jobs:
                 cpu = round(usage.ru_utime + usage.ru_stime, 3)
@@ -376,13 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     for module in PRELOAD:
         importlib.import_module(module)
     # Without isolation no plugin is imported at all, not even to read its declaration.
-    loaded, failed = probe_scorers(cfg, allowed=not refused)
+    ids = ChildIds(cfg.id_slots)
+    loaded, failed = probe_scorers(cfg, ids, allowed=not refused)
     gc.collect()
     gc.freeze()  # children share these pages copy-on-write: keep the collector off them
     ready = {"op": "ready", "loaded": loaded, "failed": failed, "isolation": isolation}
     ctl.sendall(protocol.frame(ready))
     try:
-        Template(cfg, ctl).serve()
+        Template(cfg, ctl, ids).serve()
     except OSError as exc:
         if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
             traceback.print_exc()

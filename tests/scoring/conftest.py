@@ -41,7 +41,7 @@ def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         capture_output=True,
     )
-    target.chmod(0o755)  # plugin code is imported as uid 65534 (pytest's folders are 0700)
+    target.chmod(0o755)  # imported by unprivileged uids (pytest's folders are 0700)
     return target
 
 

@@ -3,6 +3,7 @@ healthy and a well-behaved scorer next to it keeps working."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -47,7 +48,9 @@ async def test_sandbox_runs_with_full_isolation_on_this_machine(sandbox: Sandbox
     assert sandbox.isolation.view  # bubblewrap's reduced view
     result = await attack(sandbox, "whoami")
     who, caps = result.reasons
-    assert who.startswith("uid:65534 cwd:/var/tmp/coop-score-")
+    uid = int(who.split()[0].removeprefix("uid:"))
+    assert sandbox.config.uid <= uid < sandbox.config.uid + sandbox.config.id_slots
+    assert who.startswith(f"uid:{uid} cwd:/var/tmp/coop-score-")
     assert caps == f"caps:0000000000000000 tmpdir:{who.partition('cwd:')[2]}"
 
 
@@ -292,3 +295,21 @@ async def test_without_bubblewrap_no_plugin_is_imported_and_scorers_are_refused(
         await box.close()
         targets.unlink()
     assert not canary.exists()
+
+
+async def test_a_child_cannot_read_another_members_child_running_at_the_same_time(
+    sandbox_config: SandboxConfig,
+) -> None:
+    """Member A's child makes itself traceable again (PR_SET_DUMPABLE) while member B's child,
+    running at the same time, scans every process's memory for A's canary."""
+    box = Sandbox(replace(sandbox_config, timeout_seconds=10, parallel=2))
+    try:
+        exposed, stolen = await asyncio.gather(
+            attack(box, "expose:CANARY-OF-MEMBER-A"),
+            attack(box, "steal:CANARY-OF-MEMBER-"),
+        )
+    finally:
+        await box.close()
+    assert list(exposed.reasons) == ["ok:1"]
+    # Each child has a uid of its own: the sibling's /proc/<pid>/mem does not even open.
+    assert list(stolen.reasons) == ["failed:PermissionError"]
