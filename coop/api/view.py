@@ -200,7 +200,7 @@ def _operation_request(scope: Scope, body: bytes) -> tuple[str, dict[str, Any] |
         raise RequestError("Unsupported content type")
     try:
         data = jsonbody.loads(body)
-    except jsonbody.JsonTooDeep as exc:
+    except jsonbody.JsonRefused as exc:
         raise RequestError(exc.message) from None
     except ValueError:  # UnicodeDecodeError is one
         raise RequestError("Unable to parse request body as JSON") from None

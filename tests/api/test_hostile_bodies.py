@@ -50,7 +50,9 @@ async def test_a_deeply_nested_body_is_a_400_with_a_message(
     assert response.status_code == 400, response.text
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_REQUEST"
-    assert error["message"] == f"The JSON body is nested deeper than {jsonbody.MAX_DEPTH} levels."
+    # Past 10,000 arrays and objects the body is refused for that before its depth is read.
+    refusal = jsonbody.JsonTooLarge() if depth > jsonbody.MAX_CONTAINERS else jsonbody.JsonTooDeep()
+    assert error["message"] == refusal.message
 
 
 @pytest.mark.parametrize("kind", ["array", "object", "mixed"])
@@ -62,5 +64,24 @@ def test_the_bound_itself_is_accepted_and_one_more_is_not(kind: str) -> None:
 
 
 def test_many_shallow_brackets_are_fine() -> None:
-    wide = "[" + ",".join(["[[1]]"] * 10_000) + "]"
-    assert len(jsonbody.loads(wide)) == 10_000
+    wide = "[" + ",".join(["[[1]]"] * 4_000) + "]"
+    assert len(jsonbody.loads(wide)) == 4_000
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" + ",".join(["[[1]]"] * 170_000) + "]",
+        '{"query": "{ viewer { id } }", "variables": {"x": [' + ",".join(["{}"] * 20_000) + "]}}",
+        "[" + ",".join(["1"] * 200_000) + "]",
+    ],
+    ids=["tiny-arrays", "objects-in-variables", "numbers"],
+)
+def test_a_body_crowded_with_values_is_refused_before_parsing(body: str) -> None:
+    with pytest.raises(jsonbody.JsonTooLarge):
+        jsonbody.loads(body)
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    text = json.dumps({"query": "[" * 5000 + '"\\' + "{" * 5000})
+    assert jsonbody.loads(text) == json.loads(text)
