@@ -42,7 +42,7 @@ async def test_reference_plugins_score_synced_records_with_explanations(
     assert set(current) == {"reach", "cadence"}
     reach = current["reach"]
     assert 0 < reach.value <= 100
-    assert reach.scorer_version == "1.1.0"
+    assert reach.scorer_version == "1.1.1"
     assert reach.explanation is not None
     linked = {c.record_id for c in reach.explanation.contributions}
     assert linked and linked <= {str(i) for i in ids}

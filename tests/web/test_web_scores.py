@@ -3,6 +3,7 @@ history chart and the latest change, score detail, recompute, disable deletes sc
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -85,7 +86,7 @@ async def test_recompute_draws_history_and_says_why_it_changed(
     detail = await member_client.get("/scores/reach")
     assert detail.status_code == 200
     assert "About this scorer" in detail.text
-    assert "1.1.0" in detail.text
+    assert f"version {importlib.metadata.version('coop-score-reach')}" in detail.text
     assert "Never the text of your posts." in detail.text
     assert detail.text.count("<tr>") >= 3  # header + two history rows
     assert "half-life" in detail.text

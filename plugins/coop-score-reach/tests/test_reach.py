@@ -86,3 +86,10 @@ def test_bluesky_quotes_weigh_like_boosts() -> None:
     quotes = run_scorer(ReachScorer, [record("post", counts={"quotes": 5}, network="bluesky")])
     boosts = run_scorer(ReachScorer, [post(reblogs=5)])
     assert quotes.value == pytest.approx(boosts.value)
+
+
+def test_one_reaction_reads_in_the_singular() -> None:
+    result = run_scorer(ReachScorer, [post(replies=1, favourites=2)])
+    reasons = " ".join(c.reason for c in result.contributions)
+    assert "1 reply" in reasons and "2 favourites" in reasons
+    assert "1 replies" not in reasons

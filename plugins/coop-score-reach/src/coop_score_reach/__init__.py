@@ -30,6 +30,16 @@ WEIGHTS = {
     "forks": 2.0,
     "stars": 3.0,
 }
+# One reaction of a kind, in words ("1 reply", not "1 replies").
+SINGULAR = {
+    "favourites": "favourite",
+    "replies": "reply",
+    "reblogs": "reblog",
+    "boosts": "boost",
+    "quotes": "quote",
+    "forks": "fork",
+    "stars": "star",
+}
 TOP_MOMENTS = 10
 NETWORKS = {
     "bluesky": "Bluesky",
@@ -58,7 +68,11 @@ def _scale(total: float) -> float:
 
 
 def _describe(counts: dict[str, int]) -> str:
-    parts = [f"{n} {kind}" for kind, n in sorted(counts.items()) if kind in WEIGHTS and n > 0]
+    parts = [
+        f"{n} {SINGULAR[kind] if n == 1 else kind}"
+        for kind, n in sorted(counts.items())
+        if kind in WEIGHTS and n > 0
+    ]
     return ", ".join(parts) or "no reactions"
 
 
@@ -79,7 +93,7 @@ class ReachScorer:
 
     api_version = API_VERSION
     name = "reach"
-    version = "1.1.0"
+    version = "1.1.1"
     title = "Reach"
     description = (
         "How much people react to what you publish, on every network you connected: likes "
