@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -17,14 +18,19 @@ from coop.consent.scopes import KNOWN_SCORERS_KEY
 from coop.db import ensure_data_dir, tortoise_config
 from coop.http.middleware import api_stack, middleware_stack
 from coop.http.runtime import Runtime
+from coop.jobs import pgqueue
 from coop.jobs import scoring as scoring_jobs
 from coop.jobs import sync as sync_jobs
 from coop.jobs.housekeeping import Housekeeping
 from coop.portability import lifecycle as portability_lifecycle
+from coop.portability import webhooks
 from coop.vault import Vault, load_keyring, load_secret_key
 from coop.web.errors import exception_handlers, fault_handlers
 
 log = logging.getLogger("coop")
+
+# `coop serve --workers N --no-jobs` tells the web processes uvicorn starts through this.
+NO_JOBS_ENV = "COOP_SERVE_NO_JOBS"
 
 # Routes that accept uploads get COOP_MAX_UPLOAD_BYTES instead of COOP_MAX_BODY_BYTES.
 UPLOAD_PREFIXES = tuple(
@@ -67,8 +73,58 @@ class CoopApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> Starlette:
-    """The ASGI app. `manage_db=False` when the caller (tests) already initialised tortoise."""
+async def start_in_process_jobs(
+    stack: AsyncExitStack, settings: Settings, runtime: Runtime, jobs: sync_jobs.Jobs
+) -> None:
+    """The embedded default's background work, in this process: scheduler, housekeeping,
+    deletion notices (runs go to `jobs.queue`)."""
+    jobs.scheduler.start()
+    stack.push_async_callback(jobs.scheduler.stop)
+    housekeeping = Housekeeping(settings)
+    runtime.extras["housekeeping"] = housekeeping
+    housekeeping.start()
+    stack.push_async_callback(housekeeping.stop)
+    notices = portability_lifecycle.WebhookWorker(settings, runtime.vault)
+    notices.start()
+    stack.push_async_callback(notices.stop)
+
+
+async def open_shared_queue(
+    stack: AsyncExitStack,
+    settings: Settings,
+    runtime: Runtime,
+    jobs: sync_jobs.Jobs,
+    scoring: scoring_jobs.ScoringFlow,
+    *,
+    run_jobs: bool,
+    concurrency: int = 4,
+) -> pgqueue.WorkerRun:
+    """PostgreSQL: claimed runs and rescoring go to the shared queue (procrastinate), and,
+    unless `run_jobs` is off (`--no-jobs`), this process also works on it."""
+    queue = pgqueue.build(settings)
+    await stack.enter_async_context(queue.open_async())
+    jobs.dispatch = pgqueue.dispatcher(queue)
+    jobs.engine.after_sync[:] = [pgqueue.rescore_later(queue)]
+    workload = pgqueue.Workload(
+        settings,
+        runtime.vault,
+        jobs.engine,
+        scoring,
+        notices=lambda: webhooks.deliver_due(settings, runtime.vault),
+    )
+    worker = pgqueue.WorkerRun(queue, workload, concurrency=concurrency)
+    if run_jobs:
+        worker.start()
+        stack.push_async_callback(worker.stop)
+    return worker
+
+
+def build_app(
+    settings: Settings | None = None, *, manage_db: bool = True, run_jobs: bool = True
+) -> Starlette:
+    """The ASGI app. `manage_db=False` when the caller (tests) already initialised tortoise
+    (jobs then run in-process on either engine); `run_jobs=False` (`coop serve --no-jobs`)
+    runs no background work in this process."""
     settings = settings or Settings.from_env()
     runtime = build_runtime(settings)
     jobs = sync_jobs.setup(settings, runtime.vault)
@@ -90,16 +146,13 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
             stack.push_async_callback(jobs.queue.close)
             stack.push_async_callback(api.close, runtime)
             stack.push_async_callback(scoring_jobs.close, runtime)
-            if settings.scheduler:
-                jobs.scheduler.start()
-                stack.push_async_callback(jobs.scheduler.stop)
-                housekeeping = Housekeeping(settings)
-                runtime.extras["housekeeping"] = housekeeping
-                housekeeping.start()
-                stack.push_async_callback(housekeeping.stop)
-                webhooks = portability_lifecycle.WebhookWorker(settings, runtime.vault)
-                webhooks.start()
-                stack.push_async_callback(webhooks.stop)
+            background = run_jobs and settings.scheduler
+            if manage_db and not settings.is_sqlite:
+                await open_shared_queue(
+                    stack, settings, runtime, jobs, scoring, run_jobs=background
+                )
+            elif background:
+                await start_in_process_jobs(stack, settings, runtime, jobs)
             # Start-up objects live for the whole process: keep them out of the collector's
             # scans (GC pauses otherwise dominate the tail latency, docs/benchmarks.md).
             gc.freeze()
@@ -119,3 +172,34 @@ def build_app(settings: Settings | None = None, *, manage_db: bool = True) -> St
     app.api_lane = api_stack(settings, api.graphql, handlers)
     app.state.runtime = runtime
     return app
+
+
+def served_app() -> Starlette:
+    """The app of one of `coop serve --workers N`'s processes (uvicorn's factory)."""
+    from coop.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings)
+    return build_app(settings, run_jobs=os.environ.get(NO_JOBS_ENV) != "1")
+
+
+async def run_worker(settings: Settings, *, concurrency: int) -> None:
+    """`coop worker`: run the shared queue's jobs until SIGTERM/SIGINT (PostgreSQL)."""
+    from tortoise import Tortoise
+
+    runtime = build_runtime(settings)
+    jobs = sync_jobs.setup(settings, runtime.vault)
+    runtime.extras["jobs"] = jobs
+    scoring = scoring_jobs.flow_for(runtime)
+    await Tortoise.init(config=tortoise_config(settings))
+    try:
+        await runtime.vault.check_keyring()
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(scoring_jobs.close, runtime)
+            worker = await open_shared_queue(
+                stack, settings, runtime, jobs, scoring, run_jobs=False, concurrency=concurrency
+            )
+            log.info("worker started", extra={"concurrency": concurrency})
+            await worker.run_forever()
+    finally:
+        await Tortoise.close_connections()

@@ -39,23 +39,45 @@ async def with_db(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
     import uvicorn
 
-    from coop.app import build_app
+    from coop.app import NO_JOBS_ENV, build_app
     from coop.logs import configure_logging
 
     settings = settings.served_at(args.host, args.port)
     configure_logging(settings)
-    app = build_app(settings)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        workers=1,
-        proxy_headers=False,
-        server_header=False,
-        log_config=None,
-    )
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "proxy_headers": False,
+        "server_header": False,
+        "log_config": None,
+    }
+    if args.workers == 1:
+        uvicorn.run(build_app(settings, run_jobs=not args.no_jobs), workers=1, **options)
+        return 0
+    # Several web processes: uvicorn starts each one from the environment, which therefore
+    # carries the advertised address and --no-jobs.
+    os.environ["COOP_ISSUER"] = settings.issuer
+    os.environ[NO_JOBS_ENV] = "1" if args.no_jobs else "0"
+    uvicorn.run("coop.app:served_app", factory=True, workers=args.workers, **options)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.app import run_worker
+    from coop.logs import configure_logging
+
+    if settings.is_sqlite:
+        raise CoopError(
+            "coop worker needs PostgreSQL (COOP_DATABASE_URL=postgres://…): on the embedded "
+            "SQLite default, coop serve runs the background jobs itself",
+            code="config_error",
+        )
+    configure_logging(settings)
+    asyncio.run(run_worker(settings, concurrency=args.concurrency))
     return 0
 
 
@@ -63,6 +85,11 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from coop.db import migrate
 
     asyncio.run(migrate(settings))
+    if not settings.is_sqlite:
+        from coop.jobs.pgqueue import apply_schema
+
+        if asyncio.run(apply_schema(settings)):
+            print("job queue tables created")
     print("migrations applied")
     return 0
 
@@ -319,6 +346,16 @@ def cmd_plugins_new(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 256")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="coop", description="coop: a consent-first data cooperative server")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -326,7 +363,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve coop over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers", type=_positive, default=1, help="web processes to run (default 1)"
+    )
+    serve.add_argument(
+        "--no-jobs",
+        action="store_true",
+        help="run no background work here (web machines; `coop worker` runs the jobs)",
+    )
     serve.set_defaults(handler=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker", help="run background jobs only (syncs, scoring, notices; PostgreSQL)"
+    )
+    worker.add_argument("--concurrency", type=_positive, default=4, help="jobs at once (default 4)")
+    worker.set_defaults(handler=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=cmd_migrate)

@@ -197,6 +197,9 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,  # ConnectionDoesNotExistError: the connection died mid-query
     asyncpg.CannotConnectNowError,  # starting up or shutting down
     asyncpg.OperatorInterventionError,  # admin shutdown, statement timeout (query_canceled)
+    # A pooled connection reused while its cancelled operation (after a timeout or a dropped
+    # server) was still winding down: seen only while the database is going away.
+    asyncpg.InternalClientError,
     DBConnectionError,
 )
 # Handlers are looked up by exception class: the transports register theirs for these.

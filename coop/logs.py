@@ -101,11 +101,21 @@ class _NoDriverTraces(logging.Filter):
     the trace. It is the database's state, not a bug in coop (docs/operations.md)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name.startswith("asyncpg") and record.exc_info and record.exc_info[0]:
+        if record.exc_info and record.exc_info[0] and self.is_driver_fault(record):
             record.error = record.exc_info[0].__name__
             record.exc_info = None
             record.exc_text = None
         return True
+
+    @staticmethod
+    def is_driver_fault(record: logging.LogRecord) -> bool:
+        if record.name.startswith("asyncpg"):
+            return True
+        # The job queue's "Database error." (its connector's wrapper for a connection fault).
+        kind = record.exc_info[0] if record.exc_info else None
+        return record.name.startswith("procrastinate") and getattr(kind, "__name__", "") == (
+            "ConnectorException"
+        )
 
 
 def configure_logging(settings: Settings) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from coop.config import Settings
 from coop.connectors import password_login, service
 from coop.connectors.outbound import Guard, Resolver
 from coop.connectors.registry import Registry
+from coop.connectors.store import Claim
 from coop.errors import SourceRejectedError, SourceTooLargeError
 from coop.jobs.engine import SyncEngine, reason_for
 from coop.jobs.queue import InProcessQueue, JobQueue
@@ -27,6 +28,9 @@ log = logging.getLogger("coop.jobs.sync")
 TOO_LARGE_CODES = frozenset({"archive_too_large", "source_too_large"})
 
 
+Dispatch = Callable[[Claim], Awaitable[None]]
+
+
 @dataclass
 class Jobs:
     vault: Vault
@@ -35,6 +39,9 @@ class Jobs:
     engine: SyncEngine
     queue: JobQueue
     scheduler: Scheduler
+    # Where claimed runs go: None runs them in this process (`queue`); on PostgreSQL the
+    # shared job queue (coop.jobs.pgqueue), so that any worker process takes them.
+    dispatch: Dispatch | None = None
 
 
 def setup(
@@ -59,8 +66,11 @@ def get_jobs(extras: Mapping[str, Any]) -> Jobs:
     return jobs
 
 
-def _queue_run(jobs: Jobs, claim: Any) -> None:
-    jobs.engine.queue_run(jobs.queue, claim)
+async def _queue_run(jobs: Jobs, claim: Claim) -> None:
+    if jobs.dispatch is not None:
+        await jobs.dispatch(claim)
+    else:
+        jobs.engine.queue_run(jobs.queue, claim)
 
 
 async def connect(
@@ -81,7 +91,7 @@ async def connect(
         config=config,
         credentials=credentials,
     )
-    _queue_run(jobs, await jobs.engine.claim(view.id))
+    await _queue_run(jobs, await jobs.engine.claim(view.id))
     return view
 
 
@@ -89,7 +99,7 @@ async def connect_feed(jobs: Jobs, *, member_id: uuid.UUID, url: str) -> service
     view = await service.connect_feed(
         vault=jobs.vault, registry=jobs.registry, guard=jobs.guard, member_id=member_id, url=url
     )
-    _queue_run(jobs, await jobs.engine.claim(view.id))
+    await _queue_run(jobs, await jobs.engine.claim(view.id))
     return view
 
 
@@ -127,7 +137,7 @@ async def connect_with_password(
         credentials=login.credentials,
         config=login.config,  # the account may have moved to another PDS
     )
-    _queue_run(jobs, await jobs.engine.claim(existing))
+    await _queue_run(jobs, await jobs.engine.claim(existing))
     return await service.get_connection(
         vault=jobs.vault, registry=jobs.registry, member_id=member_id, connection_id=existing
     )
@@ -138,7 +148,7 @@ async def sync_now(jobs: Jobs, *, member_id: uuid.UUID, connection_id: uuid.UUID
     await service.get_connection(
         vault=jobs.vault, registry=jobs.registry, member_id=member_id, connection_id=connection_id
     )
-    _queue_run(jobs, await jobs.engine.claim(connection_id))
+    await _queue_run(jobs, await jobs.engine.claim(connection_id))
 
 
 async def import_archive(

@@ -84,3 +84,26 @@ async def seed_member(env: dict[str, str]) -> Seeded:
             member_id=member.id, name="t", scopes=["profile"], lifetime="30d"
         )
     return Seeded(member.id, email, session, created.token)
+
+
+async def seed_feed_connection(env: dict[str, str], member: Seeded, url: str) -> uuid.UUID:
+    """A feed connection of `member`, due for its first sync now."""
+    from coop.connectors import service
+    from coop.connectors.models import Connection
+    from coop.connectors.registry import Registry
+    from coop.types import utcnow
+
+    settings = env_settings(env)
+    vault = Vault(load_keyring(settings), load_secret_key(settings))
+    registry = Registry.load(settings.connector_env(), allowed=settings.plugins)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(settings))
+        view = await service.create_connection(
+            vault=vault,
+            registry=registry,
+            member_id=member.member_id,
+            connector="feed",
+            config={"url": url},
+        )
+        await Connection.filter(id=view.id).update(next_sync_at=utcnow())
+    return view.id

@@ -78,6 +78,22 @@ async def test_two_processes_share_one_rate_limit_in_postgres(
     assert_one_limit(await read_in_turns(web, member.personal_token, LIMIT + 4))
 
 
+async def test_plain_serve_on_postgres_works_on_the_shared_queue_itself(
+    web: list[CoopProcess], env: dict[str, str]
+) -> None:
+    """Plain `coop serve` keeps working alone: each process runs a queue worker too."""
+    import asyncpg
+
+    conn = await asyncpg.connect(
+        env["COOP_TEST_DIRECT_URL"].replace("postgres://", "postgresql://", 1)
+    )
+    try:
+        workers = await conn.fetchval("SELECT count(*) FROM procrastinate_workers")
+    finally:
+        await conn.close()
+    assert workers == len(web)
+
+
 async def test_two_processes_share_one_rate_limit_in_redis(
     web_with_redis: list[CoopProcess], env: dict[str, str]
 ) -> None:
