@@ -60,7 +60,8 @@ async def _run(*args: str, env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-async def served(tmp_path: Path) -> tuple[str, str]:  # type: ignore[misc]
+async def served(tmp_path: Path) -> tuple[str, str, int]:  # type: ignore[misc]
+    """A real `coop serve` on a fresh SQLite file: (base URL, a personal token, its pid)."""
     port = free_port()
     env = _server_env(tmp_path, f"sqlite://{tmp_path / 'coop.sqlite3'}", port)
     await _run("-m", "coop", "migrate", env=env)
@@ -75,7 +76,7 @@ async def served(tmp_path: Path) -> tuple[str, str]:  # type: ignore[misc]
                         break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
-        yield base, token
+        yield base, token, process.pid
     finally:
         await asyncio.to_thread(_stop_server, process)
 
@@ -90,9 +91,9 @@ HOSTILE = [
 
 
 async def test_health_answers_while_hostile_documents_are_in_flight(
-    served: tuple[str, str],
+    served: tuple[str, str, int],
 ) -> None:
-    base, token = served
+    base, token, _ = served
     answered = 0
     done = asyncio.Event()
 
