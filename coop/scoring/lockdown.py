@@ -1,9 +1,9 @@
 """What a scoring child does to itself before it may receive member data.
 
 New session, own network, IPC and mount namespaces (private tmpfs on the scratch dirs, an empty
-read-only tmpfs over the data dir), a fresh working dir, rlimits, an unprivileged uid,
-no_new_privs, not dumpable, and an environment of PATH and LANG only. Steps that need root
-are recorded as unavailable rather than failing, so the server can decide (weak mode).
+read-only tmpfs over the data dir), a fresh working dir, rlimits, an unprivileged uid of its
+own, no_new_privs, not dumpable, and an environment of PATH, LANG and TMPDIR only. Steps
+that need root are recorded as unavailable rather than failing, so the server can decide.
 """
 
 from __future__ import annotations
@@ -155,4 +155,4 @@ def probe_isolation(cfg: Config) -> dict[str, bool]:
 
 def leave_network() -> bool:
     """Move this process into a new, empty network namespace (root only)."""
-    return bool(_libc.unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0)
+    return bool(_libc.unshare(CLONE_NEWNET) == 0)

@@ -1,4 +1,5 @@
-"""The host side of scorer isolation: start the template process, run one job per child.
+"""The host side of scorer isolation: start the template process (in bubblewrap's reduced
+view, coop/scoring/jail.py), run one job per child.
 
 `Sandbox.run(...)` sends the member's records straight to a freshly forked, already locked
 down child (the template hands over the child's socket, never the data), reads at most

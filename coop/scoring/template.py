@@ -2,7 +2,7 @@
 
 It starts inside bubblewrap's reduced view (coop/scoring/jail.py) and NEVER imports plugin
 code: it preloads coop and the standard library, then forks children. Each child locks
-itself down (new session, own network and mount namespaces, private scratch tmpfs, rlimits,
+itself down (new session, own network, IPC and mount namespaces, private scratch, rlimits,
 scrubbed environment, a uid of its own, no_new_privs) and only then imports the one plugin it
 runs: to read a plugin's declaration (a throw-away child per plugin, reported as data the
 server validates), or to score one member (the template hands the child's socket to the
@@ -374,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ctl = socket.socket(fileno=args.fd)
     cfg = Config(**_read_frame(ctl))
-    # The template itself has no network either, so import-time plugin code cannot call out.
+    # No network for the template either (bubblewrap already gave it an empty namespace; this
+    # covers a template started without it).
     leave_network()
     isolation = probe_isolation(cfg)
     refused = cfg.require_isolation and not (cfg.view and all(isolation.values()))
