@@ -313,7 +313,7 @@ class Sandbox:
         payload = protocol.encode_job(scorer=meta.name, records=records, now=now)
         sock: socket.socket | None = None
         try:
-            self._send({"op": "job", "id": job_id})
+            self._send({"op": "job", "id": job_id, "scorer": meta.name})
             fd, _pid = await asyncio.wait_for(job.started, self.config.start_timeout)
             sock = socket.socket(fileno=fd)
             sock.setblocking(False)

@@ -96,11 +96,13 @@ def _entry_for(cfg: Config, scorer: str) -> dict[str, str]:
     return next(e for e in cfg.entry_points if e["name"] == scorer)
 
 
-def _score(cfg: Config, raw: bytes) -> bytes:
-    name, now, records = protocol.decode_job(raw)
+def _score(loaded: Any, raw: bytes) -> bytes:
+    """Run the imported scorer (or report why it could not be imported) on one job."""
+    _, now, records = protocol.decode_job(raw)
     try:
-        scorer, _ = _load(_entry_for(cfg, name), cfg.import_timeout)
-        body = b"R" + json.dumps(result_to_json(scorer.score(records, now))).encode()
+        if isinstance(loaded, BaseException):
+            raise loaded
+        body = b"R" + json.dumps(result_to_json(loaded.score(records, now))).encode()
     except BaseException as exc:  # the plugin failed: report its type only (no member data)
         body = b"E" + json.dumps({"type": type(exc).__name__}).encode()
     if _Watch.network:
@@ -108,15 +110,22 @@ def _score(cfg: Config, raw: bytes) -> bytes:
     return body
 
 
-def _child_main(cfg: Config, sock: socket.socket) -> None:
+def _child_main(cfg: Config, sock: socket.socket, scorer: str) -> None:
     _locked_down(cfg)
+    # Import the one plugin before the job arrives (off the critical path): this process
+    # serves one member's run of this scorer and nothing else.
+    loaded: Any
+    try:
+        loaded, _ = _load(_entry_for(cfg, scorer), cfg.import_timeout)
+    except BaseException as exc:
+        loaded = exc
     chunks = []
     while True:
         chunk = sock.recv(1 << 16)
         if not chunk:
             break
         chunks.append(chunk)
-    body = _score(cfg, b"".join(chunks))
+    body = _score(loaded, b"".join(chunks))
     with contextlib.suppress(OSError):
         sock.sendall(body)
         # Close now: at exit the kernel tears down the address space and namespaces before
@@ -137,14 +146,14 @@ def _only_fd(keep: int) -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def _fork_child(cfg: Config, ids: ChildIds) -> tuple[int, socket.socket]:
+def _fork_child(cfg: Config, ids: ChildIds, scorer: str) -> tuple[int, socket.socket]:
     parent_end, child_end = socket.socketpair()
     slot = ids.take()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         try:
             _only_fd(child_end.fileno())
-            _child_main(ids.child_config(cfg, slot), child_end)
+            _child_main(ids.child_config(cfg, slot), child_end, scorer)
         finally:
             os._exit(70)
     ids.live[pid] = slot
@@ -249,11 +258,12 @@ def probe_scorers(cfg: Config, ids: ChildIds, *, allowed: bool) -> Reports:
 
 
 class Template:
-    def __init__(self, cfg: Config, ctl: socket.socket, ids: ChildIds) -> None:
+    def __init__(self, cfg: Config, ctl: socket.socket, ids: ChildIds, scorers: list[str]) -> None:
         self.cfg = cfg
         self.ctl = ctl
         self.ids = ids
-        self.pool: list[tuple[int, socket.socket]] = []
+        # Per scorer: children locked down ahead of time, its plugin already imported.
+        self.pools: dict[str, list[tuple[int, socket.socket]]] = {n: [] for n in scorers}
         self.jobs: dict[int, int] = {}  # pid -> job id
         self.buffer = bytearray()
         self.idle_deaths = 0
@@ -265,16 +275,17 @@ class Template:
         else:
             self.ctl.sendall(data)
 
-    def fill_pool(self, *, on_demand: bool = False) -> None:
-        """Keep `prefork` locked-down children waiting (one when a job needs it now)."""
-        want = max(self.cfg.prefork, 1 if on_demand else 0)
-        while len(self.pool) < want:
-            self.pool.append(_fork_child(self.cfg, self.ids))
+    def fill_pools(self) -> None:
+        """Keep `prefork` locked-down children waiting for each scorer."""
+        for scorer, pool in self.pools.items():
+            while len(pool) < self.cfg.prefork:
+                pool.append(_fork_child(self.cfg, self.ids, scorer))
 
-    def start_job(self, job_id: int) -> None:
-        if not self.pool:
-            self.fill_pool(on_demand=True)
-        pid, sock = self.pool.pop(0)
+    def start_job(self, job_id: int, scorer: str) -> None:
+        pool = self.pools.setdefault(scorer, [])
+        if not pool:
+            pool.append(_fork_child(self.cfg, self.ids, scorer))
+        pid, sock = pool.pop(0)
         self.jobs[pid] = job_id
         self.send({"op": "started", "id": job_id, "pid": pid}, [sock.fileno()])
         sock.close()
@@ -304,9 +315,10 @@ class Template:
                 cpu = round(usage.ru_utime + usage.ru_stime, 3)
                 self.send({"op": "exit", "id": self.jobs.pop(pid), "code": code, "cpu": cpu})
             else:
-                for entry in [e for e in self.pool if e[0] == pid]:
-                    entry[1].close()
-                    self.pool.remove(entry)
+                for pool in self.pools.values():
+                    for entry in [e for e in pool if e[0] == pid]:
+                        entry[1].close()
+                        pool.remove(entry)
                 self.idle_deaths += 1
                 if self.idle_deaths > 5:  # something is wrong: stop pre-forking, fork per job
                     self.cfg.prefork = 0
@@ -317,10 +329,10 @@ class Template:
 
     def handle(self, message: dict[str, Any]) -> None:
         if message["op"] == "job":
-            self.start_job(int(message["id"]))
+            self.start_job(int(message["id"]), str(message["scorer"]))
         elif message["op"] == "kill":
             self.kill_job(int(message["id"]))
-        self.fill_pool()
+        self.fill_pools()
 
     def serve(self) -> None:
         wake_r, wake_w = os.pipe()
@@ -331,7 +343,7 @@ class Template:
         selector = selectors.DefaultSelector()
         selector.register(self.ctl, selectors.EVENT_READ, "ctl")
         selector.register(wake_r, selectors.EVENT_READ, "wake")
-        self.fill_pool()
+        self.fill_pools()
         while True:
             for key, _ in selector.select(timeout=1.0):
                 if key.data == "wake":
@@ -347,11 +359,14 @@ class Template:
                     self.handle(message)
             self.reap()
 
+    def _idle(self) -> list[int]:
+        return [pid for pool in self.pools.values() for pid, _ in pool]
+
     def shutdown(self) -> None:
-        for pid in [*self.jobs, *(p for p, _ in self.pool)]:
+        for pid in [*self.jobs, *self._idle()]:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-        for pid in [*self.jobs, *(p for p, _ in self.pool)]:
+        for pid in [*self.jobs, *self._idle()]:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
 
@@ -391,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     ready = {"op": "ready", "loaded": loaded, "failed": failed, "isolation": isolation}
     ctl.sendall(protocol.frame(ready))
     try:
-        Template(cfg, ctl, ids).serve()
+        Template(cfg, ctl, ids, [item["entry"] for item in loaded]).serve()
     except OSError as exc:
         if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
             traceback.print_exc()
