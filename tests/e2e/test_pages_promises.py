@@ -95,5 +95,27 @@ async def test_consent_shows_promises_and_a_change_waits_for_the_member(
         )
         await expect(row).to_contain_text("Active")
         await shots(page, "promises-apps-agreed")
+
+        await row.get_by_role("link", name="History").click()
+        await expect(main).to_contain_text("Agreed")
+        async with page.expect_download() as download_info:
+            await page.get_by_role("link", name="Download the consent receipt").click()
+        download = await download_info.value
+        assert download.suggested_filename.startswith("coop-consent-receipt-")
+        await shots(page, "promises-history")
+        await page.goto("/developer")
+        form = page.locator("form[action='/developer/apps']")
+        await form.get_by_label("App name").fill("My chart")
+        await form.get_by_label("Redirect URIs (one per line)").fill("https://chart.example/cb")
+        await form.get_by_label("Why the app wants members' data (optional)").fill("To chart it.")
+        await form.get_by_label("Days the app keeps what it reads (optional)").fill("0")
+        await form.get_by_role("button", name="Register app").click()
+        await expect(page.locator("main")).to_contain_text("App registered")
+        await page.goto("/developer")
+        await page.get_by_text("What My chart promises (version 1)").click()
+        await expect(page.locator("details.terms-edit textarea[name=purpose]")).to_have_value(
+            "To chart it."
+        )
+        await shots(page, "promises-developer")
     finally:
         await context.close()
