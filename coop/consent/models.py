@@ -178,23 +178,16 @@ class AccessLogEntry(Model):
         indexes = (("member_id", "at"), ("grant_id",), ("at",))
 
 
-class ScoreNotice(Model):
-    """A signed "score changed" notice to an app holding a live grant, and how its delivery
-    went (the same fields and retry rules as the deletion notices' WebhookDelivery).
+class NoticeDelivery(Model):
+    """A signed notice to one app and how its delivery went (abstract: the deletion notices'
+    WebhookDelivery and the score-change notices share these fields and one delivery loop).
 
-    `body` holds the exact bytes to sign only while the notice is pending. Member deletion
-    cascades through the grant.
+    `body` holds the exact bytes to sign only while the notice is pending.
     """
 
     id = fields.UUIDField(primary_key=True)
-    grant: fields.ForeignKeyRelation[Grant] = fields.ForeignKeyField(
-        "models.Grant", related_name="notices", on_delete=fields.CASCADE
-    )
-    grant_id: uuid.UUID
     app_id = fields.UUIDField()
     app_name = fields.CharField(max_length=100)
-    scorer = fields.CharField(max_length=64)
-    changed_at = fields.DatetimeField()
     status = fields.CharField(max_length=16, default="pending")
     attempts = fields.IntField(default=0)
     last_status = fields.IntField(null=True)
@@ -202,6 +195,21 @@ class ScoreNotice(Model):
     next_attempt_at = fields.DatetimeField(null=True)
     delivered_at = fields.DatetimeField(null=True)
     body = fields.BinaryField(null=True)
+
+    class Meta:
+        abstract = True
+
+
+class ScoreNotice(NoticeDelivery):
+    """A signed "score changed" notice to an app holding a live grant (consent.notices).
+    Member deletion cascades through the grant."""
+
+    grant: fields.ForeignKeyRelation[Grant] = fields.ForeignKeyField(
+        "models.Grant", related_name="notices", on_delete=fields.CASCADE
+    )
+    grant_id: uuid.UUID
+    scorer = fields.CharField(max_length=64)
+    changed_at = fields.DatetimeField()
 
     class Meta:
         table = "score_notice"

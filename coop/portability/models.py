@@ -12,6 +12,7 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from coop.consent.models import NoticeDelivery
 from coop.members.models import Member
 
 LEDGER_PENDING = "pending"
@@ -42,26 +43,16 @@ DELIVERY_DELIVERED = "delivered"
 DELIVERY_FAILED = "failed"
 
 
-class WebhookDelivery(Model):
+class WebhookDelivery(NoticeDelivery):
     """A signed deauthorization notice to one app, and how its delivery went.
 
     `body` holds the exact signed bytes (the app's pairwise subject for the member) only while
     the delivery is pending: it is cleared when it is delivered or abandoned.
     """
 
-    id = fields.UUIDField(primary_key=True)
     ledger: fields.ForeignKeyRelation[DeletionLedger] = fields.ForeignKeyField(
         "models.DeletionLedger", related_name="deliveries", on_delete=fields.CASCADE
     )
-    app_id = fields.UUIDField()
-    app_name = fields.CharField(max_length=100)
-    status = fields.CharField(max_length=16, default=DELIVERY_PENDING)
-    attempts = fields.IntField(default=0)
-    last_status = fields.IntField(null=True)
-    last_error = fields.CharField(max_length=64, default="")
-    next_attempt_at = fields.DatetimeField(null=True)
-    delivered_at = fields.DatetimeField(null=True)
-    body = fields.BinaryField(null=True)
 
     class Meta:
         table = "webhook_delivery"

@@ -12,7 +12,6 @@ import pytest
 from coop.apps import service as apps
 from coop.apps.models import App, AppTerms
 from coop.apps.terms import MAX_PURPOSE, validate_terms
-from coop.config import Settings
 from coop.consent.models import Grant, GrantEvent
 from coop.errors import InvalidClientMetadataError
 from coop.jobs import reads
@@ -23,19 +22,19 @@ from coop.vault import Vault
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import give_score
 from tests.api.factories import gql
+from tests.apps import test_pages as member_pages
 from tests.oauth.support import (
     authorize,
     authorize_params,
     consent,
     csrf_from,
-    log_in,
-    make_member,
     pkce,
     redeem,
     register,
 )
 
 pytestmark = pytest.mark.usefixtures("db")
+member, browser = member_pages.member, member_pages.browser  # a logged-in member
 flow = api_fixtures.flow
 SAME_SITE = {"Sec-Fetch-Site": "same-origin"}
 READ = '{ viewer { score(scorer: "reach") { value } } }'
@@ -100,19 +99,6 @@ async def test_the_same_words_again_make_no_new_version(vault: Vault) -> None:
 
 
 # -- the consent page and the grant ------------------------------------------------------
-
-
-@pytest.fixture
-async def member(vault: Vault) -> Member:
-    return await make_member(vault)
-
-
-@pytest.fixture
-async def browser(
-    client: httpx.AsyncClient, member: Member, vault: Vault, settings: Settings
-) -> httpx.AsyncClient:
-    await log_in(client, vault, settings, member)
-    return client
 
 
 async def test_consent_page_shows_each_purpose_next_to_its_scope(

@@ -24,29 +24,18 @@ from coop.members.models import Member
 from coop.portability.consent_receipts import canonical, verify_receipt
 from coop.vault import Vault, load_keyring
 from coop.vault.signing import b64url, derive_signing_key
+from tests.apps import test_pages as member_pages
 from tests.consent.conftest import issue
-from tests.oauth.support import csrf_from, log_in, make_member, register
+from tests.oauth.support import csrf_from, make_member, register
 
 pytestmark = pytest.mark.usefixtures("db")
+member, browser = member_pages.member, member_pages.browser  # a logged-in member
 PROMISES = validate_terms(
     purpose="To rank your posts.",
     score_purposes={"reach": "To place you on the leaderboard."},
     retention_days=30,
     policy_uri="https://ranker.example/privacy",
 )
-
-
-@pytest.fixture
-async def member(vault: Vault) -> Member:
-    return await make_member(vault)
-
-
-@pytest.fixture
-async def browser(
-    client: httpx.AsyncClient, member: Member, vault: Vault, settings: Settings
-) -> httpx.AsyncClient:
-    await log_in(client, vault, settings, member)
-    return client
 
 
 async def _receipt(browser: httpx.AsyncClient, grant_id: object) -> dict[str, Any]:
