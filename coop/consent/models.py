@@ -201,8 +201,8 @@ class NoticeDelivery(Model):
 
 
 class ScoreNotice(NoticeDelivery):
-    """A signed "score changed" notice to an app holding a live grant (consent.notices).
-    Member deletion cascades through the grant."""
+    """A signed "score changed" notice to an app holding a live grant, and how its delivery
+    went (consent.notices queues it). Member deletion cascades through the grant."""
 
     grant: fields.ForeignKeyRelation[Grant] = fields.ForeignKeyField(
         "models.Grant", related_name="notices", on_delete=fields.CASCADE
