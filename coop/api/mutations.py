@@ -135,9 +135,10 @@ class Mutation:
 
     @strawberry.mutation(
         description=(
-            "Accept the installed version of an enabled scorer that reads more than the "
-            "version you enabled (see `MemberScorer.awaitingConsent`): it runs on your data "
-            "again and your score is recomputed."
+            "Accept the installed version of an enabled scorer: a new version waiting as a "
+            "preview, or one that reads more than the version you accepted (see "
+            "`MemberScorer.awaitingConsent`). It becomes your scorer and your score is "
+            "recomputed at once."
         ),
         extensions=needs_scope(MEMBER_MANAGE),
     )

@@ -265,7 +265,7 @@ class ServiceBackend:
             MemberScorerView(
                 info=i,
                 enabled=i.name in enabled,
-                awaiting_consent=waiting[i.name].what_is_new() if i.name in waiting else "",
+                awaiting_consent=waiting[i.name].gap.what_is_new() if i.name in waiting else "",
             )
             for i in await self.catalogue()
         ]

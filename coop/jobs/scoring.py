@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -17,8 +17,8 @@ from coop.config import Settings
 from coop.connectors import service as connectors
 from coop.consent import notices
 from coop.errors import SandboxUnavailableError, ScorerUnavailableError
+from coop.scoring import previews, versions
 from coop.scoring import service as scoring
-from coop.scoring import versions
 from coop.scoring.registry import discover
 from coop.scoring.runner import Runner
 from coop.scoring.sandbox import PluginStatus, Sandbox, SandboxConfig
@@ -120,13 +120,22 @@ class ScoringFlow:
         await versions.accept_version(member_id=member_id, meta=await self.meta(scorer))
         return await self.recompute_member(member_id=member_id, scorers=[scorer])
 
-    async def pending_versions(self, *, member_id: uuid.UUID) -> dict[str, versions.Gap]:
-        """New versions of the member's scorers that read more and wait for their consent."""
+    async def keep_current(self, *, member_id: uuid.UUID, scorer: str) -> None:
+        """ "Keep current score": the installed version does not become the member's score."""
+        await versions.keep_current(member_id=member_id, meta=await self.meta(scorer))
+
+    async def pending_versions(self, *, member_id: uuid.UUID) -> dict[str, versions.Pending]:
+        """New versions of the member's scorers that wait for them, with their previews."""
         try:
             metas = await self.available()
         except SandboxUnavailableError:
             return {}
-        return await versions.pending(member_id=member_id, metas=metas)
+        found = await versions.pending(member_id=member_id, metas=metas)
+        for name, waiting in found.items():
+            preview = await previews.get(vault=self.vault, member_id=member_id, scorer=name)
+            if preview is not None and preview.version == waiting.gap.version:
+                found[name] = replace(waiting, preview=preview)
+        return found
 
     async def disable(self, *, member_id: uuid.UUID, scorer: str) -> int:
         """Stop a scorer for the member and delete its scores; returns how many were deleted."""

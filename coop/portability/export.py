@@ -68,6 +68,8 @@ EXCLUDED = {
     "vault_member_key": "your data key itself is never exported (it is what protects the rest)",
     "authorization_code": "one-time codes that live 60 seconds; the grant they belong to is",
     "export_link": "single-use download links for exports",
+    "score_preview": "what a new scorer version would give, until you accept it (then it is a "
+    "score in scores.json) or keep your current score",
     "score_notice": "delivery bookkeeping of score-change notices; each delivered one is in "
     "access_log.json as 'notified'",
 }

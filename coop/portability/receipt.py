@@ -41,6 +41,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "export_link": ("export link", "export links"),
     "score_notice": ("score-change notice to an app", "score-change notices to apps"),
     "score": ("score", "scores"),
+    "score_preview": ("preview of a new scorer version", "previews of new scorer versions"),
     "scorer_consent": ("scorer you enabled", "scorers you enabled"),
     "scorer_consent_event": ("scorer choice history entry", "scorer choice history entries"),
 }

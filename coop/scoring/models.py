@@ -29,6 +29,8 @@ class ScorerConsent(Model):
     accepted_text = fields.BooleanField(default=False)
     # Why the latest score is not being kept current ("" when it is): see coop.scoring.versions.
     stale_reason = fields.CharField(max_length=300, default="")
+    # A new version whose preview the member answered with "Keep current score".
+    kept_version = fields.CharField(max_length=64, default="")
 
     class Meta:
         table = "scorer_consent"
@@ -78,3 +80,23 @@ class Score(Model):
     class Meta:
         table = "score"
         indexes = (("member_id", "scorer", "computed_at"),)
+
+
+class ScorePreview(Model):
+    """What a new scorer version would give a member, before they accept it. Never read by
+    apps (they read only `score`). The change is sealed like a score's."""
+
+    id = fields.UUIDField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="score_previews", on_delete=fields.CASCADE
+    )
+    member_id: uuid.UUID
+    scorer = fields.CharField(max_length=40)
+    scorer_version = fields.CharField(max_length=64)
+    value = fields.FloatField()
+    computed_at = fields.DatetimeField()
+    change_sealed = fields.BinaryField(null=True)
+
+    class Meta:
+        table = "score_preview"
+        unique_together = (("member_id", "scorer"),)

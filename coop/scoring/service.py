@@ -20,7 +20,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from coop.errors import KeyMissingError, NotFoundError, ScorerError
-from coop.scoring import causes, changes, inputs, protocol, versions
+from coop.scoring import causes, changes, inputs, previews, protocol, versions
 from coop.scoring.changes import Change
 from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
 from coop.scoring.runner import Runner
@@ -39,6 +39,7 @@ NEWEST_FIRST = ("-computed_at", "-id")
 TABLE = "score"
 HISTORY_LIMIT = 1000  # rows one `list_history` call returns at most
 STORED, UNCHANGED, FAILED, DROPPED = "stored", "unchanged", "failed", "dropped"
+PREVIEWED = "previewed"  # a new version's result, waiting for the member (coop.scoring.previews)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ class ScoreView:
 
 @dataclass(frozen=True)
 class ScoreOutcome:
-    """What one computation did: stored | unchanged | failed (with `code`) | dropped."""
+    """What one computation did: stored | unchanged | previewed | failed (with `code`) |
+    dropped (with `code`: not_enabled, needs_consent, kept, key_destroyed)."""
 
     scorer: str
     status: str
@@ -148,6 +150,7 @@ async def disable_scorer(*, member_id: uuid.UUID, scorer: str) -> int:
     async with in_transaction():
         await _set_consent(member_id=member_id, meta=None, scorer=scorer, on=False)
         deleted: int = await Score.filter(member_id=member_id, scorer=scorer).delete()
+        await previews.discard(member_id=member_id, scorer=scorer)
     return deleted
 
 
@@ -291,8 +294,9 @@ async def compute_score(
     now = now or utcnow()
     meta = runner.meta(scorer)
     blocked = await versions.gate(member_id=member_id, meta=meta)
-    if blocked:  # not enabled, or a version the member has not accepted: never run it
-        if blocked == versions.NEEDS_CONSENT:
+    preview = blocked == versions.PREVIEW
+    if blocked and not preview:  # not enabled, or a version the member did not accept
+        if blocked != "not_enabled":
             await _record_run(member_id, scorer, blocked)
         return ScoreOutcome(scorer, DROPPED, code=blocked)
     listed, ids = input_records(vault=vault, meta=meta, records=records)
@@ -316,6 +320,10 @@ async def compute_score(
         cipher = await vault.cipher_for(member_id)
     except KeyMissingError:
         return ScoreOutcome(scorer, DROPPED, code="key_destroyed")
+    if preview:
+        return await _preview(
+            cipher=cipher, runner=runner, member_id=member_id, scorer=scorer, after=after
+        )
     for _ in range(3):  # the change is measured against the latest score: retry on a race
         previous = await _previous(member_id, scorer)
         if _unchanged(previous, digest, meta.version, result.value):
@@ -346,6 +354,33 @@ async def compute_score(
         await _record_run(member_id, scorer, UNCHANGED)
     latest = await _previous(member_id, scorer)
     return ScoreOutcome(scorer, UNCHANGED, latest.id if latest else None)
+
+
+async def _preview(
+    *,
+    cipher: MemberCipher,
+    runner: Runner,
+    member_id: uuid.UUID,
+    scorer: str,
+    after: causes.Side,
+) -> ScoreOutcome:
+    """A new version's result, with its causes against the current score, kept apart from
+    the member's scores (apps never see it) until they accept it."""
+    previous = await _previous(member_id, scorer)
+    change = None
+    if previous is not None:
+        change = await _change(runner=runner, cipher=cipher, previous=previous, after=after)
+    preview_id = await previews.store(
+        cipher=cipher,
+        member_id=member_id,
+        scorer=scorer,
+        version=after.version,
+        value=after.value,
+        now=after.inputs.now,
+        change=change,
+    )
+    await _record_run(member_id, scorer, PREVIEWED)
+    return ScoreOutcome(scorer, PREVIEWED, preview_id)
 
 
 async def _enabled(member_id: uuid.UUID, scorer: str) -> bool:

@@ -1,9 +1,11 @@
-"""Consent for new scorer versions.
+"""Consent for new scorer versions, and their previews.
 
-A member's consent names the version they enabled and what it read (kinds, and whether it
+A member's consent names the version they accepted and what it read (kinds, and whether it
 got text). When the installed version reads more, coop stops running it on that member's
-data until they accept it: the last score stays, marked stale with the reason. A version
-that reads the same or less is recorded with a note and runs at once.
+data until they accept it: the last score stays, marked stale with the reason. A new version
+that reads the same or less runs, but into a preview (coop.scoring.previews) that the member
+accepts ("Accept new version"), declines ("Keep current score": the last score stays, frozen
+and stale) or answers by disabling the scorer. Reading less is noted, never asked.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from dataclasses import dataclass
 from tortoise.transactions import in_transaction
 
 from coop.connectors.spec import KINDS
-from coop.errors import NotFoundError
-from coop.scoring.models import ScorerConsent, ScorerConsentEvent
+from coop.errors import ConflictError, NotFoundError
+from coop.scoring.models import Score, ScorePreview, ScorerConsent, ScorerConsentEvent
+from coop.scoring.previews import PreviewView
 from coop.scoring.validate import ScorerMeta
 from coop.types import utcnow
 
 NEEDS_CONSENT = "needs_consent"
+PREVIEW = "preview"
+KEPT = "kept"
 
 
 @dataclass(frozen=True)
@@ -114,12 +119,14 @@ async def record(*, consent: ScorerConsent, meta: ScorerMeta, action: str, note:
     now = utcnow()
     consent.accepted_version, consent.accepted_reads = meta.version, ",".join(meta.reads)
     consent.accepted_text, consent.stale_reason, consent.updated_at = meta.needs_text, "", now
+    consent.kept_version = ""
     await consent.save(
         update_fields=[
             "accepted_version",
             "accepted_reads",
             "accepted_text",
             "stale_reason",
+            "kept_version",
             "updated_at",
         ]
     )
@@ -152,24 +159,60 @@ async def hold(*, consent: ScorerConsent, meta: ScorerMeta, found: Gap) -> None:
     await _event(consent.member_id, consent.scorer, "asked", meta, found.what_is_new())
 
 
+async def _enabled_consent(member_id: uuid.UUID, scorer: str) -> ScorerConsent:
+    consent = await ScorerConsent.get_or_none(member_id=member_id, scorer=scorer)
+    if consent is None or not consent.enabled:
+        raise NotFoundError("That scorer is not enabled.")
+    return consent
+
+
 async def accept_version(*, member_id: uuid.UUID, meta: ScorerMeta) -> bool:
-    """The member accepts the installed version of an enabled scorer (what it reads now).
-    NotFoundError if the scorer is not enabled; False if there was nothing to accept."""
+    """The member accepts the installed version of an enabled scorer (what it reads now; its
+    preview, if any, is dropped: the next run stores its score). NotFoundError if the scorer
+    is not enabled; False if there was nothing to accept."""
     async with in_transaction():
-        consent = await ScorerConsent.get_or_none(member_id=member_id, scorer=meta.name)
-        if consent is None or not consent.enabled:
-            raise NotFoundError("That scorer is not enabled.")
+        consent = await _enabled_consent(member_id, meta.name)
         found = await gap_for(consent, meta)
+        await ScorePreview.filter(member_id=member_id, scorer=meta.name).delete()
         if not found.is_new and not found.needs_consent and not consent.stale_reason:
             return False
-        await record(consent=consent, meta=meta, action="accepted", note=found.what_is_new())
+        note = found.what_is_new() or found.note()
+        await record(consent=consent, meta=meta, action="accepted", note=note)
     return True
 
 
+async def keep_current(*, member_id: uuid.UUID, meta: ScorerMeta) -> None:
+    """ "Keep current score": the installed version does not run on the member's data; their
+    last score from the accepted version stays, frozen and marked stale for apps."""
+    async with in_transaction():
+        consent = await _enabled_consent(member_id, meta.name)
+        found = await gap_for(consent, meta)
+        if not found.is_new:
+            raise ConflictError("There is no new version to decline.")
+        await ScorePreview.filter(member_id=member_id, scorer=meta.name).delete()
+        consent.kept_version = meta.version
+        consent.stale_reason = (
+            f"You kept the last score of version {found.accepted.version}. Version "
+            f"{meta.version} is installed and does not run on your data unless you accept it."
+        )
+        await consent.save(update_fields=["kept_version", "stale_reason"])
+        await _event(member_id, meta.name, "kept", meta, f"kept version {found.accepted.version}")
+
+
+async def _mark(consent: ScorerConsent, reason: str) -> None:
+    if consent.stale_reason != reason:
+        consent.stale_reason = reason
+        await consent.save(update_fields=["stale_reason"])
+
+
 async def gate(*, member_id: uuid.UUID, meta: ScorerMeta) -> str:
-    """ "" when `meta` may run on the member's data now; otherwise why not (`not_enabled`, or
-    `needs_consent` for a version that reads more than the member accepted: its score goes
-    stale). A version that reads the same or less is accepted here, with a note."""
+    """What coop may do with `meta` on the member's data now:
+    - "" run it and store the score;
+    - `preview`: a new version: run it, but store a preview the member accepts or declines
+      (the current score stays and is marked stale meanwhile);
+    - `kept`: the member kept the previous version's score: do not run it;
+    - `needs_consent`: a new version that reads more: do not run it until accepted;
+    - `not_enabled`."""
     async with in_transaction():
         consent = await ScorerConsent.get_or_none(member_id=member_id, scorer=meta.name)
         if consent is None or not consent.enabled:
@@ -178,22 +221,42 @@ async def gate(*, member_id: uuid.UUID, meta: ScorerMeta) -> str:
         if found.needs_consent:
             await hold(consent=consent, meta=meta, found=found)
             return NEEDS_CONSENT
-        if found.is_new or not consent.accepted_version or consent.stale_reason:
-            action = "updated" if found.is_new else ""
-            await record(consent=consent, meta=meta, action=action, note=found.note())
-    return ""
+        if not found.is_new:
+            if not consent.accepted_version or consent.stale_reason or consent.kept_version:
+                await record(consent=consent, meta=meta, action="")
+            return ""
+        if consent.kept_version == meta.version:
+            return KEPT
+        if not await Score.exists(member_id=member_id, scorer=meta.name):
+            await record(consent=consent, meta=meta, action="updated", note=found.note())
+            return ""  # nothing to compare with: the new version simply scores
+        await _mark(
+            consent,
+            f"Version {meta.version} is installed and waits for your review; this is the last "
+            f"score of version {found.accepted.version}.",
+        )
+    return PREVIEW
 
 
-async def pending(*, member_id: uuid.UUID, metas: Iterable[ScorerMeta]) -> dict[str, Gap]:
-    """Installed versions of the member's enabled scorers that wait for their consent."""
+@dataclass(frozen=True)
+class Pending:
+    """A new version of one of the member's scorers that waits for them."""
+
+    gap: Gap
+    kept: bool  # the member answered "Keep current score"
+    preview: PreviewView | None = None  # filled in by the flow (it holds the vault)
+
+
+async def pending(*, member_id: uuid.UUID, metas: Iterable[ScorerMeta]) -> dict[str, Pending]:
+    """Installed versions of the member's enabled scorers that they have not accepted."""
     rows = {c.scorer: c for c in await ScorerConsent.filter(member_id=member_id, enabled=True)}
     found = {}
     for meta in metas:
         consent = rows.get(meta.name)
         if consent is not None:
             gap = await gap_for(consent, meta)
-            if gap.needs_consent:
-                found[meta.name] = gap
+            if gap.is_new or gap.needs_consent:
+                found[meta.name] = Pending(gap, consent.kept_version == meta.version)
     return found
 
 

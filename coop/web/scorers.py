@@ -8,7 +8,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from coop.connectors.spec import KINDS
-from coop.errors import NotFoundError, SandboxUnavailableError, ScorerUnavailableError
+from coop.errors import (
+    ConflictError,
+    NotFoundError,
+    SandboxUnavailableError,
+    ScorerUnavailableError,
+)
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
@@ -36,7 +41,7 @@ async def scorers_page(request: Request) -> Response:
             "enabled": consents.get(meta.name, False),
             "last_run": runs.get(meta.name, (None, ""))[0],
             "last_status": runs.get(meta.name, (None, ""))[1],
-            "gap": pending.get(meta.name),
+            "waiting": pending.get(meta.name),
         }
         for meta in available
     ]
@@ -103,10 +108,30 @@ async def accept(request: Request) -> Response:
     )
 
 
+async def keep(request: Request) -> Response:
+    """ "Keep current score": decline a new version's preview; the last score stays frozen."""
+    member = await require_member(request)
+    await read_form(request)
+    name = str(request.path_params["name"])
+    back = f"/scores/{name}"
+    flow = flow_for(get_runtime(request))
+    try:
+        meta = await flow.meta(name)
+        await flow.keep_current(member_id=member.id, scorer=name)
+    except (ScorerUnavailableError, SandboxUnavailableError) as exc:
+        return redirect_with_flash(back, f"{exc.message} ({exc.code})", "error")
+    except (NotFoundError, ConflictError) as exc:
+        return redirect_with_flash(back, exc.message, "error")
+    return redirect_with_flash(
+        back, f"You kept your current {meta.title} score; version {meta.version} does not run."
+    )
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/scorers", scorers_page, methods=["GET"]),
         Route("/scorers/{name:str}/enable", enable, methods=["POST"]),
         Route("/scorers/{name:str}/disable", disable, methods=["POST"]),
         Route("/scorers/{name:str}/accept", accept, methods=["POST"]),
+        Route("/scorers/{name:str}/keep", keep, methods=["POST"]),
     ]

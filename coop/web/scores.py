@@ -34,6 +34,7 @@ ACTIONS = {  # consent events (coop.scoring.versions), as the member reads them
     "asked": "a new version asked to read more, and stopped until you accept",
     "accepted": "you accepted a new version",
     "updated": "a new version was installed that reads nothing more",
+    "kept": "you kept your current score instead of a new version",
 }
 CHART_W, CHART_H, PAD = 320.0, 90.0, 6.0
 
@@ -76,7 +77,7 @@ def chart(history: Sequence[service.ScoreView], meta: ScorerMeta | None) -> Char
     return Chart(" ".join(f"{x},{y}" for x, y in dots), dots, low, high, summary)
 
 
-async def _pending(runtime: Runtime, member_id: uuid.UUID) -> dict[str, versions.Gap]:
+async def _pending(runtime: Runtime, member_id: uuid.UUID) -> dict[str, versions.Pending]:
     return await flow_for(runtime).pending_versions(member_id=member_id)
 
 
@@ -161,7 +162,7 @@ async def score_detail(request: Request) -> Response:
         "labels": LABELS,
         "actions": ACTIONS,
         "events": await service.list_consent_events(member_id=member.id, scorer=name),
-        "gap": (await _pending(runtime, member.id)).get(name),
+        "waiting": (await _pending(runtime, member.id)).get(name),
         "enabled": name in await service.list_enabled_scorers(member_id=member.id),
     }
     return render(request, "score_detail.html", context)

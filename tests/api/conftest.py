@@ -45,12 +45,13 @@ def flow(app: Any, vault: Vault) -> ScoringFlow:
 async def give_score(
     flow: ScoringFlow, member: Member, scorer: str = "reach", *, posts: int = 3
 ) -> None:
-    """Enable `scorer` for the member and compute a score from `posts` synthetic posts."""
+    """Enable `scorer` for the member and compute a score from `posts` synthetic posts (the
+    same records again on a second call, plus the new ones)."""
     await scoring.enable_scorer(member_id=member.id, meta=flow.runner.meta(scorer))
     now = utcnow()
     records = [
         scoring.MemberRecord(
-            record_id=uuid.uuid4(),
+            record_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{member.id}/post-{i}"),  # stable ids
             kind="post",
             occurred_at=now - timedelta(days=i + 1),
             counts={"favourites": 10 * (i + 1), "reblogs": i},

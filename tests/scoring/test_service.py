@@ -12,7 +12,7 @@ import pytest
 from coop.connectors.models import Record
 from coop.errors import IntegrityError, NotFoundError
 from coop.members.models import Member
-from coop.scoring import inputs, service
+from coop.scoring import inputs, service, versions
 from coop.scoring.changes import Change
 from coop.scoring.models import Score, ScorerConsent
 from coop.scoring.runner import InProcessRunner
@@ -256,6 +256,7 @@ async def test_a_new_scorer_version_alone_is_scorer_version_with_both_versions(
     await compute(vault, runner, member, records)
     upgraded = InProcessRunner()
     upgraded.add(DecayScorerV2)
+    await versions.accept_version(member_id=member, meta=upgraded.meta("decay"))
     outcome = await compute(vault, upgraded, member, records + member_records(1, start=9))
     assert outcome.status == "stored"
     view = await service.get_score(vault=vault, member_id=member, score_id=outcome.score_id)

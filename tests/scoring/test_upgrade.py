@@ -83,6 +83,7 @@ def pip_install(source: Path, target: Path) -> None:
         check=True,
         capture_output=True,
     )
+    target.chmod(0o755)  # plugin code is imported as uid 65534 (pytest's folders are 0700)
 
 
 async def flow_on(vault: Vault, site: Path) -> ScoringFlow:
@@ -116,7 +117,7 @@ async def test_an_installed_upgrade_that_reads_more_waits_then_explains_itself(
         assert (stale.scorer_version, stale.stale) == ("1.0.0", True)
         assert "your public activity" in stale.stale_reason
         waiting = await flow.pending_versions(member_id=member)
-        assert waiting["upgrade"].version == "2.0.0"
+        assert waiting["upgrade"].gap.version == "2.0.0"
 
         [accepted] = await flow.accept_version(member_id=member, scorer="upgrade")
         assert accepted.status == "stored"

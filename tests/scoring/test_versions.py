@@ -7,13 +7,13 @@ import uuid
 
 import pytest
 
-from coop.errors import NotFoundError
-from coop.scoring import service, versions
-from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
+from coop.errors import ConflictError, NotFoundError
+from coop.scoring import previews, service, versions
+from coop.scoring.models import Score, ScorePreview, ScorerConsent, ScorerConsentEvent
 from coop.scoring.runner import InProcessRunner
 from coop.vault import Vault
 from tests.scoring.factories import make_member
-from tests.scoring.test_service import DecayScorer, compute, member_records
+from tests.scoring.test_service import DecayScorer, DecayScorerV2, compute, member_records
 
 
 class WiderDecayScorer(DecayScorer):
@@ -26,7 +26,7 @@ class TextDecayScorer(DecayScorer):
     needs_text = True
 
 
-class NarrowerDecayScorer(DecayScorer):
+class NarrowerDecayScorer(DecayScorerV2):  # reads only posts again, and weighs them x1.5
     version = "4.0"
 
 
@@ -65,7 +65,7 @@ async def test_a_version_that_reads_more_waits_for_consent_and_the_score_goes_st
     assert view.stale
     assert f"Version {scorer.version} also reads {what}" in view.stale_reason
     pending = await versions.pending(member_id=member, metas=[upgraded.meta("decay")])
-    assert what in pending["decay"].what_is_new()
+    assert what in pending["decay"].gap.what_is_new()
     await compute(vault, upgraded, member, member_records(4))  # asked once, not on every run
     events = await service.list_consent_events(member_id=member, scorer="decay")
     assert [e.action for e in events] == ["enabled", "asked"]
@@ -82,20 +82,69 @@ async def test_a_version_that_reads_more_waits_for_consent_and_the_score_goes_st
     )
 
 
-async def test_a_version_that_reads_less_runs_at_once_with_a_note(
+async def test_a_new_version_is_a_preview_with_causes_until_accepted_with_a_note(
     vault: Vault, member: uuid.UUID
 ) -> None:
     wider = runner_of(WiderDecayScorer)
     await versions.accept_version(member_id=member, meta=wider.meta("decay"))
-    await compute(vault, wider, member, member_records(3))
-    outcome = await compute(vault, runner_of(NarrowerDecayScorer), member, member_records(3))
-    assert outcome.status == "stored"
+    first = await compute(vault, wider, member, member_records(3))
+    narrower = runner_of(NarrowerDecayScorer)
+    outcome = await compute(vault, narrower, member, member_records(3))
+    assert outcome.status == "previewed"
+    view = await current(vault, member)
+    assert (view.id, view.stale) == (first.score_id, True)  # apps see the current one, stale
+    assert "Version 4.0 is installed and waits for your review" in view.stale_reason
+    preview = await previews.get(vault=vault, member_id=member, scorer="decay")
+    assert preview is not None and preview.version == "4.0"
+    assert preview.change is not None
+    assert preview.change.previous_value == view.value
+    assert [c.kind for c in preview.change.causes] == ["scorer_version"]
+    assert preview.change.causes[0].amount == pytest.approx(preview.value - view.value)
+
+    assert await versions.accept_version(member_id=member, meta=narrower.meta("decay"))
+    assert await previews.get(vault=vault, member_id=member, scorer="decay") is None
+    stored = await compute(vault, narrower, member, member_records(3))
+    assert stored.status == "stored"
+    accepted = await current(vault, member)
+    assert (accepted.scorer_version, accepted.stale) == ("4.0", False)
+    assert accepted.value == pytest.approx(preview.value)
     events = await service.list_consent_events(member_id=member, scorer="decay")
     note = "no longer reads your public activity (dates and types, no content)"
-    assert (events[-1].action, events[-1].note) == ("updated", note)
+    assert (events[-1].action, events[-1].note) == ("accepted", note)
     consent = await ScorerConsent.get(member_id=member, scorer="decay")
     assert (consent.accepted_version, consent.accepted_reads) == ("4.0", "post")
+
+
+async def test_keeping_the_current_score_freezes_it_until_the_member_accepts(
+    vault: Vault, member: uuid.UUID
+) -> None:
+    first = await compute(vault, runner_of(DecayScorer), member, member_records(3))
+    newer = runner_of(NarrowerDecayScorer)
+    assert (await compute(vault, newer, member, member_records(3))).status == "previewed"
+    await versions.keep_current(member_id=member, meta=newer.meta("decay"))
+    assert await previews.get(vault=vault, member_id=member, scorer="decay") is None
+    kept = await compute(vault, newer, member, member_records(5))
+    assert (kept.status, kept.code) == ("dropped", "kept")
+    view = await current(vault, member)
+    assert (view.id, view.stale) == (first.score_id, True)
+    assert "You kept the last score of version 1.0" in view.stale_reason
+    waiting = await versions.pending(member_id=member, metas=[newer.meta("decay")])
+    assert waiting["decay"].kept
+    assert await versions.accept_version(member_id=member, meta=newer.meta("decay"))
+    assert (await compute(vault, newer, member, member_records(5))).status == "stored"
     assert not (await current(vault, member)).stale
+
+
+async def test_disabling_drops_the_preview_and_declining_needs_a_new_version(
+    vault: Vault, member: uuid.UUID
+) -> None:
+    await compute(vault, runner_of(DecayScorer), member, member_records(3))
+    with pytest.raises(ConflictError):
+        await versions.keep_current(member_id=member, meta=runner_of(DecayScorer).meta("decay"))
+    await compute(vault, runner_of(NarrowerDecayScorer), member, member_records(3))
+    assert await ScorePreview.filter(member_id=member).count() == 1
+    await service.disable_scorer(member_id=member, scorer="decay")
+    assert await ScorePreview.filter(member_id=member).count() == 0
 
 
 async def test_consents_from_before_versions_were_recorded_use_the_enable_event(
