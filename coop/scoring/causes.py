@@ -103,7 +103,10 @@ def _span(delta: timedelta) -> str:
         if abs(seconds) >= size:
             n = round(seconds / size)
             return f"{n} {unit}{'' if n == 1 else 's'}"
-    return f"{seconds:g} seconds"
+    if abs(seconds) < 1:
+        return "less than a second"
+    n = round(seconds)
+    return f"{n} second{'' if n == 1 else 's'}"
 
 
 def _describe(record: InputRecord) -> str:
