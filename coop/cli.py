@@ -321,6 +321,12 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{e.name:<16} {p.status:<12} {e.dist:<28} {e.dist_version:<10} {e.record_sha256}")
         detail = f"reads {', '.join(p.meta.reads)}" if p.meta else p.reason
         print(f"{'':<16} {detail}")
+        if p.meta and p.meta.version != e.dist_version:
+            # The class version rules: members consent to it and every score records it.
+            print(
+                f"{'':<16} WARNING: class version {p.meta.version} differs from distribution "
+                f"version {e.dist_version}; members see {p.meta.version} (bump both together)"
+            )
     if not sandbox.plugins:
         print("no scorer plugins installed (entry point group coop.scorers)")
     iso = sandbox.isolation

@@ -45,11 +45,15 @@ class UpgradeScorer:
 """
 
 
-def distribution(root: Path, version: str, reads: tuple[str, ...], factor: float) -> Path:
+def distribution(
+    root: Path, version: str, reads: tuple[str, ...], factor: float, class_version: str = ""
+) -> Path:
     src = root / f"coop-score-upgrade-{version}"
     package = src / "src" / "coop_score_upgrade"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text(SCORER.format(version=version, reads=reads, factor=factor))
+    (package / "__init__.py").write_text(
+        SCORER.format(version=class_version or version, reads=reads, factor=factor)
+    )
     (src / "pyproject.toml").write_text(
         textwrap.dedent(
             f"""
@@ -131,3 +135,25 @@ async def test_an_installed_upgrade_that_reads_more_waits_then_explains_itself(
     assert change.causes[0].kind == "scorer_version"  # x1.5: the new formula alone
     assert change.causes[0].amount == pytest.approx(change.delta)
     assert abs(sum(c.amount for c in change.causes) - change.delta) <= 1e-9
+
+
+def test_plugins_list_warns_when_class_and_distribution_versions_disagree(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    pip_install(distribution(tmp_path, "7.0.0", ("post",), 1.0, class_version="0.1.0"), site)
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "COOP_DATA_DIR": str(data)}
+    env["COOP_PLUGIN_PATH"] = str(site)
+    listed = subprocess.run(
+        [sys.executable, "-m", "coop", "plugins", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert (
+        "WARNING: class version 0.1.0 differs from distribution version 7.0.0; members see "
+        "0.1.0 (bump both together)"
+    ) in listed.stdout
+    assert listed.stdout.count("WARNING: class version") == 1  # reach and cadence agree
