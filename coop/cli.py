@@ -301,6 +301,21 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _drifts(settings: Settings) -> dict[str, list[Any]]:
+    """Unversioned changes by scorer, from the database (none when it cannot be read: the
+    plugin table is still worth printing)."""
+    from coop.scoring import drift
+
+    try:
+        found = asyncio.run(with_db(settings, drift.list_all))
+    except Exception:
+        return {}
+    by_scorer: dict[str, list[Any]] = {}
+    for item in found:
+        by_scorer.setdefault(item.scorer, []).append(item)
+    return by_scorer
+
+
 def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
     from coop.scoring.sandbox import Sandbox, SandboxConfig
 
@@ -315,6 +330,7 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
         return sandbox
 
     sandbox = asyncio.run(work())
+    drifts = _drifts(settings)
     print(f"{'SCORER':<16} {'STATUS':<12} {'DISTRIBUTION':<28} {'VERSION':<10} RECORD-SHA256")
     for p in sandbox.plugins:
         e = p.entry
@@ -327,6 +343,8 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
                 f"{'':<16} WARNING: class version {p.meta.version} differs from distribution "
                 f"version {e.dist_version}; members see {p.meta.version} (bump both together)"
             )
+        for found in drifts.get(e.name, []):
+            print(f"{'':<16} {found.warning()}")
     if not sandbox.plugins:
         print("no scorer plugins installed (entry point group coop.scorers)")
     iso = sandbox.isolation

@@ -100,3 +100,18 @@ class ScorePreview(Model):
     class Meta:
         table = "score_preview"
         unique_together = (("member_id", "scorer"),)
+
+
+class ScorerDrift(Model):
+    """Same inputs, same version, another value: how often a scorer version did it (no member
+    data: the operator's `coop plugins list` shows it)."""
+
+    id = fields.UUIDField(primary_key=True)
+    scorer = fields.CharField(max_length=40)
+    scorer_version = fields.CharField(max_length=64)
+    seen = fields.IntField(default=0)
+    last_seen_at = fields.DatetimeField()
+
+    class Meta:
+        table = "scorer_drift"
+        unique_together = (("scorer", "scorer_version"),)

@@ -20,7 +20,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from coop.errors import KeyMissingError, NotFoundError, ScorerError
-from coop.scoring import causes, changes, inputs, previews, protocol, versions
+from coop.scoring import causes, changes, drift, inputs, previews, protocol, versions
 from coop.scoring.changes import Change
 from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
 from coop.scoring.runner import Runner
@@ -434,6 +434,8 @@ async def _store(
                 inputs.pack(used), table=TABLE, column="inputs_sealed", row=score_id
             ),
         )
+        if change is not None and change.get("unversioned"):
+            await drift.record(scorer=scorer, version=version)
         await _record_run(member_id, scorer, STORED)
     return ScoreOutcome(scorer, STORED, score_id)
 

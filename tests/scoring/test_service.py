@@ -12,7 +12,7 @@ import pytest
 from coop.connectors.models import Record
 from coop.errors import IntegrityError, NotFoundError
 from coop.members.models import Member
-from coop.scoring import inputs, service, versions
+from coop.scoring import drift, inputs, service, versions
 from coop.scoring.changes import Change
 from coop.scoring.models import Score, ScorerConsent
 from coop.scoring.runner import InProcessRunner
@@ -279,6 +279,9 @@ async def test_a_formula_changed_without_a_version_bump_is_unexplained_and_flagg
     view = await service.get_score(vault=vault, member_id=member, score_id=outcome.score_id)
     assert view.change is not None
     assert view.change.unversioned
+    [found] = await drift.list_all()  # the operator sees it too (coop plugins list)
+    assert (found.scorer, found.version, found.seen) == ("decay", "1.0", 1)
+    assert "gave another value for the same inputs 1 time" in found.warning()
     assert view.change.causes[0].kind == "unexplained"
     assert "without a version bump" in view.change.causes[0].reason
     assert {c.kind for c in view.change.causes} <= {"unexplained", "time_passed"}
