@@ -124,16 +124,20 @@ def _register(app: procrastinate.App) -> None:
         return await retry_stalled(app)
 
 
+def _sync_args(claim: store.Claim) -> dict[str, Any]:
+    return {
+        "connection_id": str(claim.connection_id),
+        "member_id": str(claim.member_id),
+        "connector": claim.connector,
+        "generation": claim.generation,
+        "run_id": str(claim.run_id),
+    }
+
+
 async def defer_sync(app: procrastinate.App, claim: store.Claim) -> None:
     """Queue one claimed run (the claim is the job's arguments: it names the run)."""
     # No queueing lock: the claim already makes this the connection's only run (SY-06).
-    await app.configure_task("coop.sync").defer_async(
-        connection_id=str(claim.connection_id),
-        member_id=str(claim.member_id),
-        connector=claim.connector,
-        generation=claim.generation,
-        run_id=str(claim.run_id),
-    )
+    await app.configure_task("coop.sync").defer_async(**_sync_args(claim))
 
 
 async def defer_score(app: procrastinate.App, member_id: uuid.UUID) -> None:
@@ -145,19 +149,19 @@ async def defer_score(app: procrastinate.App, member_id: uuid.UUID) -> None:
 
 
 async def schedule_due(app: procrastinate.App, engine: SyncEngine) -> int:
-    """Claim every due connection (in batches) and defer one run each."""
+    """Claim every due connection and defer one run each, a batch at a time: one statement
+    claims a batch, one inserts their sync runs, one defers their jobs."""
     from coop.types import utcnow
 
     queued = 0
     while True:
-        due = await store.due_connections(now=utcnow(), limit=SCHEDULE_BATCH)
-        for connection_id in due:
-            claim = await engine.try_claim(connection_id)
-            if claim is None:  # a "sync now" got there first
-                continue
-            await defer_sync(app, claim)
-            queued += 1
-        if len(due) < SCHEDULE_BATCH:
+        claims = await store.claim_due(
+            now=utcnow(), limit=SCHEDULE_BATCH, lease_seconds=engine.lease_seconds
+        )
+        if claims:
+            await app.tasks["coop.sync"].batch_defer_async(*(_sync_args(c) for c in claims))
+        queued += len(claims)
+        if len(claims) < SCHEDULE_BATCH:
             return queued
 
 
