@@ -316,6 +316,17 @@ def _drifts(settings: Settings) -> dict[str, list[Any]]:
     return by_scorer
 
 
+def _warnings(p: Any, drifts: list[Any]) -> list[str]:
+    found = []
+    if p.meta and p.meta.version != p.entry.dist_version:
+        # The class version rules: members consent to it and every score records it.
+        found.append(
+            f"WARNING: class version {p.meta.version} differs from distribution "
+            f"version {p.entry.dist_version}; members see {p.meta.version} (bump both together)"
+        )
+    return found + [item.warning() for item in drifts]
+
+
 def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
     from coop.scoring.sandbox import Sandbox, SandboxConfig
 
@@ -331,20 +342,35 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
 
     sandbox = asyncio.run(work())
     drifts = _drifts(settings)
+    failed = any(p.status == "failed" for p in sandbox.plugins)
+    if args.json:
+        import json
+        from dataclasses import asdict
+
+        isolation = asdict(sandbox.isolation)
+        rows = [
+            {
+                "name": p.entry.name,
+                "status": p.status,
+                "reason": p.reason,
+                "distribution": p.entry.dist,
+                "version": p.entry.dist_version,
+                "record_sha256": p.entry.record_sha256,
+                "reads": list(p.meta.reads) if p.meta else [],
+                "warnings": _warnings(p, drifts.get(p.entry.name, [])),
+            }
+            for p in sandbox.plugins
+        ]
+        print(json.dumps({"plugins": rows, "isolation": isolation}, indent=2))
+        return 1 if failed else 0
     print(f"{'SCORER':<16} {'STATUS':<12} {'DISTRIBUTION':<28} {'VERSION':<10} RECORD-SHA256")
     for p in sandbox.plugins:
         e = p.entry
         print(f"{e.name:<16} {p.status:<12} {e.dist:<28} {e.dist_version:<10} {e.record_sha256}")
         detail = f"reads {', '.join(p.meta.reads)}" if p.meta else p.reason
         print(f"{'':<16} {detail}")
-        if p.meta and p.meta.version != e.dist_version:
-            # The class version rules: members consent to it and every score records it.
-            print(
-                f"{'':<16} WARNING: class version {p.meta.version} differs from distribution "
-                f"version {e.dist_version}; members see {p.meta.version} (bump both together)"
-            )
-        for found in drifts.get(e.name, []):
-            print(f"{'':<16} {found.warning()}")
+        for warning in _warnings(p, drifts.get(e.name, [])):
+            print(f"{'':<16} {warning}")
     if not sandbox.plugins:
         print("no scorer plugins installed (entry point group coop.scorers)")
     iso = sandbox.isolation
@@ -357,6 +383,33 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
         f"network namespace {yes(iso.netns)}, private scratch {yes(iso.mountns)}, "
         f"unprivileged uid {yes(iso.uid_drop)}"
     )
+    return 1 if failed else 0
+
+
+def cmd_plugins_run(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    from pathlib import Path
+
+    from coop.errors import ScorerError
+    from coop.scoring import tryout
+    from coop.scoring.sandbox import SandboxConfig
+
+    logging.getLogger("coop.scoring").setLevel(logging.ERROR)  # the error is printed below
+    now = tryout.parse_now(args.now)
+    records = tryout.load_records(Path(args.records))
+    config = SandboxConfig.from_settings(settings)
+    try:
+        result = asyncio.run(tryout.run_once(config, scorer=args.name, records=records, now=now))
+    except ScorerError as exc:
+        print(f"coop: {exc.code}: {exc.message}", file=sys.stderr)
+        failure = exc.failure or {}
+        if failure:
+            print(f"{failure.get('type')}: {failure.get('message')}", file=sys.stderr)
+            for file, line, function, source in failure.get("frames") or []:
+                print(f'  File "{file}", line {line}, in {function}', file=sys.stderr)
+                print(f"    {source}", file=sys.stderr)
+        return 1
+    print(json.dumps(tryout.result_json(result), indent=2))
     return 0
 
 
@@ -494,9 +547,20 @@ def build_parser() -> argparse.ArgumentParser:
         dest="plugins_command", required=True, parser_class=_Parser
     )
     plugins_list = plugins_sub.add_parser(
-        "list", help="installed scorers: loaded, not allowed or failed (and why)"
+        "list",
+        help="installed scorers: loaded, not allowed or failed (and why); exit 1 if any failed",
     )
+    plugins_list.add_argument("--json", action="store_true", help="print JSON, not a table")
     plugins_list.set_defaults(handler=cmd_plugins_list)
+    plugins_run = plugins_sub.add_parser(
+        "run", help="run an installed scorer in the sandbox on records from a JSON file"
+    )
+    plugins_run.add_argument("name", help="the scorer's entry point name")
+    plugins_run.add_argument(
+        "--records", required=True, help="a JSON list of {kind, occurred_at, counts, ...}"
+    )
+    plugins_run.add_argument("--now", help="the run's time (ISO 8601; default: now, UTC)")
+    plugins_run.set_defaults(handler=cmd_plugins_run)
     plugins_new = plugins_sub.add_parser(
         "new", help="scaffold a scorer plugin distribution in the current folder"
     )

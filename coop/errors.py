@@ -7,6 +7,8 @@ and a test fails when a code is missing there.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CoopError(Exception):
     """Base of every expected error. `code` is stable; `message` is safe to show a user."""
@@ -224,6 +226,9 @@ class ScorerError(CoopError):
 
     code = "plugin_error"
     status = 502
+    # What the plugin raised (type, message, its own traceback lines), for `coop plugins
+    # run` and tests; never shown to members nor logged with its message.
+    failure: dict[str, Any] | None = None
 
 
 class ScorerTimeoutError(ScorerError):

@@ -378,13 +378,35 @@ class Sandbox:
                 f"The scorer used up its CPU time ({self.config.cpu_seconds} s) and was stopped."
             )
         kind = "crashed"
-        if raw[:1] == b"E":
-            with contextlib.suppress(ValueError, AttributeError, TypeError):
-                kind = "raised " + str(json.loads(raw[1:200]).get("type", "an error"))[:60]
+        failure = _failure(raw) if raw[:1] == b"E" else {}
+        if failure:
+            kind = f"raised {failure['type']}"
         elif code < 0:
             kind = f"was killed by signal {-code}"
-        log.warning("scorer failed", extra={"plugin": meta.name, "exit": code, "what": kind})
-        raise ScorerError(f"The scorer failed ({kind}).")
+        # The log gets where in the plugin it failed (file, line, function), never the
+        # message nor source lines (either may quote member data or secrets).
+        frames = [f"{f[0]}:{f[1]} in {f[2]}" for f in failure.get("frames", [])]
+        extra = {"plugin": meta.name, "exit": code, "what": kind, "frames": frames}
+        log.warning("scorer failed", extra=extra)
+        error = ScorerError(f"The scorer failed ({kind}).")
+        error.failure = failure
+        raise error
+
+
+def _failure(raw: bytes) -> dict[str, Any]:
+    """The template's report of an exception: type, message, the plugin's frames."""
+    try:
+        data = json.loads(raw[1:])
+        return {
+            "type": str(data.get("type", "an error"))[:60],
+            "message": str(data.get("message", ""))[:500],
+            "frames": [
+                [str(f[0])[:200], int(f[1] or 0), str(f[2])[:100], str(f[3])[:200]]
+                for f in data.get("frames", [])[:20]
+            ],
+        }
+    except (ValueError, AttributeError, TypeError, IndexError):
+        return {}
 
 
 def _checked(

@@ -103,11 +103,23 @@ def _score(loaded: Any, raw: bytes) -> bytes:
         if isinstance(loaded, BaseException):
             raise loaded
         body = b"R" + json.dumps(result_to_json(loaded.score(records, now))).encode()
-    except BaseException as exc:  # the plugin failed: report its type only (no member data)
-        body = b"E" + json.dumps({"type": type(exc).__name__}).encode()
+    except BaseException as exc:  # the plugin failed: its type, message and its own frames
+        body = b"E" + json.dumps(_failure(exc)).encode()
     if _Watch.network:
         body = b"V" + json.dumps({"what": "network"}).encode()
     return body
+
+
+def _failure(exc: BaseException) -> dict[str, Any]:
+    """What failed, for whoever debugs the plugin: the type, the message (bounded; the
+    server never logs it) and the plugin's own traceback frames (file, line, function and
+    source line of plugin code, never variable values)."""
+    frames = [
+        [f.filename[-200:], f.lineno, f.name[:100], (f.line or "").strip()[:200]]
+        for f in traceback.extract_tb(exc.__traceback__)
+        if "/coop/scoring/" not in f.filename
+    ]
+    return {"type": type(exc).__name__, "message": str(exc)[:500], "frames": frames[-20:]}
 
 
 def _child_main(cfg: Config, sock: socket.socket, scorer: str) -> None:

@@ -214,7 +214,7 @@ def check_result(data: object, *, meta: ScorerMeta, refs: Collection[str]) -> sp
     value = _number(data["value"], "value")
     low, high = meta.range
     if not low <= value <= high:
-        raise OutputViolation("value is outside the declared range")
+        raise OutputViolation(f"value {value:g} is outside the declared range [{low:g}, {high:g}]")
     contributions = data.get("contributions", [])
     if not isinstance(contributions, list) or len(contributions) > spec.MAX_CONTRIBUTIONS:
         raise OutputViolation(f"at most {spec.MAX_CONTRIBUTIONS} contributions")

@@ -315,7 +315,8 @@ def test_plugins_list_runs_no_plugin_code_in_its_own_process(
     listed = subprocess.run(
         [coop, "plugins", "list"], env=env, capture_output=True, text=True, timeout=120
     )
-    assert listed.returncode == 0, listed.stderr
+    assert listed.returncode == 1, listed.stderr  # `broken` failed to load: exit 1
+    assert "broken           failed" in listed.stdout
     marker = next(line for line in listed.stdout.splitlines() if line.startswith("marker "))
     assert " loaded " in marker
     assert "reduced filesystem view (bubblewrap) yes" in listed.stdout

@@ -313,3 +313,19 @@ async def test_a_child_cannot_read_another_members_child_running_at_the_same_tim
     assert list(exposed.reasons) == ["ok:1"]
     # Each child has a uid of its own: the sibling's /proc/<pid>/mem does not even open.
     assert list(stolen.reasons) == ["failed:PermissionError"]
+
+
+async def test_a_raise_is_logged_with_the_plugins_frames_not_its_message(
+    sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ScorerError) as caught:
+        await attack(sandbox, "raise")
+    failure = caught.value.failure or {}
+    assert failure["type"] == "RuntimeError"
+    assert failure["message"] == "member secret text in an exception"  # for `plugins run`
+    logged = next(r for r in caplog.records if r.getMessage() == "scorer failed")
+    frames: list[str] = logged.frames  # type: ignore[attr-defined]
+    assert frames and all("coop/scoring/" not in f for f in frames)
+    assert frames[-1].endswith(" in score")
+    assert "coop_score_hostile/__init__.py:" in frames[-1]
+    assert "secret" not in repr(logged.__dict__)
