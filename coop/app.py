@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
@@ -14,8 +15,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
 from coop.config import Settings
-from coop.consent.scopes import KNOWN_SCORERS_KEY
+from coop.consent.scopes import KNOWN_SCORERS_KEY, SCORER_BANDS_KEY
 from coop.db import ensure_data_dir, tortoise_config
+from coop.errors import CoopError
 from coop.http.middleware import api_stack, middleware_stack
 from coop.http.runtime import Runtime
 from coop.jobs import pgqueue
@@ -24,6 +26,7 @@ from coop.jobs import sync as sync_jobs
 from coop.jobs.housekeeping import Housekeeping
 from coop.portability import lifecycle as portability_lifecycle
 from coop.portability import webhooks
+from coop.scoring.bands import bands_of
 from coop.vault import Vault, load_keyring, load_secret_key
 from coop.web.errors import exception_handlers, fault_handlers
 
@@ -71,6 +74,15 @@ class CoopApp(Starlette):
             await self.api_lane(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+async def scorer_band_edges(flow: scoring_jobs.ScoringFlow) -> dict[str, tuple[float, ...]]:
+    """Each loaded scorer's band edges (none while the scorers cannot be loaded)."""
+    try:
+        metas = await flow.available()
+    except CoopError:
+        return {}
+    return {m.name: bands_of(m.range, m.bands) for m in metas}
 
 
 async def start_in_process_jobs(
@@ -132,6 +144,7 @@ def build_app(
     scoring = scoring_jobs.flow_for(runtime)  # rescores after each sync; sandbox starts lazily
     # Apps may ask for `score:<name>` only for scorers installed here (metadata, no import).
     runtime.extras[KNOWN_SCORERS_KEY] = scoring.declared_scorer_names
+    runtime.extras[SCORER_BANDS_KEY] = partial(scorer_band_edges, scoring)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -140,10 +140,15 @@ def vault(settings: Settings) -> Vault:
 
 
 @pytest.fixture
-def app(settings: Settings, db: str) -> Any:
+async def app(settings: Settings, db: str) -> AsyncIterator[Any]:
+    """The composed app (tortoise already initialised; no lifespan runs). A page that needed
+    the scorers' metadata (the consent page) started the sandbox: close it afterwards."""
     from coop.app import build_app
+    from coop.jobs import scoring as scoring_jobs
 
-    return build_app(settings, manage_db=False)
+    built = build_app(settings, manage_db=False)
+    yield built
+    await scoring_jobs.close(built.state.runtime)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ ALLOWED: list[tuple[str, str, str]] = [
     ("coop.", "coop.connectors.spec", "a pure contract"),
     ("coop.api", "coop.web.templating", "transports share one Jinja2 environment"),
     ("coop.oauth", "coop.web.templating", "transports share one Jinja2 environment"),
+    ("coop.oauth", "coop.web.scopes", "the consent and Apps pages show scopes alike"),
     ("coop.config", "coop.errors", "settings raise ConfigError"),
     ("coop.cli", "coop.app", "`coop serve` runs the app"),
     ("coop.__main__", "coop.cli", "`python -m coop`"),

@@ -13,6 +13,7 @@ from tortoise.transactions import in_transaction
 from coop.errors import ConflictError, InvalidInputError, InvalidScopeError, NotFoundError
 from coop.types import utcnow
 
+from .disclosure import is_lower_or_same, narrowed
 from .models import Grant, GrantEvent, OAuthToken, SharingPause
 
 ACTIVE, PAUSED, REVOKED, EXPIRED = "active", "paused", "revoked", "expired"
@@ -136,20 +137,40 @@ async def revoke_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID) -> Grant:
 
 
 async def narrow_grant(*, member_id: uuid.UUID, grant_id: uuid.UUID, scopes: list[str]) -> Grant:
-    """Keep only some of a grant's scopes. Live tokens are narrowed with it."""
+    """Keep only some of a grant's scopes, or lower levels of them (`score:reach` to
+    `score:reach:band`; history goes with the exact level), never more. Live tokens are
+    narrowed with it, on their very next request."""
     async with in_transaction():
         grant = await _live_member_grant(member_id, grant_id)
-        keep = [s for s in grant.scopes if s in set(scopes)]
+        keep = narrowed(scopes, grant.scopes)
+        if keep is None:
+            raise InvalidScopeError("You can only lower what an app may read, never raise it.")
         if not keep:
             raise InvalidScopeError("Keep at least one scope, or revoke the grant.")
         if keep != grant.scopes:
             grant.scopes = keep
             await grant.save(update_fields=["scopes"])
             for token in await OAuthToken.filter(grant_id=grant.id, revoked_at__isnull=True):
-                token.scopes = [s for s in token.scopes if s in keep]
+                token.scopes = (
+                    narrowed(
+                        [k for k in keep if any(is_lower_or_same(k, t) for t in token.scopes)],
+                        token.scopes,
+                    )
+                    or []
+                )
                 await token.save(update_fields=["scopes"])
             await _event(grant, "narrowed")
     return grant
+
+
+async def lower_score(*, member_id: uuid.UUID, grant_id: uuid.UUID, scope: str, to: str) -> Grant:
+    """Share one granted score less precisely (`to` one of its lower levels), or not at all
+    (`to` empty): the Apps page's "lower" buttons."""
+    grant = await _live_member_grant(member_id, grant_id)
+    if scope not in grant.scopes or (to and not is_lower_or_same(to, scope)):
+        raise InvalidScopeError("You can only lower what an app may read, never raise it.")
+    scopes = [s for s in (to if s == scope else s for s in grant.scopes) if s]
+    return await narrow_grant(member_id=member_id, grant_id=grant_id, scopes=scopes)
 
 
 async def pause_sharing(*, member_id: uuid.UUID) -> int:

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import inspect
-import re
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 
 from coop.errors import InvalidScopeError
+
+from .disclosure import (
+    EXACT,
+    HISTORY,
+    check_levels,
+    level_words,
+    parse_score_scope,
+    threshold_fits,
+    title_of,
+)
 
 # Returns (or awaits to) the names of the scorers installed right now; None means "no
 # registry: accept any well-formed name". The composition root puts it in
 # Runtime.extras[KNOWN_SCORERS_KEY]; transports resolve it with `known_scorer_names`.
 KnownScorers = Callable[[], Collection[str] | Awaitable[Collection[str] | None] | None] | None
 KNOWN_SCORERS_KEY = "known_scorers"
+# Returns (awaits to) each loaded scorer's band edges (coop.scoring.bands), for thresholds
+# (inside the range) and band examples on the consent page: Runtime.extras[SCORER_BANDS_KEY].
+ScorerBands = Callable[[], Awaitable[Mapping[str, tuple[float, ...]]]] | None
+SCORER_BANDS_KEY = "scorer_bands"
 
-SCORER_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
 PROFILE = "profile"
 MEMBER_MANAGE = "member:manage"
 MAX_SCOPES = 50
@@ -30,16 +42,14 @@ async def known_scorer_names(source: KnownScorers) -> frozenset[str] | None:
     return None if names is None else frozenset(names)
 
 
-def _scorer_of(scope: str) -> tuple[str, bool] | None:
-    """('reach', False) for score:reach, ('reach', True) for score:reach:history."""
-    parts = scope.split(":")
-    if parts[0] != "score" or len(parts) not in (2, 3):
-        return None
-    if len(parts) == 3 and parts[2] != "history":
-        return None
-    if not SCORER_NAME.match(parts[1]) or len(parts[1]) > 64:
-        return None
-    return parts[1], len(parts) == 3
+async def scorer_bands(source: ScorerBands) -> Mapping[str, tuple[float, ...]]:
+    """The loaded scorers' band edges from `source` ({} without one)."""
+    return {} if source is None else await source()
+
+
+def ranges_of(bands: Mapping[str, tuple[float, ...]]) -> dict[str, tuple[float, float]]:
+    """Each scorer's declared range: its first and last band edges."""
+    return {name: (edges[0], edges[-1]) for name, edges in bands.items()}
 
 
 def parse_scopes(
@@ -47,10 +57,13 @@ def parse_scopes(
     *,
     known_scorers: Collection[str] | None = None,
     personal: bool = False,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[str]:
     """Split, validate and de-duplicate scopes (RFC 6749 §3.3). Unknown ones are refused.
 
-    `personal` allows `member:manage`, which only personal access tokens may carry.
+    `personal` allows `member:manage`, which only personal access tokens may carry. A score
+    is asked for at one level only (`score:NAME`, `score:NAME:band` or
+    `score:NAME:atleast:N`); with `ranges` (scorer -> declared range), N must lie inside it.
     """
     items = raw.split(" ") if isinstance(raw, str) else list(raw or [])
     scopes = list(dict.fromkeys(s for s in items if s))
@@ -62,24 +75,33 @@ def parse_scopes(
     for scope in scopes:
         if scope == PROFILE or (personal and scope == MEMBER_MANAGE):
             continue
-        scorer = _scorer_of(scope)
-        if scorer is None:
+        parsed = parse_score_scope(scope)
+        if parsed is None:
             raise InvalidScopeError(f"Unknown scope: {scope[:80]}")
-        if known is not None and scorer[0] not in known:
+        if known is not None and parsed.scorer not in known:
             raise InvalidScopeError(f"Unknown scorer in scope: {scope[:80]}")
+        bounds = (ranges or {}).get(parsed.scorer)
+        if bounds is not None and not threshold_fits(parsed, bounds):
+            raise InvalidScopeError(f"The threshold is outside the score's range: {scope[:80]}")
+    problem = check_levels(scopes)
+    if problem:
+        raise InvalidScopeError(problem)
     return scopes
 
 
-def describe_scope(scope: str) -> str:
-    """The scope in plain words, as the consent page shows it."""
+def describe_scope(scope: str, *, band_example: str | None = None) -> str:
+    """The scope in plain words, as the consent page shows it (with `band_example`, a band
+    of the scorer such as "60-70")."""
     if scope == PROFILE:
         return "your handle (your name on coop), nothing else"
     if scope == MEMBER_MANAGE:
         return "manage your account through the API (connectors, scorers, grants)"
-    scorer = _scorer_of(scope)
-    if scorer is None:
+    parsed = parse_score_scope(scope)
+    if parsed is None:
         return scope
-    title = scorer[0].replace("_", " ").replace("-", " ").title()
-    if scorer[1]:
+    title = title_of(parsed.scorer)
+    if parsed.level == HISTORY:
         return f"the history of your {title} score"
-    return f"your {title} score and its explanation"
+    if parsed.level == EXACT:
+        return f"your {title} score: the exact value and its explanation"
+    return f"your {title} score: {level_words(parsed, band_example)}"

@@ -20,6 +20,7 @@ from coop.errors import InvalidGrantError, InvalidScopeError
 from coop.types import utcnow
 from coop.vault import Vault
 
+from .disclosure import narrowed
 from .grants import is_live, is_paused_but_current
 from .models import AuthorizationCode, Grant, OAuthToken
 
@@ -188,14 +189,16 @@ async def refresh(*, refresh_token: str, client_id: str, scope: str | None) -> I
     scopes = list(row.scopes)
     if scope is not None and scope.strip():
         asked = list(dict.fromkeys(s for s in scope.split(" ") if s))
-        if not set(asked) <= set(scopes):
-            # RFC 6749 §6 allows only a subset of the grant. Stock clients (authlib) re-send
-            # the scopes they first asked for, so name what the member actually granted.
+        narrower = narrowed(asked, scopes)
+        if not narrower:
+            # RFC 6749 §6 allows only a subset of the grant (here also a lower disclosure
+            # level of a granted score). Stock clients (authlib) re-send the scopes they
+            # first asked for, so name what the member actually granted.
             raise InvalidScopeError(
                 "A refresh cannot ask for more than was granted. Granted now: "
                 f"{' '.join(scopes)}. Refresh without `scope`, or with these or fewer."
             )
-        scopes = asked
+        scopes = narrower
     async with in_transaction():
         claimed = await OAuthToken.filter(
             id=row.id, refresh_used_at__isnull=True, revoked_at__isnull=True

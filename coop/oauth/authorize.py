@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from starlette.datastructures import ImmutableMultiDict
@@ -22,11 +23,14 @@ from coop.apps import service as apps
 from coop.apps.models import App
 from coop.apps.redirects import Origin, parse_redirect_uri
 from coop.consent import grants, tokens
+from coop.consent.disclosure import chosen_scopes
 from coop.consent.scopes import (
     KNOWN_SCORERS_KEY,
-    describe_scope,
+    SCORER_BANDS_KEY,
     known_scorer_names,
     parse_scopes,
+    ranges_of,
+    scorer_bands,
 )
 from coop.errors import CoopError, InvalidRedirectUriError
 from coop.http.auth import require_member
@@ -35,6 +39,7 @@ from coop.http.middleware import CSP
 from coop.http.runtime import get_runtime
 from coop.http.stepup import step_up
 from coop.oauth.responses import redirect_to_client
+from coop.web.scopes import consent_rows
 from coop.web.templating import render
 
 CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}\Z")
@@ -48,6 +53,7 @@ PARAMS = (
     "code_challenge_method",
 )
 DEFAULT_LIFETIME = "30d"
+LEVEL_FIELD = "level_"  # + scorer name: the radio group of one score's disclosure level
 
 
 class NoTrustedRedirect(Exception):
@@ -78,6 +84,7 @@ class AuthorizationRequest:
     params: dict[str, str]
     scopes: list[str] | None = None
     code_challenge: str = ""
+    bands: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # scorer -> edges
 
 
 def _single(params: ImmutableMultiDict[str, str]) -> dict[str, str]:
@@ -121,9 +128,13 @@ async def validate(raw: ImmutableMultiDict[str, str], request: Request) -> Autho
         raise ClientRedirectError(
             "invalid_request", "PKCE is required: code_challenge with method S256.", target
         )
-    known = await known_scorer_names(get_runtime(request).extras.get(KNOWN_SCORERS_KEY))
+    extras = get_runtime(request).extras
+    known = await known_scorer_names(extras.get(KNOWN_SCORERS_KEY))
+    target.bands = await scorer_bands(extras.get(SCORER_BANDS_KEY))
     try:
-        target.scopes = parse_scopes(params.get("scope"), known_scorers=known)
+        target.scopes = parse_scopes(
+            params.get("scope"), known_scorers=known, ranges=ranges_of(target.bands)
+        )
     except CoopError as exc:
         raise ClientRedirectError("invalid_scope", exc.message, target) from None
     target.code_challenge = challenge
@@ -182,7 +193,7 @@ async def _consent_page(
         {
             "app": req.app,
             "redirect_host": req.origin.netloc,
-            "scopes": [(s, describe_scope(s), terms.purpose_for(s)) for s in req.scopes],
+            "scopes": consent_rows(req.scopes, terms, req.bands),
             "terms": terms,
             "lifetimes": list(grants.LIFETIME_LABELS.items()),
             "default_lifetime": DEFAULT_LIFETIME,
@@ -223,7 +234,9 @@ async def authorize_decision(request: Request) -> Response:
     except ClientRedirectError as exc:
         return _redirect_error(request, exc, after_post=True)
     assert req.scopes is not None
-    chosen = [s for s in req.scopes if s in set(fields.getlist("grant_scope"))]
+    chosen = chosen_scopes(req.scopes, set(_submitted_scopes(fields)))
+    if chosen is None:
+        return _error_page(request, "Choose one level for each score.")
     if fields.get("decision") != "allow" or not chosen:
         denied = ClientRedirectError("access_denied", "The member did not allow access.", req)
         return _redirect_error(request, denied, after_post=True)
@@ -253,6 +266,12 @@ async def authorize_decision(request: Request) -> Response:
         state=req.state,
         after_post=True,
     )
+
+
+def _submitted_scopes(fields: ImmutableMultiDict[str, str]) -> list[str]:
+    """The checked boxes (`grant_scope`) and each score's chosen level (`level_<scorer>`)."""
+    levels = [v for k, v in fields.multi_items() if k.startswith(LEVEL_FIELD) and v]
+    return [*fields.getlist("grant_scope"), *levels]
 
 
 def routes() -> list[BaseRoute]:

@@ -18,7 +18,8 @@ AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 def scopes_supported(known_scorers: Collection[str] | None) -> list[str]:
     scopes = [PROFILE]
     for name in sorted(known_scorers or ()):
-        scopes += [f"score:{name}", f"score:{name}:history"]
+        # `score:<name>:atleast:<N>` is open-ended (any N in range): not listed.
+        scopes += [f"score:{name}", f"score:{name}:band", f"score:{name}:history"]
     return scopes
 
 

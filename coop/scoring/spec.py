@@ -77,6 +77,9 @@ class Scorer(Protocol):
     range: ClassVar[tuple[float, float]]
     needs_text: ClassVar[bool]
     homepage: ClassVar[str]
+    # Optional: the band edges apps see at the `score:<name>:band` level, from range low to
+    # range high, strictly increasing (default: ten equal bands of `range`).
+    bands: ClassVar[tuple[float, ...]]
 
     def score(self, records: Sequence[InputRecord], now: datetime) -> ScoreResult:
         """Compute the score from the member's records as of `now`. Must be pure."""
@@ -119,5 +122,6 @@ CONTRACT_MEMBERS: tuple[str, ...] = (
     "Scorer.range",
     "Scorer.needs_text",
     "Scorer.homepage",
+    "Scorer.bands",
     "Scorer.score",
 )

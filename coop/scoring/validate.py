@@ -18,6 +18,7 @@ from typing import Any
 from coop.connectors.spec import KINDS
 from coop.scoring import spec
 from coop.types import is_web_url
+from coop.scoring.bands import check_bands
 
 MAX_OUTPUT_BYTES = 1024 * 1024
 
@@ -51,6 +52,7 @@ class ScorerMeta:
     range: tuple[float, float]
     needs_text: bool
     homepage: str
+    bands: tuple[float, ...] = ()  # declared band edges; () means ten equal bands of `range`
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class ScorerMeta:
             "range": list(self.range),
             "needs_text": self.needs_text,
             "homepage": self.homepage,
+            "bands": list(self.bands),
         }
 
     @classmethod
@@ -76,6 +79,7 @@ class ScorerMeta:
             range=(float(low), float(high)),
             needs_text=bool(data["needs_text"]),
             homepage=str(data["homepage"]),
+            bands=tuple(float(e) for e in data.get("bands", ())),
         )
 
 
@@ -125,6 +129,11 @@ def check_contract(scorer: object, *, entry_point_name: str | None = None) -> Sc
     homepage = _text(scorer, "homepage", required=False, limit=500)
     if homepage and not is_web_url(homepage):
         raise ContractViolation("`homepage` must be an absolute http(s) URL")
+    bands = getattr(scorer, "bands", None)
+    if bands is not None:
+        problem = check_bands(bands, (low, high))
+        if problem:
+            raise ContractViolation(problem)
     if not callable(getattr(scorer, "score", None)):
         raise ContractViolation("`score` must be callable")
     return ScorerMeta(
@@ -136,6 +145,7 @@ def check_contract(scorer: object, *, entry_point_name: str | None = None) -> Sc
         range=(low, high),
         needs_text=needs_text,
         homepage=homepage,
+        bands=tuple(float(e) for e in bands or ()),
     )
 
 

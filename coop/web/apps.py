@@ -22,8 +22,10 @@ from coop.consent.scopes import (
     KNOWN_SCORERS_KEY,
     MEMBER_MANAGE,
     PROFILE,
+    SCORER_BANDS_KEY,
     describe_scope,
     known_scorer_names,
+    scorer_bands,
 )
 from coop.errors import (
     ConflictError,
@@ -38,6 +40,7 @@ from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
 from coop.http.stepup import step_up
 from coop.members.models import Member
+from coop.web.scopes import consent_rows
 from coop.web.templating import render
 
 
@@ -59,11 +62,12 @@ async def apps_page(request: Request) -> Response:
     grants = await consent.list_grants(member_id=member.id)
     last = await consent.last_access(member_id=member.id)
     agreed = await app_terms.get_many_terms(keys={(g.app_id, g.terms_version) for g in grants})
+    bands = await scorer_bands(get_runtime(request).extras.get(SCORER_BANDS_KEY))
     rows = [
         {
             "grant": g,
             "app": g.app,
-            "scopes": _scope_lines(g.scopes, agreed[(g.app_id, g.terms_version)]),
+            "scopes": consent_rows(g.scopes, agreed[(g.app_id, g.terms_version)], bands),
             "terms": agreed[(g.app_id, g.terms_version)],
             "terms_pending": consent.terms_pending(g),
             "last_access": last.get(g.id),
@@ -186,6 +190,19 @@ async def resume_grant(request: Request) -> Response:
     else:
         message = "Access resumed."
     return redirect_with_flash("/apps", message)
+
+
+async def lower_score(request: Request) -> Response:
+    """Share one score of a grant less precisely, or not at all (never more)."""
+    member = await require_member(request)
+    form = await read_form(request)
+    await consent.lower_score(
+        member_id=member.id,
+        grant_id=_uuid(request.path_params["grant_id"]),
+        scope=form_text(form, "scope"),
+        to=form_text(form, "to"),
+    )
+    return redirect_with_flash("/apps", "Done. The app learns less from its next request on.")
 
 
 async def pause_sharing(request: Request) -> Response:
@@ -358,6 +375,7 @@ def routes() -> list[BaseRoute]:
         Route("/apps/grants/{grant_id}/agree", agree_terms, methods=["POST"]),
         Route("/apps/grants/{grant_id}/revoke", revoke_grant, methods=["POST"]),
         Route("/apps/grants/{grant_id}/pause", pause_grant, methods=["POST"]),
+        Route("/apps/grants/{grant_id}/lower", lower_score, methods=["POST"]),
         Route("/apps/grants/{grant_id}/resume", resume_grant, methods=["POST"]),
         Route("/apps/pause", pause_sharing, methods=["POST"]),
         Route("/apps/resume", resume_sharing, methods=["POST"]),

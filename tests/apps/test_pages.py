@@ -46,7 +46,7 @@ async def test_apps_page_lists_each_app_with_its_access(
     page = await browser.get("/apps")
     assert page.status_code == 200
     assert "&lt;b&gt;Ranker&lt;/b&gt;" in page.text and "<b>Ranker</b>" not in page.text
-    assert "your Reach score and its explanation" in page.text
+    assert "your Reach score: the exact value and its explanation" in page.text
     assert ">Revoke</button>" in page.text
     assert ">Pause all sharing</button>" in page.text
     assert "Never" in page.text  # last access
@@ -64,6 +64,26 @@ async def test_revoke_button_ends_the_grant_at_once(
     assert response.status_code == 303
     assert await consent.resolve_bearer(item.access_token) is None
     assert "No app can read your data." in (await browser.get("/apps")).text
+
+
+async def test_the_member_lowers_a_score_on_the_apps_page_and_never_raises_it(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    item = await issue(member.id, await register(vault), scopes=["profile", "score:reach"])
+    page = (await browser.get("/apps")).text
+    assert re.search(r"Share only a range such as [0-9]+\u2013[0-9]+</button>", page)
+    assert "Stop sharing this score</button>" in page
+    lower = f"/apps/grants/{item.grant.id}/lower"
+    response = await post(browser, lower, "/apps", scope="score:reach", to="score:reach:band")
+    assert response.status_code == 303
+    principal = await consent.resolve_bearer(item.access_token)
+    assert principal is not None and principal.scopes == {"profile", "score:reach:band"}
+    page = (await browser.get("/apps")).text
+    assert "your Reach score: a range such as" in page and "Share only" not in page
+    raised = await post(browser, lower, "/apps", scope="score:reach:band", to="score:reach")
+    assert raised.status_code == 400
+    principal = await consent.resolve_bearer(item.access_token)
+    assert principal is not None and principal.scopes == {"profile", "score:reach:band"}
 
 
 async def test_revoke_without_csrf_token_is_refused(

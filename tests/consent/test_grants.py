@@ -194,3 +194,28 @@ async def test_listing_shows_live_grants_with_their_app(issued: Issued, member: 
     await consent.revoke_grant(member_id=member.id, grant_id=issued.grant.id)
     assert await consent.list_grants(member_id=member.id) == []
     assert len(await consent.list_grants(member_id=member.id, live_only=False)) == 1
+
+
+async def test_lowering_a_score_narrows_the_grant_and_its_live_tokens(
+    member: Member, vault: Vault
+) -> None:
+    item = await issue(
+        member.id, await register(vault), scopes=["profile", "score:reach", "score:reach:history"]
+    )
+    grant = await consent.lower_score(
+        member_id=member.id, grant_id=item.grant.id, scope="score:reach", to="score:reach:band"
+    )
+    assert grant.scopes == ["profile", "score:reach:band"]  # history went with the exact value
+    principal = await consent.resolve_bearer(item.access_token)
+    assert principal is not None
+    assert principal.scopes == frozenset({"profile", "score:reach:band"})
+    assert await kinds(grant) == ["created", "narrowed"]
+    for scope, to in (("score:reach:band", "score:reach"), ("score:reach", "score:reach:band")):
+        with pytest.raises(InvalidScopeError):  # never back up; no longer granted
+            await consent.lower_score(
+                member_id=member.id, grant_id=item.grant.id, scope=scope, to=to
+            )
+    grant = await consent.lower_score(
+        member_id=member.id, grant_id=item.grant.id, scope="score:reach:band", to=""
+    )
+    assert grant.scopes == ["profile"]

@@ -18,7 +18,27 @@ def test_known_scopes_parse_and_deduplicate() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "  ", "email", "score", "score:", "score:Reach", "score:1x", "score:a:b", "member:manage"],
+    [
+        "",
+        "  ",
+        "email",
+        "score",
+        "score:",
+        "score:Reach",
+        "score:1x",
+        "score:a:b",
+        "member:manage",
+        "score:reach:atleast",
+        "score:reach:atleast:",
+        "score:reach:atleast:1e3",
+        "score:reach:atleast:+5",
+        "score:reach:atleast:NaN",
+        "score:reach:atleast:007",
+        "score:reach:atleast:5:6",
+        "score:reach:band:5",
+        "score:reach score:reach:band",
+        "score:reach:band score:reach:atleast:5",
+    ],
 )
 def test_unknown_scopes_are_invalid_scope(raw: str) -> None:
     with pytest.raises(InvalidScopeError) as caught:
@@ -38,6 +58,30 @@ def test_unknown_scorer_is_refused_when_a_registry_is_present() -> None:
 
 
 def test_scopes_are_described_in_plain_words() -> None:
-    assert describe_scope("score:reach") == "your Reach score and its explanation"
+    assert describe_scope("score:reach") == "your Reach score: the exact value and its explanation"
+    assert describe_scope("score:reach:band", band_example="50\u201360") == (
+        "your Reach score: a range such as 50\u201360"
+    )
+    assert describe_scope("score:reach:atleast:60") == (
+        "your Reach score: only whether it is at least 60"
+    )
     assert describe_scope("score:reach:history") == "the history of your Reach score"
     assert "handle" in describe_scope("profile")
+
+
+def test_levelled_scopes_parse_and_keep_the_threshold_as_written() -> None:
+    assert parse_scopes("score:reach:band score:cadence:atleast:0.50 profile") == [
+        "score:reach:band",
+        "score:cadence:atleast:0.50",
+        "profile",
+    ]
+    assert parse_scopes("score:reach:atleast:-2.5") == ["score:reach:atleast:-2.5"]
+
+
+def test_a_threshold_must_lie_inside_the_scorers_range() -> None:
+    ranges = {"reach": (0.0, 100.0)}
+    assert parse_scopes("score:reach:atleast:100", ranges=ranges) == ["score:reach:atleast:100"]
+    assert parse_scopes("score:reach:atleast:0", ranges=ranges) == ["score:reach:atleast:0"]
+    for outside in ("100.5", "-1", "1000"):
+        with pytest.raises(InvalidScopeError):
+            parse_scopes(f"score:reach:atleast:{outside}", ranges=ranges)

@@ -222,7 +222,7 @@ async def test_consent_page_shows_identity_scopes_in_plain_words_and_lifetimes(
     assert "Reach Ranker" in text and "https://ranker.example" in text
     assert "app.example" in text
     assert "the operator of this coop" in text
-    assert "your Reach score and its explanation" in text
+    assert "Your Reach score" in text and "the exact value and why" in text
     assert "the history of your Reach score" in text
     assert "your handle" in text
     for label in ("1 day", "30 days", "1 year", "Until revoked"):
@@ -328,7 +328,12 @@ async def test_installed_scorer_registry_refuses_unknown_scorers(
     response = await member_client.get("/oauth/authorize", params=bad)
     assert query_of(response.headers["location"])["error"] == "invalid_scope"
     metadata = (await member_client.get("/.well-known/oauth-authorization-server")).json()
-    assert metadata["scopes_supported"] == ["profile", "score:reach", "score:reach:history"]
+    assert metadata["scopes_supported"] == [
+        "profile",
+        "score:reach",
+        "score:reach:band",
+        "score:reach:history",
+    ]
 
 
 async def test_the_composed_app_knows_the_installed_scorer_plugins(

@@ -43,7 +43,9 @@ def test_scopes_supported_lists_the_installed_scorers() -> None:
     assert body["scopes_supported"] == [
         "profile",
         "score:cadence",
+        "score:cadence:band",
         "score:cadence:history",
         "score:reach",
+        "score:reach:band",
         "score:reach:history",
     ]

@@ -1,0 +1,56 @@
+"""Scopes as the consent page (coop.oauth) and the Apps page show them: each in plain words
+with the app's purpose, and for a score the levels the member may choose (exact -> band ->
+nothing; a threshold -> nothing)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from coop.apps.terms import Terms
+from coop.consent.disclosure import HISTORY, LevelChoice, level_choices, parse_score_scope
+from coop.consent.scopes import describe_scope
+from coop.scoring.bands import band_example
+
+
+@dataclass(frozen=True)
+class ScopeRow:
+    """One row of the consent page. `choices` is empty for a plain yes/no scope (a
+    checkbox); for a score it lists the levels to choose from, the requested one first."""
+
+    scope: str
+    words: str
+    purpose: str | None
+    scorer: str = ""
+    choices: Sequence[LevelChoice] = ()
+
+
+def example_band(bands: Mapping[str, tuple[float, ...]], scorer: str) -> str | None:
+    """A band of the scorer to show ("60-70"), if its bands are known here."""
+    edges = bands.get(scorer)
+    return band_example(edges) if edges else None
+
+
+def consent_rows(
+    scopes: Sequence[str], terms: Terms, bands: Mapping[str, tuple[float, ...]]
+) -> list[ScopeRow]:
+    """A row per scope; a score's `choices` start with its own level (on the Apps page the
+    ones after it are what the member may lower it to)."""
+    rows = []
+    for scope in scopes:
+        parsed = parse_score_scope(scope)
+        purpose = terms.purpose_for(scope)
+        if parsed is None or parsed.level == HISTORY:
+            rows.append(ScopeRow(scope, describe_scope(scope), purpose))
+            continue
+        example = example_band(bands, parsed.scorer)
+        rows.append(
+            ScopeRow(
+                scope,
+                describe_scope(scope, band_example=example),
+                purpose,
+                scorer=parsed.scorer,
+                choices=level_choices(scope, example),
+            )
+        )
+    return rows
