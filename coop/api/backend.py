@@ -62,6 +62,8 @@ class ScoreView:
     range: tuple[float, float]
     computed_at: datetime
     explanation: ExplanationView | None = None  # None: not loaded yet (see Backend.explain)
+    bands: tuple[float, ...] = ()  # the scorer's band edges (coop.scoring.bands)
+    threshold: float | None = None  # the grant's `atleast:N`, when that is its level
 
 
 @dataclass(frozen=True)

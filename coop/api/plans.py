@@ -22,7 +22,10 @@ document runs through graphql-core as before):
   the same resolve function graphql-core would call and serialized with the same scalar;
   `__typename`. Lists, interfaces and unions are not planned;
 - no field with a field extension or permission class, planned or not: a plan never steps
-  around a permission check (a test holds this); planned async fields must be nullable.
+  around a permission check (a test holds this); planned async fields must be nullable. The
+  one extension planned is the disclosure gate (`coop.api.disclosed`) on a basic field: the
+  plan calls the same `check_disclosure` before reading the field, so a field above the
+  grant's level is refused exactly as graphql-core refuses it.
 
 Errors are located (`graphql.located_error`) and null is propagated to the nearest nullable
 field exactly as the GraphQL specification (and graphql-core) does; sibling resolver fields
@@ -59,7 +62,9 @@ from graphql.execution.values import get_variable_values
 from strawberry import Schema
 
 from coop.api.context import ApiContext
+from coop.api.disclosed import Disclosed, check_disclosure
 from coop.api.viewer import read_score, viewer_for
+from coop.consent.disclosure import Reveals
 from coop.types import together
 
 # (type, field) -> how the plan resolves it: the same functions the strawberry resolvers call.
@@ -90,6 +95,7 @@ class _Field:
     variable: str | None = None  # or the variable that holds it
     fields: tuple[_Field, ...] = ()  # an object's selections
     parent: str = ""  # the parent type's name (error messages)
+    gate: Reveals | None = None  # a disclosure-gated basic field: what it reveals
 
 
 class Plan:
@@ -153,6 +159,8 @@ async def _object(
             try:
                 if field.sync is not None:
                     value = field.sync(ctx)
+                elif field.gate is not None and not check_disclosure(ctx, source, field.gate):
+                    value = None
                 else:
                     assert field.resolve is not None
                     value = field.resolve(source, None)
@@ -303,11 +311,10 @@ def _field_plan(
     )
     common: dict[str, Any] = {"key": key, "node": node, "nullable": nullable, "parent": parent.name}
     strawberry_field = schema.get_field_for_type(name, parent.name)
-    if (
-        strawberry_field is None
-        or strawberry_field.extensions
-        or strawberry_field.permission_classes
-    ):
+    if strawberry_field is None or strawberry_field.permission_classes:
+        return None
+    gate = _disclosure_gate(strawberry_field.extensions)
+    if strawberry_field.extensions and (gate is None or strawberry_field.base_resolver):
         return None  # a plan must never step around a field's permission check
     planned_sync = PLANNED_SYNC.get((parent.name, name))
     planned_async = PLANNED_ASYNC.get((parent.name, name))
@@ -329,6 +336,10 @@ def _field_plan(
             common.update(call=call, variable=argument.value.name.value)
         else:
             return None
+    elif gate is not None:
+        if node.arguments:
+            return None
+        common.update(gate=gate, resolve=_basic_result(strawberry_field))
     else:
         if (
             not strawberry_field.is_basic_field
@@ -347,3 +358,20 @@ def _field_plan(
     if inner is None:
         return None
     return _Field(fields=inner, **common)
+
+
+def _disclosure_gate(extensions: list[Any]) -> Reveals | None:
+    """What a field gated by `Disclosed` alone reveals; None for any other extensions."""
+    if len(extensions) == 1 and isinstance(extensions[0], Disclosed):
+        return extensions[0].reveals
+    return None
+
+
+def _basic_result(field: Any) -> Callable[[Any, Any], Any]:
+    """Read a basic (resolver-less) field as strawberry does, without its extensions (the
+    plan has just run the one it has, the disclosure gate)."""
+
+    def resolve(source: Any, _info: Any) -> Any:
+        return field.get_result(source, info=None, args=[], kwargs={})
+
+    return resolve

@@ -33,13 +33,19 @@ from coop.api.convert import (
     connection_view,
     explanation_view,
     history_entry,
-    is_score_scope,
     offset_of,
     score_from_row,
     scorer_info,
 )
 from coop.apps.models import App
 from coop.consent import service as consent
+from coop.consent.disclosure import (
+    ATLEAST,
+    ScoreScope,
+    disclosure,
+    history_readable,
+    scorers_of,
+)
 from coop.consent.personal import PAT_PREFIX
 from coop.consent.tokens import ACCESS_PREFIX
 from coop.errors import ConflictError, CoopError, NotFoundError
@@ -49,6 +55,16 @@ from coop.types import together, utcnow
 from coop.vault import Vault
 
 META_TTL = 30.0  # seconds; scorer metadata changes only when plugins are reloaded
+
+
+def _levelled(view: ScoreView, meta: Any, level: ScoreScope) -> ScoreView:
+    """The view with the scorer's range and bands, and the grant's threshold if it has one."""
+    return replace(
+        view,
+        range=(float(meta.range[0]), float(meta.range[1])),
+        bands=tuple(meta.bands),
+        threshold=level.threshold_value if level.level == ATLEAST else None,
+    )
 
 
 class ServiceBackend:
@@ -158,7 +174,7 @@ class ServiceBackend:
         """Current scores the token may read. A scorer outside the grant, not enabled or
         without a score is simply absent: the caller cannot tell which (plausible refusal).
         Every score returned was allowed, and logged, by consent's one check."""
-        granted = {s.split(":")[1] for s in principal.scopes if is_score_scope(s)}
+        granted = scorers_of(principal.scopes)
         wanted = sorted(granted if scorers is None else granted & set(scorers))
         if not wanted:
             return {}
@@ -172,15 +188,21 @@ class ServiceBackend:
             if meta is not None:
                 loaded.append((view, meta))
         # Not loaded on this server right now: treated as no score. The consent checks run
-        # together so that their access-log entries share one commit instead of one each.
+        # together so that their access-log entries share one commit instead of one each;
+        # each is logged under the granted level's scope (the level the app reads at).
+        levelled = [
+            (view, meta, level)
+            for view, meta in loaded
+            if (level := disclosure(principal.scopes, view.scorer)) is not None
+        ]
         checks = [
-            self._allowed(principal, f"score:{view.scorer}", f"score:{view.scorer}")
-            for view, _ in loaded
+            self._allowed(principal, level.scope, f"score:{view.scorer}")
+            for view, _, level in levelled
         ]
         allowed = await together(checks)
         return {
-            view.scorer: replace(view, range=(float(meta.range[0]), float(meta.range[1])))
-            for (view, meta), ok in zip(loaded, allowed, strict=True)
+            view.scorer: _levelled(view, meta, level)
+            for (view, meta, level), ok in zip(levelled, allowed, strict=True)
             if ok
         }
 
@@ -223,7 +245,7 @@ class ServiceBackend:
         from coop.scoring import service as scoring
 
         scope = f"score:{scorer}:history"
-        if scope not in principal.scopes:
+        if not history_readable(principal.scopes, scorer):
             return None
         enabled = await scoring.list_enabled_scorers(member_id=principal.member_id)
         if scorer not in enabled:

@@ -19,6 +19,9 @@ from coop.api.backend import (
     ScoreStateView,
     ScoreView,
 )
+from coop.api.disclosed import disclosed
+from coop.consent.disclosure import Reveals
+from coop.scoring.bands import band_of, bands_of
 
 
 @strawberry.interface(description="An object with a global id (see `Query.node`).")
@@ -101,6 +104,14 @@ class ChangeCause:
 
 
 @strawberry.type(
+    description=("The band a score falls in: `low <= value < high` (the top band includes `high`).")
+)
+class ScoreBand:
+    low: float = strawberry.field(description="The band's lower edge (inclusive).")
+    high: float = strawberry.field(description="The band's upper edge.")
+
+
+@strawberry.type(
     description=(
         "Why a score moved since the previous one. The causes add up to `delta` (up to float "
         "rounding), largest first."
@@ -125,9 +136,37 @@ class ScoreChange:
         )
 
 
-@strawberry.type(description="A member's current score from one scorer.")
+@strawberry.type(
+    description=(
+        "A member's current score from one scorer, as precisely as the grant allows: "
+        "`score:<scorer>` the exact value, `score:<scorer>:band` only `band`, "
+        "`score:<scorer>:atleast:<N>` only `atLeast`. A field above the granted level is "
+        "null with `FORBIDDEN` and `required_scope`."
+    )
+)
 class Score(Node):
-    value: float = strawberry.field(description="The score, inside `range`.")
+    value: float | None = strawberry.field(
+        description="The score, inside `range` (exact level: scope `score:<scorer>`).",
+        extensions=disclosed(Reveals.VALUE),
+    )
+    band: ScoreBand | None = strawberry.field(
+        description=(
+            "The band the value falls in (scope `score:<scorer>:band`, or the exact level): "
+            "the scorer's declared bands, else ten equal bands of `range`."
+        ),
+        extensions=disclosed(Reveals.BAND),
+    )
+    at_least: bool | None = strawberry.field(
+        description=(
+            "Whether the value is at least `threshold` (scope `score:<scorer>:atleast:<N>`); "
+            "null at the other levels, which have no threshold."
+        ),
+        extensions=disclosed(Reveals.THRESHOLD),
+    )
+    threshold: float | None = strawberry.field(
+        description="The threshold N of the grant's `score:<scorer>:atleast:<N>`, else null.",
+        extensions=disclosed(Reveals.THRESHOLD),
+    )
     range: ScoreRange = strawberry.field(description="The scorer's declared output range.")
     scorer: ScorerRef = strawberry.field(description="Which scorer (and version) computed it.")
     computed_at: datetime = strawberry.field(description="When it was computed (UTC).")
@@ -148,18 +187,23 @@ class Score(Node):
 
     @strawberry.field(
         description=(
-            "Why the score moved since the previous one; null for a first score (scope "
-            "`score:<scorer>` only: it reveals the values)."
-        )
+            "Why the score moved since the previous one; null for a first score (exact "
+            "level `score:<scorer>` only: it reveals the values)."
+        ),
+        extensions=disclosed(Reveals.VALUE),
     )
     async def change(self, info: Info[Any, None]) -> ScoreChange | None:
-        if not info.context.has_scope(f"score:{self.view.scorer}"):
-            return None
         state: ScoreStateView = await info.context.states.load(self.view)
         return None if state.change is None else ScoreChange.of(state.change)
 
-    @strawberry.field(description="Contributions and reasons: why the score has its value.")
-    async def explanation(self, info: Info[Any, None]) -> Explanation:
+    @strawberry.field(
+        description=(
+            "Contributions and reasons: why the score has its value (exact level only: it "
+            "reveals the value)."
+        ),
+        extensions=disclosed(Reveals.VALUE),
+    )
+    async def explanation(self, info: Info[Any, None]) -> Explanation | None:
         found = self.view.explanation
         if found is None:
             found = await info.context.explanations.load(self.view)
@@ -169,9 +213,14 @@ class Score(Node):
 
     @staticmethod
     def of(view: ScoreView, subject: str) -> Score:
+        """Every field filled in; the `disclosed` gates decide which ones an app sees."""
+        low, high = band_of(view.value, bands_of(view.range, view.bands))
         return Score(
             id=strawberry.ID(ids.encode("Score", f"{subject}/{view.scorer}")),
             value=view.value,
+            band=ScoreBand(low=low, high=high),
+            at_least=None if view.threshold is None else view.value >= view.threshold,
+            threshold=view.threshold,
             range=ScoreRange.of(view.range),
             scorer=ScorerRef(name=view.scorer, version=view.scorer_version),
             computed_at=view.computed_at,

@@ -1,9 +1,11 @@
-"""The authorization matrix (GQ-15): Hypothesis generates sequences of grants (each scope
-subset, two lifetimes), revocations, pauses and resumes (of all sharing and of one grant),
-clock jumps past token and grant
-expiry, scorer disabling and account deletion, interleaved with queries by every app for
+"""The authorization matrix (GQ-15): Hypothesis generates sequences of grants (scope subsets
+with every disclosure level of each score: exact, band, at least N; two lifetimes),
+revocations, pauses and resumes (of all sharing and of one grant), clock jumps past token
+and grant expiry, scorer disabling and account deletion, interleaved with queries by every app for
 every member. After every query, what the API disclosed must equal a small pure-Python
-oracle's answer: data is visible if and only if the oracle allows it.
+oracle's answer: data is visible if and only if the oracle allows it, and every score field
+(directly, under aliases, through fragments, in explanations and history) reveals exactly
+what the granted level allows; each field above it is refused with the scope it would need.
 
 Hypothesis generates the sequences (the system under test is async and lives on the test's
 event loop, so the steps are replayed here rather than inside a state machine); a failure
@@ -25,25 +27,49 @@ from coop.errors import InvalidInputError
 from coop.jobs.scoring import ScoringFlow
 from coop.portability import erase
 from coop.scoring import service as scoring
+from coop.scoring.bands import band_of, bands_of
 from coop.types import clock
 from coop.vault import Vault
 from tests.api.conftest import give_score
 from tests.api.factories import grant_token, make_app, make_member
 
 MEMBERS, APPS = 3, 3
-SCOPES = ("profile", "score:reach", "score:cadence")
+# One level per score (or none), profile or not: every combination.
+LEVEL_CHOICES = {
+    "reach": [
+        (),
+        ("score:reach", "score:reach:history"),
+        ("score:reach:band",),
+        ("score:reach:band", "score:reach:history"),
+        ("score:reach:atleast:40",),
+    ],
+    "cadence": [(), ("score:cadence",), ("score:cadence:band",), ("score:cadence:atleast:0.5",)],
+}
 SCOPE_SETS = [
-    frozenset(c) for n in range(1, len(SCOPES) + 1) for c in itertools.combinations(SCOPES, n)
+    frozenset(profile + reach + cadence)
+    for profile, reach, cadence in itertools.product(
+        [(), ("profile",)], LEVEL_CHOICES["reach"], LEVEL_CHOICES["cadence"]
+    )
+    if profile + reach + cadence
 ]
 # member -> scorers with a score at the start
 START_SCORES = {0: {"reach", "cadence"}, 1: {"reach"}, 2: set()}
 TOKEN_SECONDS, LIFETIMES = 3600, {"1d": 86_400, "30d": 30 * 86_400}
-QUERY = """{ viewer { handle r: score(scorer: "reach") { value }
-  c: score(scorer: "cadence") { value } scores { scorer { name } } } }"""
+LEVEL_FIELDS = "value band { low high } atLeast threshold explanation { reasons }"
+QUERY = (
+    """{ viewer { handle r: score(scorer: "reach") { """
+    + LEVEL_FIELDS
+    + """ }
+  c: score(scorer: "cadence") { ...Levels } scores { scorer { name } ...Levels x: value }
+  h: scoreHistory(scorer: "reach", first: 5) { edges { node { value delta } } } } }
+fragment Levels on Score { x: value ... on Score { """
+    + LEVEL_FIELDS
+    + " } }"
+)
 # The same two reads in a document of the planned shape (coop.api.plans): every answer of
 # the compiled path is held to the oracle too.
-PLANNED = """{ viewer { r: score(scorer: "reach") { value }
-  c: score(scorer: "cadence") { scorer { name } } } }"""
+PLANNED = """{ viewer { r: score(scorer: "reach") { value band { low high } atLeast threshold }
+  c: score(scorer: "cadence") { scorer { name } x: value threshold } } }"""
 
 member_ix = st.integers(0, MEMBERS - 1)
 app_ix = st.integers(0, APPS - 1)
@@ -106,7 +132,48 @@ class Oracle:
             return None
         readable = {s.split(":")[1] for s in token.scopes if s.startswith("score:")}
         shown = sorted(readable & self.scores[member])
-        return {"handle": "profile" in token.scopes, "scores": shown}
+        history = (
+            "reach" in shown
+            and "score:reach" in token.scopes
+            and "score:reach:history" in token.scopes
+        )
+        return {"handle": "profile" in token.scopes, "scores": shown, "history": history}
+
+
+def level_of(scopes: frozenset[str], scorer: str) -> tuple[str, float | None]:
+    """The oracle's reading of a scope set: (level, threshold) for one scorer."""
+    for scope in scopes:
+        parts = scope.split(":")
+        if parts[:2] != ["score", scorer] or parts[2:] == ["history"]:
+            continue
+        if len(parts) == 2:
+            return "exact", None
+        if parts[2] == "band":
+            return "band", None
+        return "atleast", float(parts[3])
+    raise AssertionError(f"{scorer} is not granted in {sorted(scopes)}")
+
+
+def expected_fields(
+    level: str, threshold: float | None, truth: tuple[float, float, float]
+) -> tuple[dict[str, Any], set[str]]:
+    """What a Score object discloses at a level: {field: value}, and {field: required scope}
+    for the refused ones. `truth` is (value, band low, band high)."""
+    value, low, high = truth
+    if level == "exact":
+        shown = {"value": value, "band": {"low": low, "high": high}, "explained": True}
+        return shown | {"atLeast": None, "threshold": None}, set()
+    refused_value = {"value": None, "explained": False}
+    if level == "band":
+        shown = refused_value | {"band": {"low": low, "high": high}}
+        return shown | {"atLeast": None, "threshold": None}, {"value", "explanation"}
+    assert threshold is not None
+    shown = refused_value | {"band": None, "atLeast": value >= threshold, "threshold": threshold}
+    return shown, {"value", "explanation", "band"}
+
+
+def required_scope(scorer: str, field: str) -> str:
+    return f"score:{scorer}:band" if field == "band" else f"score:{scorer}"
 
 
 # -- replay against the real system ------------------------------------------------------------
@@ -119,7 +186,52 @@ def observed(response: httpx.Response) -> dict[str, Any] | None:
     shown = sorted(s["scorer"]["name"] for s in viewer["scores"])
     singles = sorted(n for n, key in (("reach", "r"), ("cadence", "c")) if viewer[key])
     assert shown == singles, "score(scorer:) and scores disagree"
-    return {"handle": viewer["handle"] is not None, "scores": shown}
+    history = viewer["h"] is not None
+    if history:
+        assert all(e["node"]["value"] is not None for e in viewer["h"]["edges"])
+    return {"handle": viewer["handle"] is not None, "scores": shown, "history": history}
+
+
+def score_objects(viewer: dict[str, Any]) -> list[tuple[str, list[Any], dict[str, Any]]]:
+    """Every Score object in an answer: (scorer, its path, the object)."""
+    found = [
+        (name, ["viewer", key], viewer[key])
+        for name, key in (("reach", "r"), ("cadence", "c"))
+        if viewer.get(key)
+    ]
+    for i, item in enumerate(viewer.get("scores") or []):
+        found.append((item["scorer"]["name"], ["viewer", "scores", i], item))
+    return found
+
+
+def check_levels(body: dict[str, Any], scopes: frozenset[str], truth: dict[str, Any]) -> None:
+    """No Score object reveals more (or less) than its granted level, under any key, and
+    each refused field carries FORBIDDEN with the scope that would allow it."""
+    viewer = body["data"]["viewer"]
+    refusals = set()
+    if "handle" in viewer and "profile" not in scopes:
+        refusals.add((("viewer", "handle"), "profile"))
+    for scorer, path, obj in score_objects(viewer):
+        level, threshold = level_of(scopes, scorer)
+        shown, refused = expected_fields(level, threshold, truth[scorer])
+        for key in ("value", "band", "atLeast", "threshold"):
+            if key in obj:
+                assert obj[key] == shown[key], (scorer, key, obj)
+        if "x" in obj:
+            assert obj["x"] == shown["value"], (scorer, "x", obj)
+        if "explanation" in obj:
+            assert (obj["explanation"] is not None) == shown["explained"], (scorer, obj)
+        for key in set(obj) & (refused | {"x"} if "value" in refused else refused):
+            field = "value" if key == "x" else key
+            refusals.add((tuple([*path, key]), required_scope(scorer, field)))
+    errors = {
+        (tuple(e["path"]), e["extensions"].get("required_scope"))
+        for e in body.get("errors", [])
+        if e["extensions"]["code"] == "FORBIDDEN"
+    }
+    assert errors == refusals, (errors, refusals)
+    others = {e["extensions"]["code"] for e in body.get("errors", [])} - {"FORBIDDEN"}
+    assert others <= {"NOT_FOUND"}, body
 
 
 def observed_planned(response: httpx.Response) -> list[str] | None:
@@ -127,6 +239,21 @@ def observed_planned(response: httpx.Response) -> list[str] | None:
         return None
     viewer = response.json()["data"]["viewer"]
     return sorted(n for n, key in (("reach", "r"), ("cadence", "c")) if viewer[key])
+
+
+async def true_scores(members: list[Any], flow: ScoringFlow) -> dict[int, dict[str, Any]]:
+    """Each member's current values with their bands, read from the scoring domain."""
+    truth: dict[int, dict[str, Any]] = {}
+    for m, names in START_SCORES.items():
+        truth[m] = {}
+        for name in names:
+            meta = flow.runner.meta(name)
+            (row,) = await scoring.list_current_scores(
+                vault=flow.vault, member_id=members[m].id, scorers=[name]
+            )
+            low, high = band_of(row.value, bands_of(meta.range, meta.bands))
+            truth[m][name] = (row.value, low, high)
+    return truth
 
 
 async def replay(
@@ -137,6 +264,7 @@ async def replay(
     for m, names in START_SCORES.items():
         for name in sorted(names):
             await give_score(flow, members[m], name)
+    truth = await true_scores(members, flow)
     oracle = Oracle()
     issued: dict[tuple[int, int], list[tuple[Token, Any]]] = {}
     clock.reset()
@@ -201,6 +329,9 @@ async def replay(
                 planned = await client.post("/graphql", json={"query": PLANNED}, headers=headers)
                 expected = oracle.visible(m, token)
                 assert observed_planned(planned) == (expected and expected["scores"]), where
+                if expected is not None:
+                    check_levels(response.json(), token.scopes, truth[m])
+                    check_levels(planned.json(), token.scopes, truth[m])
     clock.reset()
 
 

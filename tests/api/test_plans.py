@@ -37,6 +37,7 @@ PLANNED_DOCUMENTS = [
     'query Hot { viewer { s: score(scorer: "reach") { id value computedAt '
     "range { min max } scorer { name version __typename } } } }",
     "query Q($s: String!) { viewer { score(scorer: $s) { value } } }",
+    '{ viewer { score(scorer: "reach") { band { low high } atLeast threshold value } } }',
     'query Q($s: String! = "reach", $t: String!) { viewer { a: score(scorer: $s) { value } '
     "b: score(scorer: $t) { scorer { name } } } }",
 ]
@@ -105,7 +106,10 @@ def score_fields(draw: Any) -> str:
     inner = draw(
         selections(
             st.one_of(
-                st.sampled_from(["value", "id", "computedAt", "__typename"]),
+                st.sampled_from(
+                    ["value", "id", "computedAt", "__typename", "atLeast", "threshold"]
+                ),
+                st.just("band { low high }"),
                 RANGE.map(lambda f: "range { " + " ".join(f) + " }"),
                 REF.map(lambda f: "scorer { " + " ".join(f) + " }"),
             )
@@ -150,8 +154,12 @@ async def test_plans_answer_exactly_like_graphql_core(
     await give_score(flow, member, "reach")
     await give_score(flow, member, "cadence")  # scored, but not granted below
     backend = ServiceBackend(app.state.runtime)
-    app_token = await grant_token(member, await make_app(vault), ["score:reach"])
-    tokens = [app_token.access_token, await personal_token(member, ["score:cadence"])]
+    # Every disclosure level: exact, band and threshold (the gate refuses and nulls fields).
+    levels = [["score:reach"], ["score:reach:band"], ["score:reach:atleast:40", "score:cadence"]]
+    tokens = [
+        (await grant_token(member, await make_app(vault), scopes)).access_token for scopes in levels
+    ]
+    tokens.append(await personal_token(member, ["score:cadence:band"]))
     with_plans, without = Operations(schema), Operations(schema, plans=False)
     texts = generated() + PLANNED_DOCUMENTS
     planned = 0

@@ -101,7 +101,7 @@ async def test_history_is_a_connection_under_the_history_scope(
     body = (await gql(client, token.access_token, query)).json()
     assert body["data"]["viewer"]["scoreHistory"] is None
     assert codes(body) == ["NOT_FOUND"]
-    token = await grant_token(member, app, ["score:reach:history"])
+    token = await grant_token(member, app, ["score:reach", "score:reach:history"])
     body = (await gql(client, token.access_token, query)).json()
     history = body["data"]["viewer"]["scoreHistory"]
     assert history["pageInfo"]["hasNextPage"] is True
@@ -199,7 +199,7 @@ async def test_history_pages_go_on_past_what_one_history_read_returns(
     assert len(set(newest_first)) == 4
     monkeypatch.setattr(scoring, "HISTORY_LIMIT", 2)  # stands for the real cap of 1000
     assert len(await scoring.list_history(vault=vault, member_id=member.id, scorer="reach")) == 2
-    token = await grant_token(member, await make_app(vault), ["score:reach:history"])
+    token = await grant_token(member, await make_app(vault), ["score:reach", "score:reach:history"])
     query = """query($after: String) { viewer { scoreHistory(scorer: "reach", first: 1,
       after: $after) { edges { node { value } } pageInfo { hasNextPage endCursor } } } }"""
     seen, after, more = [], None, True
