@@ -17,8 +17,8 @@ from typing import Any
 
 from coop.connectors.spec import KINDS
 from coop.scoring import spec
-from coop.types import is_web_url
 from coop.scoring.bands import check_bands
+from coop.types import is_web_url
 
 MAX_OUTPUT_BYTES = 1024 * 1024
 
@@ -130,7 +130,7 @@ def check_contract(scorer: object, *, entry_point_name: str | None = None) -> Sc
     if homepage and not is_web_url(homepage):
         raise ContractViolation("`homepage` must be an absolute http(s) URL")
     bands = getattr(scorer, "bands", None)
-    if bands is not None:
+    if bands is not None and not (isinstance(bands, tuple | list) and not bands):  # () = default
         problem = check_bands(bands, (low, high))
         if problem:
             raise ContractViolation(problem)
