@@ -109,7 +109,7 @@ async def test_consent_page_shows_each_purpose_next_to_its_scope(
     page = await browser.get("/oauth/authorize", params=authorize_params(registered, pkce()[1]))
     assert page.status_code == 200
     text = page.text
-    reach = text.index("your Reach score and its explanation")
+    reach = text.index("Your Reach score")
     assert text.index("Why: To place you on the weekly leaderboard.") > reach
     # profile has no purpose of its own: the app's purpose stands next to it (escaped)
     assert "Why: &lt;b&gt;Ranking&lt;/b&gt; &amp; more" in text and "<b>Ranking" not in text
