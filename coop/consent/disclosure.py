@@ -244,3 +244,13 @@ def read_words(scope: str) -> str | None:
 def history_readable(scopes: Collection[str], scorer: str) -> bool:
     """History reveals every past value: it needs `score:NAME:history` and the exact level."""
     return score_scope(scorer, HISTORY) in scopes and gate(scopes, scorer, Reveals.VALUE).allowed
+
+
+def levels_of(scopes: Iterable[str]) -> dict[str, str]:
+    """Each granted score's level, as the export shows it: exact, band or atleast:N."""
+    parsed = (parse_score_scope(s) for s in scopes)
+    return {
+        p.scorer: p.level if p.level != ATLEAST else f"{ATLEAST}:{p.threshold}"
+        for p in parsed
+        if p is not None and p.level != HISTORY
+    }

@@ -23,6 +23,7 @@ from tortoise.expressions import Q
 from coop.apps.models import App
 from coop.connectors import store
 from coop.connectors.models import Connection, Record, SyncRun
+from coop.consent.disclosure import levels_of
 from coop.consent.models import (
     AccessLogEntry,
     Grant,
@@ -366,6 +367,7 @@ async def _grants(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
             },
             "subject": grant.subject,
             "scopes": list(grant.scopes),
+            "levels": levels_of(grant.scopes),  # per score: exact, band or atleast:N
             "status": grant.status,
             "held": grant.held,
             "terms_version": grant.terms_version,

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from coop.consent.disclosure import read_words
 from coop.http.auth import cached_session
 from coop.http.csrf import attach_presession_cookie, csrf_token
 from coop.http.flash import clear_flashes, read_flashes
@@ -52,6 +53,8 @@ def format_time(value: datetime | None) -> str:
 
 
 TEMPLATES.env.filters["datetime"] = format_time
+# An access-log scope as the member reads it ("read whether your Reach score is at least 60").
+TEMPLATES.env.filters["read_words"] = read_words
 # `{% if url is web_url %}<a href=...>`: only http(s) URLs from plugins and sources become links.
 TEMPLATES.env.tests["web_url"] = is_web_url
 

@@ -160,6 +160,19 @@ async def test_access_log_page_shows_reads_and_filters_by_app(
     assert (await browser.get("/access-log?app=not-a-uuid")).status_code == 404
 
 
+async def test_the_access_log_says_how_precisely_each_read_was(
+    browser: httpx.AsyncClient, member: Member, vault: Vault
+) -> None:
+    item = await issue(member.id, await register(vault), scopes=["score:reach:atleast:60"])
+    principal = await consent.resolve_bearer(item.access_token)
+    assert principal is not None
+    await consent.authorize_read(
+        principal=principal, scope="score:reach:atleast:60", resource="score:reach"
+    )
+    page = (await browser.get("/access-log")).text
+    assert "read whether your Reach score is at least 60" in page
+
+
 async def test_member_pages_need_login(client: httpx.AsyncClient, db: str) -> None:
     for path in ("/apps", "/access-log", "/developer"):
         response = await client.get(path)

@@ -85,3 +85,11 @@ def test_a_threshold_must_lie_inside_the_scorers_range() -> None:
     for outside in ("100.5", "-1", "1000"):
         with pytest.raises(InvalidScopeError):
             parse_scopes(f"score:reach:atleast:{outside}", ranges=ranges)
+
+
+def test_each_grants_levels_are_named_for_the_export() -> None:
+    from coop.consent.disclosure import levels_of
+
+    scopes = ["profile", "score:reach", "score:reach:history", "score:cadence:atleast:0.5"]
+    assert levels_of(scopes) == {"reach": "exact", "cadence": "atleast:0.5"}
+    assert levels_of(["score:reach:band"]) == {"reach": "band"}
