@@ -10,7 +10,7 @@ from playwright.async_api import BrowserContext, Page, expect
 
 from tests.e2e import member_data
 from tests.e2e.member_data import ExampleApp, Member, log_in_as
-from tests.e2e.test_responsive import shots
+from tests.e2e.test_pages_promises import shots
 
 member = member_data.member
 module_app = member_data.module_app
@@ -69,3 +69,4 @@ async def test_the_member_lowers_exact_to_a_band_and_the_app_gets_only_the_band(
     row = page.get_by_role("row").filter(has_text=module_app.name)
     await expect(row).to_contain_text("a range such as")
     await expect(row).not_to_contain_text("the exact value")
+    await shots(page, "apps-levels")
