@@ -124,7 +124,12 @@ def make_private_sqlite(path: Path) -> None:
     """Create the SQLite file 0600 before SQLite opens it, so SQLite creates its -wal, -shm
     and -journal files 0600 too (it gives them the database file's mode, whatever the
     umask); narrow to 0600 any of them an older coop left readable."""
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    # O_EXCL: never open (and close) a database file that exists. Closing any descriptor of
+    # a file drops every POSIX lock this process holds on it, so doing that while SQLite has
+    # the database open here would silently release SQLite's own locks (stale reads, "disk
+    # I/O error"). A file that exists is only narrowed with chmod, which touches no lock.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     for file in (path, *sqlite_sidecars(path)):
         with contextlib.suppress(FileNotFoundError):
             file.chmod(0o600)

@@ -90,3 +90,33 @@ def test_files_an_older_coop_left_readable_are_narrowed_by_migrate_and_restore(
     restored = server.coop("restore", str(backup))
     assert restored.returncode == 0, restored.stderr
     assert narrow_modes(files) == {f.name: "0o600" for f in files if f.exists()}
+
+
+def test_making_the_file_private_keeps_the_locks_sqlite_holds_in_this_process(
+    tmp_path: Path,
+) -> None:
+    """Closing any descriptor of a file drops this process's POSIX locks on it, SQLite's
+    included: narrowing an open database must never open and close it."""
+    import subprocess
+    import sys
+
+    from coop.db import make_private_sqlite
+
+    path = tmp_path / "coop.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # a write lock, held through fcntl
+    try:
+        make_private_sqlite(path)
+        probe = (
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0)\n"
+            "try:\n    c.execute('BEGIN IMMEDIATE'); print('got the lock')\n"
+            "except sqlite3.OperationalError as e:\n    print(e)"
+        )
+        other = subprocess.run(
+            [sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=30
+        )
+        assert other.stdout.strip() == "database is locked"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
