@@ -419,7 +419,7 @@ def cmd_plugins_new(args: argparse.Namespace, settings: Settings) -> int:
     from coop.scoring.scaffold import scaffold
 
     root = scaffold(args.name, Path.cwd())
-    print(f"created {root}: pip install -e {root.name} && pytest {root.name}/tests")
+    print(f'created {root}: pip install -e "{root.name}[test]" && pytest {root.name}/tests')
     return 0
 
 

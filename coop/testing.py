@@ -1,5 +1,6 @@
 """Helpers for scorer authors: sample records, a runner that validates like the server, and
-assertions about explanations. No server, database or sandbox needed::
+assertions about explanations. No server, database or sandbox needed (`now` is a fixture of
+coop's pytest plugin, installed with `pip install "coop[test]"`)::
 
     from coop.testing import post, run_scorer, assert_explains, assert_deterministic
 
@@ -7,6 +8,9 @@ assertions about explanations. No server, database or sandbox needed::
         records = [post(days_ago=1, reblogs=3, now=now)]
         result = run_scorer(MyScorer, records, now=now)
         assert_explains(result, records)
+
+`run_in_sandbox` runs the installed scorer in the server's own sandbox, and
+`assert_discovered` checks that its entry point resolves to the scorer.
 """
 
 from __future__ import annotations
@@ -27,13 +31,16 @@ __all__ = [
     "InvalidOutput",
     "activity",
     "assert_deterministic",
+    "assert_discovered",
     "assert_explains",
     "audience",
     "check_scorer",
     "post",
     "record",
     "repository",
+    "run_in_sandbox",
     "run_scorer",
+    "sandbox_isolates",
     "steady_member",
 ]
 
@@ -126,14 +133,74 @@ def run_scorer(scorer: Any, records: Iterable[InputRecord], now: datetime = NOW)
     through the wire encoding, output validated (raises InvalidOutput when rejected)."""
     runner = InProcessRunner()
     meta = runner.add(scorer)
-    visible = [
+    return runner.run_sync(scorer=meta.name, records=_visible(meta, records), now=now)
+
+
+def _visible(meta: ScorerMeta, records: Iterable[InputRecord]) -> list[InputRecord]:
+    """What the server gives the scorer: only the kinds it reads, text only if it asks."""
+    return [
         r
         if meta.needs_text
         else InputRecord(r.ref, r.kind, r.occurred_at, r.counts, None, r.network)
         for r in records
         if r.kind in meta.reads
     ]
-    return runner.run_sync(scorer=meta.name, records=visible, now=now)
+
+
+def sandbox_isolates() -> bool:
+    """Whether `run_in_sandbox` gets the server's full isolation here (bubblewrap installed
+    and running as root); otherwise it still runs in a separate, limited process."""
+    import os
+
+    from coop.scoring import jail
+
+    return os.geteuid() == 0 and jail.find_bwrap() is not None
+
+
+def run_in_sandbox(
+    name: str, records: Iterable[InputRecord], now: datetime = NOW, *, timeout: float = 10.0
+) -> ScoreResult:
+    """Run the INSTALLED scorer `name` (its entry point) in the server's sandbox, as the
+    server does: lazy imports, files and sockets behave as they will in production. Raises
+    coop.errors.ScorerError (e.g. InvalidOutput); a raise carries `.failure` with the type,
+    message and your traceback lines. Needs `pip install -e .` of the plugin first."""
+    import asyncio
+
+    from coop.scoring.sandbox import Sandbox, SandboxConfig
+
+    async def go() -> ScoreResult:
+        box = Sandbox(SandboxConfig(timeout_seconds=timeout, require_isolation=False, prefork=0))
+        try:
+            await box.start()
+            visible = _visible(box.meta(name), records)
+            return await box.run(scorer=name, records=visible, now=now)
+        finally:
+            await box.close()
+
+    return asyncio.run(go())
+
+
+def assert_discovered(scorer: Any) -> None:
+    """The installed `coop.scorers` entry point with the scorer's declared name resolves to
+    this scorer (run `pip install -e .` after changing pyproject.toml)."""
+    import importlib
+
+    from coop.scoring.registry import discover
+
+    meta = check_scorer(scorer)
+    cls = scorer if isinstance(scorer, type) else type(scorer)
+    entry = next((e for e in discover(allow=None) if e.name == meta.name), None)
+    assert entry is not None, (
+        f"no installed coop.scorers entry point is named {meta.name!r}: "
+        f'add `{meta.name} = "{cls.__module__}:{cls.__qualname__}"` and pip install -e .'
+    )
+    module, _, attr = entry.value.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        found = getattr(found, part)
+    assert found is cls or found is scorer, (
+        f"entry point {meta.name} = {entry.value!r} is not {cls.__module__}:{cls.__qualname__}"
+    )
 
 
 def assert_explains(

@@ -21,6 +21,9 @@ readme = "README.md"
 requires-python = ">=3.11"
 dependencies = ["coop"]
 
+[project.optional-dependencies]
+test = ["coop[test]"]
+
 [project.entry-points."coop.scorers"]
 {name} = "{package}:{cls}"
 
@@ -78,9 +81,21 @@ TESTS = '''\
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
 from {package} import {cls}
 
-from coop.testing import assert_deterministic, assert_explains, check_scorer, post, run_scorer
+from coop.testing import (
+    assert_deterministic,
+    assert_discovered,
+    assert_explains,
+    check_scorer,
+    post,
+    run_in_sandbox,
+    run_scorer,
+    sandbox_isolates,
+)
 
 
 def test_contract_is_valid() -> None:
@@ -96,12 +111,26 @@ def test_counts_recent_posts_and_explains_them() -> None:
 
 def test_is_deterministic() -> None:
     assert_deterministic({cls}, [post(days_ago=d) for d in range(10)])
+
+
+def test_the_installed_entry_point_is_this_scorer() -> None:
+    assert_discovered({cls})  # after `pip install -e ".[test]"`
+
+
+def test_scores_the_same_in_the_servers_sandbox(now: datetime) -> None:
+    if not sandbox_isolates():
+        pytest.skip(
+            "SKIPPED the sandbox run: bubblewrap is not installed or this is not root, so "
+            "this machine cannot isolate like the server (apt-get install bubblewrap)"
+        )
+    records = [post(days_ago=1, now=now), post(days_ago=40, now=now)]
+    assert run_in_sandbox("{name}", records, now) == run_scorer({cls}, records, now)
 '''
 
 README = """\
 # {dist}
 
-A [coop](https://github.com/coop-dev/coop) scorer named `{name}`.
+A scorer plugin for coop (a consent-first data cooperative server) named `{name}`.
 
 - Reads: `post` records (dates only).
 - Range: 0 to 100.
@@ -110,7 +139,7 @@ A [coop](https://github.com/coop-dev/coop) scorer named `{name}`.
 ## Develop
 
 ```
-pip install -e .
+pip install -e ".[test]"
 pytest tests
 ```
 

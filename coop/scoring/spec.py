@@ -28,8 +28,9 @@ MAX_BREAKDOWN = 100  # named sub-values in ScoreResult.breakdown
 
 @dataclass(frozen=True)
 class InputRecord:
-    """One record as a scorer sees it. `ref` is an opaque reference, valid for this run only,
-    that contributions use to point at the record. `text` is present only when the scorer
+    """One record as a scorer sees it. `ref` is an opaque reference that contributions use
+    to point at the record: stable for the same record and scorer, different between
+    scorers, not the record's id (do not store it). `text` is present only when the scorer
     declared `needs_text = True`."""
 
     ref: str

@@ -58,22 +58,36 @@ def test_existing_folder_is_not_overwritten(tmp_path: Path) -> None:
 
 @pytest.fixture
 def installed(scaffolded: tuple[str, Path]) -> tuple[str, Path]:
-    """The scaffold's own tests pass, then it is pip-installed (uninstalled at teardown)."""
+    """The scaffold is pip-installed (uninstalled at teardown), then its own tests pass,
+    including the run in the server's sandbox and the entry point check."""
     name, root = scaffolded
+    root.chmod(0o755)  # imported by the sandbox's unprivileged uid
+    root.parent.chmod(0o755)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "-e", str(root)],
+        check=True,
+        capture_output=True,
+        timeout=170,
+    )
     tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            str(root / "tests"),
+        ],
         cwd=root,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert tests.returncode == 0, tests.stdout
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-e", str(root)],
-        check=True,
-        capture_output=True,
-        timeout=170,
-    )
+    assert "5 passed" in tests.stdout, tests.stdout  # the sandbox run was not skipped
+    assert "skipped" not in tests.stdout
     return name, root
 
 
