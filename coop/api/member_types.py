@@ -16,6 +16,7 @@ import strawberry
 from coop.api import ids
 from coop.api.backend import AccessLogView, ConnectionView, GrantView, MemberScorerView
 from coop.api.types import Node, PageInfo, Scorer
+from coop.consent import disclosure
 
 
 @strawberry.enum(description="A connection's health.")
@@ -64,10 +65,55 @@ class GrantStatus(Enum):
     OTHER = "other"
 
 
+@strawberry.enum(description="How precisely a grant lets an app learn a score.")
+class DisclosureLevel(Enum):
+    EXACT = "exact"
+    BAND = "band"
+    AT_LEAST = "atleast"
+
+
+@strawberry.type(description="One score a grant lets the app read, and how precisely.")
+class GrantLevel:
+    scorer: str = strawberry.field(description="The scorer's name.")
+    level: DisclosureLevel = strawberry.field(
+        description="EXACT: the value and why; BAND: only its band; AT_LEAST: only a yes or no."
+    )
+    threshold: float | None = strawberry.field(
+        description="At AT_LEAST, the number the app learns whether the score reaches."
+    )
+    history: bool = strawberry.field(
+        description="Whether the app may also read the score's history (EXACT only)."
+    )
+
+    @staticmethod
+    def all_of(scopes: list[str]) -> list[GrantLevel]:
+        history = {
+            p.scorer
+            for p in map(disclosure.parse_score_scope, scopes)
+            if p and p.level == disclosure.HISTORY
+        }
+        levels = []
+        for scorer in sorted(disclosure.scorers_of(scopes)):
+            parsed = disclosure.disclosure(scopes, scorer)
+            assert parsed is not None
+            levels.append(
+                GrantLevel(
+                    scorer=scorer,
+                    level=DisclosureLevel(parsed.level),
+                    threshold=parsed.threshold_value if parsed.threshold else None,
+                    history=scorer in history and parsed.level == disclosure.EXACT,
+                )
+            )
+        return levels
+
+
 @strawberry.type(description="What the member allowed one app to read, until when.")
 class Grant(Node):
     app_name: str = strawberry.field(description="The app's registered name.")
     scopes: list[str] = strawberry.field(description="The scopes granted.")
+    levels: list[GrantLevel] = strawberry.field(
+        description="Each score granted and how precisely the app may learn it."
+    )
     status: GrantStatus = strawberry.field(description="Active, paused, revoked or expired.")
     created_at: datetime = strawberry.field(description="When the member granted it.")
     expires_at: datetime | None = strawberry.field(description="When it ends by itself.")
@@ -89,6 +135,7 @@ class Grant(Node):
             id=strawberry.ID(ids.encode("Grant", str(view.id))),
             app_name=view.app_name,
             scopes=list(view.scopes),
+            levels=GrantLevel.all_of(list(view.scopes)),
             status=status,
             created_at=view.created_at,
             expires_at=view.expires_at,

@@ -144,3 +144,26 @@ async def test_app_tokens_cannot_manage(client: httpx.AsyncClient, vault: Vault)
     assert body["data"] == {"setSharingPaused": None}
     assert codes(body) == ["FORBIDDEN"]
     assert body["errors"][0]["extensions"]["required_scope"] == "member:manage"
+
+
+async def test_each_grant_lists_its_scores_and_how_precisely_the_app_learns_them(
+    client: httpx.AsyncClient, vault: Vault
+) -> None:
+    member = await make_member(vault)
+    await grant_token(
+        member,
+        await make_app(vault, "Leveled App"),
+        ["profile", "score:reach", "score:reach:history", "score:cadence:atleast:2.5"],
+    )
+    await grant_token(member, await make_app(vault, "Band App"), ["score:reach:band"])
+    own = await personal_token(member, MANAGE)
+    query = "{ viewer { grants { appName levels { scorer level threshold history } } } }"
+    grants = (await gql(client, own, query)).json()["data"]["viewer"]["grants"]
+    by_app = {g["appName"]: g["levels"] for g in grants}
+    assert by_app["Leveled App"] == [
+        {"scorer": "cadence", "level": "AT_LEAST", "threshold": 2.5, "history": False},
+        {"scorer": "reach", "level": "EXACT", "threshold": None, "history": True},
+    ]
+    assert by_app["Band App"] == [
+        {"scorer": "reach", "level": "BAND", "threshold": None, "history": False}
+    ]
