@@ -62,7 +62,8 @@ async def test_consent_shows_promises_and_a_change_waits_for_the_member(
         page = await context.new_page()
         await sign_up_and_log_in(page, f"promises-{secrets.token_hex(4)}@example.org")
         await page.goto(promising_app.server.url("/login"))
-        reach = page.get_by_role("checkbox", name=re.compile("your Reach score"))
+        # A score is a group of level choices (issue 14); its purpose describes the group.
+        reach = page.get_by_role("group", name=re.compile("Your Reach score"))
         await expect(reach).to_have_accessible_description(f"Why: {REACH_WHY}")
         profile = page.get_by_role("checkbox", name=re.compile("your handle"))
         await expect(profile).to_have_accessible_description(f"Why: {PURPOSE}")
