@@ -399,7 +399,9 @@ def cmd_plugins_run(args: argparse.Namespace, settings: Settings) -> int:
     records = tryout.load_records(Path(args.records))
     config = SandboxConfig.from_settings(settings)
     try:
-        result = asyncio.run(tryout.run_once(config, scorer=args.name, records=records, now=now))
+        result, unfed = asyncio.run(
+            tryout.run_once(config, scorer=args.name, records=records, now=now)
+        )
     except ScorerError as exc:
         print(f"coop: {exc.code}: {exc.message}", file=sys.stderr)
         failure = exc.failure or {}
@@ -409,6 +411,8 @@ def cmd_plugins_run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f'  File "{file}", line {line}, in {function}', file=sys.stderr)
                 print(f"    {source}", file=sys.stderr)
         return 1
+    for kind in unfed:
+        print(f"warning: {args.name} reads {kind} records but the file has none", file=sys.stderr)
     print(json.dumps(tryout.result_json(result), indent=2))
     return 0
 

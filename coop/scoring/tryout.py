@@ -4,6 +4,7 @@ JSON file, so an author sees exactly what the server would store (or why it woul
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from coop.errors import InvalidInputError
 from coop.scoring.sandbox import Sandbox, SandboxConfig
 from coop.scoring.spec import InputRecord, ScoreResult
+from coop.scoring.validate import ScorerMeta
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
@@ -62,12 +64,34 @@ def load_records(path: Path) -> list[InputRecord]:
     return [_record(item, i) for i, item in enumerate(data)]
 
 
+def visible(meta: ScorerMeta, records: Iterable[InputRecord]) -> list[InputRecord]:
+    """What the server gives the scorer: only the kinds it reads, text only if it asks."""
+    return [
+        r
+        if meta.needs_text
+        else InputRecord(r.ref, r.kind, r.occurred_at, r.counts, None, r.network)
+        for r in records
+        if r.kind in meta.reads
+    ]
+
+
+def unfed_kinds(reads: tuple[str, ...], records: list[InputRecord]) -> list[str]:
+    """The kinds the scorer reads that no record has (it would silently score without them)."""
+    given = {r.kind for r in records}
+    return [kind for kind in reads if kind not in given]
+
+
 async def run_once(
     config: SandboxConfig, *, scorer: str, records: list[InputRecord], now: datetime
-) -> ScoreResult:
+) -> tuple[ScoreResult, list[str]]:
+    """The result, and the kinds the scorer reads that the records lack. Like the server,
+    the scorer gets only the kinds it reads, and text only when it asks for it."""
     sandbox = Sandbox(config)
     try:
-        return await sandbox.run(scorer=scorer, records=records, now=now)
+        await sandbox.start()
+        meta = sandbox.meta(scorer)
+        result = await sandbox.run(scorer=scorer, records=visible(meta, records), now=now)
+        return result, unfed_kinds(tuple(meta.reads), records)
     finally:
         await sandbox.close()
 

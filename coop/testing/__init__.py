@@ -24,6 +24,7 @@ from typing import Any
 from coop.errors import ScorerOutputError
 from coop.scoring.runner import InProcessRunner
 from coop.scoring.spec import InputRecord, ScoreResult
+from coop.scoring.tryout import visible
 from coop.scoring.validate import ScorerMeta, check_contract
 
 __all__ = [
@@ -133,18 +134,7 @@ def run_scorer(scorer: Any, records: Iterable[InputRecord], now: datetime = NOW)
     through the wire encoding, output validated (raises InvalidOutput when rejected)."""
     runner = InProcessRunner()
     meta = runner.add(scorer)
-    return runner.run_sync(scorer=meta.name, records=_visible(meta, records), now=now)
-
-
-def _visible(meta: ScorerMeta, records: Iterable[InputRecord]) -> list[InputRecord]:
-    """What the server gives the scorer: only the kinds it reads, text only if it asks."""
-    return [
-        r
-        if meta.needs_text
-        else InputRecord(r.ref, r.kind, r.occurred_at, r.counts, None, r.network)
-        for r in records
-        if r.kind in meta.reads
-    ]
+    return runner.run_sync(scorer=meta.name, records=visible(meta, records), now=now)
 
 
 def sandbox_isolates() -> bool:
@@ -172,8 +162,8 @@ def run_in_sandbox(
         box = Sandbox(SandboxConfig(timeout_seconds=timeout, require_isolation=False, prefork=0))
         try:
             await box.start()
-            visible = _visible(box.meta(name), records)
-            return await box.run(scorer=name, records=visible, now=now)
+            given = visible(box.meta(name), records)
+            return await box.run(scorer=name, records=given, now=now)
         finally:
             await box.close()
 

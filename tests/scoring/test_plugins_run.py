@@ -40,6 +40,11 @@ def test_a_scorer_runs_sandboxed_and_prints_its_result(hostile_site: Path, tmp_p
         "--now", "2026-01-03T00:00:00Z", site=hostile_site, cwd=tmp_path,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
+    # It reads four kinds; the file holds posts only: say so rather than score silently.
+    assert ran.stderr.splitlines() == [
+        f"warning: hostile reads {kind} records but the file has none"
+        for kind in ("repository", "activity", "audience")
+    ]
     result = json.loads(ran.stdout)
     assert result["value"] == 1.0
     assert result["contributions"][0]["ref"] == "r0"
