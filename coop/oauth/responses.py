@@ -4,8 +4,8 @@ redirects back to the client that always carry `iss` (RFC 9207)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlencode
 
-from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import errors as oauth_errors
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -80,5 +80,8 @@ def redirect_to_client(
     if state is not None:
         items.append(("state", state))
     items.append(("iss", issuer))
-    location = add_params_to_uri(redirect_uri, items)
+    # The registered query is kept byte for byte (RFC 6749 §3.1.2: the client's own query
+    # must be retained); our parameters are appended after it, never re-encoding it.
+    joiner = "" if redirect_uri.endswith(("?", "&")) else "&" if "?" in redirect_uri else "?"
+    location = redirect_uri + joiner + urlencode(items)
     return RedirectResponse(location, status_code=303 if after_post else 302, headers=NO_STORE)
