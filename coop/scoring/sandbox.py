@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -131,6 +132,9 @@ class Sandbox:
         self._watch_stderr(loop)
         ours.setblocking(False)
         self._ctl = ours
+        # A sandbox dropped without close() still ends its template and releases its pipe and
+        # socket (no stray process, no descriptor left to the garbage collector).
+        self._release = weakref.finalize(self, _release, self._process, ours)
         self._buffer.clear()
         self._close_fds()
         self._ready = loop.create_future()
@@ -193,6 +197,9 @@ class Sandbox:
         loop.add_reader(pipe.fileno(), drain)
 
     def _teardown(self) -> None:
+        release = getattr(self, "_release", None)
+        if release is not None:
+            release.detach()
         if self._ctl is not None:
             with contextlib.suppress(RuntimeError, ValueError):
                 asyncio.get_running_loop().remove_reader(self._ctl.fileno())
@@ -425,3 +432,15 @@ def _checked(
 
 
 __all__ = ["InProcessRunner", "Isolation", "PluginStatus", "Runner", "Sandbox", "SandboxConfig"]
+
+
+def _release(process: subprocess.Popen[bytes], ctl: socket.socket) -> None:
+    """What a dropped sandbox still owns: its template, the template's stderr pipe, its end of
+    the control socket."""
+    with contextlib.suppress(OSError):
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+    if process.stderr is not None:
+        process.stderr.close()
+    ctl.close()
