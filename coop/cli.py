@@ -355,6 +355,8 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
                 "reason": p.reason,
                 "distribution": p.entry.dist,
                 "version": p.entry.dist_version,
+                "sha256": p.entry.content_sha256,
+                "editable": not p.entry.content_sha256,
                 "record_sha256": p.entry.record_sha256,
                 "reads": list(p.meta.reads) if p.meta else [],
                 "warnings": _warnings(p, drifts.get(p.entry.name, [])),
@@ -363,10 +365,11 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
         ]
         print(json.dumps({"plugins": rows, "isolation": isolation}, indent=2))
         return 1 if failed else 0
-    print(f"{'SCORER':<16} {'STATUS':<12} {'DISTRIBUTION':<28} {'VERSION':<10} RECORD-SHA256")
+    print(f"{'SCORER':<16} {'STATUS':<12} {'DISTRIBUTION':<28} {'VERSION':<10} SHA256")
     for p in sandbox.plugins:
         e = p.entry
-        print(f"{e.name:<16} {p.status:<12} {e.dist:<28} {e.dist_version:<10} {e.record_sha256}")
+        digest = e.content_sha256 or "(editable install: no content hash)"
+        print(f"{e.name:<16} {p.status:<12} {e.dist:<28} {e.dist_version:<10} {digest}")
         detail = f"reads {', '.join(p.meta.reads)}" if p.meta else p.reason
         print(f"{'':<16} {detail}")
         for warning in _warnings(p, drifts.get(e.name, [])):
@@ -414,6 +417,35 @@ def cmd_plugins_run(args: argparse.Namespace, settings: Settings) -> int:
     for kind in unfed:
         print(f"warning: {args.name} reads {kind} records but the file has none", file=sys.stderr)
     print(json.dumps(tryout.result_json(result), indent=2))
+    return 0
+
+
+def cmd_plugins_hash(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from coop.scoring import disthash, registry
+    from coop.scoring.sandbox import SandboxConfig
+
+    given = Path(args.target)
+    if given.suffix == ".whl":
+        import zipfile
+
+        if not given.is_file():
+            raise InvalidInputError(f"{given} is not a file")
+        try:
+            print(f"{disthash.wheel_hash(given)}  {given.name}")
+        except (zipfile.BadZipFile, OSError):
+            raise InvalidInputError(f"{given} is not a readable wheel") from None
+        return 0
+    paths = SandboxConfig.from_settings(settings).plugin_path
+    dist = registry.find_distribution(args.target, paths=paths)
+    if dist is None:
+        raise InvalidInputError(f"no installed distribution or scorer named {args.target!r}")
+    label = f"{dist.metadata['Name']} {dist.version}"
+    digest = disthash.installed_hash(dist)
+    if not digest:
+        raise InvalidInputError(f"{label} is an editable install: it has no content hash")
+    print(f"{digest}  {label}")
     return 0
 
 
@@ -565,6 +597,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plugins_run.add_argument("--now", help="the run's time (ISO 8601; default: now, UTC)")
     plugins_run.set_defaults(handler=cmd_plugins_run)
+    plugins_hash = plugins_sub.add_parser(
+        "hash",
+        help="print the content hash of a wheel file or of an installed distribution "
+        "(the value to pin in COOP_PLUGINS)",
+    )
+    plugins_hash.add_argument(
+        "target", metavar="WHEEL_OR_NAME", help="a .whl file, a distribution or a scorer name"
+    )
+    plugins_hash.set_defaults(handler=cmd_plugins_hash)
     plugins_new = plugins_sub.add_parser(
         "new", help="scaffold a scorer plugin distribution in the current folder"
     )

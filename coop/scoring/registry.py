@@ -1,10 +1,13 @@
 """Scorer discovery from installed metadata only: nothing is imported here (PL-01).
 
-Every `coop.scorers` entry point is listed with its distribution, version and the sha256 of
-the distribution's RECORD file (so an updated or modified plugin is visible). `COOP_PLUGINS`
-(Settings.plugins) restricts which may load: each item is `name`, `name==version` or
-`name==version@sha256:<hex>`, where `name` is the scorer or distribution name. Loading and
-contract checks happen later, in the sandbox's template process.
+Every `coop.scorers` entry point is listed with its distribution, version and the
+distribution's content hash (coop.scoring.disthash: the same wherever the same wheel is
+installed, so an updated or modified plugin is visible and a published hash can be pinned).
+`COOP_PLUGINS` (Settings.plugins) restricts which may load: each item is `name`,
+`name==version` or `name==version@sha256:<hex>`, where `name` is the scorer or distribution
+name and the hash is the content hash (the sha256 of RECORD, which differs by install path,
+is still accepted so that older pins keep working). Loading and contract checks happen later,
+in the sandbox's template process.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from coop.scoring.disthash import installed_hash
 from coop.scoring.spec import ENTRY_POINT_GROUP
 
 log = logging.getLogger("coop.scoring")
@@ -35,6 +39,7 @@ class PluginEntry:
     allowed: bool
     reason: str = ""
     location: str = ""  # the folder holding the distribution's metadata
+    content_sha256: str = ""  # coop.scoring.disthash ("" for an editable install)
 
     def to_load(self) -> dict[str, str]:
         return {"name": self.name, "value": self.value, "dist": self.dist}
@@ -71,7 +76,7 @@ def record_hash(dist: metadata.Distribution) -> str:
 
 
 def _verdict(
-    name: str, dist: str, version: str, digest: str, rules: list[AllowRule] | None
+    name: str, dist: str, version: str, digests: tuple[str, str], rules: list[AllowRule] | None
 ) -> tuple[bool, str]:
     if not version:
         return False, "the distribution has no version"
@@ -82,7 +87,7 @@ def _verdict(
             continue
         if rule.version and rule.version != version:
             return False, f"version {version} is not the allowed {rule.version}"
-        if rule.sha256 and rule.sha256 != digest:
+        if rule.sha256 and rule.sha256 not in {d for d in digests if d}:
             return False, "the installed files differ from the allowed hash"
         return True, ""
     return False, "not listed in COOP_PLUGINS"
@@ -107,11 +112,11 @@ def discover(*, allow: Sequence[str] | None, paths: Sequence[str] = ()) -> list[
         declared = list(dist.entry_points.select(group=ENTRY_POINT_GROUP))
         if not declared:
             continue
-        # Once per distribution (hashing RECORD reads a file), only for those with scorers.
+        # Once per distribution (hashing reads its files), only for those with scorers.
         version = dist.version or ""
-        digest = record_hash(dist)
+        digest, content = record_hash(dist), installed_hash(dist)
         for ep in declared:
-            allowed, reason = _verdict(ep.name, dist_name, version, digest, rules)
+            allowed, reason = _verdict(ep.name, dist_name, version, (content, digest), rules)
             if ep.name in seen_names:
                 allowed, reason = False, "another distribution already provides this name"
             seen_names.add(ep.name)
@@ -121,7 +126,27 @@ def discover(*, allow: Sequence[str] | None, paths: Sequence[str] = ()) -> list[
             location = str(folder.parent) if isinstance(folder, Path) else ""
             entries.append(
                 PluginEntry(
-                    ep.name, ep.value, dist_name, version, digest, allowed, reason, location
+                    ep.name,
+                    ep.value,
+                    dist_name,
+                    version,
+                    digest,
+                    allowed,
+                    reason,
+                    location,
+                    content,
                 )
             )
     return sorted(entries, key=lambda e: e.name)
+
+
+def find_distribution(name: str, *, paths: Sequence[str] = ()) -> metadata.Distribution | None:
+    """The installed distribution named `name`, or the one providing the scorer `name`."""
+    key = normalise(name)
+    for dist in _distributions(paths):
+        if normalise(dist.metadata["Name"] or "") == key:
+            return dist
+    for dist in _distributions(paths):
+        if any(ep.name == name for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP)):
+            return dist
+    return None
