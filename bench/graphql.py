@@ -1,23 +1,29 @@
-"""GraphQL API benchmark: the authorized score read against a bare strawberry `{ hello }`.
+"""GraphQL API benchmark: every documented read shape against a bare strawberry `{ hello }`.
 
 Starts, in one run and on the same stack (one uvicorn worker, uvloop + httptools):
   1. the real coop server (`coop serve`) on a temporary SQLite database seeded with a member,
      an app grant for `score:reach` and a reach score, COOP_RATE_LIMIT=0;
   2. a bare strawberry server answering `{ hello }` with ParserCache + ValidationCache;
 then drives both with the same load generator (an asyncio raw-socket HTTP/1.1 keep-alive
-client, pure Python, in its own process) in alternating slices (bare, coop, coop, bare, ...)
-and prints req/s, p50/p99, each server's CPU time per request (from /proc) and the ratios.
+client, pure Python, in its own process) in alternating slices (bare, shape 1, ..., shape N,
+then the reverse order, ...) and prints req/s, p50/p99, each server's CPU time per request
+(from /proc) and each shape's ratio to bare measured in the same run.
+The shapes (SHAPES below) are the ones docs/api.md documents: one score (literal and
+variable), the list of scores, a score with its explanation, a history page (app token with
+`score:reach score:reach:history`), and self-service reads (a personal token with
+`member:manage`: grants and sharing, the access log, connections and scorer settings).
 On a shared machine the CPU-time ratio is the steadier figure: other work steals wall time
 from both servers unevenly, but not CPU time.
 
-Targets (issue #6): score read >= 50% of bare throughput, p99 <= 3x bare.
+Targets (issues #6, #17): every shape >= 50% of bare throughput, p99 <= 3x bare.
 The generator itself tops out around a few thousand req/s on one core: it is measured first
 against the bare server at the same concurrency, so both runs share its ceiling.
 
 Usage: python bench/graphql.py [--seconds 8] [--connections 16] [--rounds 4]
-                               [--query DOCUMENT] [--variables JSON]
-(--query/--variables measure another document for coop instead of the score read, e.g. one
-that the compiled plans do not cover; the token grants `score:reach` only.)
+                               [--shapes score,list,...] [--query DOCUMENT] [--variables JSON]
+                               [--personal]
+(--shapes picks some of SHAPES; --query/--variables measure one other document instead, with
+the app token, or the personal token with --personal.)
 """
 
 from __future__ import annotations
@@ -42,6 +48,46 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 SCORE_QUERY = '{ viewer { score(scorer: "reach") { value } } }'
 HELLO_QUERY = "{ hello }"
+APP, PERSONAL = "app", "personal"
+# name -> (which token, the request: a document, or a JSON body with variables)
+SHAPES: dict[str, tuple[str, str]] = {
+    "score": (APP, SCORE_QUERY),
+    "score $var": (
+        APP,
+        json.dumps(
+            {
+                "query": "query Read($s: String!) { viewer { score(scorer: $s) { value } } }",
+                "variables": {"s": "reach"},
+            }
+        ),
+    ),
+    "list": (APP, "{ viewer { scores { value computedAt scorer { name } } } }"),
+    "explanation": (
+        APP,
+        '{ viewer { score(scorer: "reach") { value explanation { reasons '
+        "contributions { amount reason } } } } }",
+    ),
+    "history": (
+        APP,
+        '{ viewer { scoreHistory(scorer: "reach", first: 10) { edges { node { value '
+        "computedAt change } } pageInfo { hasNextPage endCursor } } } }",
+    ),
+    "self: grants": (
+        PERSONAL,
+        "{ viewer { sharingPaused grants { appName status scopes lastAccessAt } } }",
+    ),
+    "self: access log": (
+        PERSONAL,
+        "{ viewer { accessLog(first: 10) { edges { node { appName scope at } } "
+        "pageInfo { hasNextPage endCursor } } } }",
+    ),
+    "self: settings": (
+        PERSONAL,
+        "{ viewer { connections { title state records } scorerSettings { enabled "
+        "awaitingConsent scorer { name version } } } }",
+    ),
+}
+BARE = "bare { hello }"
 
 
 # -- the bare baseline server ------------------------------------------------------------------
@@ -85,8 +131,10 @@ def serve_bare(port: int) -> None:
 # -- seeding the real server's database --------------------------------------------------------
 
 
-async def seed(env: dict[str, str]) -> str:
-    """Create member, app, grant (score:reach), token and a reach score; return the token."""
+async def seed(env: dict[str, str]) -> dict[str, str]:
+    """Create a member, an app, a grant (score:reach and its history) and its access token,
+    a personal token (member:manage), and two reach scores (history has two entries, the
+    access log a few rows); return the tokens by kind (APP, PERSONAL)."""
     import hashlib
     import uuid
     from datetime import timedelta
@@ -96,7 +144,7 @@ async def seed(env: dict[str, str]) -> str:
 
     from coop.apps import service as apps
     from coop.config import Settings
-    from coop.consent import grants, tokens
+    from coop.consent import grants, personal, tokens
     from coop.db import ensure_data_dir, tortoise_config
     from coop.members import service as members
     from coop.scoring import service as scoring
@@ -118,7 +166,10 @@ async def seed(env: dict[str, str]) -> str:
         )
         app = await apps.create_app(name="Bench App", redirect_uris=["https://app.example/cb"])
         grant = await grants.create_grant(
-            member_id=member.id, app_id=app.app.id, scopes=["score:reach"], lifetime="1y"
+            member_id=member.id,
+            app_id=app.app.id,
+            scopes=["score:reach", "score:reach:history"],
+            lifetime="1y",
         )
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
@@ -141,19 +192,23 @@ async def seed(env: dict[str, str]) -> str:
                 runner.add(point.load())
         await scoring.enable_scorer(member_id=member.id, meta=runner.meta("reach"))
         now = utcnow()
-        records = [
-            scoring.MemberRecord(
-                record_id=uuid.uuid4(),
-                kind="post",
-                occurred_at=now - timedelta(days=i),
-                counts={"favourites": 5 + i, "reblogs": i % 3},
+        for n in (40, 50):
+            records = [
+                scoring.MemberRecord(
+                    record_id=uuid.uuid4(),
+                    kind="post",
+                    occurred_at=now - timedelta(days=i),
+                    counts={"favourites": 5 + i, "reblogs": i % 3},
+                )
+                for i in range(n)
+            ]
+            await scoring.compute_score(
+                vault=vault, runner=runner, member_id=member.id, scorer="reach", records=records
             )
-            for i in range(50)
-        ]
-        await scoring.compute_score(
-            vault=vault, runner=runner, member_id=member.id, scorer="reach", records=records
+        pat = await personal.create_personal_token(
+            member_id=member.id, name="bench", scopes=["member:manage"], lifetime="30d"
         )
-        return issued.access_token
+        return {APP: issued.access_token, PERSONAL: pat.token}
     finally:
         await Tortoise.close_connections()
 
@@ -322,17 +377,32 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+def chosen_shapes(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    if args.query is not None:
+        request = args.query
+        if args.variables is not None:
+            request = json.dumps({"query": args.query, "variables": args.variables})
+        return {"coop --query": (PERSONAL if args.personal else APP, request)}
+    if args.shapes is None:
+        return dict(SHAPES)
+    names = [n.strip() for n in args.shapes.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SHAPES]
+    if unknown:
+        raise SystemExit(f"unknown shapes {unknown}; choose from {list(SHAPES)}")
+    return {n: SHAPES[n] for n in names}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per target")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=4, help="alternating slices per target")
-    parser.add_argument("--query", default=SCORE_QUERY, help="the document coop answers")
+    parser.add_argument("--shapes", default=None, help=f"comma-separated, of {list(SHAPES)}")
+    parser.add_argument("--query", default=None, help="one other document coop answers")
     parser.add_argument("--variables", type=json.loads, default=None, help="a JSON object")
+    parser.add_argument("--personal", action="store_true", help="--query with the PAT")
     args = parser.parse_args()
-    coop_request = args.query
-    if args.variables is not None:
-        coop_request = json.dumps({"query": args.query, "variables": args.variables})
+    shapes = chosen_shapes(args)
 
     with tempfile.TemporaryDirectory(prefix="coop-bench-") as tmp:
         key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
@@ -346,7 +416,7 @@ def main() -> int:
             "COOP_DEV": "0",
         }
         coop = [sys.executable, "-m", "coop"]
-        token = asyncio.run(seed(env))
+        tokens = asyncio.run(seed(env))
 
         bare_port, coop_port = free_port(), free_port()
         bare = subprocess.Popen([sys.executable, __file__, "--bare", str(bare_port)])
@@ -356,14 +426,14 @@ def main() -> int:
         try:
             wait_ready(bare_port, bare)
             wait_ready(coop_port, server)
-            targets = {
-                "bare { hello }": (bare_port, bare.pid, HELLO_QUERY, None),
-                "coop score read": (coop_port, server.pid, coop_request, token),
-            }
-            # Alternate short slices (bare, coop, coop, bare, ...) so that load from other
-            # work on a shared machine hits both targets alike.
+            targets = {BARE: (bare_port, bare.pid, HELLO_QUERY, None)}
+            for name, (kind, request) in shapes.items():
+                targets[name] = (coop_port, server.pid, request, tokens[kind])
+            # Alternate short slices (bare, shapes..., then the reverse) so that load from
+            # other work on a shared machine hits every target alike; each shape's ratio per
+            # round is against the bare slice of the same round.
             slices: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
-            ratios: list[float] = []
+            ratios: dict[str, list[float]] = {name: [] for name in shapes}
             for round_ in range(args.rounds):
                 order = list(targets) if round_ % 2 == 0 else list(reversed(targets))
                 got = {}
@@ -374,7 +444,8 @@ def main() -> int:
                     )
                     slices[name].append(got[name])
                 rates = {name: len(r["latencies"]) / r["elapsed"] for name, r in got.items()}
-                ratios.append(rates["coop score read"] / rates["bare { hello }"])
+                for name in shapes:
+                    ratios[name].append(rates[name] / rates[BARE])
             results = {name: summary(runs) for name, runs in slices.items()}
             low = {
                 name: summary([measure(port, pid, query, tok, args.seconds / 2, 1)])
@@ -385,38 +456,40 @@ def main() -> int:
             stop(bare)
 
     print(
-        f"{args.connections} connections, {args.seconds:g} s each in {args.rounds} alternating "
-        "slices, one uvicorn worker each"
+        f"{args.connections} connections, {args.seconds:g} s per target in {args.rounds} "
+        "alternating slices, one uvicorn worker each"
     )
-    if args.query != SCORE_QUERY or args.variables is not None:
-        print(f"coop answers: {coop_request}")
+    if args.query is not None:
+        print(f"coop answers: {shapes['coop --query'][1]}")
     print(
-        f"{'':18} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5} {'CPU us/req':>11}"
-        "   (1 conn: p50 / p99 ms)"
+        f"{'':18} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'fail':>5} {'CPU us':>7}"
+        f" {'1 conn p50/p99':>15} {'ratio':>6} {'median':>7} {'CPU r':>6} {'p99 r':>6}"
     )
+    base = results[BARE]
+    failed = False
     for name, r in results.items():
         one = low[name]
-        print(
-            f"{name:18} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-            f"{int(r['failures']):5d} {r['cpu_us']:11.0f}   "
-            f"({one['p50_ms']:.2f} / {one['p99_ms']:.2f})"
+        line = (
+            f"{name:18} {r['rps']:7.0f} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} "
+            f"{int(r['failures']):5d} {r['cpu_us']:7.0f} "
+            f"{one['p50_ms']:7.2f}/{one['p99_ms']:<7.2f}"
         )
-    base, ours = results["bare { hello }"], results["coop score read"]
-    ratio = ours["rps"] / base["rps"]
-    p99 = ours["p99_ms"] / base["p99_ms"] if base["p99_ms"] else float("inf")
-    p99_low = low["coop score read"]["p99_ms"] / max(low["bare { hello }"]["p99_ms"], 1e-9)
-    per_round = ", ".join(f"{r:.2f}" for r in ratios)
+        if name != BARE:
+            cpu = base["cpu_us"] / r["cpu_us"] if r["cpu_us"] else 0.0
+            p99 = r["p99_ms"] / base["p99_ms"] if base["p99_ms"] else float("inf")
+            line += (
+                f" {r['rps'] / base['rps']:6.2f} {statistics.median(ratios[name]):7.2f}"
+                f" {cpu:6.2f} {p99:6.2f}"
+            )
+            failed = failed or r["failures"] > 0
+        print(line)
     print(
-        f"throughput ratio {ratio:.2f} (target >= 0.50); per slice pair: {per_round}; "
-        f"median {statistics.median(ratios):.2f}"
+        "ratio: req/s against bare over the whole run (target >= 0.50); median: of the "
+        "per-round ratios; CPU r: bare CPU us/req over the shape's (what the ratio would be "
+        "with a core each); p99 r: the shape's p99 over bare's at "
+        f"{args.connections} connections (target <= 3)"
     )
-    if ours["cpu_us"]:
-        # What the ratio would be if each server had a core to itself.
-        print(f"CPU-time ratio (bare us/req / coop us/req) {base['cpu_us'] / ours['cpu_us']:.2f}")
-    print(
-        f"p99 ratio {p99:.2f} at {args.connections} connections, {p99_low:.2f} at 1 (target <= 3)"
-    )
-    return 0 if ours["failures"] == 0 else 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

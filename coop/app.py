@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
@@ -31,9 +30,6 @@ from coop.vault import Vault, load_keyring, load_secret_key
 from coop.web.errors import exception_handlers, fault_handlers
 
 log = logging.getLogger("coop")
-
-# `coop serve --workers N --no-jobs` tells the web processes uvicorn starts through this.
-NO_JOBS_ENV = "COOP_SERVE_NO_JOBS"
 
 # Routes that accept uploads get COOP_MAX_UPLOAD_BYTES instead of COOP_MAX_BODY_BYTES.
 UPLOAD_PREFIXES = tuple(
@@ -193,7 +189,7 @@ def served_app() -> Starlette:
 
     settings = Settings.from_env()
     configure_logging(settings)
-    return build_app(settings, run_jobs=os.environ.get(NO_JOBS_ENV) != "1")
+    return build_app(settings, run_jobs=not settings.serve_no_jobs)
 
 
 async def run_worker(settings: Settings, *, concurrency: int) -> None:

@@ -43,7 +43,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
-    from coop.app import NO_JOBS_ENV, build_app
+    from coop.app import build_app
+    from coop.config import SERVE_NO_JOBS
     from coop.logs import configure_logging
 
     settings = settings.served_at(args.host, args.port)
@@ -61,7 +62,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Several web processes: uvicorn starts each one from the environment, which therefore
     # carries the advertised address and --no-jobs.
     os.environ["COOP_ISSUER"] = settings.issuer
-    os.environ[NO_JOBS_ENV] = "1" if args.no_jobs else "0"
+    os.environ[SERVE_NO_JOBS] = "1" if args.no_jobs else "0"
     uvicorn.run("coop.app:served_app", factory=True, workers=args.workers, **options)
     return 0
 

@@ -54,6 +54,12 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _paths(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A search path: folders separated by the platform's separator (`:`), empty ones
+    dropped."""
+    return tuple(p for p in (env.get(name) or "").split(os.pathsep) if p.strip())
+
+
 def _redis_url(env: Mapping[str, str]) -> str | None:
     raw = (env.get("COOP_REDIS_URL") or "").strip()
     if not raw:
@@ -64,6 +70,10 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
 
 
 MIN_METRICS_TOKEN = 32
+# A scorer child is a Python interpreter with the plugin imported: below this it cannot start.
+MIN_SCORER_MEMORY_MB = 64
+# Set by `coop serve --workers N` for its web processes (not meant to be set by hand).
+SERVE_NO_JOBS = "COOP_SERVE_NO_JOBS"
 
 
 def _metrics_token(env: Mapping[str, str]) -> str | None:
@@ -138,6 +148,16 @@ class Settings:
     github_api_url: str = "https://api.github.com"
     bluesky_resolver_url: str = "https://public.api.bsky.app"
     bluesky_plc_url: str = "https://plc.directory"
+    # The scorer sandbox (coop.scoring.sandbox_config; docs/plugins/reference.md).
+    plugin_path: tuple[str, ...] = ()
+    scorer_timeout: float = 10.0
+    scorer_cpu_seconds: int = 5
+    scorer_memory_mb: int = 512
+    scorer_parallel: int = 2
+    # None: on, unless `dev` (see `require_isolation`).
+    scorer_require_isolation: bool | None = None
+    # `coop serve --workers N --no-jobs` tells its web processes through the environment.
+    serve_no_jobs: bool = False
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -192,6 +212,17 @@ class Settings:
                 env, "COOP_BLUESKY_RESOLVER_URL", "https://public.api.bsky.app"
             ),
             bluesky_plc_url=_base_url(env, "COOP_BLUESKY_PLC_URL", "https://plc.directory"),
+            plugin_path=_paths(env, "COOP_PLUGIN_PATH"),
+            scorer_timeout=_seconds(env, "COOP_SCORER_TIMEOUT", 10.0),
+            scorer_cpu_seconds=_int(env, "COOP_SCORER_CPU_SECONDS", 5, minimum=1),
+            scorer_memory_mb=_int(env, "COOP_SCORER_MEMORY_MB", 512, minimum=MIN_SCORER_MEMORY_MB),
+            scorer_parallel=_int(env, "COOP_SCORER_PARALLEL", 2, minimum=1),
+            scorer_require_isolation=(
+                None
+                if env.get("COOP_SCORER_REQUIRE_ISOLATION") is None
+                else _flag(env, "COOP_SCORER_REQUIRE_ISOLATION")
+            ),
+            serve_no_jobs=_flag(env, SERVE_NO_JOBS),
             extra={k: v for k, v in env.items() if k.startswith("COOP_")},
         )
 
@@ -212,6 +243,14 @@ class Settings:
             )
         shown = f"[{address}]" if address.version == 6 else str(address)
         return replace(self, issuer=f"http://{shown}:{port}")
+
+    @property
+    def require_isolation(self) -> bool:
+        """Whether scorers are refused without the sandbox's full isolation: on unless
+        COOP_SCORER_REQUIRE_ISOLATION says otherwise or, when unset, with `dev`."""
+        if self.scorer_require_isolation is None:
+            return not self.dev
+        return self.scorer_require_isolation
 
     @property
     def secure_cookies(self) -> bool:

@@ -136,3 +136,10 @@ def test_serve_on_every_address_without_an_issuer_exits_2(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert done.stderr.startswith("coop: coop serve --host 0.0.0.0 listens on every address")
     assert "Traceback" not in done.stderr
+
+
+def test_a_bad_scorer_setting_exits_2_with_one_line(tmp_path: Path) -> None:
+    done = run("migrate", COOP_SCORER_TIMEOUT="soon", COOP_DATA_DIR=str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr == "coop: COOP_SCORER_TIMEOUT must be a number of seconds, got 'soon'\n"
+    assert done.stdout == ""

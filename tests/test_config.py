@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import ipaddress
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from coop.config import Settings
 from coop.db import normalise_url, tortoise_config
 from coop.errors import ConfigError
+from coop.scoring.sandbox_config import SandboxConfig
 
 
 def test_defaults_serve_sqlite_under_var_on_loopback() -> None:
@@ -142,3 +144,116 @@ def test_postgres_connections_carry_the_fault_timeouts_and_migrations_lift_the_s
     assert migrating["credentials"]["server_settings"]["statement_timeout"] == "0"
     assert migrating["credentials"]["command_timeout"] is None
     assert isinstance(tortoise_config(settings)["connections"]["default"], str)  # SQLite
+
+
+def test_the_scorer_sandbox_settings_are_read_typed_into_its_config() -> None:
+    settings = Settings.from_env(
+        {
+            "COOP_PLUGIN_PATH": "/srv/plugins/a::/srv/plugins/b",
+            "COOP_SCORER_TIMEOUT": "2.5",
+            "COOP_SCORER_CPU_SECONDS": "3",
+            "COOP_SCORER_MEMORY_MB": "256",
+            "COOP_SCORER_PARALLEL": "4",
+            "COOP_SCORER_REQUIRE_ISOLATION": "off",
+        }
+    )
+    config = SandboxConfig.from_settings(settings)
+    assert config.plugin_path == ("/srv/plugins/a", "/srv/plugins/b")
+    assert config.timeout_seconds == 2.5
+    assert config.cpu_seconds == 3
+    assert config.memory_bytes == 256 * 1024 * 1024
+    assert config.parallel == 4
+    assert config.require_isolation is False
+    defaults = SandboxConfig.from_settings(Settings.from_env({}))
+    assert (defaults.plugin_path, defaults.timeout_seconds, defaults.parallel) == ((), 10.0, 2)
+    assert (defaults.memory_bytes, defaults.cpu_seconds) == (512 * 1024 * 1024, 5)
+
+
+@pytest.mark.parametrize(
+    ("env", "required"),
+    [
+        ({}, True),
+        ({"COOP_DEV": "1"}, False),
+        ({"COOP_DEV": "1", "COOP_SCORER_REQUIRE_ISOLATION": "yes"}, True),
+        ({"COOP_SCORER_REQUIRE_ISOLATION": "0"}, False),
+    ],
+)
+def test_scorer_isolation_is_required_unless_dev_or_turned_off(
+    env: dict[str, str], required: bool
+) -> None:
+    assert SandboxConfig.from_settings(Settings.from_env(env)).require_isolation is required
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        (
+            "COOP_SCORER_TIMEOUT",
+            "ten",
+            "COOP_SCORER_TIMEOUT must be a number of seconds, got 'ten'",
+        ),
+        ("COOP_SCORER_TIMEOUT", "0", "COOP_SCORER_TIMEOUT must be between 0 and 86400 seconds"),
+        ("COOP_SCORER_CPU_SECONDS", "1.5", "COOP_SCORER_CPU_SECONDS must be an integer, got '1.5'"),
+        ("COOP_SCORER_CPU_SECONDS", "0", "COOP_SCORER_CPU_SECONDS must be >= 1, got 0"),
+        ("COOP_SCORER_MEMORY_MB", "32", "COOP_SCORER_MEMORY_MB must be >= 64, got 32"),
+        ("COOP_SCORER_MEMORY_MB", "lots", "COOP_SCORER_MEMORY_MB must be an integer, got 'lots'"),
+        ("COOP_SCORER_PARALLEL", "0", "COOP_SCORER_PARALLEL must be >= 1, got 0"),
+        (
+            "COOP_SCORER_REQUIRE_ISOLATION",
+            "maybe",
+            "COOP_SCORER_REQUIRE_ISOLATION must be a boolean",
+        ),
+        ("COOP_SERVE_NO_JOBS", "2", "COOP_SERVE_NO_JOBS must be a boolean"),
+    ],
+)
+def test_a_bad_sandbox_setting_is_a_config_error_naming_it(
+    name: str, raw: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({name: raw})
+    assert str(refused.value.message).startswith(message)
+
+
+def test_serve_no_jobs_is_read_for_the_web_processes_of_coop_serve() -> None:
+    assert Settings.from_env({}).serve_no_jobs is False
+    assert Settings.from_env({"COOP_SERVE_NO_JOBS": "1"}).serve_no_jobs is True
+
+
+# Reading the environment anywhere but coop/config.py (writing it, as `coop serve` does for
+# its web processes and the sandbox child does to scrub it, is not reading).
+_ENV_READS = ("os.environ.get", "os.getenv", "os.environ.copy", "os.environ.items")
+
+
+def _environment_reads(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        text = ast.unparse(node) if isinstance(node, ast.Attribute | ast.Subscript) else ""
+        if (isinstance(node, ast.Attribute) and text in _ENV_READS) or (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.ctx, ast.Load)
+            and ast.unparse(node.value) == "os.environ"
+        ):
+            found.append(f"{path}:{node.lineno}: {text}")
+        elif isinstance(node, ast.Name) and node.id in {"environ", "getenv"}:
+            found.append(f"{path}:{node.lineno}: {node.id}")
+    return found
+
+
+def test_only_coop_config_reads_the_environment() -> None:
+    package = Path(__file__).resolve().parents[1] / "coop"
+    found = [
+        hit
+        for path in sorted(package.rglob("*.py"))
+        if path != package / "config.py"
+        for hit in _environment_reads(path)
+    ]
+    assert not found, f"read these settings in coop/config.py instead: {found}"
+
+
+def test_the_environment_reads_check_finds_a_read(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import os\nA = os.environ.get('X')\nB = os.environ['Y']\nC = os.getenv('Z')\n"
+    )
+    assert len(_environment_reads(module)) == 3

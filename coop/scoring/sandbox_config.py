@@ -1,9 +1,9 @@
 """Settings of the scorer sandbox: limits, the allow-list, what the reduced view must never
-show, and the template's configuration (env names in docs/plugins/reference.md)."""
+show, and the template's configuration (read from the environment by coop.config; the
+names in docs/plugins/reference.md)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,24 +50,14 @@ class SandboxConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SandboxConfig:
-        env = settings.extra
-
-        def num(name: str, default: float) -> float:
-            raw = env.get(name)
-            return float(raw) if raw else default
-
-        require = env.get("COOP_SCORER_REQUIRE_ISOLATION")
-        path = env.get("COOP_PLUGIN_PATH", "")
         return cls(
             allow=settings.plugins,
-            plugin_path=tuple(p for p in path.split(os.pathsep) if p),
-            timeout_seconds=num("COOP_SCORER_TIMEOUT", 10.0),
-            memory_bytes=int(num("COOP_SCORER_MEMORY_MB", 512)) * 1024 * 1024,
-            cpu_seconds=int(num("COOP_SCORER_CPU_SECONDS", 5)),
-            parallel=max(1, int(num("COOP_SCORER_PARALLEL", 2))),
-            require_isolation=(not settings.dev)
-            if require is None
-            else require.strip().lower() in {"1", "true", "yes", "on"},
+            plugin_path=settings.plugin_path,
+            timeout_seconds=settings.scorer_timeout,
+            memory_bytes=settings.scorer_memory_mb * 1024 * 1024,
+            cpu_seconds=settings.scorer_cpu_seconds,
+            parallel=settings.scorer_parallel,
+            require_isolation=settings.require_isolation,
             hide=_hideable(settings.data_dir),
             forbid=_forbidden(settings),
         )

@@ -30,8 +30,8 @@ pytestmark = pytest.mark.timeout(90)
 async def hostile_client(
     settings: Settings, db: str, hostile_site: Path
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    extra = {"COOP_PLUGIN_PATH": str(hostile_site), "COOP_SCORER_TIMEOUT": "2"}
-    app = build_app(dataclasses.replace(settings, extra=extra), manage_db=False)
+    hostile = dataclasses.replace(settings, plugin_path=(str(hostile_site),), scorer_timeout=2.0)
+    app = build_app(hostile, manage_db=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
         try:
