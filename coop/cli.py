@@ -302,22 +302,25 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _drifts(settings: Settings) -> dict[str, list[Any]]:
-    """Unversioned changes by scorer, from the database (none when it cannot be read: the
-    plugin table is still worth printing)."""
-    from coop.scoring import drift
+def _run_history(settings: Settings) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """Unversioned changes by scorer, and each scorer's runs of the last 24 hours, from the
+    database (none when it cannot be read: the plugin table is still worth printing)."""
+    from coop.scoring import drift, health
+
+    async def read() -> tuple[list[Any], dict[str, Any]]:
+        return await drift.list_all(), await health.recent()
 
     try:
-        found = asyncio.run(with_db(settings, drift.list_all))
+        found, recent = asyncio.run(with_db(settings, read))
     except Exception:
-        return {}
+        return {}, {}
     by_scorer: dict[str, list[Any]] = {}
     for item in found:
         by_scorer.setdefault(item.scorer, []).append(item)
-    return by_scorer
+    return by_scorer, recent
 
 
-def _warnings(p: Any, drifts: list[Any]) -> list[str]:
+def _warnings(p: Any, drifts: list[Any], runs: Any) -> list[str]:
     found = []
     if p.meta and p.meta.version != p.entry.dist_version:
         # The class version rules: members consent to it and every score records it.
@@ -325,7 +328,27 @@ def _warnings(p: Any, drifts: list[Any]) -> list[str]:
             f"WARNING: class version {p.meta.version} differs from distribution "
             f"version {p.entry.dist_version}; members see {p.meta.version} (bump both together)"
         )
+    if runs is not None and p.meta:
+        found += runs.unfed_lines(p.meta.reads)
     return found + [item.warning() for item in drifts]
+
+
+def _status(p: Any, runs: Any) -> str:
+    """`failing` for a loaded scorer whose recent runs failed; else what loading said."""
+    return "failing" if p.status == "loaded" and runs is not None and runs.failures else p.status
+
+
+def _runs_json(runs: Any) -> dict[str, Any]:
+    if runs is None:
+        return {"last_24h": 0, "failures": 0, "last_failure": None}
+    last = None
+    if runs.failures:
+        last = {
+            "at": runs.last_failure_at.isoformat() if runs.last_failure_at else None,
+            "what": runs.last_failure,
+            "version": runs.last_failure_version,
+        }
+    return {"last_24h": runs.runs, "failures": runs.failures, "last_failure": last}
 
 
 def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -342,8 +365,9 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
         return sandbox
 
     sandbox = asyncio.run(work())
-    drifts = _drifts(settings)
-    failed = any(p.status == "failed" for p in sandbox.plugins)
+    drifts, recent = _run_history(settings)
+    statuses = {p.entry.name: _status(p, recent.get(p.entry.name)) for p in sandbox.plugins}
+    failed = any(status in ("failed", "failing") for status in statuses.values())
     if args.json:
         import json
         from dataclasses import asdict
@@ -352,7 +376,7 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
         rows = [
             {
                 "name": p.entry.name,
-                "status": p.status,
+                "status": statuses[p.entry.name],
                 "reason": p.reason,
                 "distribution": p.entry.dist,
                 "version": p.entry.dist_version,
@@ -360,7 +384,8 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
                 "editable": not p.entry.content_sha256,
                 "record_sha256": p.entry.record_sha256,
                 "reads": list(p.meta.reads) if p.meta else [],
-                "warnings": _warnings(p, drifts.get(p.entry.name, [])),
+                "runs": _runs_json(recent.get(p.entry.name)),
+                "warnings": _warnings(p, drifts.get(p.entry.name, []), recent.get(p.entry.name)),
             }
             for p in sandbox.plugins
         ]
@@ -369,11 +394,15 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{'SCORER':<16} {'STATUS':<12} {'DISTRIBUTION':<28} {'VERSION':<10} SHA256")
     for p in sandbox.plugins:
         e = p.entry
+        runs = recent.get(e.name)
+        status = statuses[e.name]
         digest = e.content_sha256 or "(editable install: no content hash)"
-        print(f"{e.name:<16} {p.status:<12} {e.dist:<28} {e.dist_version:<10} {digest}")
+        print(f"{e.name:<16} {status:<12} {e.dist:<28} {e.dist_version:<10} {digest}")
         detail = f"reads {', '.join(p.meta.reads)}" if p.meta else p.reason
         print(f"{'':<16} {detail}")
-        for warning in _warnings(p, drifts.get(e.name, [])):
+        if status == "failing" and runs is not None:
+            print(f"{'':<16} {runs.failure_line()}")
+        for warning in _warnings(p, drifts.get(e.name, []), runs):
             print(f"{'':<16} {warning}")
     if not sandbox.plugins:
         print("no scorer plugins installed (entry point group coop.scorers)")

@@ -115,3 +115,26 @@ class ScorerDrift(Model):
     class Meta:
         table = "scorer_drift"
         unique_together = (("scorer", "scorer_version"),)
+
+
+class ScorerRuns(Model):
+    """How one scorer's runs went in one hour, with no member data. The row of `kind` ""
+    counts every run, its failures and how the last one failed, and the row of kind K counts
+    the runs that received records of kind K. `coop plugins list` reads the last 24 hours."""
+
+    id = fields.UUIDField(primary_key=True)
+    scorer = fields.CharField(max_length=40)
+    hour = fields.DatetimeField()
+    kind = fields.CharField(max_length=40, default="")
+    runs = fields.IntField(default=0)
+    failures = fields.IntField(default=0)
+    last_failure_at = fields.DatetimeField(null=True)
+    # The error code, and where the plugin failed (exception type, file, line, function):
+    # never the exception's message, which may quote member data.
+    last_failure = fields.CharField(max_length=300, default="")
+    last_failure_version = fields.CharField(max_length=64, default="")
+
+    class Meta:
+        table = "scorer_runs"
+        unique_together = (("scorer", "hour", "kind"),)
+        indexes = (("hour",),)

@@ -13,15 +13,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from coop.errors import KeyMissingError, NotFoundError, ScorerError
-from coop.scoring import causes, changes, drift, inputs, previews, protocol, versions
+from coop.scoring import causes, changes, drift, health, inputs, previews, protocol, versions
 from coop.scoring.changes import Change
+from coop.scoring.feeding import unfed_kinds
 from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
 from coop.scoring.runner import Runner
 from coop.scoring.spec import InputRecord, ScoreResult
@@ -96,6 +97,7 @@ class ScoreOutcome:
     status: str
     score_id: uuid.UUID | None = None
     code: str = ""
+    unfed: tuple[str, ...] = ()  # kinds it reads of which the member's records had none
 
 
 @dataclass(frozen=True)
@@ -299,14 +301,51 @@ async def compute_score(
         if blocked != "not_enabled":
             await _record_run(member_id, scorer, blocked)
         return ScoreOutcome(scorer, DROPPED, code=blocked)
+    records = list(records)
     listed, ids = input_records(vault=vault, meta=meta, records=records)
+    unfed = tuple(unfed_kinds(meta.reads, (r.kind for r in records)))
+    if unfed:
+        health.unfed_log.warn(scorer, unfed)
     encoded = protocol.EncodedRecords(listed)  # encoded once: for the digest and the job
     digest = protocol.inputs_digest(scorer=scorer, records=encoded)
+    fed = {r.kind for r in listed}
     try:
         result = await runner.run(scorer=scorer, records=encoded, now=now)
     except ScorerError as exc:
+        await health.record_run(scorer=scorer, version=meta.version, kinds_given=fed, error=exc)
         await _record_run(member_id, scorer, exc.code)
-        return ScoreOutcome(scorer, FAILED, code=exc.code)
+        return ScoreOutcome(scorer, FAILED, code=exc.code, unfed=unfed)
+    await health.record_run(scorer=scorer, version=meta.version, kinds_given=fed)
+    outcome = await _keep(
+        vault=vault,
+        runner=runner,
+        member_id=member_id,
+        meta=meta,
+        result=result,
+        ids=ids,
+        encoded=encoded,
+        digest=digest,
+        now=now,
+        preview=preview,
+    )
+    return replace(outcome, unfed=unfed) if unfed else outcome
+
+
+async def _keep(
+    *,
+    vault: Vault,
+    runner: Runner,
+    member_id: uuid.UUID,
+    meta: ScorerMeta,
+    result: ScoreResult,
+    ids: dict[str, str],
+    encoded: protocol.EncodedRecords,
+    digest: str,
+    now: datetime,
+    preview: bool,
+) -> ScoreOutcome:
+    """Store a run's result (or its preview), unless nothing changed."""
+    scorer = meta.name
     explanation = _explanation_json(result, ids, encoded)
     used = inputs.ScoreInputs(
         now=now,

@@ -4,16 +4,15 @@ JSON file, so an author sees exactly what the server would store (or why it woul
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from coop.errors import InvalidInputError
+from coop.scoring.feeding import unfed_kinds, visible
 from coop.scoring.sandbox import Sandbox, SandboxConfig
 from coop.scoring.spec import InputRecord, ScoreResult
-from coop.scoring.validate import ScorerMeta
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
@@ -64,23 +63,6 @@ def load_records(path: Path) -> list[InputRecord]:
     return [_record(item, i) for i, item in enumerate(data)]
 
 
-def visible(meta: ScorerMeta, records: Iterable[InputRecord]) -> list[InputRecord]:
-    """What the server gives the scorer: only the kinds it reads, text only if it asks."""
-    return [
-        r
-        if meta.needs_text
-        else InputRecord(r.ref, r.kind, r.occurred_at, r.counts, None, r.network)
-        for r in records
-        if r.kind in meta.reads
-    ]
-
-
-def unfed_kinds(reads: tuple[str, ...], records: list[InputRecord]) -> list[str]:
-    """The kinds the scorer reads that no record has (it would silently score without them)."""
-    given = {r.kind for r in records}
-    return [kind for kind in reads if kind not in given]
-
-
 async def run_once(
     config: SandboxConfig, *, scorer: str, records: list[InputRecord], now: datetime
 ) -> tuple[ScoreResult, list[str]]:
@@ -91,7 +73,7 @@ async def run_once(
         await sandbox.start()
         meta = sandbox.meta(scorer)
         result = await sandbox.run(scorer=scorer, records=visible(meta, records), now=now)
-        return result, unfed_kinds(tuple(meta.reads), records)
+        return result, unfed_kinds(meta.reads, (r.kind for r in records))
     finally:
         await sandbox.close()
 

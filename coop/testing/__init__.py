@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import itertools
 import random
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coop.errors import ScorerOutputError
+from coop.scoring.feeding import unfed_kinds, visible
 from coop.scoring.runner import InProcessRunner
 from coop.scoring.spec import InputRecord, ScoreResult
-from coop.scoring.tryout import visible
 from coop.scoring.validate import ScorerMeta, check_contract
 
 __all__ = [
     "NOW",
     "InvalidOutput",
+    "MissingKindWarning",
     "activity",
     "assert_deterministic",
     "assert_discovered",
@@ -49,6 +51,11 @@ NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 InvalidOutput = ScorerOutputError  # what run_scorer raises when the server would reject output
 
 _refs = itertools.count(1)
+
+
+class MissingKindWarning(UserWarning):
+    """The records given to a scorer hold none of a kind it reads: the server would run it
+    the same way, silently without that kind (coop plugins list warns about it too)."""
 
 
 def record(
@@ -134,7 +141,19 @@ def run_scorer(scorer: Any, records: Iterable[InputRecord], now: datetime = NOW)
     through the wire encoding, output validated (raises InvalidOutput when rejected)."""
     runner = InProcessRunner()
     meta = runner.add(scorer)
+    records = list(records)
+    _warn_unfed(meta, records)
     return runner.run_sync(scorer=meta.name, records=visible(meta, records), now=now)
+
+
+def _warn_unfed(meta: ScorerMeta, records: Sequence[InputRecord]) -> None:
+    for kind in unfed_kinds(meta.reads, (r.kind for r in records)):
+        warnings.warn(
+            f"{meta.name} reads {kind} records but none of the {len(records)} records given "
+            "is one: it scores without them (it receives only the kinds it reads)",
+            MissingKindWarning,
+            stacklevel=3,
+        )
 
 
 def sandbox_isolates() -> bool:
@@ -162,7 +181,10 @@ def run_in_sandbox(
         box = Sandbox(SandboxConfig(timeout_seconds=timeout, require_isolation=False, prefork=0))
         try:
             await box.start()
-            given = visible(box.meta(name), records)
+            records_given = list(records)
+            meta = box.meta(name)
+            _warn_unfed(meta, records_given)
+            given = visible(meta, records_given)
             return await box.run(scorer=name, records=given, now=now)
         finally:
             await box.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from coop_score_cadence import WEEKS, CadenceScorer
 
 from coop.testing import (
@@ -14,6 +15,10 @@ from coop.testing import (
     run_scorer,
     steady_member,
 )
+
+# Most tests give one kind on purpose (posts, or repositories): the other kind's absence is
+# what they mean, so coop.testing's warning about it is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore::coop.testing.MissingKindWarning")
 
 
 def test_declares_a_valid_contract() -> None:

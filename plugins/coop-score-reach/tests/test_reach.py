@@ -19,6 +19,10 @@ from coop.testing import (
     steady_member,
 )
 
+# Most tests give one kind on purpose (posts, or repositories): the other kind's absence is
+# what they mean, so coop.testing's warning about it is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore::coop.testing.MissingKindWarning")
+
 
 def test_declares_a_valid_contract() -> None:
     meta = check_scorer(ReachScorer)
