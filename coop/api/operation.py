@@ -52,6 +52,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from coop.api.budget import validate_within_budget
+from coop.api.compat import core_schema
 from coop.api.errors import UNEXPECTED_MESSAGE, Code, code_for_coop_error
 from coop.api.limits import (
     MAX_TOKENS,
@@ -179,7 +180,7 @@ class Operations:
     ) -> None:
         self.strawberry_schema = schema
         self.plans = plans
-        self.schema = schema._schema
+        self.schema = core_schema(schema)
         self.executor_class = schema.execution_context_class
         self.hide_suggestions = hide_suggestions
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()

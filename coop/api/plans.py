@@ -14,15 +14,18 @@ document runs through graphql-core as before):
 - a single query operation without directives, fields only (no fragments), each response
   key used once, its variables (if any) all of type `String!`, coerced by graphql-core's own
   `get_variable_values`;
-- `Query.viewer` and `Viewer.score(scorer: "<literal>" or $variable)`, the resolver fields in
-  PLANNED_SYNC and PLANNED_ASYNC:
-  the plan calls the very functions their resolvers call (`viewer_for`, `read_score`), so the
-  consent check and the access-log entry are the same;
-- any strawberry basic field (no resolver, no arguments) of a leaf or object type, read with
-  the same resolve function graphql-core would call and serialized with the same scalar;
-  `__typename`. Lists, interfaces and unions are not planned;
+- `Query.viewer`, `Viewer.score(scorer: "<literal>" or $variable)` and `Viewer.scores`, the
+  resolver fields in PLANNED_SYNC and PLANNED_ASYNC: the plan calls the very functions their
+  resolvers call (`viewer_for`, `read_score`, `read_scores`), so the consent check and the
+  access-log entry are the same;
+- any strawberry basic field (no resolver, no arguments, `is_basic_field`) of a leaf or
+  object type, read as strawberry reads it (`StrawberryField.get_result`) and serialized with
+  the same scalar; `__typename`; a list (of leaves or objects, not of lists) whose items read
+  nothing more. Interfaces and unions are not planned;
 - no field with a field extension or permission class, planned or not: a plan never steps
-  around a permission check (a test holds this); planned async fields must be nullable. The
+  around a permission check (a test holds this). A planned async field that may not be null
+  must be the only field of its selection that reads (its failure nulls the parent: with no
+  sibling still running, that is exactly what graphql-core does). The
   one extension planned is the disclosure gate (`coop.api.disclosed`) on a basic field: the
   plan calls the same `check_disclosure` before reading the field, so a field above the
   grant's level is refused exactly as graphql-core refuses it.
@@ -30,12 +33,14 @@ document runs through graphql-core as before):
 Errors are located (`graphql.located_error`) and null is propagated to the nearest nullable
 field exactly as the GraphQL specification (and graphql-core) does; sibling resolver fields
 run concurrently, as in graphql-core, so their access-log entries share one commit.
-tests/api/test_plans.py runs documents through both paths and compares every answer.
+Sub-objects that read nothing are completed in order, as graphql-core completes them.
+tests/api/test_plans.py runs documents through both paths and compares every answer byte for
+byte, with every error path forced. Which library versions this mirrors: coop.api.compat.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +49,7 @@ from graphql import (
     FieldNode,
     GraphQLError,
     GraphQLField,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
@@ -55,15 +61,18 @@ from graphql import (
     StringValueNode,
     VariableDefinitionNode,
     VariableNode,
+    get_variable_values,
     is_leaf_type,
     located_error,
 )
-from graphql.execution.values import get_variable_values
+from graphql.pyutils import inspect, is_iterable
 from strawberry import Schema
+from strawberry.types.field import StrawberryField
 
+from coop.api.compat import core_schema
 from coop.api.context import ApiContext
 from coop.api.disclosed import Disclosed, check_disclosure
-from coop.api.viewer import read_score, viewer_for
+from coop.api.viewer import read_score, read_scores, viewer_for
 from coop.consent.disclosure import Reveals
 from coop.types import together
 
@@ -71,9 +80,10 @@ from coop.types import together
 PLANNED_SYNC: dict[tuple[str, str], Callable[[ApiContext], Any]] = {
     ("Query", "viewer"): viewer_for,
 }
-PLANNED_ASYNC: dict[tuple[str, str], tuple[str, Callable[[ApiContext, str], Awaitable[Any]]]] = {
-    # field -> (its one String! argument, the function)
+PLANNED_ASYNC: dict[tuple[str, str], tuple[str | None, Callable[..., Awaitable[Any]]]] = {
+    # field -> (its one String! argument or None, the function: (ctx) or (ctx, argument))
     ("Viewer", "score"): ("scorer", read_score),
+    ("Viewer", "scores"): (None, read_scores),
 }
 
 
@@ -88,14 +98,18 @@ class _Field:
     nullable: bool
     typename: str | None = None  # `__typename`: the answer
     resolve: Callable[..., Any] | None = None  # a basic field: graphql-core's resolve function
-    serialize: Callable[[Any], Any] | None = None  # a leaf: its scalar's serialize
+    serialize: Callable[[Any], Any] | None = None  # a leaf: its coerce_output_value
     sync: Callable[[ApiContext], Any] | None = None  # a planned resolver field
-    call: Callable[[ApiContext, str], Awaitable[Any]] | None = None  # a planned async field
-    argument: str = ""  # the planned async field's argument: a literal,
-    variable: str | None = None  # or the variable that holds it
+    call: Callable[..., Awaitable[Any]] | None = None  # a planned async field
+    argument: str | None = None  # the planned async field's argument: a literal,
+    variable: str | None = None  # or the variable that holds it (neither: none)
     fields: tuple[_Field, ...] = ()  # an object's selections
     parent: str = ""  # the parent type's name (error messages)
     gate: Reveals | None = None  # a disclosure-gated basic field: what it reveals
+    items: bool = False  # a list: `serialize` or `fields` describe each item
+    item_nullable: bool = True
+    reads: bool = False  # it, or a field below it, calls a planned async function
+    late_null: bool = False  # it may null its parent after it has started reading
 
 
 class Plan:
@@ -148,7 +162,7 @@ async def _object(
     values: dict[str, Any],
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    pending: list[tuple[_Field, Awaitable[Any]]] = []
+    pending: list[tuple[_Field, Coroutine[Any, Any, Any]]] = []
     for field in fields:
         if field.typename is not None:
             result[field.key] = field.typename
@@ -164,17 +178,25 @@ async def _object(
                 else:
                     assert field.resolve is not None
                     value = field.resolve(source, None)
+                if value is None:
+                    at = [*path, field.key]
+                    result[field.key] = _none(field, at, errors, nullable=field.nullable)
+                elif field.reads:  # its fields read: it runs beside its siblings
+                    result[field.key] = None
+                    sub = _complete(field, value, ctx, [*path, field.key], errors, values)
+                    pending.append((field, sub))
+                else:  # a leaf, list or object that reads nothing: completed in order
+                    result[field.key] = await _complete(
+                        field, value, ctx, [*path, field.key], errors, values
+                    )
+            except _Null:
+                # The parent is null: like graphql-core, never start the reads not begun.
+                for _, started in pending:
+                    started.close()
+                raise
             except Exception as exc:
-                result[field.key] = _failed(field, exc, [*path, field.key], errors)
-                continue
-            if value is None:
-                result[field.key] = _none(field, [*path, field.key], errors)
-            elif field.serialize is not None:
-                result[field.key] = _leaf(field, value, [*path, field.key], errors)
-            else:  # an object: its own fields may read, so it runs beside its siblings
-                result[field.key] = None
-                sub = _complete(field, value, ctx, [*path, field.key], errors, values)
-                pending.append((field, sub))
+                at = [*path, field.key]
+                result[field.key] = _failed(field, exc, at, errors, nullable=field.nullable)
     if pending:
         settled = await together([awaitable for _, awaitable in pending])
         for (field, _), value in zip(pending, settled, strict=True):
@@ -182,23 +204,23 @@ async def _object(
     return result
 
 
-def _none(field: _Field, path: list[Any], errors: list[Any]) -> Any:
-    if field.nullable:
+def _none(field: _Field, path: list[Any], errors: list[Any], *, nullable: bool) -> Any:
+    if nullable:
         return None
     name = f"{field.parent}.{field.node.name.value}"
-    return _failed(
-        field, TypeError(f"Cannot return null for non-nullable field {name}."), path, errors
-    )
+    error = TypeError(f"Cannot return null for non-nullable field {name}.")
+    return _failed(field, error, path, errors, nullable=nullable)
 
 
-def _leaf(field: _Field, value: Any, path: list[Any], errors: list[Any]) -> Any:
+def _leaf(field: _Field, value: Any, path: list[Any], errors: list[Any], *, nullable: bool) -> Any:
     assert field.serialize is not None
     try:
         serialized = field.serialize(value)
     except Exception as exc:
-        return _failed(field, exc, path, errors)
+        return _failed(field, exc, path, errors, nullable=nullable)
     if serialized is None:
-        return _failed(field, TypeError("A scalar serialized to null."), path, errors)
+        error = TypeError(f"A scalar serialized {inspect(value)} to null.")
+        return _failed(field, error, path, errors, nullable=nullable)
     return serialized
 
 
@@ -208,9 +230,9 @@ async def _async_field(
     assert field.call is not None
     argument = field.argument if field.variable is None else values[field.variable]
     try:
-        value = await field.call(ctx, argument)
+        value = await (field.call(ctx) if argument is None else field.call(ctx, argument))
     except Exception as exc:
-        return _failed(field, exc, path, errors)
+        return _failed(field, exc, path, errors, nullable=field.nullable)
     return await _complete(field, value, ctx, path, errors, values)
 
 
@@ -223,21 +245,70 @@ async def _complete(
     values: dict[str, Any],
 ) -> Any:
     if value is None:
-        return _none(field, path, errors)
-    if field.serialize is not None:
-        return _leaf(field, value, path, errors)
+        return _none(field, path, errors, nullable=field.nullable)
+    if field.items:
+        return await _list(field, value, ctx, path, errors, values)
+    return await _value(field, value, ctx, path, errors, values, nullable=field.nullable)
+
+
+async def _list(
+    field: _Field,
+    value: Any,
+    ctx: ApiContext,
+    path: list[Any],
+    errors: list[Any],
+    values: dict[str, Any],
+) -> Any:
+    """Each item in order (they read nothing more), as graphql-core completes a list: the
+    first item that may not be null and is nulls the list."""
+    if not is_iterable(value):
+        name = f"{field.parent}.{field.node.name.value}"
+        error = GraphQLError(f"Expected Iterable, but did not find one for field '{name}'.")
+        return _failed(field, error, path, errors, nullable=field.nullable)
+    completed = []
     try:
-        return await _object(field.fields, value, ctx, path, errors, values)
+        for index, item in enumerate(value):
+            at = [*path, index]
+            if item is None:
+                completed.append(_none(field, at, errors, nullable=field.item_nullable))
+            else:
+                completed.append(
+                    await _value(field, item, ctx, at, errors, values, nullable=field.item_nullable)
+                )
     except _Null:
         if field.nullable:
             return None
         raise
+    return completed
 
 
-def _failed(field: _Field, exc: Exception, path: list[Any], errors: list[Any]) -> Any:
-    """Record the error; the field is null, or its parent is when it may not be."""
+async def _value(
+    field: _Field,
+    value: Any,
+    ctx: ApiContext,
+    path: list[Any],
+    errors: list[Any],
+    values: dict[str, Any],
+    *,
+    nullable: bool,
+) -> Any:
+    """A value that is not None: a leaf serialized, an object's selections run."""
+    if field.serialize is not None:
+        return _leaf(field, value, path, errors, nullable=nullable)
+    try:
+        return await _object(field.fields, value, ctx, path, errors, values)
+    except _Null:
+        if nullable:
+            return None
+        raise
+
+
+def _failed(
+    field: _Field, exc: Exception, path: list[Any], errors: list[Any], *, nullable: bool
+) -> Any:
+    """Record the error; the value is null, or its parent is when it may not be."""
     errors.append(located_error(exc, [field.node], path))
-    if not field.nullable:
+    if not nullable:
         raise _Null
     return None
 
@@ -256,7 +327,7 @@ def compile_plan(schema: Schema, document: DocumentNode) -> Plan | None:
     variables = tuple(operation.variable_definitions or ())
     if not all(_is_string_variable(v) for v in variables):
         return None
-    core = schema._schema
+    core = core_schema(schema)
     root = core.query_type
     assert root is not None
     fields = _selections(schema, core, root, operation.selection_set)
@@ -289,6 +360,11 @@ def _selections(
         if field is None:
             return None
         fields.append(field)
+    reading = [f for f in fields if f.reads]
+    if len(reading) > 1 and any(f.late_null for f in reading):
+        # A non-null field failing while a sibling still runs: graphql-core nulls the parent
+        # and drops the sibling's later errors. Not mirrored: leave it to graphql-core.
+        return None
     return tuple(fields)
 
 
@@ -303,73 +379,92 @@ def _field_plan(
     if name == "__typename":
         return _Field(key=key, node=node, nullable=False, typename=parent.name)
     definition: GraphQLField | None = parent.fields.get(name)
-    if definition is None:
-        return None
-    nullable = not isinstance(definition.type, GraphQLNonNull)
-    output = (
-        definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
-    )
-    common: dict[str, Any] = {"key": key, "node": node, "nullable": nullable, "parent": parent.name}
     strawberry_field = schema.get_field_for_type(name, parent.name)
-    if strawberry_field is None or strawberry_field.permission_classes:
+    if definition is None or strawberry_field is None or strawberry_field.permission_classes:
         return None
-    gate = _disclosure_gate(strawberry_field.extensions)
-    if strawberry_field.extensions and (gate is None or strawberry_field.base_resolver):
-        return None  # a plan must never step around a field's permission check
-    planned_sync = PLANNED_SYNC.get((parent.name, name))
-    planned_async = PLANNED_ASYNC.get((parent.name, name))
-    if planned_sync is not None and not node.arguments:
-        common["sync"] = planned_sync
-    elif planned_async is not None:
-        if not nullable:
-            return None  # its failure would null siblings still running: leave it to graphql-core
-        argument_name, call = planned_async
-        arguments = node.arguments or ()
-        if len(arguments) != 1:
-            return None
-        (argument,) = arguments
-        if argument.name.value != argument_name:
-            return None
-        if isinstance(argument.value, StringValueNode):
-            common.update(call=call, argument=argument.value.value)
-        elif isinstance(argument.value, VariableNode):
-            common.update(call=call, variable=argument.value.name.value)
-        else:
-            return None
-    elif gate is not None:
-        if node.arguments:
-            return None
-        common.update(gate=gate, resolve=_basic_result(strawberry_field))
-    else:
-        if (
-            not strawberry_field.is_basic_field
-            or node.arguments
-            or not getattr(definition.resolve, "_is_default", False)
-        ):
-            return None
-        common["resolve"] = definition.resolve
+    common = _how_resolved(strawberry_field, parent.name, node)
+    if common is None:
+        return None
+    output, nullable = _unwrap(definition.type)
+    common.update(key=key, node=node, nullable=nullable, parent=parent.name)
+    if isinstance(output, GraphQLList):
+        item, item_nullable = _unwrap(output.of_type)
+        if isinstance(item, GraphQLList):
+            return None  # lists of lists
+        common.update(items=True, item_nullable=item_nullable)
+        output = item
     if is_leaf_type(output):
         if node.selection_set is not None:
             return None
-        return _Field(serialize=output.serialize, **common)
+        calls = common.get("call") is not None
+        return _Field(
+            serialize=output.coerce_output_value,
+            reads=calls,
+            late_null=calls and not nullable,
+            **common,
+        )
     if not isinstance(output, GraphQLObjectType) or node.selection_set is None:
-        return None  # lists, interfaces, unions
+        return None  # interfaces, unions
     inner = _selections(schema, core, output, node.selection_set)
     if inner is None:
         return None
-    return _Field(fields=inner, **common)
+    calls = common.get("call") is not None
+    if common.get("items") and any(f.reads for f in inner):
+        return None  # items that read: graphql-core completes them concurrently
+    late = not nullable and (calls or any(f.late_null for f in inner))
+    return _Field(
+        fields=inner, reads=calls or any(f.reads for f in inner), late_null=late, **common
+    )
 
 
-def _disclosure_gate(extensions: list[Any]) -> Reveals | None:
+def _unwrap(kind: Any) -> tuple[Any, bool]:
+    """(the type inside a non-null wrapper, whether it may be null)."""
+    if isinstance(kind, GraphQLNonNull):
+        return kind.of_type, False
+    return kind, True
+
+
+def _how_resolved(field: StrawberryField, parent: str, node: FieldNode) -> dict[str, Any] | None:
+    """How the plan resolves `field`: a planned function, a gated or plain basic field; None
+    when it cannot (arguments it does not take, any other extension or resolver)."""
+    gate = _disclosure_gate(field.extensions)
+    if field.extensions and (gate is None or field.base_resolver):
+        return None  # a plan must never step around a field's permission check
+    planned_sync = PLANNED_SYNC.get((parent, node.name.value))
+    planned_async = PLANNED_ASYNC.get((parent, node.name.value))
+    arguments = node.arguments or ()
+    if planned_sync is not None:
+        return None if arguments else {"sync": planned_sync}
+    if planned_async is not None:
+        argument_name, call = planned_async
+        if argument_name is None:
+            return None if arguments else {"call": call}
+        if len(arguments) != 1 or arguments[0].name.value != argument_name:
+            return None
+        value = arguments[0].value
+        if isinstance(value, StringValueNode):
+            return {"call": call, "argument": value.value}
+        if isinstance(value, VariableNode):
+            return {"call": call, "variable": value.name.value}
+        return None
+    if arguments or field.base_resolver is not None:
+        return None
+    if gate is not None:
+        return {"gate": gate, "resolve": _basic_result(field)}
+    return {"resolve": _basic_result(field)} if field.is_basic_field else None
+
+
+def _disclosure_gate(extensions: Any) -> Reveals | None:
     """What a field gated by `Disclosed` alone reveals; None for any other extensions."""
     if len(extensions) == 1 and isinstance(extensions[0], Disclosed):
         return extensions[0].reveals
     return None
 
 
-def _basic_result(field: Any) -> Callable[[Any, Any], Any]:
-    """Read a basic (resolver-less) field as strawberry does, without its extensions (the
-    plan has just run the one it has, the disclosure gate)."""
+def _basic_result(field: StrawberryField) -> Callable[[Any, Any], Any]:
+    """Read a basic (resolver-less) field as strawberry does (`get_result`, which its own
+    resolver for a basic field calls), without extensions (the plan has just run the one it
+    may have, the disclosure gate)."""
 
     def resolve(source: Any, _info: Any) -> Any:
         return field.get_result(source, info=None, args=[], kwargs={})

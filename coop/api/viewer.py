@@ -58,12 +58,7 @@ class Viewer(Node):
         )
     )
     async def scores(self, info: Ctx) -> list[Score]:
-        ctx = info.context
-        found = await ctx.backend.scores(ctx.principal, None)
-        for name, view in found.items():
-            ctx.known_score(name, view)
-        subject = ctx.principal.subject
-        return [Score.of(found[name], subject) for name in sorted(found)]
+        return await read_scores(info.context)
 
     @strawberry.field(
         description=(
@@ -162,6 +157,16 @@ async def read_score(ctx: ApiContext, scorer: str) -> Score:
     if view is None:
         raise not_found()
     return Score.of(view, ctx.principal.subject)
+
+
+async def read_scores(ctx: ApiContext) -> list[Score]:
+    """`viewer.scores`: every score this token may read, by scorer name (each read logged).
+    Shared by the resolver and the compiled plans (coop.api.plans)."""
+    found = await ctx.backend.scores(ctx.principal, None)
+    for name, view in found.items():
+        ctx.known_score(name, view)
+    subject = ctx.principal.subject
+    return [Score.of(found[name], subject) for name in sorted(found)]
 
 
 def viewer_for(ctx: ApiContext) -> Viewer:

@@ -1,14 +1,20 @@
 """Compiled plans (coop.api.plans) answer exactly as graphql-core does.
 
-Which documents get a plan, then a differential test: Hypothesis writes documents of the
+Which documents get a plan, then differential tests: Hypothesis writes documents of the
 planned shape (aliases, __typename, nested objects, granted, ungranted, unknown and empty
-scorer names, repeated scorers), and each runs through the pipeline with plans and without;
-the response bodies and the access-log rows written must be the same.
+scorer names, repeated scorers), and each runs through the pipeline with plans and without
+(graphql-core's executor with strawberry's execution context and resolvers, as strawberry's
+own `Schema.execute` runs them); then every error path is forced (a non-null field null, a
+list item null, a resolver raising, a serializer failing, the disclosure gate refusing, a
+scope denied). The response bodies must be the same byte for byte, and so must the
+access-log rows written.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,11 +22,13 @@ from graphql import parse
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from coop.api import ids
 from coop.api.context import ApiContext
 from coop.api.operation import Operations
 from coop.api.plans import compile_plan
 from coop.api.schema import schema
 from coop.api.services import ServiceBackend
+from coop.api.types import Score
 from coop.consent.models import AccessLogEntry
 from coop.jobs.scoring import ScoringFlow
 from coop.vault import Vault
@@ -37,6 +45,9 @@ PLANNED_DOCUMENTS = [
     'query Hot { viewer { s: score(scorer: "reach") { id value computedAt '
     "range { min max } scorer { name version __typename } } } }",
     "query Q($s: String!) { viewer { score(scorer: $s) { value } } }",
+    "{ viewer { scores { value } } }",
+    "{ viewer { id all: scores { __typename value computedAt range { min max } "
+    "scorer { name } band { low high } atLeast threshold } } }",
     '{ viewer { score(scorer: "reach") { band { low high } atLeast threshold value } } }',
     'query Q($s: String! = "reach", $t: String!) { viewer { a: score(scorer: $s) { value } '
     "b: score(scorer: $t) { scorer { name } } } }",
@@ -62,8 +73,9 @@ NOT_PLANNED = [
     # resolvers without a plan, permission-gated fields, lists, interfaces, mutations
     '{ viewer { score(scorer: "reach") { explanation { reasons } } } }',
     "{ viewer { handle } }",
-    "{ viewer { scores { value } } }",
     "{ scorers { name } }",
+    # a non-null reading field beside another reading field
+    '{ viewer { scores { value } score(scorer: "reach") { value } } }',
     '{ node(id: "x") { id } }',
     "mutation { setSharingPaused(paused: true) { __typename } }",
 ]
@@ -143,6 +155,11 @@ def generated() -> list[str]:
     return found
 
 
+def _bytes(body: dict[str, Any]) -> bytes:
+    """The body as the transport sends it (key order kept)."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 async def _logged(member_id: Any) -> Counter[str]:
     return Counter(await AccessLogEntry.filter(member_id=member_id).values_list("scope", flat=True))
 
@@ -182,7 +199,7 @@ async def test_plans_answer_exactly_like_graphql_core(
                         )
                     )
                     rows.append(await _logged(member.id) - before)
-                assert answers[0] == answers[1], (text, variables)
+                assert _bytes(answers[0]) == _bytes(answers[1]), (text, variables)
                 assert rows[0] == rows[1], (text, variables)
             planned += with_plans.prepare(text).plan is not None
     # Every generated document took the plan, but those the alias limit refuses.
@@ -200,3 +217,110 @@ def test_a_field_with_a_permission_check_is_never_planned(monkeypatch: pytest.Mo
     monkeypatch.setitem(plans.PLANNED_SYNC, ("Viewer", "handle"), viewer_for)
     assert compile_plan(schema, parse("{ viewer { handle } }")) is None
     assert compile_plan(schema, parse("{ viewer { id } }")) is not None
+
+
+# -- every error path, forced ---------------------------------------------------------------
+
+FORCED_DOCUMENTS: list[tuple[str, dict[str, Any] | None]] = [
+    (HOT, None),
+    ('{ viewer { id score(scorer: "reach") { value computedAt scorer { name } } } }', None),
+    ("{ viewer { scores { value computedAt range { min max } } } }", None),
+    ("{ __typename viewer { id scores { id scorer { name version } } } }", None),
+    (
+        "query Q($s: String!) { viewer { a: score(scorer: $s) { computedAt value } "
+        'b: score(scorer: "cadence") { value range { max } } } }',
+        {"s": "reach"},
+    ),
+    ('{ viewer { score(scorer: "reach") { band { low high } atLeast threshold value } } }', None),
+]
+# Each scope set is a token: exact for both scorers, band, a threshold, one scorer denied,
+# no score scope at all.
+FORCED_SCOPES = [
+    ["score:reach", "score:cadence"],
+    ["score:reach:band", "score:cadence"],
+    ["score:reach:atleast:40"],
+    ["score:cadence"],
+    ["profile"],
+]
+
+
+def _score_of(change: Callable[[Score], Score | None]) -> Callable[[Any, str], Score | None]:
+    original = Score.of
+
+    def of(view: Any, subject: str) -> Score | None:
+        return change(original(view, subject))
+
+    return of
+
+
+def _set(**values: Any) -> Callable[[Score], Score]:
+    def change(score: Score) -> Score:
+        for name, value in values.items():
+            setattr(score, name, value)
+        return score
+
+    return change
+
+
+def _raise(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("forced fault")
+
+
+def _only_reach(score: Score) -> Score | None:
+    return score if score.scorer.name == "reach" else None
+
+
+# fault -> (what to patch, attribute, replacement)
+FAULTS: dict[str, tuple[Any, str, Any]] = {
+    "non-null leaf null": (Score, "of", staticmethod(_score_of(_set(computed_at=None)))),
+    "non-null object null": (Score, "of", staticmethod(_score_of(_set(range=None)))),
+    "list item null": (Score, "of", staticmethod(_score_of(_only_reach))),
+    "serializer raises": (Score, "of", staticmethod(_score_of(_set(computed_at="yesterday")))),
+    "serializer refuses": (Score, "of", staticmethod(_score_of(_set(value="high")))),
+    "resolver raises": (ServiceBackend, "scores", _raise),
+    "sync resolver raises": (ids, "encode", _raise),
+}
+
+
+@pytest.mark.parametrize("fault", [None, *FAULTS])
+async def test_plans_answer_exactly_like_graphql_core_on_every_error_path(
+    app: Any, vault: Vault, flow: ScoringFlow, monkeypatch: pytest.MonkeyPatch, fault: str | None
+) -> None:
+    member = await make_member(vault)
+    await give_score(flow, member, "reach")
+    await give_score(flow, member, "cadence")
+    backend = ServiceBackend(app.state.runtime)
+    principals = []
+    for scopes in FORCED_SCOPES:
+        token = (await grant_token(member, await make_app(vault), scopes)).access_token
+        principal = await backend.authenticate(token)
+        assert principal is not None
+        principals.append(principal)
+    with_plans, without = Operations(schema), Operations(schema, plans=False)
+
+    async def answer(operations: Operations, principal: Any, text: str, variables: Any) -> bytes:
+        context = ApiContext(principal=principal, backend=backend, request_id="r-2")
+        body = await operations.run(
+            text, variables=variables, operation_name=None, context=context, request_id="r-2"
+        )
+        return _bytes(body)
+
+    cases = [(p, text, variables) for p in principals for text, variables in FORCED_DOCUMENTS]
+    unfaulted = [await answer(without, *case) for case in cases]
+    if fault is not None:
+        target, name, replacement = FAULTS[fault]
+        monkeypatch.setattr(target, name, replacement)
+    changed = 0
+    for case, plain in zip(cases, unfaulted, strict=True):
+        text = case[1]
+        assert with_plans.prepare(text).plan is not None, text
+        answers, rows = [], []
+        for operations in (with_plans, without):
+            before = await _logged(member.id)
+            answers.append(await answer(operations, *case))
+            rows.append(await _logged(member.id) - before)
+        assert answers[0] == answers[1], (fault, case)
+        assert rows[0] == rows[1], (fault, case)
+        changed += answers[0] != plain
+    # The fault was met: it changed some answers (and without one, none changed).
+    assert (changed > 0) is (fault is not None), changed
