@@ -67,6 +67,129 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _dev_settings(args: argparse.Namespace, settings: Settings) -> tuple[Settings, Settings]:
+    """The settings as configured (with --data-dir), and the dev server's: dev keys, loopback
+    feeds allowed, the issuer derived from where it listens."""
+    import ipaddress
+    from dataclasses import replace
+
+    from coop.errors import ConfigError
+
+    base = settings
+    if args.data_dir:
+        base = Settings.from_env({**settings.extra, "COOP_DATA_DIR": args.data_dir})
+    loopback = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    dev = replace(base, dev=True, outbound_allow=(*base.outbound_allow, *loopback))
+    try:
+        dev = replace(dev, issuer_configured=False).served_at(args.host, args.port)
+    except ConfigError:
+        if not base.issuer_configured:
+            raise
+    return base, dev
+
+
+def _refuse_real_members(base: Settings) -> None:
+    """Outside a dev configuration (COOP_DEV unset), refuse a database that holds members
+    other than the sample one: an operator must not get a sample member in production."""
+    from tortoise.exceptions import OperationalError
+
+    from coop.errors import ConfigError
+    from coop.jobs import sample
+    from coop.vault import Vault
+    from coop.vault.keyring import load_keyring, load_secret_key
+
+    if base.dev:
+        return
+    try:  # the sample member is found by its blind index, only where the keys already are
+        vault: Any = Vault(load_keyring(base), load_secret_key(base))
+    except ConfigError:
+        vault = None
+
+    async def others() -> int:
+        try:
+            return await sample.count_other_members(vault)
+        except OperationalError:  # not migrated yet: no member at all
+            return 0
+
+    found = asyncio.run(with_db(base, others))
+    if found:
+        raise InvalidInputError(
+            f"refusing to run: {base.database_url.split('@')[-1]} holds {found} member(s) and "
+            "COOP_DEV is not set (coop dev adds a sample member); use an empty --data-dir"
+        )
+
+
+def _seed_sample(dev: Settings) -> tuple[Any, list[Any]]:
+    from coop.app import build_runtime
+    from coop.jobs import sample
+    from coop.jobs import sync as sync_jobs
+    from coop.jobs.scoring import ScoringFlow
+    from coop.scoring import service as scoring
+    from coop.scoring.sandbox import Sandbox, SandboxConfig
+
+    runtime = build_runtime(dev)
+
+    async def work() -> tuple[Any, list[Any]]:
+        await runtime.vault.check_keyring()
+        jobs = sync_jobs.setup(dev, runtime.vault)
+        flow = ScoringFlow(vault=runtime.vault, runner=Sandbox(SandboxConfig.from_settings(dev)))
+        try:
+            seeded = await sample.seed(vault=runtime.vault, jobs=jobs, flow=flow)
+        finally:
+            await flow.close()
+            await jobs.queue.close()
+        scores = await scoring.list_current_scores(vault=runtime.vault, member_id=seeded.member_id)
+        return seeded, scores
+
+    result: tuple[Any, list[Any]] = asyncio.run(with_db(dev, work))
+    return result
+
+
+def _print_sample(dev: Settings, seeded: Any, scores: list[Any]) -> None:
+    values = {s.scorer: s.value for s in scores}
+    print(f"coop dev: {dev.issuer}/ (data in {dev.data_dir})")
+    print(f"  log in as {seeded.email} with the password {seeded.password}")
+    new = "created" if seeded.created else "reused"
+    print(f"  sample member {new}: {seeded.posts} sample posts, every installed scorer enabled")
+    for outcome in seeded.outcomes:
+        if outcome.scorer in values:
+            print(f"  {outcome.scorer}: {values[outcome.scorer]:g} ({outcome.status})")
+        else:
+            why = outcome.code or outcome.status
+            print(f"  {outcome.scorer}: no score ({why}; try `coop plugins run {outcome.scorer}`)")
+        for kind in outcome.unfed:
+            print(
+                f"  warning: {outcome.scorer} reads {kind} records but the sample member has none"
+            )
+    if not seeded.outcomes:
+        print("  no scorer installed: pip install -e your plugin, then run coop dev again")
+    sys.stdout.flush()
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from coop.app import build_app
+    from coop.db import migrate
+    from coop.logs import configure_logging
+
+    base, dev = _dev_settings(args, settings)
+    _refuse_real_members(base)
+    asyncio.run(migrate(dev))
+    seeded, scores = _seed_sample(dev)
+    _print_sample(dev, seeded, scores)
+    configure_logging(dev)
+    uvicorn.run(
+        build_app(dev),
+        host=args.host,
+        port=args.port,
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+    )
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from coop.app import run_worker
     from coop.logs import configure_logging
@@ -515,6 +638,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="run no background work here (web machines; `coop worker` runs the jobs)",
     )
     serve.set_defaults(handler=cmd_serve)
+
+    dev = sub.add_parser(
+        "dev",
+        help="a dev server for plugin authors: migrate, dev keys, a sample member scored by "
+        "every installed scorer, then serve",
+    )
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--data-dir", help="where its SQLite file and dev keys live (COOP_DATA_DIR)")
+    dev.set_defaults(handler=cmd_dev)
 
     worker = sub.add_parser(
         "worker", help="run background jobs only (syncs, scoring, notices; PostgreSQL)"

@@ -62,6 +62,29 @@ def test_every_cli_command_is_documented() -> None:
     assert not missing, f"document these commands in docs/ (e.g. operations.md): {missing}"
 
 
+# Commands the architecture and the issues name as contracts (docs/index.md, issue 16's
+# `coop dev` and `coop plugins run`): they exist, and the test above keeps them documented.
+CONTRACT_COMMANDS = {
+    "coop serve",
+    "coop worker",
+    "coop migrate",
+    "coop app create",
+    "coop plugins list",
+    "coop plugins new",
+    "coop plugins run",
+    "coop dev",
+    "coop keys rotate",
+    "coop export-schema",
+    "coop backup",
+    "coop restore",
+}
+
+
+def test_every_contract_command_exists() -> None:
+    missing = CONTRACT_COMMANDS - set(cli_commands(build_parser()))
+    assert not missing, f"these contract commands are gone: {sorted(missing)}"
+
+
 def test_readme_gives_the_two_commands_and_links_into_docs() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make serve" in readme and "make test" in readme

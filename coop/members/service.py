@@ -306,6 +306,33 @@ async def get_member(*, member_id: uuid.UUID) -> Member | None:
     return await Member.get_or_none(id=member_id)
 
 
+async def find_member_by_email(*, vault: Vault, email: str) -> Member | None:
+    """The member with this email, for operator tools (`coop dev`); never for a transport,
+    where the difference would enumerate accounts."""
+    return await Member.get_or_none(email_index=email_index(vault, email))
+
+
+async def count_members(*, excluding_index: str | None = None) -> int:
+    """How many members there are (besides the one with `excluding_index`, when given)."""
+    query = Member.all()
+    if excluding_index is not None:
+        query = query.exclude(email_index=excluding_index)
+    return await query.count()
+
+
+async def reset_password(*, member: Member, password: str) -> None:
+    """Operator tools only (`coop dev`'s sample member): set a password without the current
+    one and end every session."""
+    passwords.check_password_policy(password)
+    new_hash = await passwords.hash_password(password)
+    async with in_transaction():
+        await Member.filter(id=member.id).update(
+            password_hash=new_hash, password_changed_at=utcnow()
+        )
+        await sessions.end_all_except(member_id=member.id, keep=None)
+    member.password_hash = new_hash
+
+
 __all__ = [
     "Member",
     "Profile",
@@ -314,13 +341,16 @@ __all__ = [
     "authenticate",
     "change_password",
     "check_email",
+    "count_members",
     "create_member",
     "end_other_sessions",
     "end_session",
+    "find_member_by_email",
     "get_profile",
     "list_sessions",
     "log_in",
     "log_out",
     "reauthenticate",
+    "reset_password",
     "update_handle",
 ]
