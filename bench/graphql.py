@@ -368,6 +368,21 @@ def measure(
     return result
 
 
+def warm(port: int, query: str, token: str | None, timeout: float = 180.0) -> None:
+    """One request, answered before measuring: a first read may wait for start-up work (the
+    scorer sandbox's template, which `scorerSettings` asks about)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request_bytes(port, query, token))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise RuntimeError(f"server on port {port} closed the connection")
+            head += chunk
+    if head[9:12] != b"200":
+        raise RuntimeError(f"warm-up answered {head[:12]!r} for {query[:60]}")
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -414,6 +429,8 @@ def main() -> int:
             "COOP_SECRET_KEY": secrets.token_urlsafe(48),
             "COOP_RATE_LIMIT": "0",
             "COOP_DEV": "0",
+            # The API alone: no background syncs, scoring or housekeeping during the slices.
+            "COOP_SCHEDULER": "0",
         }
         coop = [sys.executable, "-m", "coop"]
         tokens = asyncio.run(seed(env))
@@ -429,6 +446,8 @@ def main() -> int:
             targets = {BARE: (bare_port, bare.pid, HELLO_QUERY, None)}
             for name, (kind, request) in shapes.items():
                 targets[name] = (coop_port, server.pid, request, tokens[kind])
+            for port, _, query, tok in targets.values():
+                warm(port, query, tok)
             # Alternate short slices (bare, shapes..., then the reverse) so that load from
             # other work on a shared machine hits every target alike; each shape's ratio per
             # round is against the bare slice of the same round.

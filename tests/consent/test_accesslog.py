@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
+from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
@@ -15,10 +16,12 @@ from tortoise.exceptions import IntegrityError
 
 from coop.consent import accesslog
 from coop.consent import service as consent
-from coop.consent.models import AccessLogEntry
+from coop.consent.models import AccessLogEntry, Grant
 from coop.members.models import Member
 from coop.types import utcnow
-from tests.consent.conftest import Issued
+from coop.vault import Vault
+from tests.consent.conftest import Issued, issue
+from tests.oauth.support import make_member, register
 
 
 async def _count_elsewhere(database_url: str) -> int:
@@ -160,3 +163,41 @@ async def test_batches_above_the_statement_limit_are_split(
         )
     )
     assert await _count_elsewhere(db) == reads
+
+
+async def test_last_access_is_each_grants_newest_read_and_only_the_members(
+    member: Member, issued: Issued, vault: Vault
+) -> None:
+    unread = await issue(member.id, await register(vault))
+    other = await make_member(vault)
+    elsewhere = await issue(other.id, await register(vault))
+    now = utcnow()
+    newest = now - timedelta(minutes=1)
+
+    def row(owner: uuid.UUID, grant: Grant | None, at: datetime) -> accesslog.Row:
+        app_id = None if grant is None else grant.app_id  # type: ignore[attr-defined]
+        return (
+            uuid.uuid4(),
+            owner,
+            None if grant is None else grant.id,
+            app_id,
+            "App",
+            None,
+            "score:reach",
+            "score:reach",
+            at,
+        )
+
+    rows = [
+        row(member.id, issued.grant, now - timedelta(days=3)),
+        row(member.id, issued.grant, newest),
+        row(member.id, issued.grant, now - timedelta(hours=2)),
+        row(member.id, None, now),  # a personal token's read: no grant
+        row(other.id, elsewhere.grant, now),
+    ]
+    await accesslog.insert_rows(connections.get("default"), rows)
+    last = await consent.last_access(member_id=member.id)
+    assert set(last) == {issued.grant.id}
+    assert last[issued.grant.id] == newest
+    assert unread.grant.id not in last
+    assert await consent.last_access(member_id=other.id) == {elsewhere.grant.id: now}
