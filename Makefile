@@ -36,7 +36,7 @@ test: $(STAMP)
 
 ## The quick loop while developing: SQLite only, no browser, spread over every core.
 test-fast: $(STAMP)
-	COOP_TEST_ENGINES=sqlite $(BIN)/pytest -m "not e2e" -n auto -q
+	COOP_TEST_ENGINES=sqlite $(BIN)/pytest -m "not e2e and not slow" -n auto -q
 
 check: $(STAMP)
 	$(BIN)/ruff check coop tests bench plugins
