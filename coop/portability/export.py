@@ -37,6 +37,7 @@ from coop.errors import IntegrityError
 from coop.members.models import Member, WebSession
 from coop.portability import consent_receipts
 from coop.portability.zipstream import ZipStream
+from coop.scoring import bundles
 from coop.scoring import service as scoring
 from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
 from coop.types import utcnow
@@ -45,6 +46,7 @@ from coop.vault import MemberCipher, Vault
 FORMAT_VERSION = 1
 PAGE = 500
 SCHEMA_NAME = "export.schema.json"
+BUNDLES = "bundles/"  # proof bundles, one per current score: bundles/<scorer>.json
 
 # Where each member-keyed table is exported (the completeness test holds the export to the
 # inventory 1:1), and the tables deliberately left out, with the reason.
@@ -485,6 +487,12 @@ async def _build(
     for name, pieces in entries:
         async for chunk in archive.entry(name, pieces):
             yield chunk
+    names = [name for name, _ in entries]
+    # One proof bundle per current score, each built and written before the next is read.
+    async for scorer, bundle in bundles.current_bundles(cipher=cipher, member_id=mid):
+        names.append(f"{BUNDLES}{scorer}.json")
+        async for chunk in archive.entry(names[-1], _one(bundle)):
+            yield chunk
     manifest = {
         "format": "coop-export",
         "version": FORMAT_VERSION,
@@ -492,7 +500,7 @@ async def _build(
         "member_id": str(mid),
         "schema": SCHEMA_NAME,
         "counts": counter.files,
-        "files": [name for name, _ in entries] + ["manifest.json"],
+        "files": [*names, "manifest.json"],
     }
     async for chunk in archive.entry("manifest.json", _one(manifest)):
         yield chunk

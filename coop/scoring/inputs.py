@@ -1,5 +1,6 @@
 """What one score was computed from, kept (sealed) with it: the exact input records, `now`,
-which kinds the scorer read and whether it got text, and which member record each ref is.
+which kinds the scorer read and whether it got text, which member record each ref is, and
+which distribution (name, version, content hash) the scorer came from.
 
 Change decomposition re-runs the scorer on these (coop.scoring.causes) and proof bundles
 publish them. Stored compressed: a member's records repeat from score to score.
@@ -21,19 +22,32 @@ FORMAT = 1
 
 
 @dataclass(frozen=True)
+class Distribution:
+    """The installed distribution a scorer ran from (coop.scoring.disthash)."""
+
+    name: str
+    version: str
+    sha256: str  # the content hash; "" for an editable install
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
 class ScoreInputs:
     now: datetime
     reads: tuple[str, ...]
     needs_text: bool
     records: tuple[InputRecord, ...]
     record_ids: Mapping[str, str] = field(default_factory=dict)  # ref -> member record id
+    distribution: Distribution | None = None  # None on scores stored before coop kept it
 
     def by_ref(self) -> dict[str, InputRecord]:
         return {r.ref: r for r in self.records}
 
 
 def to_json(inputs: ScoreInputs) -> dict[str, Any]:
-    return {
+    data = {
         "format": FORMAT,
         "now": inputs.now.isoformat(),
         "reads": list(inputs.reads),
@@ -41,6 +55,15 @@ def to_json(inputs: ScoreInputs) -> dict[str, Any]:
         "records": json.loads(protocol.canonical_records(inputs.records)),
         "record_ids": dict(sorted(inputs.record_ids.items())),
     }
+    if inputs.distribution is not None:
+        data["distribution"] = inputs.distribution.to_json()
+    return data
+
+
+def distribution_from_json(data: Any) -> Distribution | None:
+    if data is None:
+        return None
+    return Distribution(str(data["name"]), str(data["version"]), str(data["sha256"]))
 
 
 def from_json(data: Mapping[str, Any]) -> ScoreInputs:
@@ -52,6 +75,7 @@ def from_json(data: Mapping[str, Any]) -> ScoreInputs:
         needs_text=bool(data["needs_text"]),
         records=tuple(protocol.record_from_json(item) for item in data["records"]),
         record_ids={str(k): str(v) for k, v in dict(data.get("record_ids", {})).items()},
+        distribution=distribution_from_json(data.get("distribution")),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from coop.errors import ScorerOutputError, ScorerUnavailableError
 from coop.scoring import protocol
+from coop.scoring.inputs import Distribution
 from coop.scoring.spec import InputRecord, ScoreResult
 from coop.scoring.validate import (
     OutputViolation,
@@ -29,6 +30,10 @@ class Runner(Protocol):
     """Runs one scorer on one member's records; raises ScorerError subclasses."""
 
     def meta(self, name: str) -> ScorerMeta: ...
+
+    def distribution(self, name: str) -> Distribution | None:
+        """The installed distribution the scorer runs from (None when not known)."""
+        ...
 
     async def run(
         self, *, scorer: str, records: Sequence[InputRecord], now: datetime
@@ -66,6 +71,9 @@ class InProcessRunner:
         except KeyError:
             raise ScorerUnavailableError() from None
         return meta
+
+    def distribution(self, name: str) -> Distribution | None:
+        return None  # scorer objects handed over in-process come from no known install
 
     def run_sync(
         self, *, scorer: str, records: Sequence[InputRecord], now: datetime

@@ -35,6 +35,7 @@ from coop.errors import (
     ScorerViolationError,
 )
 from coop.scoring import jail, protocol
+from coop.scoring.inputs import Distribution
 from coop.scoring.registry import PluginEntry, discover
 from coop.scoring.runner import InProcessRunner, Runner, validated
 from coop.scoring.sandbox_config import SandboxConfig
@@ -291,6 +292,13 @@ class Sandbox:
             return self._scorers[name]
         except KeyError:
             raise ScorerUnavailableError() from None
+
+    def distribution(self, name: str) -> Distribution | None:
+        for plugin in self.plugins:
+            if plugin.entry.name == name and plugin.status == "loaded":
+                entry = plugin.entry
+                return Distribution(entry.dist, entry.dist_version, entry.content_sha256)
+        return None
 
     def scorers(self) -> list[ScorerMeta]:
         return sorted(self._scorers.values(), key=lambda m: m.name)

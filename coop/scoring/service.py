@@ -353,6 +353,7 @@ async def _keep(
         needs_text=meta.needs_text,
         records=inputs.sorted_records(encoded),
         record_ids=ids,
+        distribution=runner.distribution(scorer),
     )
     after = causes.Side(value=result.value, version=meta.version, inputs=used)
     try:

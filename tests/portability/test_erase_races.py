@@ -106,6 +106,9 @@ class ErasingRunner:
     def meta(self, scorer: str) -> ScorerMeta:
         return ScorerMeta(scorer, "1.0", scorer, "", ("post",), (0.0, 100.0), False, "")
 
+    def distribution(self, scorer: str) -> None:
+        return None
+
     async def run(self, *, scorer: str, records: Sequence[Any], now: datetime) -> ScoreResult:
         await self.erase_now()
         return ScoreResult(value=42.0)

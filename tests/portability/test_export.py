@@ -85,8 +85,13 @@ async def test_export_matches_the_inventory_one_to_one_and_validates(
     jsonschema.validate(files["manifest.json"], schema)
     for name, body in files.items():
         if name.endswith(".json") and name not in ("manifest.json", export.SCHEMA_NAME):
-            ref = {"$ref": f"#/$defs/{name.removesuffix('.json')}", "$defs": schema["$defs"]}
+            definition = name.removesuffix(".json")
+            if name.startswith(export.BUNDLES):
+                definition = "proof_bundle"
+            ref = {"$ref": f"#/$defs/{definition}", "$defs": schema["$defs"]}
             jsonschema.validate(body, ref)
+    # These scores were stored without their inputs (as before coop kept them): no bundle.
+    assert not [name for name in files if name.startswith(export.BUNDLES)]
     assert files["profile.json"]["email"] == person.email
     assert files["manifest.json"]["counts"]["records.json"] == person.records
     assert "README.md" in files
