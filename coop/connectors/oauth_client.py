@@ -60,6 +60,8 @@ _MESSAGES = {
     "oauth_mixup": "This answer came from a different server than the one you chose; start "
     "connecting again.",
     "oauth_code_missing": "The provider sent no authorization code; start connecting again.",
+    "oauth_wrong_account": "The provider signed in another account than the handle you "
+    "entered, so nothing was connected; start connecting again.",
 }
 
 
@@ -117,7 +119,7 @@ async def start(
         client = oauth_apps.github_client(
             registry, settings.issuer + oauth_apps.callback_path("github", "")
         )
-    await _purge(member_id)
+    await purge_flows(member_id)
     cipher = await vault.cipher_for(member_id)
     if connector == "mastodon":
         base = _instance(instance or "", settings)
@@ -169,7 +171,7 @@ def _instance(raw: str, settings: Settings) -> str:
         raise InvalidInputError(str(exc), code="invalid_instance") from None
 
 
-async def _purge(member_id: uuid.UUID) -> None:
+async def purge_flows(member_id: uuid.UUID) -> None:
     """Expired flows go; a member keeps at most MAX_PENDING_FLOWS pending ones."""
     await OAuthFlow.filter(expires_at__lt=utcnow()).delete()
     stale = (
@@ -213,18 +215,18 @@ async def finish(
 ) -> Authorized:
     """Check the authorization response against the flow it claims to answer, then redeem
     the code. Any mismatch raises OAuthCallbackError before a token request is made."""
-    flow = await _claim(params.get("state"))
+    flow = await claim_flow(params.get("state"))
     if flow.member_id != member_id or flow.session_id != session_id:  # type: ignore[attr-defined]
-        _refuse("oauth_state_invalid", flow)
+        refuse("oauth_state_invalid", flow)
     if flow.expires_at <= utcnow():
-        _refuse("oauth_state_expired", flow)
+        refuse("oauth_state_expired", flow)
     if flow.connector != connector or not hmac.compare_digest(flow.callback_key, callback_key):
-        _refuse("oauth_mixup", flow)
+        refuse("oauth_mixup", flow)
     cipher = await vault.cipher_for(member_id)
     sealed = cipher.open_json(flow.sealed, table=FLOW_TABLE, column="sealed", row=flow.id)
     issuer = params.get("iss")
     if issuer is not None and issuer.rstrip("/") != sealed["issuer"]:
-        _refuse("oauth_mixup", flow)
+        refuse("oauth_mixup", flow)
     if params.get("error"):
         raise OAuthCallbackError(
             "You did not allow coop to read this account, so nothing was connected.",
@@ -232,7 +234,7 @@ async def finish(
         )
     code = params.get("code")
     if not code:
-        _refuse("oauth_code_missing", flow)
+        refuse("oauth_code_missing", flow)
     client = await _client_for(flow, cipher, sealed, registry)
     handle: str | None = None
     async with OutboundClient(guard) as http:
@@ -251,7 +253,7 @@ async def finish(
     return Authorized(connector, config, _github_credentials(body), flow.connection_id)
 
 
-async def _claim(state: str | None) -> OAuthFlow:
+async def claim_flow(state: str | None) -> OAuthFlow:
     """The flow `state` belongs to, deleted in the same step: a state works once."""
     if not state:
         log.warning("oauth callback refused", extra={"code": "oauth_state_missing"})
@@ -266,7 +268,7 @@ async def _claim(state: str | None) -> OAuthFlow:
     return flow
 
 
-def _refuse(code: str, flow: OAuthFlow) -> NoReturn:
+def refuse(code: str, flow: OAuthFlow) -> NoReturn:
     log.warning("oauth callback refused", extra={"code": code, "flow": str(flow.id)})
     raise OAuthCallbackError(_MESSAGES[code], code=code)
 
@@ -286,7 +288,7 @@ async def _client_for(
         sealed["issuer"],
         sealed["redirect_uri"],
     ):
-        _refuse("oauth_mixup", flow)
+        refuse("oauth_mixup", flow)
     return client
 
 
@@ -349,9 +351,14 @@ def _github_credentials(body: Mapping[str, Any]) -> dict[str, str]:
 
 
 __all__ = [
+    "FLOW_LIFETIME",
+    "FLOW_TABLE",
     "Authorized",
+    "claim_flow",
     "find_reconnect_target",
     "finish",
     "loopback_allowed",
+    "purge_flows",
+    "refuse",
     "start",
 ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coop.config import Settings
-from coop.connectors import password_login, service
+from coop.connectors import bluesky_oauth, password_login, service
 from coop.connectors.outbound import Guard, Resolver
 from coop.connectors.registry import Registry
 from coop.connectors.store import Claim
@@ -53,6 +53,7 @@ def setup(
     **engine_options: Any,
 ) -> Jobs:
     registry = registry or Registry.load(settings.connector_env(), allowed=settings.plugins)
+    bluesky_oauth.attach(registry, settings, vault)
     guard = Guard.from_settings(settings, resolver)
     engine = SyncEngine(
         vault=vault, registry=registry, settings=settings, guard=guard, **engine_options

@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 from coop.errors import ConfigError, IntegrityError, KeyMissingError
 from coop.types import utcnow
 from coop.vault import cipher
+from coop.vault.jose import EcKey
 from coop.vault.keyring import Keyring
 from coop.vault.models import MemberKey, ReceiptKey
 from coop.vault.signing import SigningKey, b64url, derive_signing_key
@@ -93,6 +94,8 @@ class Vault:
         self._csrf_key = cipher.derive_key(secret, "coop csrf v1")
         self._webhook_key = cipher.derive_key(secret, "coop webhook v1")
         self._receipt_root = cipher.derive_key(secret, "coop receipt root v1")
+        self._client_root = cipher.derive_key(secret, "coop atproto client root v1")
+        self._client_key: EcKey | None = None
 
     # -- member keys ---------------------------------------------------------------------
     async def create_key(self, member_id: uuid.UUID) -> MemberCipher:
@@ -221,6 +224,14 @@ class Vault:
         """
         mac = hmac.digest(self._webhook_key, _aad("coop-webhook-v1", client_id, salt), "sha256")
         return WEBHOOK_SECRET_PREFIX + base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    # -- coop as an OAuth client -------------------------------------------------------------
+    def atproto_client_key(self) -> EcKey:
+        """The ES256 key coop's atproto OAuth client signs its assertions with (published at
+        its jwks_uri). Derived from the server secret: a new secret is a new key."""
+        if self._client_key is None:
+            self._client_key = EcKey.derive(self._client_root, "coop atproto client key v1")
+        return self._client_key
 
     # -- consent receipt signing ------------------------------------------------------------
     async def receipt_key(self) -> SigningKey:

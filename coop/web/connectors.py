@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from coop.connectors import service
+from coop.connectors import bluesky_oauth, service
 from coop.errors import ConflictError, CoopError, UploadsBusyError
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
@@ -42,6 +42,9 @@ async def catalogue_response(
         ),
         "error": error,
         "form": form or {},
+        # "Sign in with Bluesky" needs coop to be an atproto OAuth client (https or loopback).
+        "bluesky_oauth": bluesky_oauth.client_for(get_runtime(request).settings, jobs.vault)
+        is not None,
     }
     return render(request, "connectors.html", context, status_code=error.status if error else 200)
 

@@ -8,6 +8,9 @@ host and the member's PDS, speaking the XRPC subset coop uses (docs.bsky.app, at
   first, `limit` <= 100, an opaque time-based `cursor`), with `RateLimit-Limit/Remaining/Reset`
   headers (reset in epoch seconds) and 429 once exhausted
 - expired access tokens answer 400 `ExpiredToken`, as the PDS does; refresh tokens rotate
+- OAuth (tests/fakes/bluesky_oauth.py): the PDS's protected-resource metadata and a second
+  server playing the authorization server (`fake.auth`); XRPC calls with `Authorization: DPoP`
+  are checked there
 
     with running_bluesky() as fake:
         fake.add_posts(3)
@@ -31,6 +34,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from coop.types import utcnow
+from tests.fakes.bluesky_oauth import (
+    FakeAuth,
+    build_entryway,
+    check_resource_request,
+    protected_resource,
+)
 from tests.fakes.server import LiveServer
 from tests.fakes.upstream import Fault, FaultQueue, RequestLog, fault_response, record
 
@@ -136,6 +145,7 @@ class FakeBluesky:
     refresh_tokens: set[str] = field(default_factory=set)
     on_feed_page: list[Callable[[int], None]] = field(default_factory=list)
     pages_served: int = 0
+    auth: FakeAuth = field(default_factory=FakeAuth)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reset_at: datetime | None = None
@@ -323,6 +333,9 @@ def build_app(fake: FakeBluesky) -> Starlette:
             return faulted
         if not fake.spend():
             return _error(429, "RateLimitExceeded", **fake.rate_headers())
+        if request.headers.get("authorization", "").startswith("DPoP "):
+            grant = check_resource_request(fake.auth, request)
+            return grant if isinstance(grant, Response) else None
         session = fake.sessions.get(bearer(request))
         if session is None:
             return _error(401, "AuthenticationRequired", "Authentication Required")
@@ -362,6 +375,10 @@ def build_app(fake: FakeBluesky) -> Starlette:
             body["cursor"] = _z(page[-1].shown_at)
         return JSONResponse(body, headers=fake.rate_headers())
 
+    async def resource_metadata(request: Request) -> Response:
+        _, faulted = await logged(request)
+        return faulted or protected_resource(fake.auth)
+
     return Starlette(
         routes=[
             Route("/xrpc/com.atproto.identity.resolveHandle", resolve_handle),
@@ -371,6 +388,7 @@ def build_app(fake: FakeBluesky) -> Starlette:
             Route("/xrpc/app.bsky.actor.getProfile", get_profile),
             Route("/xrpc/app.bsky.feed.getAuthorFeed", author_feed),
             Route("/.well-known/did.json", did_web),
+            Route("/.well-known/oauth-protected-resource", resource_metadata),
             Route("/{did:str}", plc),
         ]
     )
@@ -390,8 +408,9 @@ def _page(fake: FakeBluesky, cursor: str | None, limit: int) -> list[Post]:
 def running_bluesky(**kwargs: Any) -> Iterator[FakeBluesky]:
     """Serve a fresh fake on a free loopback port for the duration of the block."""
     fake = FakeBluesky(**kwargs)
-    with LiveServer(build_app(fake)) as server:
+    with LiveServer(build_app(fake)) as server, LiveServer(build_entryway(fake.auth)) as entry:
         fake.url = server.base_url
+        fake.auth.url, fake.auth.pds_url, fake.auth.did = entry.base_url, fake.url, fake.did
         yield fake
 
 

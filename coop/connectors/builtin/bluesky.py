@@ -1,7 +1,13 @@
 """The `bluesky` connector: the member's own posts (with like, repost, reply and quote counts)
-and follower count, from their PDS over XRPC, connected with a handle and an app password.
+and follower count, from their PDS over XRPC, connected with "Sign in with Bluesky" (atproto
+OAuth, where the member's server offers it) or a handle and an app password.
 
-- Connect (`login`): the handle is resolved to a DID and its PDS (atproto.py), then
+- OAuth (coop/connectors/bluesky_oauth.py runs the authorization): the session is a DPoP-bound
+  access and refresh token pair plus the session's own DPoP key, all sealed as credentials.
+  Resource requests carry DPoP proofs; an expired access token is refreshed at the
+  authorization server's token endpoint (rotating the refresh token); disconnecting revokes
+  the refresh token there (RFC 7009).
+- App password (`login`): the handle is resolved to a DID and its PDS (atproto.py), then
   `com.atproto.server.createSession` trades the app password for an access and a refresh
   token. Only the tokens are kept, sealed under the member's key; the password is not stored.
 - Sync: `app.bsky.actor.getProfile` (follower count) and `app.bsky.feed.getAuthorFeed`, newest
@@ -25,7 +31,8 @@ from urllib.parse import quote
 import httpx
 
 from coop.connectors import spec
-from coop.connectors.builtin import atproto, rest
+from coop.connectors.builtin import atproto, atproto_oauth, rest
+from coop.vault.jose import EcKey
 
 log = logging.getLogger("coop.connectors.bluesky")
 
@@ -71,14 +78,15 @@ class BlueskyConnector:
     title: ClassVar[str] = "Bluesky"
     description: ClassVar[str] = (
         "Your own Bluesky posts and replies, with how many likes, reposts, replies and quotes "
-        "each received, and how many followers you have. You connect with your handle and an "
-        "app password (Settings → Privacy and security → App passwords), never your password."
+        "each received, and how many followers you have. You sign in with Bluesky where your "
+        "server offers it, or connect with your handle and an app password (Settings → Privacy "
+        "and security → App passwords), never your password."
     )
     reads: ClassVar[tuple[str, ...]] = (spec.POST, spec.AUDIENCE)
     never_reads: ClassVar[tuple[str, ...]] = (
         "who follows you or whom you follow (only the number of followers)",
         "who liked, reposted, quoted or replied to your posts (only the counts)",
-        "your direct messages (an app password without chat access cannot read them)",
+        "your direct messages (coop never asks for chat access, with either way of connecting)",
         "posts by other people, including the ones you reposted or replied to",
         "your likes, lists, feeds, blocks and mutes",
     )
@@ -87,6 +95,9 @@ class BlueskyConnector:
     def __init__(self) -> None:
         self.resolver = DEFAULT_RESOLVER
         self.plc = DEFAULT_PLC
+        # coop's atproto OAuth client identity, set by the server at start-up (jobs.sync.setup):
+        # sessions signed in with OAuth need it to refresh and revoke their tokens.
+        self.oauth_client: atproto_oauth.Client | None = None
 
     def configure(self, env: Mapping[str, str]) -> None:
         self.resolver = (env.get("COOP_BLUESKY_RESOLVER_URL") or DEFAULT_RESOLVER).rstrip("/")
@@ -117,7 +128,7 @@ class BlueskyConnector:
     async def sync(
         self, ctx: spec.SyncContext, cursor: str | None
     ) -> AsyncIterator[spec.SyncBatch]:
-        session = _Session(ctx)
+        session = _Session(ctx, self.oauth_client)
         profile = await session.get("app.bsky.actor.getProfile", actor=session.did)
         yield spec.SyncBatch([_audience(ctx, session.did, profile)], cursor)
         at = Position.parse(cursor)
@@ -145,6 +156,9 @@ class BlueskyConnector:
     async def revoke(self, ctx: spec.SyncContext) -> None:
         """`com.atproto.server.deleteSession` with the refresh token. A session the PDS no
         longer knows is already gone; any other failure raises, so the engine retries."""
+        if _is_oauth(ctx.credentials):
+            await self._revoke_oauth(ctx)
+            return
         pds = atproto.origin(ctx.config.get("pds"))
         response = await rest.send(
             ctx.http,
@@ -155,6 +169,52 @@ class BlueskyConnector:
         if response.status_code in (400, 401) and atproto.xrpc_error(response) in SESSION_GONE:
             return
         rest.raise_for_status(response)
+
+    async def _revoke_oauth(self, ctx: spec.SyncContext) -> None:
+        session = _OAuth(ctx.credentials, self.oauth_client)
+        await atproto_oauth.revoke(
+            ctx.http, session.server, session.client, session.dpop, session.refresh_token
+        )
+
+
+def _is_oauth(credentials: Mapping[str, str]) -> bool:
+    return bool(credentials.get("dpop_jwk"))
+
+
+def oauth_credentials(
+    tokens: atproto_oauth.Tokens,
+    server: atproto_oauth.AuthServer,
+    client: atproto_oauth.Client,
+    dpop: atproto_oauth.DPoP,
+) -> dict[str, str]:
+    """What an OAuth session keeps (sealed as the connection's credentials)."""
+    return {
+        **server.as_dict(),
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "client_id": client.client_id,
+        "dpop_jwk": dpop.key.private_jwk(),
+    }
+
+
+class _OAuth:
+    """An OAuth session read back from its credentials."""
+
+    def __init__(self, credentials: Mapping[str, str], client: atproto_oauth.Client | None) -> None:
+        if client is None or credentials.get("client_id") != client.client_id:
+            # coop's client id follows COOP_ISSUER: tokens issued to another id are useless.
+            raise spec.NeedsReauthorization("the session belongs to another client id")
+        try:
+            key = EcKey.from_private_jwk(credentials.get("dpop_jwk", ""))
+        except ValueError:
+            raise spec.NeedsReauthorization("the session's DPoP key is unreadable") from None
+        self.client = client
+        self.server = atproto_oauth.AuthServer.from_dict(credentials)
+        self.dpop = atproto_oauth.DPoP(key)
+        self.access_token = credentials.get("access_token", "")
+        self.refresh_token = credentials.get("refresh_token", "")
+        if not (self.access_token and self.refresh_token and self.server.token_endpoint):
+            raise spec.NeedsReauthorization("no session stored")
 
 
 def _bearer(token: str | None) -> dict[str, str]:
@@ -174,12 +234,14 @@ class _Session:
     """Authenticated XRPC GETs on the member's PDS: rate-limit bookkeeping and one token
     refresh per run."""
 
-    def __init__(self, ctx: spec.SyncContext) -> None:
+    def __init__(self, ctx: spec.SyncContext, client: atproto_oauth.Client | None) -> None:
         self.ctx = ctx
         self.pds = atproto.origin(ctx.config.get("pds"))
         self.did = ctx.config.get("did", "")
         self.credentials = dict(ctx.credentials)
-        _bearer(self.credentials.get("access_jwt"))
+        self.oauth = _OAuth(self.credentials, client) if _is_oauth(self.credentials) else None
+        if self.oauth is None:
+            _bearer(self.credentials.get("access_jwt"))
         self.gate = rest.RateGate()
         self.refreshed = False
 
@@ -197,6 +259,15 @@ class _Session:
 
     async def _send(self, method: str, params: Mapping[str, str]) -> httpx.Response:
         self.gate.before_request()
+        if self.oauth is not None:
+            return await self.oauth.dpop.send(
+                self.ctx.http,
+                "GET",
+                f"{self.pds}/xrpc/{method}",
+                token=self.oauth.access_token,
+                params=dict(params),
+                headers={"Accept": "application/json"},
+            )
         return await rest.send(
             self.ctx.http,
             "GET",
@@ -213,6 +284,9 @@ class _Session:
 
     async def _refresh(self) -> None:
         self.refreshed = True
+        if self.oauth is not None:
+            await self._refresh_oauth(self.oauth)
+            return
         response = await rest.send(
             self.ctx.http,
             "POST",
@@ -227,6 +301,18 @@ class _Session:
             raise spec.PermanentUpstreamError("the PDS renewed a session for another account")
         self.credentials = _tokens(body)
         await self.ctx.save_credentials(self.credentials)  # the old refresh token is now spent
+
+    async def _refresh_oauth(self, oauth: _OAuth) -> None:
+        """A refresh-token grant with DPoP (the refresh token rotates): the new pair must
+        still be the member's account, and is committed before it is used."""
+        tokens = await atproto_oauth.refresh(
+            self.ctx.http, oauth.server, oauth.client, oauth.dpop, oauth.refresh_token
+        )
+        if tokens.sub != self.did:
+            raise spec.PermanentUpstreamError("the server renewed a session for another account")
+        self.credentials = oauth_credentials(tokens, oauth.server, oauth.client, oauth.dpop)
+        oauth.access_token, oauth.refresh_token = tokens.access_token, tokens.refresh_token
+        await self.ctx.save_credentials(self.credentials)
 
 
 def _audience(ctx: spec.SyncContext, did: str, profile: Mapping[str, Any]) -> spec.Record:
@@ -305,4 +391,4 @@ def _post(item: Any, did: str) -> spec.Record | None:
     )
 
 
-__all__ = ["BlueskyConnector", "Position"]
+__all__ = ["BlueskyConnector", "Position", "oauth_credentials"]
