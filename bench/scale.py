@@ -5,7 +5,7 @@ every member with a key row, two web sessions, a grant to one app with its event
 token rows, a personal token, an export link and five access-log rows. Then a few real members
 are made through coop's services, and for each the bench measures, in this process:
 
-- read: the authorized read's token check (`reads.read_app_token`, the hot path's query),
+- read: the authorized read's token check (`consent.resolve_bearer`, the hot path's query),
 - login: a new web session (`sessions.start`, which first purges the member's dead sessions),
 - revoke: revoking the member's grant (its tokens and codes with it),
 - erase: `erase_member`, split into "key" (the transaction that destroys the key) and the purge.
@@ -42,10 +42,10 @@ from tortoise import Tortoise  # noqa: E402
 from coop.apps import service as apps  # noqa: E402
 from coop.config import Settings  # noqa: E402
 from coop.consent import grants, personal  # noqa: E402
+from coop.consent import service as consent  # noqa: E402
 from coop.consent.models import OAuthToken  # noqa: E402
-from coop.consent.tokens import token_hash  # noqa: E402
+from coop.consent.tokens import ACCESS_PREFIX, token_hash  # noqa: E402
 from coop.db import tortoise_config  # noqa: E402
-from coop.jobs import reads  # noqa: E402
 from coop.members import service as members  # noqa: E402
 from coop.members import sessions  # noqa: E402
 from coop.portability import erase  # noqa: E402
@@ -139,7 +139,7 @@ async def one_member(
     grant = await grants.create_grant(
         member_id=member.id, app_id=app.app.id, scopes=["score:reach"], lifetime="30d"
     )
-    access = secrets.token_urlsafe(32)
+    access = ACCESS_PREFIX + secrets.token_urlsafe(32)
     await OAuthToken.create(
         id=uuid.uuid4(),
         access_hash=token_hash(access),
@@ -154,9 +154,7 @@ async def one_member(
         member_id=member.id, name="b", scopes=["profile"], lifetime="30d"
     )
     out: dict[str, tuple[float, float]] = {}
-    out["read"] = await timed(
-        lambda: reads.read_app_token(access_hash=token_hash(access), now=utcnow())
-    )
+    out["read"] = await timed(lambda: consent.resolve_bearer(access))
     out["login"] = await timed(
         lambda: sessions.start(vault=vault, settings=settings, member=member, user_agent="b")
     )

@@ -8,36 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
+
+# The caller and the scores it reads are consent's own types (one Principal, one score).
+from coop.consent.bearer import CurrentScore, Principal
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller behind a bearer token: an app under a grant, or the member's own token."""
-
-    member_id: uuid.UUID
-    scopes: frozenset[str]
-    subject: str  # the member id as this caller sees it (pairwise per app, GQ-14)
-    app_id: uuid.UUID | None = None  # None for a personal access token
-    grant_id: uuid.UUID | None = None
-    token_id: uuid.UUID | None = None
-    app_name: str = ""
-    source: Any = field(default=None, compare=False, repr=False)  # the consent service's view
-    # The member's current scores, read together with the token (the hot path), if it was.
-    prefetched: Any = field(default=None, compare=False, repr=False)
-
-    @property
-    def is_personal(self) -> bool:
-        return self.app_id is None
-
-    @property
-    def rate_key(self) -> str:
-        """Rate limits are kept per (app, member): one app cannot starve another (GQ-12)."""
-        return f"{self.app_id or 'personal'}:{self.member_id}"
 
 
 @dataclass(frozen=True)
@@ -51,19 +29,6 @@ class ContributionView:
 class ExplanationView:
     contributions: Sequence[ContributionView]
     reasons: Sequence[str]
-
-
-@dataclass(frozen=True)
-class ScoreView:
-    id: uuid.UUID
-    scorer: str
-    scorer_version: str
-    value: float
-    range: tuple[float, float]
-    computed_at: datetime
-    explanation: ExplanationView | None = None  # None: not loaded yet (see Backend.explain)
-    bands: tuple[float, ...] = ()  # the scorer's band edges (coop.scoring.bands)
-    threshold: float | None = None  # the grant's `atleast:N`, when that is its level
 
 
 @dataclass(frozen=True)
@@ -175,14 +140,14 @@ class Backend(Protocol):
 
     async def scores(
         self, principal: Principal, scorers: Sequence[str] | None
-    ) -> dict[str, ScoreView]: ...
+    ) -> dict[str, CurrentScore]: ...
 
     async def explain(
-        self, principal: Principal, scores: Sequence[ScoreView]
+        self, principal: Principal, scores: Sequence[CurrentScore]
     ) -> dict[uuid.UUID, ExplanationView]: ...
 
     async def score_states(
-        self, principal: Principal, scores: Sequence[ScoreView]
+        self, principal: Principal, scores: Sequence[CurrentScore]
     ) -> dict[uuid.UUID, ScoreStateView]: ...
 
     async def score_history(

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 
 from strawberry.dataloader import DataLoader
 
-from coop.api.backend import Backend, ExplanationView, Principal, ScoreStateView, ScoreView
+from coop.api.backend import Backend, ExplanationView, ScoreStateView
+from coop.consent.bearer import CurrentScore, Principal
 
 
 def _explanation_loader(
     backend: Backend, principal: Principal
-) -> DataLoader[ScoreView, ExplanationView]:
-    async def load(scores: Sequence[ScoreView]) -> list[ExplanationView]:
+) -> DataLoader[CurrentScore, ExplanationView]:
+    async def load(scores: Sequence[CurrentScore]) -> list[ExplanationView]:
         found = await backend.explain(principal, scores)
         empty = ExplanationView(contributions=[], reasons=[])
         return [found.get(score.id, empty) for score in scores]
@@ -22,8 +23,10 @@ def _explanation_loader(
     return DataLoader(load_fn=load, cache_key_fn=lambda score: score.id)
 
 
-def _state_loader(backend: Backend, principal: Principal) -> DataLoader[ScoreView, ScoreStateView]:
-    async def load(scores: Sequence[ScoreView]) -> list[ScoreStateView]:
+def _state_loader(
+    backend: Backend, principal: Principal
+) -> DataLoader[CurrentScore, ScoreStateView]:
+    async def load(scores: Sequence[CurrentScore]) -> list[ScoreStateView]:
         found = await backend.score_states(principal, scores)
         fresh = ScoreStateView(change=None, stale=False)
         return [found.get(score.id, fresh) for score in scores]
@@ -38,11 +41,15 @@ class ApiContext:
     principal: Principal
     backend: Backend
     request_id: str
-    _scores: dict[str, asyncio.Future[ScoreView | None]] = field(default_factory=dict, init=False)
-    _explanations: DataLoader[ScoreView, ExplanationView] | None = field(default=None, init=False)
-    _states: DataLoader[ScoreView, ScoreStateView] | None = field(default=None, init=False)
+    _scores: dict[str, asyncio.Future[CurrentScore | None]] = field(
+        default_factory=dict, init=False
+    )
+    _explanations: DataLoader[CurrentScore, ExplanationView] | None = field(
+        default=None, init=False
+    )
+    _states: DataLoader[CurrentScore, ScoreStateView] | None = field(default=None, init=False)
 
-    async def score(self, scorer: str) -> ScoreView | None:
+    async def score(self, scorer: str) -> CurrentScore | None:
         """The current score of `scorer` if this token may read it (None otherwise: not
         granted, not enabled and no score look alike). Read, authorized and logged once per
         request however many fields ask. Fields asking for different scorers run
@@ -64,7 +71,7 @@ class ApiContext:
         shared.set_result(found)
         return found
 
-    def known_score(self, scorer: str, view: ScoreView) -> None:
+    def known_score(self, scorer: str, view: CurrentScore) -> None:
         """Remember a score this request already read (and logged) under another field."""
         if scorer not in self._scores:
             done = asyncio.get_running_loop().create_future()
@@ -72,13 +79,13 @@ class ApiContext:
             self._scores[scorer] = done
 
     @property
-    def explanations(self) -> DataLoader[ScoreView, ExplanationView]:
+    def explanations(self) -> DataLoader[CurrentScore, ExplanationView]:
         if self._explanations is None:
             self._explanations = _explanation_loader(self.backend, self.principal)
         return self._explanations
 
     @property
-    def states(self) -> DataLoader[ScoreView, ScoreStateView]:
+    def states(self) -> DataLoader[CurrentScore, ScoreStateView]:
         if self._states is None:
             self._states = _state_loader(self.backend, self.principal)
         return self._states

@@ -12,7 +12,6 @@ from coop.api.backend import (
     ExplanationView,
     HistoryEntryView,
     ScorerInfo,
-    ScoreView,
 )
 
 
@@ -56,17 +55,6 @@ def explanation_view(explanation: Any) -> ExplanationView:
     return ExplanationView(
         contributions=contributions_of(explanation),
         reasons=[str(r) for r in explanation.reasons],
-    )
-
-
-def score_from_row(row: Any) -> ScoreView:
-    return ScoreView(
-        id=row.id,
-        scorer=row.scorer,
-        scorer_version=row.scorer_version,
-        value=row.value,
-        range=(0.0, 0.0),
-        computed_at=row.computed_at,
     )
 
 

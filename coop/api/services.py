@@ -2,8 +2,9 @@
 
 Thin by design: each method calls one service or flow and turns its result into the plain
 views the resolvers render. Authorization of member data stays in the consent domain:
-`consent.service.resolve_bearer` on every request (no cached decision) and
-`consent.service.authorize_read` for every read of score data (it writes the access log).
+`consent.service.resolve_bearer` on every request (no cached decision; one statement that
+also reads the member's current scores) and `consent.service.authorize_read` for every read
+of score data (it writes the access log).
 """
 
 from __future__ import annotations
@@ -23,10 +24,8 @@ from coop.api.backend import (
     HistoryEntryView,
     MemberScorerView,
     Page,
-    Principal,
     ScorerInfo,
     ScoreStateView,
-    ScoreView,
 )
 from coop.api.convert import (
     change_view,
@@ -34,11 +33,11 @@ from coop.api.convert import (
     explanation_view,
     history_entry,
     offset_of,
-    score_from_row,
     scorer_info,
 )
 from coop.apps.models import App
 from coop.consent import service as consent
+from coop.consent.bearer import CurrentScore, Principal
 from coop.consent.disclosure import (
     ATLEAST,
     ScoreScope,
@@ -46,18 +45,14 @@ from coop.consent.disclosure import (
     history_readable,
     scorers_of,
 )
-from coop.consent.personal import PAT_PREFIX
-from coop.consent.tokens import ACCESS_PREFIX
 from coop.errors import ConflictError, CoopError, NotFoundError
 from coop.http.runtime import Runtime
-from coop.jobs import reads
-from coop.types import together, utcnow
-from coop.vault import Vault
+from coop.types import together
 
 META_TTL = 30.0  # seconds; scorer metadata changes only when plugins are reloaded
 
 
-def _levelled(view: ScoreView, meta: Any, level: ScoreScope) -> ScoreView:
+def _levelled(view: CurrentScore, meta: Any, level: ScoreScope) -> CurrentScore:
     """The view with the scorer's range and bands, and the grant's threshold if it has one."""
     return replace(
         view,
@@ -76,68 +71,11 @@ class ServiceBackend:
 
     # -- who is calling --------------------------------------------------------------------
     async def authenticate(self, token: str) -> Principal | None:
-        """Who is calling, with the member's current scores read in the same round trip.
-        Decides exactly as `consent.service.resolve_bearer` (tests hold the two together)."""
-        if len(token) > consent.MAX_TOKEN_LENGTH:
-            return None
-        if token.startswith(ACCESS_PREFIX):
-            return await self._authenticate_app(token)
-        if token.startswith(PAT_PREFIX):
-            return await self._authenticate_personal(token)
-        return None
-
-    async def _authenticate_personal(self, token: str) -> Principal | None:
-        read = await reads.read_personal_token(token_hash=Vault.token_hash(token), now=utcnow())
-        if read is None:
-            return None
-        source = consent.Principal(
-            kind="personal",
-            member_id=read.member_id,
-            scopes=read.scopes,
-            subject=str(read.member_id),
-            expires_at=read.expires_at,
-            personal_token_id=read.token_id,
-        )
-        return Principal(
-            member_id=read.member_id,
-            scopes=read.scopes,
-            subject=source.subject,
-            token_id=read.token_id,
-            source=source,
-            prefetched=read.scores,
-        )
-
-    async def _authenticate_app(self, token: str) -> Principal | None:
-        """The hot path: token, grant, app and current scores in one statement."""
-        read = await reads.read_app_token(access_hash=Vault.token_hash(token), now=utcnow())
-        if read is None:
-            return None
-        source = consent.Principal(
-            kind="app",
-            member_id=read.member_id,
-            scopes=read.scopes,
-            subject=read.subject,
-            expires_at=read.expires_at,
-            grant_id=read.grant_id,
-            app_id=read.app_id,
-            client_id=read.client_id,
-            app_name=read.app_name,
-        )
-        return Principal(
-            member_id=read.member_id,
-            scopes=read.scopes,
-            subject=read.subject,
-            app_id=read.app_id,
-            grant_id=read.grant_id,
-            app_name=read.app_name,
-            source=source,
-            prefetched=read.scores,
-        )
+        """Who is calling, with the member's current scores: consent's one decision."""
+        return await consent.resolve_bearer(token)
 
     async def _allowed(self, principal: Principal, scope: str, resource: str) -> bool:
-        decision = await consent.authorize_read(
-            principal=principal.source, scope=scope, resource=resource
-        )
+        decision = await consent.authorize_read(principal=principal, scope=scope, resource=resource)
         return decision.allowed
 
     # -- reads -------------------------------------------------------------------------------
@@ -170,7 +108,7 @@ class ServiceBackend:
 
     async def scores(
         self, principal: Principal, scorers: Sequence[str] | None
-    ) -> dict[str, ScoreView]:
+    ) -> dict[str, CurrentScore]:
         """Current scores the token may read. A scorer outside the grant, not enabled or
         without a score is simply absent: the caller cannot tell which (plausible refusal).
         Every score returned was allowed, and logged, by consent's one check."""
@@ -180,8 +118,7 @@ class ServiceBackend:
             return {}
         # No separate "enabled?" query: disabling a scorer deletes its scores in the same
         # transaction, so a stored score is the proof that it is enabled.
-        rows = principal.prefetched or {}
-        views = [score_from_row(rows[name]) for name in wanted if name in rows]
+        views = [principal.scores[name] for name in wanted if name in principal.scores]
         loaded = []
         for view in views:
             meta = await self._meta(view.scorer)
@@ -207,21 +144,20 @@ class ServiceBackend:
         }
 
     async def explain(
-        self, principal: Principal, scores: Sequence[ScoreView]
+        self, principal: Principal, scores: Sequence[CurrentScore]
     ) -> dict[uuid.UUID, ExplanationView]:
         """The explanations of scores already read (and logged): two round trips in all."""
-        sealed = await reads.read_sealed_explanations(
-            member_id=principal.member_id, score_ids=[s.id for s in scores]
-        )
         from coop.scoring import service as scoring
 
-        opened = await scoring.open_explanations(
-            vault=self.runtime.vault, member_id=principal.member_id, sealed=sealed
+        opened = await scoring.read_explanations(
+            vault=self.runtime.vault,
+            member_id=principal.member_id,
+            score_ids=[s.id for s in scores],
         )
         return {score_id: explanation_view(e) for score_id, e in opened.items()}
 
     async def score_states(
-        self, principal: Principal, scores: Sequence[ScoreView]
+        self, principal: Principal, scores: Sequence[CurrentScore]
     ) -> dict[uuid.UUID, ScoreStateView]:
         """Changes and staleness of current scores already read (and logged)."""
         from coop.scoring import service as scoring

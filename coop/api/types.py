@@ -14,12 +14,13 @@ from coop.api import ids
 from coop.api.backend import (
     ChangeView,
     ContributionView,
+    ExplanationView,
     HistoryEntryView,
     ScorerInfo,
     ScoreStateView,
-    ScoreView,
 )
 from coop.api.disclosed import disclosed
+from coop.consent.bearer import CurrentScore
 from coop.consent.disclosure import Reveals
 from coop.scoring.bands import band_of, bands_of
 
@@ -173,7 +174,7 @@ class Score(Node):
     version: str = strawberry.field(
         description="The scorer version that computed the value (as `scorer.version`)."
     )
-    view: strawberry.Private[ScoreView]
+    view: strawberry.Private[CurrentScore]
 
     @strawberry.field(
         description=(
@@ -204,15 +205,13 @@ class Score(Node):
         extensions=disclosed(Reveals.VALUE),
     )
     async def explanation(self, info: Info[Any, None]) -> Explanation | None:
-        found = self.view.explanation
-        if found is None:
-            found = await info.context.explanations.load(self.view)
+        found: ExplanationView = await info.context.explanations.load(self.view)
         return Explanation(
             contributions=Contribution.of(found.contributions), reasons=list(found.reasons)
         )
 
     @staticmethod
-    def of(view: ScoreView, subject: str) -> Score:
+    def of(view: CurrentScore, subject: str) -> Score:
         """Every field filled in; the `disclosed` gates decide which ones an app sees."""
         low, high = band_of(view.value, bands_of(view.range, view.bands))
         return Score(

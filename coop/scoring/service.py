@@ -19,6 +19,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from coop import db
 from coop.errors import KeyMissingError, NotFoundError, ScorerError
 from coop.scoring import causes, changes, drift, health, inputs, previews, protocol, versions
 from coop.scoring.changes import Change
@@ -34,7 +35,7 @@ log = logging.getLogger("coop.scoring")
 # A total order for a scorer's scores, newest first. compute_score keeps computed_at strictly
 # increasing along each member's history of a scorer; ties can still come from elsewhere (a
 # restored or hand-edited database), and are broken by id so that history pages never repeat
-# or skip a score and "the latest" is always the same row (coop/jobs/reads.py picks it too).
+# or skip a score and "the latest" is always the same row (coop/consent/bearer.py picks it too).
 NEWEST_FIRST = ("-computed_at", "-id")
 
 TABLE = "score"
@@ -597,6 +598,32 @@ async def open_explanations(
         )
         for score_id, blob in sealed.items()
     }
+
+
+_EXPLANATIONS_SQL = (
+    "SELECT id, explanation_sealed FROM score WHERE member_id = {member} AND id IN ({ids})"
+)
+
+
+async def read_explanations(
+    *, vault: Vault, member_id: uuid.UUID, score_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Explanation]:
+    """The explanations of several of the member's scores: one raw read (the API's hot path,
+    see coop.db.read_rows) and one unwrap of the member's key."""
+    if not score_ids:
+        return {}
+    marks = ", ".join(db.placeholder(i + 2) for i in range(len(score_ids)))
+    sql = _EXPLANATIONS_SQL.format(member=db.placeholder(1), ids=marks)
+    ids: list[object] = [member_id, *score_ids]
+    if db.db_kind() != "postgres":
+        ids = [str(i) for i in ids]
+    rows = await db.read_rows(sql, ids)
+    sealed = {_as_uuid(row["id"]): bytes(row["explanation_sealed"]) for row in rows}
+    return await open_explanations(vault=vault, member_id=member_id, sealed=sealed)
+
+
+def _as_uuid(value: object) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ async def _bearer_member(request: Request) -> uuid.UUID | None:
     if token is None:
         return None
     principal = await consent.resolve_bearer(token)
-    if principal is None or principal.kind != "personal":
+    if principal is None or not principal.is_personal:
         return None
     return principal.member_id
 

@@ -47,8 +47,14 @@ async def grant_token(
     lifetime: str = "30d",
 ) -> AppToken:
     """A member grants `scopes` to `app`; the app redeems a code (PKCE S256) for tokens."""
+    # Under the app's terms as they are now (what the consent page would have shown).
+    current = (await apps.get_apps(ids=[app.app.id]))[app.app.id].terms_version
     grant = await grants.create_grant(
-        member_id=member.id, app_id=app.app.id, scopes=scopes, lifetime=lifetime
+        member_id=member.id,
+        app_id=app.app.id,
+        scopes=scopes,
+        lifetime=lifetime,
+        terms_version=current,
     )
     verifier = secrets.token_urlsafe(48)
     challenge = (

@@ -1,5 +1,6 @@
-"""Token decisions: the hot path agrees with consent's resolve_bearer in every state, and
-revocation, pause, expiry and deletion refuse the very next request (GQ-03, GQ-04)."""
+"""Token decisions over HTTP: revocation, pause, expiry and deletion refuse the very next
+request (GQ-03, GQ-04), and the API answers exactly as consent's one decision
+(`resolve_bearer`, held to the authorization matrix's oracle there) says."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ READ = '{ viewer { score(scorer: "reach") { value } } }'
 
 
 async def _same_decision(client: httpx.AsyncClient, token: str) -> int:
-    """The HTTP status, after checking the hot path and resolve_bearer agree."""
+    """The HTTP status, after checking that the API let in exactly whom consent lets in."""
     response = await gql(client, token, READ)
     expected = await consent.resolve_bearer(token)
     assert (response.status_code == 200) == (expected is not None)
+    if response.status_code == 401:
+        assert 'error="invalid_token"' in response.headers["www-authenticate"]
     return response.status_code
 
 

@@ -1,11 +1,17 @@
 """The authorization matrix (GQ-15): Hypothesis generates sequences of grants (scope subsets
 with every disclosure level of each score: exact, band, at least N; two lifetimes),
-revocations, pauses and resumes (of all sharing and of one grant), clock jumps past token
-and grant expiry, scorer disabling and account deletion, interleaved with queries by every app for
-every member. After every query, what the API disclosed must equal a small pure-Python
-oracle's answer: data is visible if and only if the oracle allows it, and every score field
-(directly, under aliases, through fragments, in explanations and history) reveals exactly
-what the granted level allows; each field above it is refused with the scope it would need.
+revocations, pauses and resumes (of all sharing and of one grant), apps changing their terms
+and members agreeing to them, clock jumps past token and grant expiry, scorer disabling and
+account deletion, interleaved with queries by every app for every member. After every query,
+what the API disclosed must equal a small pure-Python oracle's answer: data is visible if
+and only if the oracle allows it, and every score field (directly, under aliases, through
+fragments, in explanations and history) reveals exactly what the granted level allows; each
+field above it is refused with the scope it would need. The one bearer decision
+(`consent.resolve_bearer`, which the API calls) is held to the oracle directly as well: who
+it lets in, with which scopes and which of the member's scores.
+
+Every grant state is a step here: a new one goes into `steps`, `Token`/`Oracle.allowed` and
+`replay` (CONTRIBUTING.md, "Adding a grant state").
 
 Hypothesis generates the sequences (the system under test is async and lives on the test's
 event loop, so the steps are replayed here rather than inside a state machine); a failure
@@ -22,7 +28,10 @@ import httpx
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from coop.apps import service as apps
+from coop.apps.terms import validate_terms
 from coop.consent import grants
+from coop.consent import service as consent
 from coop.errors import InvalidInputError
 from coop.jobs.scoring import ScoringFlow
 from coop.portability import erase
@@ -85,6 +94,8 @@ steps = st.one_of(
     st.tuples(st.just("hold"), member_ix, app_ix),
     st.tuples(st.just("release"), member_ix, app_ix),
     st.tuples(st.just("pause"), member_ix),
+    st.tuples(st.just("terms"), app_ix),
+    st.tuples(st.just("agree"), member_ix, app_ix),
     st.tuples(st.just("resume"), member_ix),
     st.tuples(st.just("advance"), st.sampled_from([600, TOKEN_SECONDS + 1, 86_401])),
     st.tuples(st.just("disable"), member_ix, st.sampled_from(["reach", "cadence"])),
@@ -99,9 +110,11 @@ steps = st.one_of(
 
 @dataclass
 class Token:
+    app: int
     scopes: frozenset[str]
     issued: float
     grant_ends: float
+    agreed: int = 0  # the app's terms version the member agreed to
     dead: bool = False  # revoked or replaced
     held: bool = False  # this grant paused by itself
 
@@ -115,6 +128,7 @@ class Oracle:
         default_factory=lambda: {m: set(s) for m, s in START_SCORES.items()}
     )
     tokens: dict[tuple[int, int], list[Token]] = field(default_factory=dict)
+    terms: dict[int, int] = field(default_factory=lambda: dict.fromkeys(range(APPS), 0))
 
     def allowed(self, member: int, token: Token) -> bool:
         return (
@@ -122,6 +136,7 @@ class Oracle:
             and member not in self.paused
             and not token.dead
             and not token.held
+            and token.agreed == self.terms[token.app]
             and self.now < token.issued + TOKEN_SECONDS
             and self.now < token.grant_ends
         )
@@ -256,11 +271,21 @@ async def true_scores(members: list[Any], flow: ScoringFlow) -> dict[int, dict[s
     return truth
 
 
+async def check_bearer(access: str, oracle: Oracle, m: int, token: Token, where: str) -> None:
+    """The one bearer decision against the oracle: whether, as whom, with what scopes, and
+    with exactly the member's current scores (every scorer; the scopes filter them later)."""
+    principal = await consent.resolve_bearer(access)
+    assert (principal is not None) == oracle.allowed(m, token), where
+    if principal is not None:
+        assert principal.scopes == token.scopes and not principal.is_personal, where
+        assert set(principal.scores) == oracle.scores[m], where
+
+
 async def replay(
     sequence: list[tuple[Any, ...]], client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
 ) -> None:
     members = [await make_member(vault) for _ in range(MEMBERS)]
-    apps = [await make_app(vault, f"App {i}") for i in range(APPS)]
+    registered = [await make_app(vault, f"App {i}") for i in range(APPS)]
     for m, names in START_SCORES.items():
         for name in sorted(names):
             await give_score(flow, members[m], name)
@@ -277,8 +302,9 @@ async def replay(
                 continue
             for old, _ in issued.get((m, a), []):
                 old.dead = True  # a new grant replaces the app's previous one
-            real = await grant_token(members[m], apps[a], sorted(scopes), lifetime=lifetime)
-            token = Token(scopes, oracle.now, oracle.now + LIFETIMES[lifetime])
+            real = await grant_token(members[m], registered[a], sorted(scopes), lifetime=lifetime)
+            ends = oracle.now + LIFETIMES[lifetime]
+            token = Token(a, scopes, oracle.now, ends, agreed=oracle.terms[a])
             issued.setdefault((m, a), []).append((token, real))
         elif kind == "revoke":
             m, a = args
@@ -300,6 +326,25 @@ async def replay(
                 assert token.dead or oracle.now >= token.grant_ends, where
             else:
                 token.held = kind == "hold"
+        elif kind == "terms":
+            oracle.terms[args[0]] += 1
+            words = validate_terms(purpose=f"Purpose number {oracle.terms[args[0]]}.")
+            await apps.change_terms(terms=words, client_id=registered[args[0]].app.client_id)
+        elif kind == "agree":
+            m, a = args
+            if m in oracle.deleted or not issued.get((m, a)):
+                continue
+            token, real = issued[(m, a)][-1]
+            app_id = registered[a].app.id
+            current = (await apps.get_apps(ids=[app_id]))[app_id].terms_version
+            try:
+                await grants.agree_to_terms(
+                    member_id=members[m].id, grant_id=real.grant_id, version=current
+                )
+            except InvalidInputError:
+                assert token.dead or oracle.now >= token.grant_ends, where
+            else:
+                token.agreed = oracle.terms[a]
         elif kind == "pause" and args[0] not in oracle.deleted:
             await grants.pause_sharing(member_id=members[args[0]].id)
             oracle.paused.add(args[0])
@@ -326,6 +371,7 @@ async def replay(
                 response = await client.post("/graphql", json={"query": QUERY}, headers=headers)
                 assert response.status_code in (200, 401), where
                 assert observed(response) == oracle.visible(m, token), where
+                await check_bearer(real.access_token, oracle, m, token, where)
                 planned = await client.post("/graphql", json={"query": PLANNED}, headers=headers)
                 expected = oracle.visible(m, token)
                 assert observed_planned(planned) == (expected and expected["scores"]), where

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
+from coop import db
 from coop.api.schema import schema
 from coop.api.services import ServiceBackend
 from coop.api.view import GraphQLEndpoint
 from coop.config import Settings
 from coop.consent.ratelimit import MemoryLimiter
-from coop.jobs import reads
 from coop.jobs.scoring import ScoringFlow
 from coop.vault import Vault
 from tests.api.conftest import give_score
@@ -109,14 +109,14 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Counts every database read: the hot path's statements and tortoise's selects (not the
     access log's shared group-commit inserts: tests/consent/test_accesslog.py covers those)."""
     seen: list[str] = []
-    original_rows = reads._rows
+    original_rows = db.read_rows
 
-    async def counted_rows(sql: str, params: list[Any], conn: Any = None) -> list[Any]:
+    async def counted_rows(sql: str, params: Sequence[object]) -> list[db.Row]:
         if _clients()[0].capabilities.dialect == "sqlite":  # (PostgreSQL: counted below)
             seen.append(sql.split()[1])
-        return await original_rows(sql, params, conn)
+        return await original_rows(sql, params)
 
-    monkeypatch.setattr(reads, "_rows", counted_rows)
+    monkeypatch.setattr(db, "read_rows", counted_rows)
     for name in ("execute_query", "execute_query_dict"):
         for cls in {type(c) for c in _clients()}:
             original = getattr(cls, name)

@@ -12,12 +12,11 @@ import pytest
 from coop.apps import service as apps
 from coop.apps.models import App, AppTerms
 from coop.apps.terms import MAX_PURPOSE, validate_terms
+from coop.consent.bearer import resolve_bearer
 from coop.consent.models import Grant, GrantEvent
 from coop.errors import InvalidClientMetadataError
-from coop.jobs import reads
 from coop.jobs.scoring import ScoringFlow
 from coop.members.models import Member
-from coop.types import utcnow
 from coop.vault import Vault
 from tests.api import conftest as api_fixtures
 from tests.api.conftest import give_score
@@ -181,7 +180,7 @@ async def test_changed_terms_hold_reads_until_the_member_agrees(
     )
     held = await gql(browser, access, READ)
     assert held.status_code == 401  # exactly as for a paused grant
-    assert await reads.read_app_token(access_hash=_hash(access), now=utcnow()) is None
+    assert await resolve_bearer(access) is None
     refused = await browser.post(
         "/oauth/token",
         data={"grant_type": "refresh_token", "refresh_token": refresh},
@@ -275,10 +274,6 @@ async def test_register_on_the_developer_page_refuses_an_overlong_purpose(
     assert response.status_code == 400
     assert "The purpose is 501 characters long; at most 500 are allowed." in response.text
     assert await App.all().count() == 0
-
-
-def _hash(token: str) -> str:
-    return Vault.token_hash(token)
 
 
 async def test_a_plain_consent_still_works(browser: httpx.AsyncClient, vault: Vault) -> None:

@@ -17,7 +17,7 @@ from tests.consent.conftest import Issued
 
 async def test_allowed_read_is_logged_with_app_grant_scope_and_time(issued: Issued) -> None:
     principal = await consent.resolve_bearer(issued.access_token)
-    assert principal is not None and principal.kind == "app"
+    assert principal is not None and not principal.is_personal
     decision = await consent.authorize_read(
         principal=principal, scope="score:reach", resource="score:reach"
     )

@@ -22,7 +22,7 @@ async def test_personal_token_is_stored_hashed_and_resolves_to_its_owner(member:
     assert created.token not in repr(await PersonalToken.all().values())
     assert row.token_hash != created.token
     principal = await consent.resolve_bearer(created.token)
-    assert principal is not None and principal.is_owner
+    assert principal is not None and principal.is_personal
     assert principal.member_id == member.id
     assert principal.scopes == frozenset({"score:reach", "member:manage"})
 
