@@ -14,7 +14,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tortoise.contrib.starlette import RegisterTortoise
 
 from coop.config import Settings
-from coop.consent.scopes import KNOWN_SCORERS_KEY, SCORER_BANDS_KEY
 from coop.db import ensure_data_dir, tortoise_config
 from coop.errors import CoopError
 from coop.http.middleware import api_stack, middleware_stack
@@ -89,7 +88,7 @@ async def start_in_process_jobs(
     jobs.scheduler.start()
     stack.push_async_callback(jobs.scheduler.stop)
     housekeeping = Housekeeping(settings)
-    runtime.extras["housekeeping"] = housekeeping
+    runtime.housekeeping = housekeeping
     housekeeping.start()
     stack.push_async_callback(housekeeping.stop)
     notices = portability_lifecycle.WebhookWorker(settings, runtime.vault)
@@ -136,11 +135,11 @@ def build_app(
     settings = settings or Settings.from_env()
     runtime = build_runtime(settings)
     jobs = sync_jobs.setup(settings, runtime.vault)
-    runtime.extras["jobs"] = jobs
+    runtime.jobs = jobs
     scoring = scoring_jobs.flow_for(runtime)  # rescores after each sync; sandbox starts lazily
     # Apps may ask for `score:<name>` only for scorers installed here (metadata, no import).
-    runtime.extras[KNOWN_SCORERS_KEY] = scoring.declared_scorer_names
-    runtime.extras[SCORER_BANDS_KEY] = partial(scorer_band_edges, scoring)
+    runtime.known_scorers = scoring.declared_scorer_names
+    runtime.scorer_bands = partial(scorer_band_edges, scoring)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -198,7 +197,7 @@ async def run_worker(settings: Settings, *, concurrency: int) -> None:
 
     runtime = build_runtime(settings)
     jobs = sync_jobs.setup(settings, runtime.vault)
-    runtime.extras["jobs"] = jobs
+    runtime.jobs = jobs
     scoring = scoring_jobs.flow_for(runtime)
     await Tortoise.init(config=tortoise_config(settings))
     try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from coop.api.backend import (
     CauseView,
     ChangeView,
@@ -13,9 +11,13 @@ from coop.api.backend import (
     HistoryEntryView,
     ScorerInfo,
 )
+from coop.connectors import service as connectors
+from coop.scoring import service as scoring
+from coop.scoring.changes import Change
+from coop.scoring.validate import ScorerMeta
 
 
-def connection_view(view: Any) -> ConnectionView:
+def connection_view(view: connectors.ConnectionView) -> ConnectionView:
     return ConnectionView(
         id=view.id,
         connector=view.connector,
@@ -43,13 +45,13 @@ def offset_of(after: str | None) -> int:
         return 0
 
 
-def contributions_of(explanation: Any) -> list[ContributionView]:
+def contributions_of(explanation: scoring.Explanation | None) -> list[ContributionView]:
     if explanation is None:
         return []
     return [ContributionView(c.amount, c.reason, c.ref) for c in explanation.contributions]
 
 
-def explanation_view(explanation: Any) -> ExplanationView:
+def explanation_view(explanation: scoring.Explanation) -> ExplanationView:
     """An explanation opened by coop.scoring.service (`open_explanations`): contributions
     with amount, reason and ref (never the record id), and reasons."""
     return ExplanationView(
@@ -68,7 +70,7 @@ _HISTORY_LABELS = {
 }
 
 
-def change_view(change: Any) -> ChangeView:
+def change_view(change: Change) -> ChangeView:
     """A decomposed change (coop.scoring.changes.Change): causes point at records by the
     scorer's opaque ref, as contributions do (never the record id)."""
     return ChangeView(
@@ -78,7 +80,7 @@ def change_view(change: Any) -> ChangeView:
     )
 
 
-def history_entry(view: Any, position: int) -> HistoryEntryView:
+def history_entry(view: scoring.ScoreView, position: int) -> HistoryEntryView:
     change = view.change
     label = "first"
     if change is not None:
@@ -94,7 +96,7 @@ def history_entry(view: Any, position: int) -> HistoryEntryView:
     )
 
 
-def scorer_info(meta: Any) -> ScorerInfo:
+def scorer_info(meta: ScorerMeta) -> ScorerInfo:
     return ScorerInfo(
         name=meta.name,
         version=meta.version,

@@ -5,17 +5,25 @@ before the field resolves. Compiled plans (coop.api.plans) call `check_disclosur
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from strawberry import Info
 from strawberry.extensions.field_extension import FieldExtension
 
 from coop.api.context import ApiContext
 from coop.api.errors import forbidden
+from coop.consent.bearer import CurrentScore
 from coop.consent.disclosure import Reveals, gate
 
 
-def check_disclosure(ctx: ApiContext, source: Any, reveals: Reveals) -> bool:
+class OfScore(Protocol):
+    """What a gated field's parent is: an object standing for one current score."""
+
+    @property
+    def view(self) -> CurrentScore: ...
+
+
+def check_disclosure(ctx: ApiContext, source: OfScore, reveals: Reveals) -> bool:
     """True: the field may resolve. False: it is null (nothing refused: e.g. a threshold
     field at a level without a threshold). A refusal raises FORBIDDEN with the scope that
     would allow it, exactly like an ungranted field."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from graphql import GraphQLError
 
@@ -41,7 +40,7 @@ NOT_FOUND_MESSAGE = "Nothing was found with that id or name."
 class ApiError(GraphQLError):
     """A client-caused error raised by a resolver: its message and code reach the client."""
 
-    def __init__(self, message: str, code: Code, **extra: Any) -> None:
+    def __init__(self, message: str, code: Code, **extra: object) -> None:
         super().__init__(message, extensions={"code": code.value, **extra})
 
 

@@ -11,8 +11,6 @@ from coop.api.view import GraphQLEndpoint
 from coop.consent import ratelimit
 from coop.http.runtime import Runtime
 
-_KEY = "graphql_endpoint"
-
 
 def build_endpoint(runtime: Runtime) -> GraphQLEndpoint:
     settings = runtime.settings
@@ -31,17 +29,16 @@ def build_endpoint(runtime: Runtime) -> GraphQLEndpoint:
 
 async def graphql(scope: Scope, receive: Receive, send: Send) -> None:
     runtime: Runtime = scope["app"].state.runtime
-    endpoint = runtime.extras.get(_KEY)
-    if endpoint is None:
-        endpoint = runtime.extras[_KEY] = build_endpoint(runtime)
-    await endpoint(scope, receive, send)
+    if runtime.graphql is None:
+        runtime.graphql = build_endpoint(runtime)
+    await runtime.graphql(scope, receive, send)
 
 
 async def close(runtime: Runtime) -> None:
     """Release what the endpoint holds (the rate-limit store's connections)."""
-    endpoint = runtime.extras.get(_KEY)
-    if endpoint is not None and endpoint.limiter is not None:
-        await endpoint.limiter.close()
+    endpoint, runtime.graphql = runtime.graphql, None
+    if endpoint is not None:
+        await endpoint.aclose()
 
 
 class _Asgi:

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import cast
 
 from coop.api.backend import (
     AccessLogView,
@@ -36,6 +36,7 @@ from coop.api.convert import (
     scorer_info,
 )
 from coop.apps.models import App
+from coop.connectors import service as connectors
 from coop.consent import service as consent
 from coop.consent.bearer import CurrentScore, Principal
 from coop.consent.disclosure import (
@@ -45,14 +46,21 @@ from coop.consent.disclosure import (
     history_readable,
     scorers_of,
 )
-from coop.errors import ConflictError, CoopError, NotFoundError
+from coop.errors import CoopError, NotFoundError
 from coop.http.runtime import Runtime
+from coop.jobs import sync
+from coop.jobs.scoring import ScoringFlow, flow_for
+from coop.jobs.sync import Jobs, get_jobs
+from coop.members import service as members
+from coop.portability import erase, links
+from coop.scoring import service as scoring
+from coop.scoring.validate import ScorerMeta
 from coop.types import together
 
 META_TTL = 30.0  # seconds; scorer metadata changes only when plugins are reloaded
 
 
-def _levelled(view: CurrentScore, meta: Any, level: ScoreScope) -> CurrentScore:
+def _levelled(view: CurrentScore, meta: ScorerMeta, level: ScoreScope) -> CurrentScore:
     """The view with the scorer's range and bands, and the grant's threshold if it has one."""
     return replace(
         view,
@@ -67,7 +75,7 @@ class ServiceBackend:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._metas: dict[str, tuple[Any | None, float]] = {}
+        self._metas: dict[str, tuple[ScorerMeta | None, float]] = {}
 
     # -- who is calling --------------------------------------------------------------------
     async def authenticate(self, token: str) -> Principal | None:
@@ -80,27 +88,23 @@ class ServiceBackend:
 
     # -- reads -------------------------------------------------------------------------------
     async def handle(self, principal: Principal) -> str:
-        from coop.members import service as members
-
         member = await members.get_member(member_id=principal.member_id)
         if member is None or not await self._allowed(principal, "profile", "handle"):
             raise NotFoundError()
         profile = await members.get_profile(vault=self.runtime.vault, member=member)
         return profile.handle
 
-    def _flow(self) -> Any:
-        from coop.jobs.scoring import flow_for
-
+    def _flow(self) -> ScoringFlow:
         return flow_for(self.runtime)
 
-    async def _meta(self, name: str) -> Any | None:
+    async def _meta(self, name: str) -> ScorerMeta | None:
         """The loaded scorer's metadata (cached briefly: it changes only with the plugins)."""
         now = time.monotonic()
         cached = self._metas.get(name)
         if cached is not None and cached[1] > now:
             return cached[0]
         try:
-            meta = await self._flow().meta(name)
+            meta: ScorerMeta | None = await self._flow().meta(name)
         except CoopError:
             meta = None
         self._metas[name] = (meta, now + META_TTL)
@@ -147,8 +151,6 @@ class ServiceBackend:
         self, principal: Principal, scores: Sequence[CurrentScore]
     ) -> dict[uuid.UUID, ExplanationView]:
         """The explanations of scores already read (and logged): two round trips in all."""
-        from coop.scoring import service as scoring
-
         opened = await scoring.read_explanations(
             vault=self.runtime.vault,
             member_id=principal.member_id,
@@ -160,8 +162,6 @@ class ServiceBackend:
         self, principal: Principal, scores: Sequence[CurrentScore]
     ) -> dict[uuid.UUID, ScoreStateView]:
         """Changes and staleness of current scores already read (and logged)."""
-        from coop.scoring import service as scoring
-
         states = await scoring.current_states(
             vault=self.runtime.vault,
             member_id=principal.member_id,
@@ -178,8 +178,6 @@ class ServiceBackend:
     async def score_history(
         self, principal: Principal, scorer: str, first: int, after: str | None
     ) -> Page[HistoryEntryView] | None:
-        from coop.scoring import service as scoring
-
         scope = f"score:{scorer}:history"
         if not history_readable(principal.scopes, scorer):
             return None
@@ -215,8 +213,6 @@ class ServiceBackend:
         return [scorer_info(m) for m in sorted(metas, key=lambda m: m.name)]
 
     async def member_scorers(self, principal: Principal) -> Sequence[MemberScorerView]:
-        from coop.scoring import service as scoring
-
         enabled = set(await scoring.list_enabled_scorers(member_id=principal.member_id))
         waiting = await self._flow().pending_versions(member_id=principal.member_id)
         return [
@@ -234,8 +230,6 @@ class ServiceBackend:
         await self._flow().accept_version(member_id=principal.member_id, scorer=name)
 
     async def set_scorer(self, principal: Principal, name: str, enabled: bool) -> None:
-        from coop.scoring import service as scoring
-
         if await self._meta(name) is None:
             raise NotFoundError()
         if enabled:
@@ -244,17 +238,10 @@ class ServiceBackend:
             await scoring.disable_scorer(member_id=principal.member_id, scorer=name)
 
     # -- connections -----------------------------------------------------------------------
-    def _jobs(self) -> Any:
-        from coop.jobs.sync import get_jobs
-
-        try:
-            return get_jobs(self.runtime.extras)
-        except KeyError:
-            raise ConflictError("Syncing is not available on this server.") from None
+    def _jobs(self) -> Jobs:
+        return get_jobs(self.runtime)
 
     async def connections(self, principal: Principal) -> Sequence[ConnectionView]:
-        from coop.connectors import service as connectors
-
         jobs = self._jobs()
         views = await connectors.list_connections(
             vault=jobs.vault, registry=jobs.registry, member_id=principal.member_id
@@ -264,9 +251,6 @@ class ServiceBackend:
     async def sync_connection(
         self, principal: Principal, connection_id: uuid.UUID
     ) -> ConnectionView:
-        from coop.connectors import service as connectors
-        from coop.jobs import sync
-
         jobs = self._jobs()
         await sync.sync_now(jobs, member_id=principal.member_id, connection_id=connection_id)
         view = await connectors.get_connection(
@@ -350,15 +334,11 @@ class ServiceBackend:
 
     # -- leaving -----------------------------------------------------------------------------
     async def request_export(self, principal: Principal) -> ExportView:
-        from coop.portability import links
-
         link = await links.request_export(vault=self.runtime.vault, member_id=principal.member_id)
         return ExportView(download_path=link.path, expires_at=link.expires_at)
 
     async def delete_account(self, principal: Principal) -> None:
-        from coop.portability import erase
-
-        jobs = self.runtime.extras.get("jobs")
+        jobs = self.runtime.jobs
         await erase.erase_member(
             vault=self.runtime.vault,
             settings=self.runtime.settings,

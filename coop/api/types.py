@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry import Info
@@ -19,6 +18,7 @@ from coop.api.backend import (
     ScorerInfo,
     ScoreStateView,
 )
+from coop.api.context import ApiContext
 from coop.api.disclosed import disclosed
 from coop.consent.bearer import CurrentScore
 from coop.consent.disclosure import Reveals
@@ -182,7 +182,7 @@ class Score(Node):
             "for the member's consent. The value is the last one the accepted version gave."
         )
     )
-    async def stale(self, info: Info[Any, None]) -> bool:
+    async def stale(self, info: Info[ApiContext, None]) -> bool:
         state: ScoreStateView = await info.context.states.load(self.view)
         return state.stale
 
@@ -193,7 +193,7 @@ class Score(Node):
         ),
         extensions=disclosed(Reveals.VALUE),
     )
-    async def change(self, info: Info[Any, None]) -> ScoreChange | None:
+    async def change(self, info: Info[ApiContext, None]) -> ScoreChange | None:
         state: ScoreStateView = await info.context.states.load(self.view)
         return None if state.change is None else ScoreChange.of(state.change)
 
@@ -204,7 +204,7 @@ class Score(Node):
         ),
         extensions=disclosed(Reveals.VALUE),
     )
-    async def explanation(self, info: Info[Any, None]) -> Explanation | None:
+    async def explanation(self, info: Info[ApiContext, None]) -> Explanation | None:
         found: ExplanationView = await info.context.explanations.load(self.view)
         return Explanation(
             contributions=Contribution.of(found.contributions), reasons=list(found.reasons)

@@ -57,7 +57,7 @@ def ide_page() -> bytes:
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _error_body(message: str, code: Code, **extra: Any) -> bytes:
+def _error_body(message: str, code: Code, **extra: object) -> bytes:
     error = {"message": message, "extensions": {"code": code.value, **extra}}
     return json.dumps({"errors": [error]}, separators=(",", ":")).encode()
 
@@ -105,6 +105,11 @@ class GraphQLEndpoint:
         )
         # Field suggestions ("Did you mean …") only in dev mode (GQ-11).
         self.operations = Operations(schema, hide_suggestions=not dev)
+
+    async def aclose(self) -> None:
+        """Release what the endpoint holds (the rate-limit store's connections)."""
+        if self.limiter is not None:
+            await self.limiter.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

@@ -19,13 +19,11 @@ from .disclosure import (
 
 # Returns (or awaits to) the names of the scorers installed right now; None means "no
 # registry: accept any well-formed name". The composition root puts it in
-# Runtime.extras[KNOWN_SCORERS_KEY]; transports resolve it with `known_scorer_names`.
+# Runtime.known_scorers; transports resolve it with `known_scorer_names`.
 KnownScorers = Callable[[], Collection[str] | Awaitable[Collection[str] | None] | None] | None
-KNOWN_SCORERS_KEY = "known_scorers"
 # Returns (awaits to) each loaded scorer's band edges (coop.scoring.bands), for thresholds
-# (inside the range) and band examples on the consent page: Runtime.extras[SCORER_BANDS_KEY].
+# (inside the range) and band examples on the consent page: Runtime.scorer_bands.
 ScorerBands = Callable[[], Awaitable[Mapping[str, tuple[float, ...]]]] | None
-SCORER_BANDS_KEY = "scorer_bands"
 
 PROFILE = "profile"
 MEMBER_MANAGE = "member:manage"

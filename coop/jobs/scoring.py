@@ -11,12 +11,14 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from coop.config import Settings
 from coop.connectors import service as connectors
 from coop.consent import notices
 from coop.errors import SandboxUnavailableError, ScorerUnavailableError
+from coop.jobs.engine import SyncEngine, SyncOutcome
+from coop.jobs.sync import Jobs
 from coop.scoring import previews, versions
 from coop.scoring import service as scoring
 from coop.scoring.registry import discover
@@ -28,15 +30,16 @@ from coop.vault import Vault
 
 log = logging.getLogger("coop.jobs.scoring")
 
-EXTRAS_KEY = "scoring"
-
 
 class RuntimeLike(Protocol):
     """What the flow needs of coop.http.runtime.Runtime (flows may not import http)."""
 
     settings: Settings
     vault: Vault
-    extras: dict[str, Any]
+    scoring: ScoringFlow | None
+
+    @property
+    def jobs(self) -> Jobs | None: ...
 
 
 async def load_member_records(
@@ -199,11 +202,11 @@ class ScoringFlow:
             outcomes.append(outcome)
         return outcomes
 
-    async def after_sync(self, outcome: Any) -> None:
+    async def after_sync(self, outcome: SyncOutcome) -> None:
         """The sync engine's hook: rescore the member once new records are committed."""
         await self.recompute_member(member_id=outcome.member_id)
 
-    def register(self, engine: Any) -> None:
+    def register(self, engine: SyncEngine) -> None:
         """Add this flow to a SyncEngine's `after_sync` hooks (once)."""
         if self.after_sync not in engine.after_sync:
             engine.after_sync.append(self.after_sync)
@@ -211,19 +214,16 @@ class ScoringFlow:
 
 def flow_for(runtime: RuntimeLike) -> ScoringFlow:
     """The process-wide scoring flow (its sandbox starts on first use)."""
-    flow = runtime.extras.get(EXTRAS_KEY)
+    flow = runtime.scoring
     if flow is None:
         sandbox = Sandbox(SandboxConfig.from_settings(runtime.settings))
-        flow = ScoringFlow(vault=runtime.vault, runner=sandbox)
-        runtime.extras[EXTRAS_KEY] = flow
-        jobs = runtime.extras.get("jobs")  # coop.jobs.sync.Jobs, when the app built one
-        if jobs is not None:
-            flow.register(jobs.engine)
-    assert isinstance(flow, ScoringFlow)
+        flow = runtime.scoring = ScoringFlow(vault=runtime.vault, runner=sandbox)
+        if runtime.jobs is not None:  # rescore after each sync
+            flow.register(runtime.jobs.engine)
     return flow
 
 
 async def close(runtime: RuntimeLike) -> None:
-    flow = runtime.extras.pop(EXTRAS_KEY, None)
-    if isinstance(flow, ScoringFlow):
+    flow, runtime.scoring = runtime.scoring, None
+    if flow is not None:
         await flow.close()

@@ -1,7 +1,7 @@
 """Sync flows that transports call: connect (and sync on connect), sync now, import, disconnect.
 
 `Jobs` bundles the long-lived parts (registry, guard, engine, queue, scheduler); `setup`
-builds it once per app and stores it in `Runtime.extras["jobs"]`.
+builds it once per app and stores it in `Runtime.jobs` (`get_jobs` reads it back).
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from coop.config import Settings
 from coop.connectors import bluesky_oauth, password_login, service
 from coop.connectors.outbound import Guard, Resolver
 from coop.connectors.registry import Registry
 from coop.connectors.store import Claim
-from coop.errors import SourceRejectedError, SourceTooLargeError
+from coop.errors import ConflictError, SourceRejectedError, SourceTooLargeError
 from coop.jobs.engine import SyncEngine, reason_for
 from coop.jobs.queue import InProcessQueue, JobQueue
 from coop.jobs.scheduler import Scheduler
@@ -62,9 +62,18 @@ def setup(
     return Jobs(vault, registry, guard, engine, queue, Scheduler(engine, queue))
 
 
-def get_jobs(extras: Mapping[str, Any]) -> Jobs:
-    jobs: Jobs = extras["jobs"]
-    return jobs
+class HasJobs(Protocol):
+    """What `get_jobs` needs of coop.http.runtime.Runtime (flows may not import http)."""
+
+    @property
+    def jobs(self) -> Jobs | None: ...
+
+
+def get_jobs(runtime: HasJobs) -> Jobs:
+    """The app's sync jobs; ConflictError where this process has none (the CLI's runtime)."""
+    if runtime.jobs is None:
+        raise ConflictError("Syncing is not available on this server.")
+    return runtime.jobs
 
 
 async def _queue_run(jobs: Jobs, claim: Claim) -> None:

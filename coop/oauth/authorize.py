@@ -25,8 +25,6 @@ from coop.apps.redirects import Origin, parse_redirect_uri
 from coop.consent import grants, tokens
 from coop.consent.disclosure import chosen_scopes
 from coop.consent.scopes import (
-    KNOWN_SCORERS_KEY,
-    SCORER_BANDS_KEY,
     known_scorer_names,
     parse_scopes,
     ranges_of,
@@ -128,9 +126,9 @@ async def validate(raw: ImmutableMultiDict[str, str], request: Request) -> Autho
         raise ClientRedirectError(
             "invalid_request", "PKCE is required: code_challenge with method S256.", target
         )
-    extras = get_runtime(request).extras
-    known = await known_scorer_names(extras.get(KNOWN_SCORERS_KEY))
-    target.bands = await scorer_bands(extras.get(SCORER_BANDS_KEY))
+    runtime = get_runtime(request)
+    known = await known_scorer_names(runtime.known_scorers)
+    target.bands = await scorer_bands(runtime.scorer_bands)
     try:
         target.scopes = parse_scopes(
             params.get("scope"), known_scorers=known, ranges=ranges_of(target.bands)

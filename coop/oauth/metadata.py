@@ -9,7 +9,7 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from coop.consent.scopes import KNOWN_SCORERS_KEY, PROFILE, known_scorer_names
+from coop.consent.scopes import PROFILE, known_scorer_names
 from coop.http.runtime import get_runtime
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
@@ -48,6 +48,6 @@ def build_metadata(issuer: str, known_scorers: Collection[str] | None) -> dict[s
 
 async def metadata_endpoint(request: Request) -> Response:
     runtime = get_runtime(request)
-    known = await known_scorer_names(runtime.extras.get(KNOWN_SCORERS_KEY))
+    known = await known_scorer_names(runtime.known_scorers)
     body = build_metadata(runtime.settings.issuer, known)
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})

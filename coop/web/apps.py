@@ -19,10 +19,8 @@ from coop.consent.grants import app_terms_version
 from coop.consent.models import Grant
 from coop.consent.personal import PAT_LIFETIME_LABELS
 from coop.consent.scopes import (
-    KNOWN_SCORERS_KEY,
     MEMBER_MANAGE,
     PROFILE,
-    SCORER_BANDS_KEY,
     describe_scope,
     known_scorer_names,
     scorer_bands,
@@ -62,7 +60,7 @@ async def apps_page(request: Request) -> Response:
     grants = await consent.list_grants(member_id=member.id)
     last = await consent.last_access(member_id=member.id)
     agreed = await app_terms.get_many_terms(keys={(g.app_id, g.terms_version) for g in grants})
-    bands = await scorer_bands(get_runtime(request).extras.get(SCORER_BANDS_KEY))
+    bands = await scorer_bands(get_runtime(request).scorer_bands)
     rows = [
         {
             "grant": g,
@@ -240,7 +238,7 @@ async def access_log_page(request: Request) -> Response:
 
 
 async def _known(request: Request) -> frozenset[str] | None:
-    return await known_scorer_names(get_runtime(request).extras.get(KNOWN_SCORERS_KEY))
+    return await known_scorer_names(get_runtime(request).known_scorers)
 
 
 async def _scope_choices(request: Request) -> list[tuple[str, str]]:

@@ -34,7 +34,7 @@ SESSION_ENDED = (
 
 
 def _jobs(request: Request) -> sync_jobs.Jobs:
-    return sync_jobs.get_jobs(get_runtime(request).extras)
+    return sync_jobs.get_jobs(get_runtime(request))
 
 
 def _optional_uuid(value: object) -> uuid.UUID | None:

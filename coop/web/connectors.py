@@ -25,7 +25,7 @@ UPLOAD_FIELD = "archive"
 
 
 def _jobs(request: Request) -> sync_jobs.Jobs:
-    return sync_jobs.get_jobs(get_runtime(request).extras)
+    return sync_jobs.get_jobs(get_runtime(request))
 
 
 async def catalogue_response(

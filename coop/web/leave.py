@@ -78,9 +78,7 @@ async def download_by_link(request: Request) -> Response:
 async def delete_page(request: Request) -> Response:
     member = await require_member(request)
     runtime = get_runtime(request)
-    what = await preview.preview_erasure(
-        member_id=member.id, registry=get_jobs(runtime.extras).registry
-    )
+    what = await preview.preview_erasure(member_id=member.id, registry=get_jobs(runtime).registry)
     return render(request, "leave_delete.html", {"preview": what, "counted": receipt.counted})
 
 
@@ -93,7 +91,7 @@ async def delete_account(request: Request) -> Response:
         vault=runtime.vault,
         settings=runtime.settings,
         member_id=member.id,
-        registry=get_jobs(runtime.extras).registry,
+        registry=get_jobs(runtime).registry,
     )
     forget_session(request)
     if result.receipt_token is None:  # a concurrent submit already erased: same outcome

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from coop.jobs.scoring import EXTRAS_KEY, ScoringFlow
+from coop.jobs.scoring import ScoringFlow
 from coop.members.models import Member
 from coop.scoring import service as scoring
 from coop.scoring.sandbox import InProcessRunner
@@ -38,7 +38,7 @@ class InProcessFlow(ScoringFlow):
 @pytest.fixture
 def flow(app: Any, vault: Vault) -> ScoringFlow:
     flow = InProcessFlow(vault=vault, runner=reference_runner())
-    app.state.runtime.extras[EXTRAS_KEY] = flow
+    app.state.runtime.scoring = flow
     return flow
 
 

@@ -239,8 +239,6 @@ async def test_api_lane_keeps_request_ids_security_headers_and_error_pages(
     response needs: X-Request-Id, the security headers, the body limit, JSON error answers."""
     import logging
 
-    from coop.api import routes
-
     member = await make_member(vault)
     token = await personal_token(member, ["profile"])
     response = await gql(client, token, QUERY, headers={"Cookie": "coop_session=stale"})
@@ -255,7 +253,10 @@ async def test_api_lane_keeps_request_ids_security_headers_and_error_pages(
         async def __call__(self, *args: Any) -> None:
             raise RuntimeError("SELECT secret FROM vault_member_key")
 
-    app.state.runtime.extras[routes._KEY] = Exploding()
+        async def aclose(self) -> None:
+            pass
+
+    app.state.runtime.graphql = Exploding()
     with caplog.at_level(logging.ERROR, logger="coop.errors"):
         broken = await gql(client, token, QUERY)
     assert broken.status_code == 500

@@ -48,7 +48,7 @@ def settings(settings: Settings, github: FakeGitHub) -> Settings:
 
 
 def jobs_of(app: Any) -> sync_jobs.Jobs:
-    return sync_jobs.get_jobs(app.state.runtime.extras)
+    return sync_jobs.get_jobs(app.state.runtime)
 
 
 async def connect(client: httpx.AsyncClient, app: Any) -> httpx.Response:

@@ -25,7 +25,7 @@ def instance() -> Iterator[FakeMastodon]:
 
 
 def jobs_of(app: Any) -> sync_jobs.Jobs:
-    return sync_jobs.get_jobs(app.state.runtime.extras)
+    return sync_jobs.get_jobs(app.state.runtime)
 
 
 async def connect(client: httpx.AsyncClient, app: Any, fake: FakeMastodon) -> httpx.Response:

@@ -40,7 +40,7 @@ def other_instance() -> Iterator[FakeMastodon]:
 
 
 def jobs_of(app: Any) -> sync_jobs.Jobs:
-    return sync_jobs.get_jobs(app.state.runtime.extras)
+    return sync_jobs.get_jobs(app.state.runtime)
 
 
 async def start(client: httpx.AsyncClient, instance: str) -> httpx.Response:

@@ -21,7 +21,7 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 def jobs_of(app: Any) -> sync_jobs.Jobs:
-    return sync_jobs.get_jobs(app.state.runtime.extras)
+    return sync_jobs.get_jobs(app.state.runtime)
 
 
 def connection_id_from(response: httpx.Response) -> uuid.UUID:

@@ -97,12 +97,16 @@ async def test_the_app_runs_housekeeping_with_the_scheduler(settings: Settings, 
 
     app = build_app(dataclasses.replace(settings, scheduler=True), manage_db=False)
     async with app.router.lifespan_context(app):
-        housekeeping = app.state.runtime.extras["housekeeping"]
-        assert housekeeping._task is not None and not housekeeping._task.done()
+        housekeeping = app.state.runtime.housekeeping
+        assert (
+            housekeeping is not None
+            and housekeeping._task is not None
+            and not housekeeping._task.done()
+        )
     assert housekeeping._task is None
     quiet = build_app(settings, manage_db=False)  # COOP_SCHEDULER off in the test settings
     async with quiet.router.lifespan_context(quiet):
-        assert "housekeeping" not in quiet.state.runtime.extras
+        assert quiet.state.runtime.housekeeping is None
 
 
 async def test_a_failing_round_is_logged_and_the_next_one_runs(

@@ -51,7 +51,7 @@ async def test_the_app_lifespan_starts_and_stops_the_scheduler(settings: Setting
     from coop.app import build_app
 
     app = build_app(dataclasses.replace(settings, scheduler=True), manage_db=False)
-    jobs = sync_jobs.get_jobs(app.state.runtime.extras)
+    jobs = sync_jobs.get_jobs(app.state.runtime)
     async with app.router.lifespan_context(app):
         assert jobs.scheduler._task is not None and not jobs.scheduler._task.done()
     assert jobs.scheduler._task is None
@@ -62,6 +62,6 @@ async def test_coop_scheduler_0_keeps_the_scheduler_off(settings: Settings, db: 
 
     assert Settings.from_env({"COOP_SCHEDULER": "0"}).scheduler is False
     app = build_app(settings, manage_db=False)  # the test settings turn it off
-    jobs = sync_jobs.get_jobs(app.state.runtime.extras)
+    jobs = sync_jobs.get_jobs(app.state.runtime)
     async with app.router.lifespan_context(app):
         assert jobs.scheduler._task is None

@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from coop.consent.models import AuthorizationCode, Grant
-from coop.consent.scopes import KNOWN_SCORERS_KEY
 from coop.vault import Vault
 from tests.oauth.support import (
     ISSUER,
@@ -320,7 +319,7 @@ async def test_installed_scorer_registry_refuses_unknown_scorers(
     async def installed() -> list[str]:
         return ["reach"]
 
-    app.state.runtime.extras[KNOWN_SCORERS_KEY] = installed
+    app.state.runtime.known_scorers = installed
     reg = await register(vault)
     ok = authorize_params(reg, pkce()[1], scope="score:reach:history")
     assert (await member_client.get("/oauth/authorize", params=ok)).status_code == 200

@@ -140,5 +140,5 @@ def test_the_app_rescores_after_every_sync(settings: Settings) -> None:
 
     app = build_app(settings, manage_db=False)
     runtime = app.state.runtime
-    flow = runtime.extras["scoring"]
-    assert flow.after_sync in runtime.extras["jobs"].engine.after_sync
+    flow = runtime.scoring
+    assert flow.after_sync in runtime.jobs.engine.after_sync
