@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import secrets
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +17,8 @@ from coop.errors import ConfigError
 from coop.http.health import FORWARDING_HEADERS
 from tests.http.served import served
 
-TOKEN = secrets.token_urlsafe(32)
+# Fixed (a test value): a random one would make the test ids differ between xdist workers.
+TOKEN = "Q0i80aNEYMxxyALqapI4otTfwAqUohroqE_2ix8fkxw"
 LOOPBACK_PEERS = ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"]
 REMOTE_PEERS = ["192.0.2.2", "10.0.0.1", "::ffff:10.0.0.1", "fd00::2", "0.0.0.0", "testclient"]
 SPOOFS = [
