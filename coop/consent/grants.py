@@ -279,8 +279,9 @@ def reads_allowed(
     now: datetime,
 ) -> bool:
     """THE decision whether a grant lets its app read now, from the grant's columns and the
-    app's current terms version. Both the ORM checks (`is_live`) and the API's raw hot path
-    (jobs.reads) call it. A grant whose app changed its terms since the member agreed
+    app's current terms version: the one place a grant state is decided. The bearer decision
+    (`bearer.resolve_bearer`, on its statement's columns) and the ORM checks (`is_live`) call
+    it. A grant whose app changed its terms since the member agreed
     refuses reads exactly like a paused one, until the member agrees (`agree_to_terms`)."""
     return (
         status == ACTIVE
