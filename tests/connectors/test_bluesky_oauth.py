@@ -34,7 +34,7 @@ def settings(settings: Settings, pds: FakeBluesky) -> Settings:
 
 
 def jobs_of(app: Any) -> sync_jobs.Jobs:
-    return sync_jobs.get_jobs(app.state.runtime.extras)
+    return sync_jobs.get_jobs(app.state.runtime)
 
 
 def assert_error_page(response: httpx.Response, code: str) -> None:
