@@ -195,6 +195,23 @@ async def test_a_server_without_oauth_points_the_member_to_app_passwords(
     assert "App password" in response.text
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("pds_url", "https://another-pds.example"), ("authorization_server", "ftp://entryway")],
+)
+async def test_protected_resource_metadata_for_another_server_or_a_bad_issuer_is_not_used(
+    client: httpx.AsyncClient, app: Any, pds: FakeBluesky, field: str, value: str
+) -> None:
+    setattr(pds.auth, field, value)
+    await log_in_new_member(client)
+
+    response = await start(client)
+
+    assert response.status_code == 400
+    assert "(bluesky_oauth_unsupported)" in response.text
+    assert pds.auth.log.all() == []  # nothing was asked of any authorization server
+
+
 async def test_an_expired_access_token_is_refreshed_with_dpop_and_stored_sealed(
     client: httpx.AsyncClient, app: Any, pds: FakeBluesky
 ) -> None:

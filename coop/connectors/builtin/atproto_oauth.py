@@ -121,9 +121,15 @@ async def authorization_server_of(http: spec.HttpClient, pds: str) -> str:
     """The issuer the PDS names (RFC 9728 §3); its `resource` must be the PDS itself."""
     body = await _metadata(http, f"{pds}/.well-known/oauth-protected-resource")
     servers = body.get("authorization_servers")
-    if atproto.origin(body.get("resource")) != pds or not isinstance(servers, list) or not servers:
+    if not isinstance(servers, list) or not servers:
         raise _unsupported()
-    return atproto.origin(servers[0])
+    try:
+        resource, issuer = atproto.origin(body.get("resource")), atproto.origin(servers[0])
+    except spec.InvalidSourceError:  # not a bare https origin
+        raise _unsupported() from None
+    if resource != pds:
+        raise _unsupported()
+    return issuer
 
 
 def _offers(body: Mapping[str, Any], key: str, value: str) -> bool:
