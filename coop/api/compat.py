@@ -1,4 +1,6 @@
-"""Where coop leans on strawberry and graphql-core beyond their documented APIs: one place.
+"""Where coop leans on strawberry and graphql-core beyond their documented APIs: one place
+(the graphql-core schema strawberry built, the validation rules and awaitable test strawberry
+gives graphql-core, which coop's pipeline in coop.api.operation gives it too).
 
 The compiled plans (coop.api.plans) answer as graphql-core's executor with strawberry's
 resolvers would, so they hold only for the versions they were tested with. pyproject.toml
@@ -10,14 +12,32 @@ compat test, then the differential tests in test_plans.py, which force every err
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeGuard, cast
+
 from graphql import GraphQLSchema
+from graphql.validation import ASTValidationRule
 from strawberry import Schema
+from strawberry.execution import optimized_is_awaitable
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 # distribution -> the pins in pyproject.toml (kept equal by tests/api/test_compat.py)
 TESTED = {
     "strawberry-graphql": ">=0.341.2,<0.342",
     "graphql-core": ">=3.3.2,<3.4",
 }
+
+
+# The rules strawberry's own validation adds to graphql-core's specified rules (its
+# `strawberry.schema.schema.validate_document`): coop's pipeline validates with the same.
+STRAWBERRY_RULES: tuple[type[ASTValidationRule], ...] = (
+    MaybeNullValidationRule,
+    OneOfInputValidationRule,
+)
+# strawberry's faster awaitable test, which strawberry gives graphql-core's executor (typed
+# as returning bool, which it is in effect).
+is_awaitable = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable)
 
 
 class UnsupportedLibraryError(RuntimeError):

@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from inspect import isawaitable
-from typing import Any, TypeGuard, cast
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -47,12 +46,9 @@ from graphql import (
 )
 from graphql.validation import ASTValidationRule
 from strawberry import Schema
-from strawberry.execution import optimized_is_awaitable
-from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
-from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from coop.api.budget import validate_within_budget
-from coop.api.compat import core_schema
+from coop.api.compat import STRAWBERRY_RULES, core_schema, is_awaitable
 from coop.api.errors import UNEXPECTED_MESSAGE, Code, code_for_coop_error
 from coop.api.limits import (
     MAX_TOKENS,
@@ -71,14 +67,7 @@ log = logging.getLogger("coop.api")
 CACHE_SIZE = 256  # distinct document texts kept; unique texts must not grow memory unbounded
 # Linear, checked first: a document they refuse is never handed to the other rules.
 LIMIT_RULES: tuple[type[ASTValidationRule], ...] = (SelectionBreadth, DepthLimit, AliasLimit)
-RULES: tuple[type[ASTValidationRule], ...] = (
-    *specified_rules,
-    MaybeNullValidationRule,
-    OneOfInputValidationRule,
-)
-
-# strawberry's faster awaitable test (typed as returning bool, which it is in effect).
-_IS_AWAITABLE = cast("Callable[[Any], TypeGuard[Awaitable[Any]]]", optimized_is_awaitable)
+RULES: tuple[type[ASTValidationRule], ...] = (*specified_rules, *STRAWBERRY_RULES)
 
 
 class RequestError(Exception):
@@ -270,7 +259,7 @@ class Operations:
             variable_values=variables,
             operation_name=operation_name,
             executor_class=self.executor_class,
-            is_awaitable=_IS_AWAITABLE,
+            is_awaitable=is_awaitable,
             hide_suggestions=self.hide_suggestions,
             operation_extensions=None,  # strawberry's execution context expects it
         )

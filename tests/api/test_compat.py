@@ -14,6 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import graphql
 import pytest
@@ -22,7 +23,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from strawberry.resolvers import is_default_resolver
 
-from coop.api.compat import TESTED, UnsupportedLibraryError, core_schema
+from coop.api.compat import STRAWBERRY_RULES, TESTED, UnsupportedLibraryError, core_schema
 from coop.api.schema import schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,3 +101,24 @@ def test_graphql_core_still_offers_what_the_plans_call() -> None:
     assert callable(graphql.GraphQLFloat.coerce_output_value)  # a scalar's: set per instance
     assert callable(graphql.GraphQLEnumType.coerce_output_value)
     assert "path" in inspect.signature(graphql.located_error).parameters
+
+
+def test_strawberry_still_validates_with_the_rules_coop_adds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """coop validates with graphql-core's rules plus STRAWBERRY_RULES: the rules
+    strawberry's own validation adds, no more, no fewer."""
+    import strawberry.schema.schema as strawberry_schema
+
+    seen: list[Any] = []
+
+    def validate(_schema: Any, _document: Any, rules: Any) -> list[Any]:
+        seen.extend(rules)
+        return []
+
+    monkeypatch.setattr(strawberry_schema, "validate", validate)
+    strawberry_schema.validate_document(
+        core_schema(schema), graphql.parse("{ __typename }"), tuple(graphql.specified_rules)
+    )
+    added = [rule for rule in seen if rule not in graphql.specified_rules]
+    assert added == list(STRAWBERRY_RULES)
