@@ -602,6 +602,25 @@ def cmd_plugins_hash(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from coop.errors import SandboxUnavailableError
+    from coop.scoring import verify
+    from coop.scoring.sandbox import SandboxConfig
+
+    logging.getLogger("coop.scoring").setLevel(logging.ERROR)  # the verdicts say it all
+    bundles = verify.load(Path(args.path))
+    try:
+        verdicts = asyncio.run(verify.verify(SandboxConfig.from_settings(settings), bundles))
+    except SandboxUnavailableError as exc:
+        print(f"coop: {exc.message}", file=sys.stderr)
+        return 1
+    for verdict in verdicts:
+        print(verdict.line)
+    return 0 if all(v.reproduced for v in verdicts) else 1
+
+
 def cmd_plugins_new(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
@@ -741,6 +760,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore_cmd.add_argument("file", help="a file written by `coop backup`")
     restore_cmd.set_defaults(handler=cmd_restore)
+    verify_cmd = sub.add_parser(
+        "verify",
+        help="re-run the scorer of each proof bundle (a bundle file or an export ZIP) in the "
+        "sandbox; exit 0 only when every score reproduced",
+    )
+    verify_cmd.add_argument("path", metavar="PATH", help="a proof bundle or a member's export ZIP")
+    verify_cmd.set_defaults(handler=cmd_verify)
+
     plugins = sub.add_parser("plugins", help="scorer plugins")
     plugins_sub = plugins.add_subparsers(
         dest="plugins_command", required=True, parser_class=_Parser
