@@ -54,14 +54,17 @@ def _uuid_of(global_id: str, type_name: str) -> uuid.UUID | None:
         return None
 
 
-async def _set_scorer(info: Ctx, name: str, enabled: bool | None) -> SetScorerResult:
-    """Enable (True), disable (False) or accept the installed version of (None) a scorer."""
+async def _set_scorer(info: Ctx, name: str, action: str) -> SetScorerResult:
+    """Enable, disable, accept the installed version of, or keep the current score of
+    (decline the installed version of) a scorer."""
     ctx = info.context
     try:
-        if enabled is None:
+        if action == "accept":
             await ctx.backend.accept_scorer_version(ctx.principal, name)
+        elif action == "keep":
+            await ctx.backend.keep_scorer_version(ctx.principal, name)
         else:
-            await ctx.backend.set_scorer(ctx.principal, name, enabled)
+            await ctx.backend.set_scorer(ctx.principal, name, action == "enable")
         views = await ctx.backend.member_scorers(ctx.principal)
     except NotFoundError:
         return ScorerError(code=ScorerErrorCode.NOT_FOUND, message="No such scorer.")
@@ -123,7 +126,7 @@ class Mutation:
     async def enable_scorer(
         self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
     ) -> SetScorerResult | None:
-        return await _set_scorer(info, name, True)
+        return await _set_scorer(info, name, "enable")
 
     @strawberry.mutation(
         description="Stop a scorer and delete its scores.", extensions=needs_scope(MEMBER_MANAGE)
@@ -131,7 +134,7 @@ class Mutation:
     async def disable_scorer(
         self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
     ) -> SetScorerResult | None:
-        return await _set_scorer(info, name, False)
+        return await _set_scorer(info, name, "disable")
 
     @strawberry.mutation(
         description=(
@@ -145,7 +148,22 @@ class Mutation:
     async def accept_scorer_version(
         self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
     ) -> SetScorerResult | None:
-        return await _set_scorer(info, name, None)
+        return await _set_scorer(info, name, "accept")
+
+    @strawberry.mutation(
+        description=(
+            'Keep your current score of an enabled scorer ("Keep current score"): the '
+            "installed version waiting for you does not run on your data, and your last "
+            "score stays, frozen and `stale` for apps, until you accept the new version "
+            "with `acceptScorerVersion` or disable the scorer. `INVALID` when no new version "
+            "waits."
+        ),
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def keep_scorer_version(
+        self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
+    ) -> SetScorerResult | None:
+        return await _set_scorer(info, name, "keep")
 
     @strawberry.mutation(
         description="Revoke a grant: the app is refused from its next request.",

@@ -229,6 +229,11 @@ class ServiceBackend:
             raise NotFoundError()
         await self._flow().accept_version(member_id=principal.member_id, scorer=name)
 
+    async def keep_scorer_version(self, principal: Principal, name: str) -> None:
+        if await self._meta(name) is None:
+            raise NotFoundError()
+        await self._flow().keep_current(member_id=principal.member_id, scorer=name)
+
     async def set_scorer(self, principal: Principal, name: str, enabled: bool) -> None:
         if await self._meta(name) is None:
             raise NotFoundError()

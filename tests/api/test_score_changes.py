@@ -1,4 +1,5 @@
-"""Score.change (causes that add up), Score.stale and Score.version, acceptScorerVersion."""
+"""Score.change (causes that add up), Score.stale and Score.version, acceptScorerVersion,
+keepScorerVersion."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ SETTINGS = "{ viewer { scorerSettings { scorer { name version } enabled awaiting
 ACCEPT = """mutation { acceptScorerVersion(name: "reach") { __typename
   ... on SetScorerSuccess { scorer { scorer { version } awaitingConsent } }
   ... on ScorerError { code } } }"""
+
+
+KEEP = """mutation { keepScorerVersion(name: "reach") { __typename
+  ... on SetScorerSuccess { scorer { scorer { version } enabled } }
+  ... on ScorerError { code message } } }"""
+
+
+class NewerReach(ReachScorer):
+    version = "1.9.0"  # reads the same: a preview waits for the member
 
 
 class WiderReach(ReachScorer):
@@ -111,3 +121,64 @@ async def test_accepting_a_scorer_that_is_not_enabled_is_not_found(
     pat = await personal_token(member, ["member:manage"])
     body = (await gql(client, pat, ACCEPT)).json()
     assert body["data"]["acceptScorerVersion"] == {"__typename": "ScorerError", "code": "NOT_FOUND"}
+
+
+async def test_keeping_the_current_score_freezes_it_and_the_new_version_does_not_run(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    await scoring.enable_scorer(member_id=member.id, meta=flow.runner.meta("reach"))
+    await score(flow, member, 2)
+    app_token = (await grant_token(member, await make_app(vault), ["score:reach"])).access_token
+    pat = await personal_token(member, ["member:manage"])
+    before = await read(client, app_token)
+    assert isinstance(flow.runner, InProcessRunner)
+    flow.runner.add(NewerReach)  # the operator installed reach 1.9.0
+    await score(flow, member, 3)  # a preview, not a score
+
+    kept = (await gql(client, pat, KEEP)).json()["data"]["keepScorerVersion"]
+    assert kept == {
+        "__typename": "SetScorerSuccess",
+        "scorer": {"scorer": {"version": "1.9.0"}, "enabled": True},
+    }
+    await score(flow, member, 4)  # new data: the kept score stays
+    frozen = await read(client, app_token)
+    assert (frozen["value"], frozen["version"], frozen["stale"]) == (
+        before["value"],
+        ReachScorer.version,
+        True,
+    )
+    again = (await gql(client, pat, KEEP)).json()["data"]["keepScorerVersion"]
+    assert again == kept  # keeping twice is keeping
+
+    accepted = (await gql(client, pat, ACCEPT)).json()["data"]["acceptScorerVersion"]
+    assert accepted["__typename"] == "SetScorerSuccess"  # still possible after keeping
+    assert (await read(client, app_token))["version"] == "1.9.0"
+
+
+async def test_keeping_needs_a_new_version_and_an_enabled_scorer(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    pat = await personal_token(member, ["member:manage"])
+    body = (await gql(client, pat, KEEP)).json()["data"]["keepScorerVersion"]
+    assert (body["__typename"], body["code"]) == ("ScorerError", "NOT_FOUND")
+    await scoring.enable_scorer(member_id=member.id, meta=flow.runner.meta("reach"))
+    await score(flow, member, 2)
+    body = (await gql(client, pat, KEEP)).json()["data"]["keepScorerVersion"]
+    assert body == {
+        "__typename": "ScorerError",
+        "code": "INVALID",
+        "message": "There is no new version to decline.",
+    }
+
+
+async def test_keeping_needs_member_manage(
+    client: httpx.AsyncClient, vault: Vault, flow: ScoringFlow
+) -> None:
+    member = await make_member(vault)
+    await scoring.enable_scorer(member_id=member.id, meta=flow.runner.meta("reach"))
+    pat = await personal_token(member, ["profile"])
+    body = (await gql(client, pat, KEEP)).json()
+    assert body["data"]["keepScorerVersion"] is None
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
