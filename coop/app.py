@@ -74,7 +74,7 @@ class CoopApp(Starlette):
 async def scorer_band_edges(flow: scoring_jobs.ScoringFlow) -> dict[str, tuple[float, ...]]:
     """Each loaded scorer's band edges (none while the scorers cannot be loaded)."""
     try:
-        metas = await flow.available()
+        metas = await flow.installed()
     except CoopError:
         return {}
     return {m.name: bands_of(m.range, m.bands) for m in metas}

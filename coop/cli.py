@@ -631,6 +631,129 @@ def cmd_plugins_new(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _proposal_line(p: Any) -> str:
+    t = p.tally
+    votes = f"yes {t.yes}, no {t.no}, abstain {t.abstain} of {t.eligible}"
+    what = f"{p.kind:<8} {p.scorer} {p.version}"
+    if p.is_open:
+        return f"{p.id}  open    {what}  until {p.closes_at:%Y-%m-%d %H:%M}Z  {votes}"
+    return f"{p.id}  closed  {what}  {p.outcome}  {votes}"
+
+
+def _proposal_id(text: str) -> Any:
+    import uuid
+
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise InvalidInputError(
+            f"{text!r} is not a proposal id (see `coop proposals list`)"
+        ) from None
+
+
+def cmd_proposals_list(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.governance import service as governance
+
+    found = asyncio.run(with_db(settings, lambda: governance.list_proposals(state=args.state)))
+    if args.json:
+        import json
+
+        rows = [
+            {
+                "id": str(p.id),
+                "kind": p.kind,
+                "scorer": p.scorer,
+                "version": p.version,
+                "previous_version": p.previous_version,
+                "state": p.state,
+                "opened_by": p.opened_by,
+                "opened_at": p.opened_at.isoformat(),
+                "closes_at": p.closes_at.isoformat(),
+                "closed_at": p.closed_at.isoformat() if p.closed_at else None,
+                "outcome": p.outcome,
+                "tally": {"yes": p.tally.yes, "no": p.tally.no, "abstain": p.tally.abstain},
+                "eligible": p.tally.eligible,
+                "rules": p.rules.to_json(),
+                "distribution_hash": p.distribution_hash,
+            }
+            for p in found
+        ]
+        print(json.dumps({"governance": settings.governance, "proposals": rows}, indent=2))
+        return 0
+    if not settings.governance:
+        print("governance is off (COOP_GOVERNANCE): every installed scorer is offered")
+    for p in found:
+        print(_proposal_line(p))
+    if not found:
+        print("no proposals")
+    return 0
+
+
+def cmd_proposals_open(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.app import build_runtime
+    from coop.errors import GovernanceOffError
+    from coop.governance import service as governance
+    from coop.jobs.scoring import flow_for
+
+    if not settings.governance:
+        raise GovernanceOffError(
+            "Governance is off: set COOP_GOVERNANCE=1 first (docs/governance.md)."
+        )
+    logging.getLogger("coop.scoring").setLevel(logging.ERROR)
+    runtime = build_runtime(settings)
+
+    async def work() -> Any:
+        flow = flow_for(runtime)
+        try:
+            metas = {m.name: m for m in await flow.installed()}
+            meta = metas.get(args.scorer)
+            if meta is None:
+                raise InvalidInputError(
+                    f"no scorer named {args.scorer!r} is installed and loaded "
+                    "(see `coop plugins list`)",
+                    code="scorer_unavailable",
+                )
+            if args.version and args.version != meta.version and not args.retire:
+                raise InvalidInputError(
+                    f"{args.scorer} {args.version} is not installed (installed: {meta.version})",
+                    code="scorer_unavailable",
+                )
+            await governance.record_baseline(metas=list(metas.values()))
+            return await governance.open_proposal(
+                vault=runtime.vault,
+                meta=meta,
+                rules=flow.rules,
+                retire=args.retire,
+                distribution_hash=flow.distribution_hash(meta.name),
+            )
+        finally:
+            await flow.close()
+
+    opened = asyncio.run(with_db(settings, work))
+    print(
+        f"opened {opened.id}: {opened.kind} {opened.scorer} {opened.version}, voting until "
+        f"{opened.closes_at:%Y-%m-%d %H:%M}Z, {opened.tally.eligible} members on the roll"
+    )
+    return 0
+
+
+def cmd_proposals_close(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.jobs import governance as governance_flow
+
+    if args.due == bool(args.id):
+        raise InvalidInputError("give a proposal id or --due (not both)")
+
+    async def work() -> list[Any]:
+        if args.due:
+            return await governance_flow.close_due()
+        return [await governance_flow.close_proposal(proposal_id=_proposal_id(args.id))]
+
+    for closed in asyncio.run(with_db(settings, work)):
+        rules = closed.rules
+        print(f"{_proposal_line(closed)} (quorum {rules.quorum}%, majority over {rules.majority}%)")
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -801,7 +924,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plugins_new.add_argument("name", help="the scorer name, e.g. consistency")
     plugins_new.set_defaults(handler=cmd_plugins_new)
+    _add_proposals(sub)
     return parser
+
+
+def _add_proposals(sub: Any) -> None:
+    proposals = sub.add_parser("proposals", help="the members' votes on scorers (governance)")
+    proposals_sub = proposals.add_subparsers(
+        dest="proposals_command", required=True, parser_class=_Parser
+    )
+    listed = proposals_sub.add_parser("list", help="open proposals, then closed ones")
+    listed.add_argument("--state", choices=["open", "closed"], help="only these")
+    listed.add_argument("--json", action="store_true", help="print JSON, not lines")
+    listed.set_defaults(handler=cmd_proposals_list)
+    opened = proposals_sub.add_parser(
+        "open", help="put an installed scorer (version) to the members' vote, or its retirement"
+    )
+    opened.add_argument("scorer", metavar="SCORER", help="the scorer's name")
+    opened.add_argument("--version", help="the installed version the vote is about")
+    opened.add_argument("--retire", action="store_true", help="propose to retire the scorer")
+    opened.set_defaults(handler=cmd_proposals_open)
+    closed = proposals_sub.add_parser(
+        "close", help="close a proposal whose voting period is over and apply its outcome"
+    )
+    closed.add_argument("id", nargs="?", metavar="ID", help="the proposal's id")
+    closed.add_argument("--due", action="store_true", help="close every proposal that is due")
+    closed.set_defaults(handler=cmd_proposals_close)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -110,6 +110,13 @@ def _base_url(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _percent(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = _int(env, name, default, minimum=low)
+    if value > high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob coop reads. Build with `Settings.from_env()`; tests pass overrides."""
@@ -158,6 +165,10 @@ class Settings:
     scorer_require_isolation: bool | None = None
     # `coop serve --workers N --no-jobs` tells its web processes through the environment.
     serve_no_jobs: bool = False
+    governance: bool = False
+    governance_quorum: int = 25
+    governance_majority: int = 50
+    governance_voting_hours: int = 7 * 24
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -223,6 +234,10 @@ class Settings:
                 else _flag(env, "COOP_SCORER_REQUIRE_ISOLATION")
             ),
             serve_no_jobs=_flag(env, SERVE_NO_JOBS),
+            governance=_flag(env, "COOP_GOVERNANCE"),
+            governance_quorum=_percent(env, "COOP_GOVERNANCE_QUORUM", 25, 1, 100),
+            governance_majority=_percent(env, "COOP_GOVERNANCE_MAJORITY", 50, 50, 99),
+            governance_voting_hours=_int(env, "COOP_GOVERNANCE_VOTING_HOURS", 7 * 24, minimum=1),
             extra={k: v for k, v in env.items() if k.startswith("COOP_")},
         )
 

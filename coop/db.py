@@ -33,6 +33,7 @@ MODEL_MODULES = [
     "coop.connectors.oauth_models",
     "coop.portability.models",
     "coop.scoring.models",
+    "coop.governance.models",
 ]
 
 # SQLite: WAL (tortoise's default) lets readers run beside the writer, busy_timeout turns

@@ -296,3 +296,55 @@ class ConnectorNotConfiguredError(CoopError):
 
     code = "connector_not_configured"
     status = 503
+
+
+# -- governance (docs/governance.md) ------------------------------------------------------
+
+
+class ScorerNotApprovedError(ScorerUnavailableError):
+    """The members have not approved this scorer (or this version of it) yet."""
+
+    code = "scorer_not_approved"
+    status = 409
+
+
+class ProposalNotFoundError(NotFoundError):
+    """There is no such proposal."""
+
+    code = "proposal_not_found"
+
+
+class VotingClosedError(ConflictError):
+    """Voting on this proposal has closed; its outcome stands."""
+
+    code = "voting_closed"
+
+
+class VotingOpenError(ConflictError):
+    """This proposal is still open for voting; it closes at the end of its voting period."""
+
+    code = "voting_open"
+
+
+class NotEligibleError(PermissionDeniedError):
+    """You were not a member when this proposal opened, so you have no vote on it."""
+
+    code = "not_eligible"
+
+
+class InvalidChoiceError(InvalidInputError):
+    """A vote is yes, no or abstain."""
+
+    code = "invalid_choice"
+
+
+class ProposalExistsError(ConflictError):
+    """A proposal for this already exists or was already decided."""
+
+    code = "proposal_exists"
+
+
+class GovernanceOffError(ConflictError):
+    """Governance is off on this cooperative (COOP_GOVERNANCE)."""
+
+    code = "governance_off"

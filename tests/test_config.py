@@ -71,12 +71,30 @@ def test_outbound_allow_takes_cidrs_and_host_names() -> None:
         ("COOP_DB_STATEMENT_TIMEOUT", "soon", "must be a number of seconds"),
         ("COOP_DB_CONNECT_TIMEOUT", "0", "must be between 0 and 86400"),
         ("COOP_DB_POOL_SIZE", "0", "must be >= 1"),
+        ("COOP_GOVERNANCE", "maybe", "must be a boolean"),
+        ("COOP_GOVERNANCE_QUORUM", "0", "must be >= 1"),
+        ("COOP_GOVERNANCE_QUORUM", "101", "must be between 1 and 100"),
+        ("COOP_GOVERNANCE_MAJORITY", "49", "must be >= 50"),
+        ("COOP_GOVERNANCE_MAJORITY", "100", "must be between 50 and 99"),
+        ("COOP_GOVERNANCE_VOTING_HOURS", "0", "must be >= 1"),
     ],
 )
 def test_bad_numbers_are_config_errors(name: str, raw: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({name: raw})
     assert name in caught.value.message and message in caught.value.message
+
+
+def test_governance_is_off_by_default_with_documented_rules() -> None:
+    defaults = Settings.from_env({})
+    assert defaults.governance is False
+    assert (
+        defaults.governance_quorum,
+        defaults.governance_majority,
+        defaults.governance_voting_hours,
+    ) == (25, 50, 168)
+    on = Settings.from_env({"COOP_GOVERNANCE": "1", "COOP_GOVERNANCE_QUORUM": "40"})
+    assert (on.governance, on.governance_quorum) == (True, 40)
 
 
 def test_rate_limit_zero_turns_limiting_off() -> None:

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("transports", {"api", "web", "oauth"}),
     ("http", {"http"}),
     ("flows", {"portability", "jobs"}),
-    ("domains", {"scoring", "connectors", "apps", "consent", "members"}),
+    ("domains", {"scoring", "connectors", "apps", "consent", "members", "governance"}),
     ("infrastructure", {"vault", "db", "logs"}),
     ("leaves", {"config", "errors", "types", ""}),  # "" is coop/__init__.py
 ]

@@ -14,6 +14,7 @@ from typing import Generic, Protocol, TypeVar
 
 # The caller and the scores it reads are consent's own types (one Principal, one score).
 from coop.consent.bearer import CurrentScore, Principal
+from coop.governance.service import ProposalView
 
 T = TypeVar("T")
 
@@ -130,6 +131,15 @@ class ExportView:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class ProposalEntry:
+    """A proposal as one member sees it: with whether they are on its roll and their vote."""
+
+    proposal: ProposalView
+    eligible: bool
+    my_vote: str | None
+
+
 class Backend(Protocol):
     """The services the API calls. Every read of score data goes through consent and is
     logged; every method raises CoopError subclasses for expected failures."""
@@ -187,3 +197,11 @@ class Backend(Protocol):
     async def request_export(self, principal: Principal) -> ExportView: ...
 
     async def delete_account(self, principal: Principal) -> None: ...
+
+    async def proposals(
+        self, principal: Principal, state: str | None
+    ) -> Sequence[ProposalEntry]: ...
+
+    async def cast_vote(
+        self, principal: Principal, proposal_id: uuid.UUID, choice: str
+    ) -> ProposalEntry: ...

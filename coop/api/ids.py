@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-TYPES = frozenset({"Viewer", "Score", "Connection", "Grant"})
+TYPES = frozenset({"Viewer", "Score", "Connection", "Grant", "Proposal"})
 
 
 def encode(type_name: str, key: str) -> str:

@@ -10,6 +10,14 @@ from strawberry import Info
 
 from coop.api import ids
 from coop.api.context import ApiContext
+from coop.api.governance_types import (
+    CastVoteResult,
+    CastVoteSuccess,
+    Proposal,
+    VoteChoice,
+    VoteError,
+    VoteErrorCode,
+)
 from coop.api.member_types import (
     AccountError,
     AccountErrorCode,
@@ -37,7 +45,14 @@ from coop.api.member_types import (
 )
 from coop.api.permissions import needs_scope
 from coop.consent.scopes import MEMBER_MANAGE
-from coop.errors import ConflictError, CoopError, NotFoundError
+from coop.errors import (
+    ConflictError,
+    CoopError,
+    GovernanceOffError,
+    NotEligibleError,
+    NotFoundError,
+    VotingClosedError,
+)
 from coop.types import utcnow
 
 DELETE_CONFIRMATION = "delete my account"
@@ -92,6 +107,29 @@ async def _change_grant(info: Ctx, id: str, action: str) -> ChangeGrantResult:
             raise
         return GrantError(code=GrantErrorCode.INVALID_STATE, message=exc.message)
     return ChangeGrantSuccess(grant=Grant.of(view))
+
+
+_VOTE_ERRORS: tuple[tuple[type[CoopError], VoteErrorCode], ...] = (
+    (NotFoundError, VoteErrorCode.NOT_FOUND),
+    (VotingClosedError, VoteErrorCode.VOTING_CLOSED),
+    (NotEligibleError, VoteErrorCode.NOT_ELIGIBLE),
+    (GovernanceOffError, VoteErrorCode.GOVERNANCE_OFF),
+)
+
+
+async def _cast_vote(info: Ctx, proposal_id: str, choice: VoteChoice) -> CastVoteResult:
+    ctx = info.context
+    found = _uuid_of(proposal_id, "Proposal")
+    if found is None:
+        return VoteError(code=VoteErrorCode.NOT_FOUND, message="There is no such proposal.")
+    try:
+        entry = await ctx.backend.cast_vote(ctx.principal, found, choice.value)
+    except CoopError as exc:
+        for error, code in _VOTE_ERRORS:
+            if isinstance(exc, error):
+                return VoteError(code=code, message=exc.message)
+        raise
+    return CastVoteSuccess(proposal=Proposal.of(entry))
 
 
 @strawberry.type(description="Changes a member makes to their own account.")
@@ -164,6 +202,23 @@ class Mutation:
         self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
     ) -> SetScorerResult | None:
         return await _set_scorer(info, name, "keep")
+
+    @strawberry.mutation(
+        description=(
+            "Vote on a proposal of the cooperative (docs/governance.md). A second vote "
+            "replaces the first until the vote closes; who voted how is shown to nobody."
+        ),
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def cast_vote(
+        self,
+        info: Ctx,
+        proposal_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The proposal's global id.")
+        ],
+        choice: Annotated[VoteChoice, strawberry.argument(description="Yes, no or abstain.")],
+    ) -> CastVoteResult | None:
+        return await _cast_vote(info, proposal_id, choice)
 
     @strawberry.mutation(
         description="Revoke a grant: the app is refused from its next request.",

@@ -11,8 +11,10 @@ from strawberry import Info
 from coop.api import ids
 from coop.api.context import ApiContext
 from coop.api.errors import not_found
+from coop.api.governance_types import Proposal, ProposalState
 from coop.api.member_types import Connection, Grant
 from coop.api.mutations import Mutation
+from coop.api.permissions import needs_scope
 from coop.api.types import Node, Score, Scorer
 from coop.api.viewer import Viewer, viewer_for
 from coop.consent.scopes import MEMBER_MANAGE
@@ -69,6 +71,24 @@ class Query:
         if found is None:
             raise not_found()
         return found
+
+    @strawberry.field(
+        description=(
+            "The cooperative's proposals on scorers, open ones first, each with the tally, the "
+            "rules and your own vote (scope `member:manage`)."
+        ),
+        extensions=needs_scope(MEMBER_MANAGE),
+    )
+    async def proposals(
+        self,
+        info: Ctx,
+        state: Annotated[
+            ProposalState | None, strawberry.argument(description="Only open or closed ones.")
+        ] = None,
+    ) -> list[Proposal] | None:
+        ctx = info.context
+        found = await ctx.backend.proposals(ctx.principal, state.value if state else None)
+        return [Proposal.of(entry) for entry in found]
 
     @strawberry.field(description="The public catalogue of installed scorers.")
     async def scorers(self, info: Ctx) -> list[Scorer]:

@@ -24,6 +24,7 @@ from coop.api.backend import (
     HistoryEntryView,
     MemberScorerView,
     Page,
+    ProposalEntry,
     ScorerInfo,
     ScoreStateView,
 )
@@ -341,6 +342,30 @@ class ServiceBackend:
     async def request_export(self, principal: Principal) -> ExportView:
         link = await links.request_export(vault=self.runtime.vault, member_id=principal.member_id)
         return ExportView(download_path=link.path, expires_at=link.expires_at)
+
+    async def proposals(self, principal: Principal, state: str | None) -> Sequence[ProposalEntry]:
+        from coop.governance import service as governance
+
+        found = await governance.list_for_member(
+            vault=self.runtime.vault, member_id=principal.member_id, state=state
+        )
+        return [ProposalEntry(m.proposal, m.vote.eligible, m.vote.choice) for m in found]
+
+    async def cast_vote(
+        self, principal: Principal, proposal_id: uuid.UUID, choice: str
+    ) -> ProposalEntry:
+        from coop.errors import GovernanceOffError
+        from coop.governance import service as governance
+
+        if not self.runtime.settings.governance:
+            raise GovernanceOffError()
+        voted = await governance.vote_for_member(
+            vault=self.runtime.vault,
+            member_id=principal.member_id,
+            proposal_id=proposal_id,
+            choice=choice,
+        )
+        return ProposalEntry(voted.proposal, voted.vote.eligible, voted.vote.choice)
 
     async def delete_account(self, principal: Principal) -> None:
         jobs = self.runtime.jobs

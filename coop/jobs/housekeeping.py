@@ -12,7 +12,9 @@ Once at start and then every hour, in the server process that runs the scheduler
   (`members.sessions.purge_expired`);
 - deletes idle rate-limit buckets (PostgreSQL; `consent.ratelimit.purge_idle`);
 - deletes access-log rows past `COOP_ACCESS_LOG_RETENTION_DAYS`
-  (`consent.service.purge_access_log`).
+  (`consent.service.purge_access_log`);
+- closes proposals whose voting period is over and applies their outcome
+  (`jobs.governance.close_due`, docs/governance.md).
 
 Each step runs in its own transaction; a failing step is logged and retried next round, and
 does not stop the others.
@@ -26,12 +28,17 @@ from collections.abc import Awaitable, Callable
 from coop.config import Settings
 from coop.consent import ratelimit
 from coop.consent import service as consent
+from coop.jobs import governance
 from coop.jobs.periodic import Periodic
 from coop.members import sessions
 
 log = logging.getLogger("coop.jobs.housekeeping")
 
 INTERVAL_SECONDS = 3600.0
+
+
+async def _close_due_proposals() -> int:
+    return len(await governance.close_due())
 
 
 class Housekeeping(Periodic):
@@ -47,6 +54,7 @@ class Housekeeping(Periodic):
             "sessions": lambda: sessions.purge_expired(settings=settings),
             "rate_limits": ratelimit.purge_idle,
             "access_log": lambda: consent.purge_access_log(days=settings.access_log_retention_days),
+            "proposals": _close_due_proposals,
         }
 
     async def run_once(self) -> dict[str, int | None]:

@@ -17,7 +17,10 @@ from coop.config import Settings
 from coop.connectors import service as connectors
 from coop.consent import notices
 from coop.errors import SandboxUnavailableError, ScorerUnavailableError
+from coop.governance import service as governance
+from coop.governance.rules import Rules
 from coop.jobs.engine import SyncEngine, SyncOutcome
+from coop.jobs.governance import held_reason
 from coop.jobs.sync import Jobs
 from coop.scoring import previews, versions
 from coop.scoring import service as scoring
@@ -74,7 +77,11 @@ class ScoringFlow:
 
     vault: Vault
     runner: Runner
+    # COOP_GOVERNANCE: only versions the members approved are offered and run.
+    governance: bool = False
+    rules: Rules = field(default_factory=Rules.defaults)
     _declared: frozenset[str] | None = field(default=None, init=False, repr=False)
+    _discovered: bool = field(default=False, init=False, repr=False)
 
     async def start(self) -> None:
         if isinstance(self.runner, Sandbox):
@@ -96,12 +103,52 @@ class ScoringFlow:
             self._declared = frozenset(e.name for e in entries if e.allowed)
         return self._declared
 
-    async def available(self) -> list[ScorerMeta]:
-        """The scorers members may enable on this server (loaded and contract-valid)."""
+    async def installed(self) -> list[ScorerMeta]:
+        """The scorers loaded on this server (contract-valid), offered or not."""
         await self.start()
         if isinstance(self.runner, Sandbox):
             return self.runner.scorers()
         return []
+
+    async def available(self) -> list[ScorerMeta]:
+        """The scorers members may enable: the installed ones, and with governance on only
+        the versions the members approved (docs/governance.md)."""
+        metas = await self.installed()
+        if not self.governance:
+            return metas
+        await self.discover(metas)
+        return list(await governance.offered(metas))
+
+    async def discover(self, metas: Sequence[ScorerMeta]) -> None:
+        """Once per process: record the baseline the first time governance is on, and open
+        a proposal for each installed version nobody proposed yet."""
+        if self._discovered:
+            return
+        self._discovered = True
+        await governance.record_baseline(metas=metas)
+        for meta in metas:
+            if await governance.never_proposed(scorer=meta.name, version=meta.version):
+                await governance.open_proposal(
+                    vault=self.vault,
+                    meta=meta,
+                    rules=self.rules,
+                    distribution_hash=self.distribution_hash(meta.name),
+                    opened_by=governance.DISCOVERY,
+                )
+
+    def distribution_hash(self, name: str) -> str:
+        """The scorer distribution's content hash (coop.scoring.disthash; the RECORD hash
+        for an editable install), as `coop plugins list` shows it and COOP_PLUGINS pins it."""
+        if not isinstance(self.runner, Sandbox):
+            return ""
+        for status in self.runner.plugins:
+            if status.entry.name == name:
+                return status.entry.content_sha256 or status.entry.record_sha256
+        return ""
+
+    async def _check_offered(self, meta: ScorerMeta) -> None:
+        if self.governance:
+            await governance.require_approved(meta)
 
     async def plugins(self) -> list[PluginStatus]:
         await self.start()
@@ -113,14 +160,18 @@ class ScoringFlow:
 
     async def enable(self, *, member_id: uuid.UUID, scorer: str) -> list[scoring.ScoreOutcome]:
         """Enable a scorer for the member and compute its first score right away."""
-        await scoring.enable_scorer(member_id=member_id, meta=await self.meta(scorer))
+        meta = await self.meta(scorer)
+        await self._check_offered(meta)
+        await scoring.enable_scorer(member_id=member_id, meta=meta)
         return await self.recompute_member(member_id=member_id, scorers=[scorer])
 
     async def accept_version(
         self, *, member_id: uuid.UUID, scorer: str
     ) -> list[scoring.ScoreOutcome]:
         """The member accepts the installed version (what it reads now); it scores at once."""
-        await versions.accept_version(member_id=member_id, meta=await self.meta(scorer))
+        meta = await self.meta(scorer)
+        await self._check_offered(meta)
+        await versions.accept_version(member_id=member_id, meta=meta)
         return await self.recompute_member(member_id=member_id, scorers=[scorer])
 
     async def keep_current(self, *, member_id: uuid.UUID, scorer: str) -> None:
@@ -185,6 +236,10 @@ class ScoringFlow:
         records = await load_member_records(vault=self.vault, member_id=member_id, kinds=kinds)
         outcomes = []
         for meta in metas:
+            held = await self._held(member_id, meta)
+            if held is not None:
+                outcomes.append(held)
+                continue
             outcome = await scoring.compute_score(
                 vault=self.vault,
                 runner=self.runner,
@@ -202,6 +257,21 @@ class ScoringFlow:
             outcomes.append(outcome)
         return outcomes
 
+    async def _held(self, member_id: uuid.UUID, meta: ScorerMeta) -> scoring.ScoreOutcome | None:
+        """With governance on, a version the members have not approved does not run: the
+        member's last score stays, labelled with why (as a version they did not accept)."""
+        if not self.governance:
+            return None
+        found = await governance.standing(scorer=meta.name, version=meta.version)
+        if found.approved:
+            return None
+        await versions.label(
+            member_id=member_id,
+            scorer=meta.name,
+            reason=held_reason(meta.title, meta.version, found.reason),
+        )
+        return scoring.ScoreOutcome(meta.name, scoring.DROPPED, code="scorer_not_approved")
+
     async def after_sync(self, outcome: SyncOutcome) -> None:
         """The sync engine's hook: rescore the member once new records are committed."""
         await self.recompute_member(member_id=outcome.member_id)
@@ -217,7 +287,12 @@ def flow_for(runtime: RuntimeLike) -> ScoringFlow:
     flow = runtime.scoring
     if flow is None:
         sandbox = Sandbox(SandboxConfig.from_settings(runtime.settings))
-        flow = runtime.scoring = ScoringFlow(vault=runtime.vault, runner=sandbox)
+        flow = runtime.scoring = ScoringFlow(
+            vault=runtime.vault,
+            runner=sandbox,
+            governance=runtime.settings.governance,
+            rules=Rules.from_settings(runtime.settings),
+        )
         if runtime.jobs is not None:  # rescore after each sync
             flow.register(runtime.jobs.engine)
     return flow

@@ -27,6 +27,7 @@ from coop.config import Settings
 from coop.connectors.registry import Registry
 from coop.consent.models import Grant
 from coop.db import db_kind
+from coop.governance import service as governance
 from coop.members.models import LoginThrottle, Member
 from coop.portability import inventory, ledger, upstream, webhooks
 from coop.portability.models import (
@@ -85,6 +86,9 @@ class Erasure:
 
 async def _plan(vault: Vault, registry: Registry | None, member_id: uuid.UUID) -> Plan:
     counts = await inventory.count_rows(member_id)
+    votes = await governance.count_votes(vault=vault, member_id=member_id)
+    if votes:
+        counts["governance_ballot"] = votes
     subjects: dict[uuid.UUID, str] = {}
     for row in (
         await Grant.filter(member_id=member_id).order_by("created_at").values("app_id", "subject")
@@ -116,6 +120,8 @@ async def _destroy_key(vault: Vault, plan: Plan, hash_: str) -> tuple[DeletionLe
         )
         if member is not None:
             await LoginThrottle.filter(key=f"email:{member.email_index}").delete()
+        # Ballots are reached only through links sealed under the member's key: before it goes.
+        await governance.withdraw_member(vault=vault, member_id=plan.member_id)
         await _lock_out(vault, plan.member_id, entry.id)
         for notice in plan.notices:
             await _create_delivery(entry, notice)
@@ -290,6 +296,7 @@ async def resume_pending(*, vault: Vault, settings: Settings) -> int:
 
 async def _destroy_again(vault: Vault, member_id: uuid.UUID, entry: DeletionLedger) -> None:
     async with in_transaction():
+        await governance.withdraw_member(vault=vault, member_id=member_id)
         await _lock_out(vault, member_id, entry.id)
         # From now on the lock-out names the member: a later resume needs no scan.
         entry.key_destroyed_at = utcnow()

@@ -34,6 +34,7 @@ from coop.consent.models import (
 )
 from coop.db import db_kind
 from coop.errors import IntegrityError
+from coop.governance import service as governance
 from coop.members.models import Member, WebSession
 from coop.portability import consent_receipts
 from coop.portability.zipstream import ZipStream
@@ -439,6 +440,23 @@ async def _apps(member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
 # -- the archive ------------------------------------------------------------------------------
 
 
+async def _votes(vault: Vault, member_id: uuid.UUID) -> AsyncIterator[dict[str, Any]]:
+    """The member's own votes on the cooperative's proposals (ballots are not member-keyed
+    rows: they are found through the links sealed under the member's key)."""
+    for voted in await governance.list_own_votes(vault=vault, member_id=member_id):
+        p = voted.proposal
+        yield {
+            "proposal_id": str(p.id),
+            "kind": p.kind,
+            "scorer": p.scorer,
+            "version": p.version,
+            "state": p.state,
+            "outcome": p.outcome or None,
+            "closes_at": _iso(p.closes_at),
+            "choice": voted.vote.choice,
+        }
+
+
 def _readme(generated_at: datetime) -> bytes:
     text = resources.files("coop.portability").joinpath("export_readme.md").read_text()
     return text.replace("{generated_at}", generated_at.isoformat()).encode()
@@ -483,6 +501,7 @@ async def _build(
         ),
         ("access_log.json", _array(counter, "access_log.json", _access_log(mid))),
         ("apps.json", _array(counter, "apps.json", _apps(mid))),
+        ("votes.json", _array(counter, "votes.json", _votes(vault, mid))),
     ]
     for name, pieces in entries:
         async for chunk in archive.entry(name, pieces):

@@ -44,6 +44,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "score_preview": ("preview of a new scorer version", "previews of new scorer versions"),
     "scorer_consent": ("scorer you enabled", "scorers you enabled"),
     "scorer_consent_event": ("scorer choice history entry", "scorer choice history entries"),
+    # Votes are not member-keyed rows (docs/governance.md): erase counts them itself.
+    "governance_ballot": ("vote on a cooperative proposal", "votes on cooperative proposals"),
 }
 KIND_LABELS = {table: plural for table, (_, plural) in KINDS.items()}
 _SINGULAR = {plural: singular for singular, plural in KINDS.values()}

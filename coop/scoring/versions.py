@@ -199,6 +199,24 @@ async def keep_current(*, member_id: uuid.UUID, meta: ScorerMeta) -> None:
         await _event(member_id, meta.name, "kept", meta, f"kept version {found.accepted.version}")
 
 
+async def label(*, member_id: uuid.UUID, scorer: str, reason: str) -> None:
+    """Mark the member's last score of `scorer` stale with `reason` (the cooperative has not
+    approved the installed version: it does not run). The next run it may make clears it."""
+    await (
+        ScorerConsent.filter(member_id=member_id, scorer=scorer)
+        .exclude(stale_reason=reason)
+        .update(stale_reason=reason)
+    )
+
+
+async def label_all(*, scorer: str, reason: str) -> int:
+    """`label` for every member who has `scorer` enabled (a vote's outcome)."""
+    updated: int = await ScorerConsent.filter(scorer=scorer, enabled=True).update(
+        stale_reason=reason
+    )
+    return updated
+
+
 async def _mark(consent: ScorerConsent, reason: str) -> None:
     if consent.stale_reason != reason:
         consent.stale_reason = reason

@@ -10,7 +10,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from coop.web import account, connect_oauth, leave, login, receipts, scorers, scores
+from coop.web import account, connect_oauth, cooperative, leave, login, receipts, scorers, scores
 from coop.web import apps as apps_pages
 from coop.web import connectors as connector_pages
 from coop.web.templating import STATIC_DIR, static_version
@@ -42,6 +42,7 @@ def routes() -> list[BaseRoute]:
         *connect_oauth.routes(),
         *apps_pages.routes(),
         *receipts.routes(),
+        *cooperative.routes(),
         # Only static files are compressed: pages carry the CSRF token next to text a member
         # or an app chose, which compression would expose to BREACH-style length probing.
         Mount("/static", GZipMiddleware(Assets(directory=str(STATIC_DIR))), name="static"),

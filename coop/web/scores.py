@@ -12,6 +12,8 @@ from starlette.routing import BaseRoute, Route
 
 from coop.connectors.spec import KINDS
 from coop.errors import NotFoundError, SandboxUnavailableError
+from coop.governance import service as governance
+from coop.governance.service import ProposalView
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
@@ -83,7 +85,7 @@ async def _pending(runtime: Runtime, member_id: uuid.UUID) -> dict[str, versions
 
 async def _metas(flow: ScoringFlow) -> dict[str, ScorerMeta]:
     try:
-        return {m.name: m for m in await flow.available()}
+        return {m.name: m for m in await flow.installed()}
     except SandboxUnavailableError:
         return {}
 
@@ -127,8 +129,16 @@ async def dashboard(request: Request) -> Response:
         "labels": LABELS,
         "enabled": enabled,
         "pending": await _pending(runtime, member.id) if scores else {},
+        "votes_open": await _votes_open(runtime),
     }
     return render(request, "scores.html", context)
+
+
+async def _votes_open(runtime: Runtime) -> list[ProposalView]:
+    """Open proposals, for the notice on Scores (governance on only)."""
+    if not runtime.settings.governance:
+        return []
+    return await governance.list_proposals(state=governance.OPEN)
 
 
 async def score_detail(request: Request) -> Response:

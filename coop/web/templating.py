@@ -30,6 +30,7 @@ NAV_PREFIXES = (
     ("connectors", "/connections"),
     ("scorers", "/scorers"),
     ("apps", "/apps"),
+    ("cooperative", "/cooperative"),
     ("developer", "/developer"),
     ("access_log", "/access-log"),
     ("account", "/account"),

@@ -30,7 +30,7 @@ def reference_runner() -> InProcessRunner:
 class InProcessFlow(ScoringFlow):
     """The scoring flow with in-process scorers: its catalogue is what the runner holds."""
 
-    async def available(self) -> list[ScorerMeta]:
+    async def installed(self) -> list[ScorerMeta]:
         assert isinstance(self.runner, InProcessRunner)
         return [meta for _, meta in self.runner.scorers.values()]
 

@@ -56,6 +56,7 @@ MEMBER_PAGES = [
     ("/apps", "Apps"),
     ("/developer", "Developer"),
     ("/access-log", "Access log"),
+    ("/cooperative", "Cooperative"),
     ("/account", "Account"),
     ("/account/password", "password"),
     ("/account/export", "Export"),

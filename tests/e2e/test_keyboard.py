@@ -82,6 +82,7 @@ async def test_member_signs_up_logs_in_and_visits_every_page_by_keyboard(
         ("Scorers", "Scorers"),
         ("Apps", "Apps"),
         ("Access log", "Access log"),
+        ("Cooperative", "Cooperative"),
         ("Account", "Account"),
         ("Scores", "Scores"),
     ):

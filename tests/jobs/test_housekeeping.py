@@ -34,6 +34,7 @@ async def test_one_round_cleans_tokens_grants_and_sessions(
         "sessions": 0,
         "rate_limits": 0,
         "access_log": 0,
+        "proposals": 0,
     }
     clock.advance(31 * 86400 + 60)
     try:
@@ -42,7 +43,14 @@ async def test_one_round_cleans_tokens_grants_and_sessions(
         clock.reset()
     # The grant ran out after a day: its code and token row, ended 30 days ago, go; the grant
     # is recorded as expired; the session passed its absolute timeout.
-    assert done == {"oauth": 2, "grants": 1, "sessions": 1, "rate_limits": 0, "access_log": 0}
+    assert done == {
+        "oauth": 2,
+        "grants": 1,
+        "sessions": 1,
+        "rate_limits": 0,
+        "access_log": 0,
+        "proposals": 0,
+    }
     assert (await Grant.get(id=item.grant.id)).status == "expired"
     assert await WebSession.filter(member_id=member.id).count() == 0
     assert await OAuthToken.filter(grant_id=item.grant.id).count() == 0
@@ -88,7 +96,14 @@ async def test_a_failing_step_does_not_stop_the_others(
     housekeeping.steps["oauth"] = broken
     with caplog.at_level(logging.WARNING, logger="coop.jobs.housekeeping"):
         done = await housekeeping.run_once()
-    assert done == {"oauth": None, "grants": 0, "sessions": 0, "rate_limits": 0, "access_log": 0}
+    assert done == {
+        "oauth": None,
+        "grants": 0,
+        "sessions": 0,
+        "rate_limits": 0,
+        "access_log": 0,
+        "proposals": 0,
+    }
     assert [r.step for r in caplog.records] == ["oauth"]  # type: ignore[attr-defined]
 
 

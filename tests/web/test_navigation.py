@@ -18,6 +18,7 @@ from coop.web.templating import active_nav_for
         ("/developer", "developer"),
         ("/developer/tokens", "developer"),
         ("/access-log", "access_log"),
+        ("/cooperative", "cooperative"),
         ("/scoresheet", None),
     ],
 )

@@ -70,6 +70,7 @@ async def test_logged_in_header_has_every_section_and_a_log_out_button(
         ("/scorers", "Scorers"),
         ("/apps", "Apps"),
         ("/access-log", "Access log"),
+        ("/cooperative", "Cooperative"),
         ("/account", "Account"),
     ]:
         assert f'<a href="{href}"' in html and f">{name}</a>" in html

@@ -1,0 +1,1 @@
+"""Governance: members vote on which scorers (and which versions) the cooperative offers."""
