@@ -87,6 +87,12 @@ PLANNED_ASYNC: dict[tuple[str, str], tuple[str | None, Callable[..., Awaitable[A
 }
 
 
+# Where a value sits in the response: keys and list indexes (GraphQLError.path).
+Path = list[str | int]
+# The response keys of one object, and their JSON values.
+Data = dict[str, Any]
+
+
 class _Null(Exception):
     """A non-null field had no value: its parent becomes null (and so on up)."""
 
@@ -157,11 +163,11 @@ async def _object(
     fields: tuple[_Field, ...],
     source: Any,
     ctx: ApiContext,
-    path: list[Any],
-    errors: list[Any],
+    path: Path,
+    errors: list[GraphQLError],
     values: dict[str, Any],
-) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+) -> Data:
+    result: Data = {}
     pending: list[tuple[_Field, Coroutine[Any, Any, Any]]] = []
     for field in fields:
         if field.typename is not None:
@@ -204,7 +210,7 @@ async def _object(
     return result
 
 
-def _none(field: _Field, path: list[Any], errors: list[Any], *, nullable: bool) -> Any:
+def _none(field: _Field, path: Path, errors: list[GraphQLError], *, nullable: bool) -> Any:
     if nullable:
         return None
     name = f"{field.parent}.{field.node.name.value}"
@@ -212,7 +218,9 @@ def _none(field: _Field, path: list[Any], errors: list[Any], *, nullable: bool) 
     return _failed(field, error, path, errors, nullable=nullable)
 
 
-def _leaf(field: _Field, value: Any, path: list[Any], errors: list[Any], *, nullable: bool) -> Any:
+def _leaf(
+    field: _Field, value: Any, path: Path, errors: list[GraphQLError], *, nullable: bool
+) -> Any:
     assert field.serialize is not None
     try:
         serialized = field.serialize(value)
@@ -225,7 +233,7 @@ def _leaf(field: _Field, value: Any, path: list[Any], errors: list[Any], *, null
 
 
 async def _async_field(
-    field: _Field, ctx: ApiContext, path: list[Any], errors: list[Any], values: dict[str, Any]
+    field: _Field, ctx: ApiContext, path: Path, errors: list[GraphQLError], values: dict[str, Any]
 ) -> Any:
     assert field.call is not None
     argument = field.argument if field.variable is None else values[field.variable]
@@ -240,8 +248,8 @@ async def _complete(
     field: _Field,
     value: Any,
     ctx: ApiContext,
-    path: list[Any],
-    errors: list[Any],
+    path: Path,
+    errors: list[GraphQLError],
     values: dict[str, Any],
 ) -> Any:
     if value is None:
@@ -255,8 +263,8 @@ async def _list(
     field: _Field,
     value: Any,
     ctx: ApiContext,
-    path: list[Any],
-    errors: list[Any],
+    path: Path,
+    errors: list[GraphQLError],
     values: dict[str, Any],
 ) -> Any:
     """Each item in order (they read nothing more), as graphql-core completes a list: the
@@ -286,8 +294,8 @@ async def _value(
     field: _Field,
     value: Any,
     ctx: ApiContext,
-    path: list[Any],
-    errors: list[Any],
+    path: Path,
+    errors: list[GraphQLError],
     values: dict[str, Any],
     *,
     nullable: bool,
@@ -304,7 +312,7 @@ async def _value(
 
 
 def _failed(
-    field: _Field, exc: Exception, path: list[Any], errors: list[Any], *, nullable: bool
+    field: _Field, exc: Exception, path: Path, errors: list[GraphQLError], *, nullable: bool
 ) -> Any:
     """Record the error; the value is null, or its parent is when it may not be."""
     errors.append(located_error(exc, [field.node], path))
