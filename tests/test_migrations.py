@@ -202,3 +202,20 @@ def test_schema_comparison_sees_a_dropped_unique_constraint(tmp_path: Path) -> N
     a = sqlite_schema(f"sqlite://{tmp_path / 'a.sqlite3'}")
     b = sqlite_schema(f"sqlite://{tmp_path / 'b.sqlite3'}")
     assert a - b == {("index", "t", ("token",), True)}
+
+
+def test_the_migrations_form_one_line() -> None:
+    """Every migration but the first depends on exactly one other, and exactly one is a leaf:
+    two engineers who each add a migration on the same parent must put one after the other
+    (rebase, then regenerate), or `coop makemigrations` cannot tell which is newest."""
+    folder = Path(importlib.import_module("coop.migrations").__file__ or "").parent
+    names = {p.stem for p in folder.glob("[0-9][0-9][0-9][0-9]_*.py")}
+    parents: dict[str, list[str]] = {}
+    for name in names:
+        module = importlib.import_module(f"coop.migrations.{name}")
+        parents[name] = [dep for _, dep in module.Migration.dependencies]
+    assert [n for n, deps in parents.items() if not deps] == ["0001_initial"]
+    assert all(len(deps) <= 1 and set(deps) <= names for deps in parents.values()), parents
+    depended_on = {dep for deps in parents.values() for dep in deps}
+    leaves = sorted(names - depended_on)
+    assert len(leaves) == 1, f"more than one newest migration: {leaves}"

@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0009_scorer_runs')]
+    dependencies = [('models', '0010_governance')]
 
     initial = False
 
