@@ -3,9 +3,12 @@ pages (which carry the CSRF token) are never compressed."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
+from coop.web.routes import STATIC_DIR
 from coop.web.templating import static_url
 
 pytestmark = pytest.mark.usefixtures("db")
@@ -51,3 +54,16 @@ async def test_pages_are_never_compressed(client: httpx.AsyncClient) -> None:
 
 async def test_a_missing_static_file_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/static/nothing.css")).status_code == 404
+
+
+def test_the_stylesheet_closes_every_block() -> None:
+    """An unclosed rule silently swallows every rule after it (it once hid the disclosure
+    level and run-state styles)."""
+    css = re.sub(r"/\*.*?\*/", "", (STATIC_DIR / "coop.css").read_text(), flags=re.S)
+    depth = 0
+    for line_number, line in enumerate(css.splitlines(), 1):
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"coop.css line {line_number} closes a block never opened"
+        if line and not line[0].isspace() and line[0] not in "}@" and "{" in line:
+            assert depth == 1, f"coop.css line {line_number} opens a rule inside another"
+    assert depth == 0
