@@ -112,6 +112,7 @@ async def open_shared_queue(
     await stack.enter_async_context(queue.open_async())
     jobs.dispatch = pgqueue.dispatcher(queue)
     jobs.engine.after_sync[:] = [pgqueue.rescore_later(queue)]
+    scoring.defer = partial(pgqueue.defer_score, queue)
     workload = pgqueue.Workload(
         settings,
         runtime.vault,

@@ -148,6 +148,7 @@ async def app(settings: Settings, db: str) -> AsyncIterator[Any]:
 
     built = build_app(settings, manage_db=False)
     yield built
+    await built.state.runtime.jobs.queue.drain()  # scoring queued by Enable, …
     await scoring_jobs.close(built.state.runtime)
 
 

@@ -30,6 +30,7 @@ class ContributionView:
 class ExplanationView:
     contributions: Sequence[ContributionView]
     reasons: Sequence[str]
+    breakdown: Sequence[tuple[str, float]] = ()  # (name, value) in the scorer's order
 
 
 @dataclass(frozen=True)

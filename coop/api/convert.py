@@ -53,10 +53,11 @@ def contributions_of(explanation: scoring.Explanation | None) -> list[Contributi
 
 def explanation_view(explanation: scoring.Explanation) -> ExplanationView:
     """An explanation opened by coop.scoring.service (`open_explanations`): contributions
-    with amount, reason and ref (never the record id), and reasons."""
+    with amount, reason and ref (never the record id), reasons and breakdown rows."""
     return ExplanationView(
         contributions=contributions_of(explanation),
         reasons=[str(r) for r in explanation.reasons],
+        breakdown=[(str(k), float(v)) for k, v in explanation.breakdown.items()],
     )
 
 

@@ -46,6 +46,7 @@ LIST_BOUNDS: Mapping[str, int] = {
     "reads": 10,
     "contributions": 50,
     "reasons": 20,
+    "breakdown": 100,  # MAX_BREAKDOWN
     "causes": 16,  # coop.scoring.causes.MAX_CAUSES
     "connections": 50,
     "grants": 100,

@@ -159,7 +159,11 @@ class Mutation:
         return SyncConnectionSuccess(connection=Connection.of(view))
 
     @strawberry.mutation(
-        description="Let a scorer run on your data.", extensions=needs_scope(MEMBER_MANAGE)
+        description=(
+            "Let a scorer run on your data. It answers at once; the first score is computed "
+            "in the background."
+        ),
+        extensions=needs_scope(MEMBER_MANAGE),
     )
     async def enable_scorer(
         self, info: Ctx, name: Annotated[str, strawberry.argument(description="The scorer's name.")]
@@ -179,7 +183,7 @@ class Mutation:
             "Accept the installed version of an enabled scorer: a new version waiting as a "
             "preview, or one that reads more than the version you accepted (see "
             "`MemberScorer.awaitingConsent`). It becomes your scorer and your score is "
-            "recomputed at once."
+            "recomputed in the background."
         ),
         extensions=needs_scope(MEMBER_MANAGE),
     )

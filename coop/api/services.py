@@ -228,7 +228,7 @@ class ServiceBackend:
     async def accept_scorer_version(self, principal: Principal, name: str) -> None:
         if await self._meta(name) is None:
             raise NotFoundError()
-        await self._flow().accept_version(member_id=principal.member_id, scorer=name)
+        await self._flow().accept_version(member_id=principal.member_id, scorer=name, wait=False)
 
     async def keep_scorer_version(self, principal: Principal, name: str) -> None:
         if await self._meta(name) is None:
@@ -239,7 +239,7 @@ class ServiceBackend:
         if await self._meta(name) is None:
             raise NotFoundError()
         if enabled:
-            await self._flow().enable(member_id=principal.member_id, scorer=name)
+            await self._flow().enable(member_id=principal.member_id, scorer=name, wait=False)
         else:
             await scoring.disable_scorer(member_id=principal.member_id, scorer=name)
 

@@ -59,12 +59,21 @@ class Contribution:
         return [Contribution(amount=c.amount, reason=c.reason, record=c.ref) for c in views]
 
 
+@strawberry.type(description="One named sub-value of a score (e.g. one week's count).")
+class BreakdownRow:
+    name: str = strawberry.field(description="What the value is of, as the scorer names it.")
+    value: float = strawberry.field(description="The sub-value.")
+
+
 @strawberry.type(description="Why a score has its value.")
 class Explanation:
     contributions: list[Contribution] = strawberry.field(
         description="The largest movers, at most 50, largest first."
     )
     reasons: list[str] = strawberry.field(description="Short sentences a person can read.")
+    breakdown: list[BreakdownRow] = strawberry.field(
+        description="Named sub-values (e.g. one per week), in the order the scorer gave them."
+    )
 
 
 @strawberry.enum(description="What moved a score (see `ChangeCause`).")
@@ -207,7 +216,9 @@ class Score(Node):
     async def explanation(self, info: Info[ApiContext, None]) -> Explanation | None:
         found: ExplanationView = await info.context.explanations.load(self.view)
         return Explanation(
-            contributions=Contribution.of(found.contributions), reasons=list(found.reasons)
+            contributions=Contribution.of(found.contributions),
+            reasons=list(found.reasons),
+            breakdown=[BreakdownRow(name=k, value=v) for k, v in found.breakdown],
         )
 
     @staticmethod

@@ -325,6 +325,11 @@ async def _revoke(
     return True
 
 
+async def has_records(*, member_id: uuid.UUID, kinds: Iterable[str]) -> bool:
+    """Whether the member has any record of these kinds (nothing is decrypted)."""
+    return await Record.filter(member_id=member_id, kind__in=list(kinds)).exists()
+
+
 async def list_records(
     *,
     vault: Vault,

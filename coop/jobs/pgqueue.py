@@ -6,7 +6,8 @@ The same job functions as the embedded default, run by whichever worker takes th
   connection (so "Sync now" answers "already running" at once) and defer the run; the
   scheduler does the same for due connections. A re-run continues from the last committed
   cursor (SY-02), so a job retried after a crash does nothing twice.
-- `coop.score`: rescore one member (deferred after each sync, one pending job per member).
+- `coop.score`: rescore one member (deferred after each sync, and by Enable, Recompute and
+  Accept in the member's pages; one pending job per member).
 - periodic: `coop.schedule` (due connections, every 15 s), `coop.webhooks` (due deletion
   notices, every 15 s), `coop.housekeeping` (hourly), `coop.recover` (every 30 s: jobs whose
   worker stopped sending heartbeats, e.g. killed with -9, are retried).
@@ -100,7 +101,7 @@ def _register(app: procrastinate.App) -> None:
         flow = _load().flow
         if flow is None:
             return 0
-        return len(await flow.recompute_member(member_id=uuid.UUID(member_id)))
+        return len(await flow.rescore_job(member_id=uuid.UUID(member_id)))
 
     @app.periodic(cron="* * * * * */15")
     @app.task(name="coop.schedule", queue="periodic", queueing_lock="coop.schedule")

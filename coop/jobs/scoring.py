@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -21,8 +21,9 @@ from coop.governance import service as governance
 from coop.governance.rules import Rules
 from coop.jobs.engine import SyncEngine, SyncOutcome
 from coop.jobs.governance import held_reason
+from coop.jobs.queue import JobQueue
 from coop.jobs.sync import Jobs
-from coop.scoring import previews, versions
+from coop.scoring import absence, declared, previews, versions
 from coop.scoring import service as scoring
 from coop.scoring.registry import discover
 from coop.scoring.runner import Runner
@@ -71,15 +72,24 @@ class RecordLink:
     url: str | None
 
 
+Defer = Callable[[uuid.UUID], Awaitable[None]]
+
+
 @dataclass
 class ScoringFlow:
-    """Recomputes members' scores. `runner` is the Sandbox in the server."""
+    """Recomputes members' scores. `runner` is the Sandbox in the server.
+
+    Scoring a member on request (Enable, Recompute, Accept) can run in the background: on the
+    shared queue (`defer`, PostgreSQL: any worker takes it), else on the in-process `queue`;
+    with neither (the CLI, tests that score in-process) it runs in the caller."""
 
     vault: Vault
     runner: Runner
     # COOP_GOVERNANCE: only versions the members approved are offered and run.
     governance: bool = False
     rules: Rules = field(default_factory=Rules.defaults)
+    queue: JobQueue | None = None
+    defer: Defer | None = None
     _declared: frozenset[str] | None = field(default=None, init=False, repr=False)
     _discovered: bool = field(default=False, init=False, repr=False)
 
@@ -158,21 +168,86 @@ class ScoringFlow:
         await self.start()
         return self.runner.meta(name)
 
-    async def enable(self, *, member_id: uuid.UUID, scorer: str) -> list[scoring.ScoreOutcome]:
-        """Enable a scorer for the member and compute its first score right away."""
+    async def enable(
+        self, *, member_id: uuid.UUID, scorer: str, wait: bool = True
+    ) -> list[scoring.ScoreOutcome]:
+        """Enable a scorer for the member and compute its first score: right away, or with
+        `wait=False` in the background (the consent is recorded and this returns at once)."""
         meta = await self.meta(scorer)
         await self._check_offered(meta)
         await scoring.enable_scorer(member_id=member_id, meta=meta)
-        return await self.recompute_member(member_id=member_id, scorers=[scorer])
+        return await self._score(member_id, [scorer], wait=wait)
 
     async def accept_version(
-        self, *, member_id: uuid.UUID, scorer: str
+        self, *, member_id: uuid.UUID, scorer: str, wait: bool = True
     ) -> list[scoring.ScoreOutcome]:
-        """The member accepts the installed version (what it reads now); it scores at once."""
+        """The member accepts the installed version (what it reads now); it scores at once
+        (or, with `wait=False`, in the background)."""
         meta = await self.meta(scorer)
         await self._check_offered(meta)
         await versions.accept_version(member_id=member_id, meta=meta)
-        return await self.recompute_member(member_id=member_id, scorers=[scorer])
+        return await self._score(member_id, [scorer], wait=wait)
+
+    async def _score(
+        self, member_id: uuid.UUID, scorers: Sequence[str], *, wait: bool
+    ) -> list[scoring.ScoreOutcome]:
+        if wait:
+            return await self.recompute_member(member_id=member_id, scorers=scorers)
+        await self.recompute_soon(member_id=member_id, scorers=scorers)
+        return []
+
+    async def recompute_soon(
+        self, *, member_id: uuid.UUID, scorers: Sequence[str] | None = None
+    ) -> list[str]:
+        """Queue a run of the member's enabled scorers (or those among `scorers`) and return
+        their names at once: each is marked queued until its run records how it went."""
+        names = await scoring.mark_queued(member_id=member_id, scorers=scorers)
+        if not names:
+            return []
+        if self.defer is not None:
+            await self.defer(member_id)  # the shared job scores every enabled scorer
+        elif self.queue is not None:
+            self.queue.submit(
+                f"score:{member_id}", lambda: self.rescore_job(member_id=member_id, scorers=names)
+            )
+        else:
+            await self.rescore_job(member_id=member_id, scorers=names)
+        return names
+
+    async def rescore_job(
+        self, *, member_id: uuid.UUID, scorers: Sequence[str] | None = None
+    ) -> list[scoring.ScoreOutcome]:
+        """The background job: score the member, and when no scorer can run here (no
+        sandbox), record that on the queued scorers instead of leaving them queued."""
+        try:
+            return await self.recompute_member(member_id=member_id, scorers=scorers)
+        except SandboxUnavailableError as exc:
+            names = await scoring.mark_queued(member_id=member_id, scorers=scorers)
+            await scoring.record_runs(member_id=member_id, scorers=names, status=exc.code)
+            log.warning("scoring unavailable", extra={"error": exc.code})
+            return []
+
+    async def why_no_score(
+        self, *, member_id: uuid.UUID, scorer: str, meta: ScorerMeta | None, available: bool
+    ) -> absence.Reason:
+        """Why the member has no score from `scorer` (coop.scoring.absence decides)."""
+        run = await scoring.get_run(member_id=member_id, scorer=scorer)
+        waiting = (await self.pending_versions(member_id=member_id)).get(scorer) if meta else None
+        facts = absence.Facts(
+            title=meta.title if meta else scorer,
+            installed=meta is not None,
+            scoring_available=available,
+            enabled=run.enabled,
+            ever_disabled=run.ever_disabled,
+            last_status=run.last_status,
+            last_run_at=run.last_run_at,
+            needs_consent=waiting is not None and waiting.gap.needs_consent,
+            kept=waiting is not None and waiting.kept,
+            has_records=meta is not None
+            and await connectors.has_records(member_id=member_id, kinds=meta.reads),
+            reads_words="; ".join(declared.describe(meta.read_fields())) if meta else "",
+        )
+        return absence.why_no_score(facts)
 
     async def keep_current(self, *, member_id: uuid.UUID, scorer: str) -> None:
         """ "Keep current score": the installed version does not become the member's score."""
@@ -295,6 +370,7 @@ def flow_for(runtime: RuntimeLike) -> ScoringFlow:
         )
         if runtime.jobs is not None:  # rescore after each sync
             flow.register(runtime.jobs.engine)
+            flow.queue = runtime.jobs.queue
     return flow
 
 

@@ -79,6 +79,12 @@ EXCLUDED = {
 }
 
 
+def _explanation(opened: dict[str, Any]) -> dict[str, Any]:
+    """A score's explanation with its breakdown as rows in the scorer's order."""
+    rows = scoring.breakdown_rows(opened.get("breakdown"))
+    return {**opened, "breakdown": [{"name": k, "value": v} for k, v in rows]}
+
+
 def _iso(value: datetime | str | None) -> str | None:
     if isinstance(value, str):  # a raw SQLite timestamp
         return datetime.fromisoformat(value).isoformat()
@@ -316,11 +322,13 @@ async def _scores(member_id: uuid.UUID, cipher: MemberCipher) -> AsyncIterator[d
             "value": row.value,
             "inputs_digest": row.inputs_digest,
             "computed_at": _iso(row.computed_at),
-            "explanation": cipher.open_json(
-                row.explanation_sealed,
-                table=scoring.TABLE,
-                column="explanation_sealed",
-                row=row.id,
+            "explanation": _explanation(
+                cipher.open_json(
+                    row.explanation_sealed,
+                    table=scoring.TABLE,
+                    column="explanation_sealed",
+                    row=row.id,
+                )
             ),
             "change": change,
         }

@@ -1,5 +1,6 @@
-"""What a scorer is given: only the kinds it reads (text only when it asks), and which of
-those kinds a run lacked. One rule for the server, `coop plugins run` and `coop.testing`."""
+"""What a scorer is given: only the kinds it reads and their declared fields (text only when
+it asks), and which of those kinds a run lacked. One rule for the server, `coop plugins run`
+and `coop.testing`."""
 
 from __future__ import annotations
 
@@ -10,14 +11,9 @@ from coop.scoring.validate import ScorerMeta
 
 
 def visible(meta: ScorerMeta, records: Iterable[InputRecord]) -> list[InputRecord]:
-    """What the server gives the scorer: only the kinds it reads, text only if it asks."""
-    return [
-        r
-        if meta.needs_text
-        else InputRecord(r.ref, r.kind, r.occurred_at, r.counts, None, r.network)
-        for r in records
-        if r.kind in meta.reads
-    ]
+    """What the server gives the scorer: only the kinds it reads, of those only the fields
+    it declares (`Scorer.fields`), text only if it asks."""
+    return [meta.visible(r) for r in records if r.kind in meta.reads]
 
 
 def unfed_kinds(reads: Sequence[str], kinds_given: Iterable[str]) -> list[str]:

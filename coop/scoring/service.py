@@ -1,8 +1,8 @@
 """Scoring use cases: scorer consents, computing and storing scores, reading them back.
 
 The scoring domain knows nothing of connectors: the flow in coop/jobs/scoring.py hands over
-`MemberRecord`s. Here they become the scorer's `InputRecord`s (only declared kinds, text only
-when asked for, a stable per-scorer opaque `ref` instead of the record id), run through a
+`MemberRecord`s. Here they become the scorer's `InputRecord`s (only declared kinds and fields, text
+only when asked for, a stable per-scorer opaque `ref` instead of the record id), run through a
 `Runner` (the sandbox), and the validated result is stored with its sealed explanation, its
 sealed inputs and the sealed decomposition of the change since the previous score
 (coop.scoring.causes).
@@ -21,7 +21,18 @@ from tortoise.transactions import in_transaction
 
 from coop import db
 from coop.errors import KeyMissingError, NotFoundError, ScorerError
-from coop.scoring import causes, changes, drift, health, inputs, previews, protocol, versions
+from coop.scoring import (
+    absence,
+    causes,
+    changes,
+    declared,
+    drift,
+    health,
+    inputs,
+    previews,
+    protocol,
+    versions,
+)
 from coop.scoring.changes import Change
 from coop.scoring.feeding import unfed_kinds
 from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
@@ -106,9 +117,10 @@ class ConsentEventView:
     scorer: str
     action: str
     scorer_version: str
-    reads: tuple[str, ...]
+    reads: tuple[str, ...]  # the kinds it read
     at: datetime
     note: str = ""
+    read_words: tuple[str, ...] = ()  # what it read, for the member ("…: dates only")
 
 
 # -- consent -------------------------------------------------------------------------------
@@ -136,7 +148,7 @@ async def _set_consent(
         scorer=scorer,
         action="enabled" if on else "disabled",
         scorer_version=meta.version if meta else "",
-        reads=",".join(meta.reads) if meta else "",
+        reads=declared.encode(meta.read_fields()) if meta else "",
         at=now,
     )
     return True
@@ -176,6 +188,47 @@ async def list_last_runs(*, member_id: uuid.UUID) -> dict[str, tuple[datetime | 
     return {str(s): (at, str(status)) for s, at, status in rows}
 
 
+async def mark_queued(*, member_id: uuid.UUID, scorers: Sequence[str] | None) -> list[str]:
+    """Mark the member's enabled scorers (those among `scorers`, or all) as queued for a run
+    (coop.scoring.absence.QUEUED) until the run records how it went; returns their names."""
+    query = ScorerConsent.filter(member_id=member_id, enabled=True)
+    if scorers is not None:
+        query = query.filter(scorer__in=list(scorers))
+    names = sorted(str(n) for n in await query.values_list("scorer", flat=True))
+    if names:
+        await ScorerConsent.filter(member_id=member_id, scorer__in=names).update(
+            last_status=absence.QUEUED
+        )
+    return names
+
+
+async def record_runs(*, member_id: uuid.UUID, scorers: Sequence[str], status: str) -> None:
+    """Record how a run of these scorers ended when it ended before scoring (no sandbox)."""
+    await ScorerConsent.filter(member_id=member_id, scorer__in=list(scorers)).update(
+        last_run_at=utcnow(), last_status=status
+    )
+
+
+@dataclass(frozen=True)
+class RunView:
+    """The consent row's run facts for one scorer (coop.scoring.absence decides from them)."""
+
+    enabled: bool
+    ever_disabled: bool
+    last_status: str
+    last_run_at: datetime | None
+
+
+async def get_run(*, member_id: uuid.UUID, scorer: str) -> RunView:
+    row = await ScorerConsent.get_or_none(member_id=member_id, scorer=scorer)
+    disabled = await ScorerConsentEvent.filter(
+        member_id=member_id, scorer=scorer, action="disabled"
+    ).exists()
+    if row is None:
+        return RunView(False, disabled, "", None)
+    return RunView(row.enabled, disabled, row.last_status, row.last_run_at)
+
+
 async def list_consent_events(
     *, member_id: uuid.UUID, scorer: str | None = None
 ) -> list[ConsentEventView]:
@@ -187,9 +240,10 @@ async def list_consent_events(
             e.scorer,
             e.action,
             e.scorer_version,
-            tuple(filter(None, e.reads.split(","))),
+            tuple(declared.decode(e.reads)),
             e.at,
             e.note,
+            tuple(declared.describe(declared.decode(e.reads))),
         )
         for e in await query.order_by("at")
     ]
@@ -211,13 +265,15 @@ def input_records(
         ref = vault.blind_index(str(record.record_id), purpose=f"scorer-ref:{meta.name}")[:24]
         ids[ref] = str(record.record_id)
         inputs.append(
-            InputRecord(
-                ref=ref,
-                kind=record.kind,
-                occurred_at=record.occurred_at,
-                counts=dict(record.counts),
-                text=record.text if meta.needs_text else None,
-                network=record.network,
+            meta.visible(
+                InputRecord(
+                    ref=ref,
+                    kind=record.kind,
+                    occurred_at=record.occurred_at,
+                    counts=record.counts,
+                    text=record.text,
+                    network=record.network,
+                )
             )
         )
     return inputs, ids
@@ -237,7 +293,9 @@ def _explanation_json(
             for c in result.contributions
         ],
         "reasons": list(result.reasons),
-        "breakdown": dict(result.breakdown),
+        # Rows as [name, value] pairs: sealed JSON sorts object keys, and the scorer's order
+        # ("week 1" before "week 10") is part of what it says.
+        "breakdown": [[k, v] for k, v in result.breakdown.items()],
         "input_refs": sorted(r.ref for r in inputs),
     }
 
@@ -484,6 +542,16 @@ async def _store(
 # -- reading -----------------------------------------------------------------------------
 
 
+def breakdown_rows(stored: object) -> list[tuple[str, float]]:
+    """A stored explanation's breakdown as (name, value) rows in the scorer's order: pairs
+    since coop kept the order; an object (older scores) in the order it was stored."""
+    if isinstance(stored, Mapping):
+        return [(str(k), float(v)) for k, v in stored.items()]
+    if isinstance(stored, list):
+        return [(str(k), float(v)) for k, v in stored]
+    return []
+
+
 def _explanation(data: Mapping[str, Any]) -> Explanation:
     return Explanation(
         contributions=tuple(
@@ -498,7 +566,7 @@ def _explanation(data: Mapping[str, Any]) -> Explanation:
             )
         ),
         reasons=tuple(data.get("reasons", [])),
-        breakdown=dict(data.get("breakdown", {})),
+        breakdown=dict(breakdown_rows(data.get("breakdown"))),
         record_count=len(data.get("input_refs", [])),
     )
 

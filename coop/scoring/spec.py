@@ -2,8 +2,9 @@
 
 A scorer is a class (or instance) with the attributes below and a pure `score` method:
 same records, same `now`, same version -> the same result, with no I/O. It sees only the
-record kinds it declares in `reads`, and only for members who enabled it. Its result explains
-itself: contributions that point at input records by `ref`, and reasons in plain words.
+record kinds it declares in `reads` (of a kind named in `fields`, only those fields), and only
+for members who enabled it. Its result explains itself: contributions that point at input
+records by `ref`, and reasons in plain words.
 
 Plugin authors import only this module and `coop.testing`.
 """
@@ -24,6 +25,9 @@ MAX_CONTRIBUTIONS = 50
 MAX_REASONS = 20
 MAX_TEXT = 280
 MAX_BREAKDOWN = 100  # named sub-values in ScoreResult.breakdown
+# The InputRecord fields a scorer may declare per kind in `Scorer.fields` (text is
+# `needs_text`). "occurred_at" is always among them: every record comes with its date.
+FIELDS = ("occurred_at", "counts", "network")
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,10 @@ class Scorer(Protocol):
     title: ClassVar[str]
     description: ClassVar[str]
     reads: ClassVar[tuple[str, ...]]  # record kinds, see coop.connectors.spec.KINDS
+    # Optional: for some kinds in `reads`, the only FIELDS it reads (always "occurred_at"),
+    # e.g. {"post": ("occurred_at",)} for post dates only. The sandbox passes nothing else
+    # (counts empty, network None). A kind not named here is read with all its fields.
+    fields: ClassVar[Mapping[str, tuple[str, ...]]]
     range: ClassVar[tuple[float, float]]
     needs_text: ClassVar[bool]
     homepage: ClassVar[str]
@@ -97,6 +105,7 @@ CONTRACT_MEMBERS: tuple[str, ...] = (
     "MAX_REASONS",
     "MAX_TEXT",
     "MAX_BREAKDOWN",
+    "FIELDS",
     "InputRecord",
     "InputRecord.ref",
     "InputRecord.kind",
@@ -120,6 +129,7 @@ CONTRACT_MEMBERS: tuple[str, ...] = (
     "Scorer.title",
     "Scorer.description",
     "Scorer.reads",
+    "Scorer.fields",
     "Scorer.range",
     "Scorer.needs_text",
     "Scorer.homepage",

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from coop.connectors.spec import KINDS
-from coop.scoring import spec
+from coop.scoring import declared, spec
 from coop.scoring.bands import check_bands
 from coop.types import is_web_url
 
@@ -53,6 +53,17 @@ class ScorerMeta:
     needs_text: bool
     homepage: str
     bands: tuple[float, ...] = ()  # declared band edges; () means ten equal bands of `range`
+    # Kinds read with only some fields, in `reads` order (kinds read whole are not listed).
+    fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def read_fields(self) -> dict[str, frozenset[str]]:
+        """Each kind it reads with the fields it gets (coop.scoring.declared)."""
+        return declared.reads_of(self.reads, dict(self.fields))
+
+    def visible(self, record: spec.InputRecord) -> spec.InputRecord:
+        """`record` as this scorer gets it: only its declared fields, text only if asked."""
+        fields = dict(self.fields).get(record.kind, declared.ALL)
+        return declared.visible(record, frozenset(fields), self.needs_text)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +76,7 @@ class ScorerMeta:
             "needs_text": self.needs_text,
             "homepage": self.homepage,
             "bands": list(self.bands),
+            "fields": {kind: list(names) for kind, names in self.fields},
         }
 
     @classmethod
@@ -80,6 +92,10 @@ class ScorerMeta:
             needs_text=bool(data["needs_text"]),
             homepage=str(data["homepage"]),
             bands=tuple(float(e) for e in data.get("bands", ())),
+            fields=tuple(
+                (str(kind), tuple(str(f) for f in names))
+                for kind, names in dict(data.get("fields") or {}).items()
+            ),
         )
 
 
@@ -90,6 +106,40 @@ def _text(obj: object, attr: str, *, required: bool = True, limit: int = 2000) -
     if len(value) > limit:
         raise ContractViolation(f"`{attr}` is longer than {limit} characters")
     return value
+
+
+def check_fields(fields: object, reads: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A scorer's optional `fields` declaration, normalised: kinds in `reads` order, fields
+    in spec.FIELDS order, kinds declared with every field left out (they read everything)."""
+    if fields is None:
+        return ()
+    if not isinstance(fields, Mapping):
+        raise ContractViolation(
+            "`fields` must map kinds in `reads` to tuples of field names, "
+            'e.g. {"post": ("occurred_at",)}'
+        )
+    known = ", ".join(spec.FIELDS)
+    for kind, names in fields.items():
+        if kind not in reads:
+            raise ContractViolation(f"`fields` names {kind!r}, which is not in `reads`")
+        if not isinstance(names, tuple | list) or not all(isinstance(n, str) for n in names):
+            raise ContractViolation(f"`fields[{kind!r}]` must be a tuple of field names ({known})")
+        unknown = [n for n in names if n not in spec.FIELDS]
+        if unknown:
+            hint = " (text is `needs_text`)" if "text" in unknown else ""
+            raise ContractViolation(
+                f"`fields[{kind!r}]` names unknown fields: {', '.join(unknown)}; "
+                f"known: {known}{hint}"
+            )
+        if "occurred_at" not in names:
+            raise ContractViolation(
+                f"`fields[{kind!r}]` must include 'occurred_at': every record comes with its date"
+            )
+    return tuple(
+        (kind, declared.ordered(fields[kind]))
+        for kind in reads
+        if kind in fields and set(fields[kind]) < declared.ALL
+    )
 
 
 def check_contract(scorer: object, *, entry_point_name: str | None = None) -> ScorerMeta:
@@ -113,14 +163,16 @@ def check_contract(scorer: object, *, entry_point_name: str | None = None) -> Sc
     unknown = [k for k in reads if k not in KINDS]
     if unknown:
         raise ContractViolation(f"`reads` names unknown kinds: {', '.join(map(str, unknown))}")
-    declared = getattr(scorer, "range", None)
+    kinds = tuple(dict.fromkeys(str(k) for k in reads))
+    fields = check_fields(getattr(scorer, "fields", None), kinds)
+    declared_range = getattr(scorer, "range", None)
     if (
-        not isinstance(declared, tuple | list)
-        or len(declared) != 2
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in declared)
+        not isinstance(declared_range, tuple | list)
+        or len(declared_range) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in declared_range)
     ):
         raise ContractViolation("`range` must be a pair of numbers (low, high)")
-    low, high = float(declared[0]), float(declared[1])
+    low, high = float(declared_range[0]), float(declared_range[1])
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ContractViolation("`range` must be finite with low < high")
     needs_text = getattr(scorer, "needs_text", False)
@@ -141,11 +193,12 @@ def check_contract(scorer: object, *, entry_point_name: str | None = None) -> Sc
         version=version,
         title=title,
         description=description,
-        reads=tuple(dict.fromkeys(str(k) for k in reads)),
+        reads=kinds,
         range=(low, high),
         needs_text=needs_text,
         homepage=homepage,
         bands=tuple(float(e) for e in bands or ()),
+        fields=fields,
     )
 
 
@@ -159,8 +212,8 @@ def reported_meta(data: object, *, entry_point_name: str) -> ScorerMeta:
     names = {f.name for f in fields(ScorerMeta)}
     if not isinstance(data, Mapping) or set(data) != names:
         raise ContractViolation("the reported declaration is malformed")
-    declared = SimpleNamespace(**data, api_version=spec.API_VERSION, score=_declared_score)
-    return check_contract(declared, entry_point_name=entry_point_name)
+    stated = SimpleNamespace(**data, api_version=spec.API_VERSION, score=_declared_score)
+    return check_contract(stated, entry_point_name=entry_point_name)
 
 
 def result_to_json(result: object) -> dict[str, Any]:

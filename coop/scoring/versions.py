@@ -1,23 +1,24 @@
 """Consent for new scorer versions, and their previews.
 
-A member's consent names the version they accepted and what it read (kinds, and whether it
-got text). When the installed version reads more, coop stops running it on that member's
-data until they accept it: the last score stays, marked stale with the reason. A new version
-that reads the same or less runs, but into a preview (coop.scoring.previews) that the member
-accepts ("Accept new version"), declines ("Keep current score": the last score stays, frozen
-and stale) or answers by disabling the scorer. Reading less is noted, never asked.
+A member's consent names the version they accepted and what it read (kinds with their fields,
+coop.scoring.declared, and whether it got text). When the installed version reads more (another
+kind, or more fields of a kind), coop stops running it on that member's data until they accept
+it: the last score stays, marked stale with the reason. A new version that reads the same or
+less runs, but into a preview (coop.scoring.previews) that the member accepts ("Accept new
+version"), declines ("Keep current score": the last score stays, frozen and stale) or answers
+by disabling the scorer. Reading less (a kind, or fields of a kind) is noted, never asked.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tortoise.transactions import in_transaction
 
-from coop.connectors.spec import KINDS
 from coop.errors import ConflictError, NotFoundError
+from coop.scoring import declared
 from coop.scoring.models import Score, ScorePreview, ScorerConsent, ScorerConsentEvent
 from coop.scoring.previews import PreviewView
 from coop.scoring.validate import ScorerMeta
@@ -31,7 +32,7 @@ KEPT = "kept"
 @dataclass(frozen=True)
 class Accepted:
     version: str
-    reads: tuple[str, ...]
+    reads: declared.Reads  # kind -> fields
     text: bool
 
 
@@ -41,10 +42,11 @@ class Gap:
 
     accepted: Accepted
     version: str
-    more: tuple[str, ...] = ()
+    more: declared.Reads = field(default_factory=dict)  # new kinds, or new fields of a kind
     text: bool = False  # it now reads text where the accepted one read none
-    less: tuple[str, ...] = ()
+    less: declared.Reads = field(default_factory=dict)  # kinds, or fields, no longer read
     no_text: bool = False
+    installed: declared.Reads = field(default_factory=dict)  # what the installed one reads
 
     @property
     def needs_consent(self) -> bool:
@@ -56,13 +58,13 @@ class Gap:
 
     def what_is_new(self) -> str:
         """In words, for the member: exactly what the new version reads in addition."""
-        parts = [KINDS.get(k, k) for k in self.more]
+        parts = declared.change_words(self.more, self.accepted.reads)
         if self.text:
             parts.append("the text of your posts")
         return "; ".join(parts)
 
     def note(self) -> str:
-        parts = [KINDS.get(k, k) for k in self.less]
+        parts = declared.change_words(self.less, self.installed)
         if self.no_text:
             parts.append("the text of your posts")
         return f"no longer reads {'; '.join(parts)}" if parts else "reads the same"
@@ -71,7 +73,7 @@ class Gap:
 def accepted_of(consent: ScorerConsent, meta: ScorerMeta) -> Accepted | None:
     if not consent.accepted_version:
         return None
-    reads = tuple(k for k in consent.accepted_reads.split(",") if k)
+    reads = declared.decode(consent.accepted_reads)
     return Accepted(consent.accepted_version, reads, consent.accepted_text)
 
 
@@ -85,20 +87,23 @@ async def _legacy(consent: ScorerConsent, meta: ScorerMeta) -> Accepted:
         .first()
     )
     if event is None or not event.scorer_version:
-        return Accepted(meta.version, meta.reads, meta.needs_text)
+        return Accepted(meta.version, meta.read_fields(), meta.needs_text)
     same = event.scorer_version == meta.version
-    reads = tuple(k for k in event.reads.split(",") if k)
+    reads = declared.decode(event.reads)
     return Accepted(event.scorer_version, reads, meta.needs_text if same else False)
 
 
 def gap(accepted: Accepted, meta: ScorerMeta) -> Gap:
+    """Reading more fields of a kind is reading more, like reading another kind."""
+    now = meta.read_fields()
     return Gap(
         accepted=accepted,
         version=meta.version,
-        more=tuple(k for k in meta.reads if k not in accepted.reads),
+        more=declared.wider(now, accepted.reads),
         text=meta.needs_text and not accepted.text,
-        less=tuple(k for k in accepted.reads if k not in meta.reads),
+        less=declared.wider(accepted.reads, now),
         no_text=accepted.text and not meta.needs_text,
+        installed=now,
     )
 
 
@@ -117,7 +122,8 @@ def stale_reason(found: Gap) -> str:
 async def record(*, consent: ScorerConsent, meta: ScorerMeta, action: str, note: str = "") -> None:
     """Accept `meta` on the consent row (its version and reads) and log `action`, if any."""
     now = utcnow()
-    consent.accepted_version, consent.accepted_reads = meta.version, ",".join(meta.reads)
+    consent.accepted_version = meta.version
+    consent.accepted_reads = declared.encode(meta.read_fields())
     consent.accepted_text, consent.stale_reason, consent.updated_at = meta.needs_text, "", now
     consent.kept_version = ""
     await consent.save(
@@ -143,7 +149,7 @@ async def _event(
         scorer=scorer,
         action=action,
         scorer_version=meta.version,
-        reads=",".join(meta.reads),
+        reads=declared.encode(meta.read_fields()),
         note=note[:300],
         at=utcnow(),
     )

@@ -7,7 +7,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from coop.connectors.spec import KINDS
 from coop.errors import (
     ConflictError,
     NotFoundError,
@@ -19,7 +18,7 @@ from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import get_runtime
 from coop.jobs.scoring import flow_for
-from coop.scoring import service
+from coop.scoring import absence, declared, service
 from coop.web.templating import render
 
 
@@ -37,10 +36,12 @@ async def scorers_page(request: Request) -> Response:
     entries = [
         {
             "meta": meta,
-            "reads": [KINDS.get(kind, kind) for kind in meta.reads],
+            "reads": declared.describe(meta.read_fields()),
             "enabled": consents.get(meta.name, False),
             "last_run": runs.get(meta.name, (None, ""))[0],
-            "last_status": runs.get(meta.name, (None, ""))[1],
+            "run": absence.latest_run(
+                title=meta.title, last_status=runs.get(meta.name, (None, ""))[1], value=None
+            ),
             "waiting": pending.get(meta.name),
         }
         for meta in available
@@ -49,23 +50,22 @@ async def scorers_page(request: Request) -> Response:
 
 
 async def enable(request: Request) -> Response:
+    """Record the consent and answer at once: the first score is computed in the background
+    (a slow scorer never holds the member's click); the pages show it being computed."""
     member = await require_member(request)
     await read_form(request)
     name = str(request.path_params["name"])
     flow = flow_for(get_runtime(request))
     try:
         meta = await flow.meta(name)
-        outcomes = await flow.enable(member_id=member.id, scorer=name)
+        await flow.enable(member_id=member.id, scorer=name, wait=False)
     except (ScorerUnavailableError, SandboxUnavailableError) as exc:
         return redirect_with_flash("/scorers", f"{exc.message} ({exc.code})", "error")
-    failed = [o.code for o in outcomes if o.status == "failed"]
-    if failed:
-        return redirect_with_flash(
-            "/scorers",
-            f"{meta.title} is on, but its first score could not be computed ({failed[0]}).",
-            "error",
-        )
-    return redirect_with_flash("/scorers", f"{meta.title} is on. Your score is on the Scores page.")
+    return redirect_with_flash(
+        "/scorers",
+        f"{meta.title} is on. Your score is being computed; it appears on the Scores page "
+        "when it is ready.",
+    )
 
 
 async def disable(request: Request) -> Response:
@@ -91,20 +91,14 @@ async def accept(request: Request) -> Response:
     flow = flow_for(get_runtime(request))
     try:
         meta = await flow.meta(name)
-        outcomes = await flow.accept_version(member_id=member.id, scorer=name)
+        await flow.accept_version(member_id=member.id, scorer=name, wait=False)
     except (ScorerUnavailableError, SandboxUnavailableError) as exc:
         return redirect_with_flash(back, f"{exc.message} ({exc.code})", "error")
     except NotFoundError as exc:
         return redirect_with_flash("/scorers", exc.message, "error")
-    failed = [o.code for o in outcomes if o.status == "failed"]
-    if failed:
-        return redirect_with_flash(
-            back,
-            f"You accepted {meta.title} {meta.version}, but it could not score ({failed[0]}).",
-            "error",
-        )
     return redirect_with_flash(
-        back, f"You accepted {meta.title} {meta.version}. Your score is current."
+        back,
+        f"You accepted {meta.title} {meta.version}. Your score is being recomputed with it.",
     )
 
 

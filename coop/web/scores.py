@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from coop.connectors.spec import KINDS
 from coop.errors import NotFoundError, SandboxUnavailableError
 from coop.governance import service as governance
 from coop.governance.service import ProposalView
@@ -19,7 +18,7 @@ from coop.http.csrf import read_form
 from coop.http.flash import redirect_with_flash
 from coop.http.runtime import Runtime, get_runtime
 from coop.jobs.scoring import RecordLink, ScoringFlow, flow_for
-from coop.scoring import service, versions
+from coop.scoring import absence, declared, service, versions
 from coop.scoring.validate import ScorerMeta
 from coop.web.templating import render
 
@@ -84,10 +83,16 @@ async def _pending(runtime: Runtime, member_id: uuid.UUID) -> dict[str, versions
 
 
 async def _metas(flow: ScoringFlow) -> dict[str, ScorerMeta]:
+    found = await _available(flow)
+    return found or {}
+
+
+async def _available(flow: ScoringFlow) -> dict[str, ScorerMeta] | None:
+    """The installed scorers by name, or None when no scorer can run here right now."""
     try:
         return {m.name: m for m in await flow.installed()}
     except SandboxUnavailableError:
-        return {}
+        return None
 
 
 def _record_ids(score: service.ScoreView) -> list[str]:
@@ -108,11 +113,13 @@ async def dashboard(request: Request) -> Response:
     member = await require_member(request)
     runtime = get_runtime(request)
     scores = await service.list_current_scores(vault=runtime.vault, member_id=member.id)
+    enabled = await service.list_enabled_scorers(member_id=member.id)
     cards: list[ScoreCard] = []
     records: dict[str, RecordLink] = {}
+    flow = flow_for(runtime)
+    metas = await _metas(flow) if enabled else {}
+    runs = await service.list_last_runs(member_id=member.id)
     if scores:
-        flow = flow_for(runtime)
-        metas = await _metas(flow)
         for score in scores:
             history = await service.list_history(
                 vault=runtime.vault, member_id=member.id, scorer=score.scorer, limit=30
@@ -122,8 +129,15 @@ async def dashboard(request: Request) -> Response:
         records = await flow.describe_records(
             member_id=member.id, record_ids=[i for s in scores for i in _record_ids(s)]
         )
-    enabled = await service.list_enabled_scorers(member_id=member.id)
+    scored = {s.scorer for s in scores}
+
+    def title(name: str) -> str:
+        meta = metas.get(name)
+        return meta.title if meta else name
+
     context = {
+        "computing": [title(n) for n in enabled if runs.get(n, (None, ""))[1] == absence.QUEUED],
+        "unscored": [(n, title(n)) for n in enabled if n not in scored],
         "cards": cards,
         "records": records,
         "labels": LABELS,
@@ -146,11 +160,13 @@ async def score_detail(request: Request) -> Response:
     runtime = get_runtime(request)
     name = str(request.path_params["name"])
     flow = flow_for(runtime)
-    metas = await _metas(flow)
+    available = await _available(flow)
+    metas = available or {}
     history = await service.list_history(
         vault=runtime.vault, member_id=member.id, scorer=name, limit=100
     )
-    if name not in metas and not history:
+    run = await service.get_run(member_id=member.id, scorer=name)
+    if name not in metas and not history and (available is not None or not run.enabled):
         raise NotFoundError("There is no scorer by that name.")
     current = None
     if history:
@@ -161,11 +177,26 @@ async def score_detail(request: Request) -> Response:
     for h in history:
         ids += _record_ids(h)
     meta = metas.get(name)
+    title = meta.title if meta else name
+    why = None
+    if current is None:
+        why = await flow.why_no_score(
+            member_id=member.id, scorer=name, meta=meta, available=available is not None
+        )
     context = {
         "name": name,
         "meta": meta,
-        "reads": [(k, KINDS.get(k, k)) for k in (meta.reads if meta else ())],
+        "reads": declared.describe(meta.read_fields()) if meta else [],
         "current": current,
+        "why": why,
+        "run": absence.latest_run(
+            title=title,
+            last_status=run.last_status,
+            value=current.value if current else None,
+        )
+        if run.enabled
+        else None,
+        "last_run_at": run.last_run_at,
         "history": history,
         "chart": chart(history, meta),
         "records": await flow.describe_records(member_id=member.id, record_ids=ids),
@@ -173,31 +204,31 @@ async def score_detail(request: Request) -> Response:
         "actions": ACTIONS,
         "events": await service.list_consent_events(member_id=member.id, scorer=name),
         "waiting": (await _pending(runtime, member.id)).get(name),
-        "enabled": name in await service.list_enabled_scorers(member_id=member.id),
+        "enabled": run.enabled,
     }
     return render(request, "score_detail.html", context)
 
 
 async def recompute(request: Request) -> Response:
+    """Queue a run and answer at once (Post/Redirect/Get): the page it returns to says the
+    run is queued, then (on reload, or by itself with coop.js) the new value or why not."""
     member = await require_member(request)
     form = await read_form(request)
     raw = str(form.get("scorer") or "")
     scorers = [raw] if raw else None
     back = f"/scores/{raw}" if raw else "/"
-    try:
-        outcomes = await flow_for(get_runtime(request)).recompute_member(
-            member_id=member.id, scorers=scorers
-        )
-    except SandboxUnavailableError as exc:
-        return redirect_with_flash(back, f"{exc.message} ({exc.code})", "error")
-    failed = [f"{o.scorer} ({o.code})" for o in outcomes if o.status == "failed"]
-    if failed:
-        return redirect_with_flash(
-            back, f"Some scores could not be computed: {', '.join(failed)}.", "error"
-        )
-    if not outcomes:
+    flow = flow_for(get_runtime(request))
+    queued = await flow.recompute_soon(member_id=member.id, scorers=scorers)
+    if not queued:
         return redirect_with_flash(back, "Enable a scorer first.", "error")
-    return redirect_with_flash(back, "Your scores were recomputed.")
+    if raw:
+        title = (await _metas(flow)).get(raw)
+        what = f"your {title.title if title else raw} score"
+    else:
+        what = "your scores" if len(queued) > 1 else "your score"
+    return redirect_with_flash(
+        back, f"Recomputing {what}. This page shows the result when it is ready."
+    )
 
 
 def routes() -> list[BaseRoute]:

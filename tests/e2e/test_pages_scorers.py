@@ -56,7 +56,7 @@ async def test_enabling_a_scorer_lists_what_it_reads_and_scores_again(
     await expect(cadence.locator("ul li").first).to_be_visible()
     await cadence.get_by_role("button", name="Enable").click()
     await expect(page.get_by_role("status")).to_contain_text(
-        "is on. Your score is on the Scores page."
+        "is on. Your score is being computed; it appears on the Scores page"
     )
     await nav(page, "Scores")
     heading = page.get_by_role("heading", name=re.compile(r"^Cadence: "))

@@ -184,7 +184,7 @@ async def test_a_member_previews_keeps_accepts_and_disables_new_versions(
     await expect(kept.get_by_role("button", name="Keep current score")).to_have_count(0)
 
     await kept.get_by_role("button", name="Accept new version").click()
-    await flash(page, "You accepted Upgrade 1.1.0. Your score is current.")
+    await flash(page, "You accepted Upgrade 1.1.0. Your score is being recomputed with it.")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Upgrade: 58.0")
     await expect(page.locator(".notice")).to_have_count(0)
     await expect(page.locator("main")).to_contain_text("new scorer version")

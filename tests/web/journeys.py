@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -89,3 +90,9 @@ def session_cookie(client: httpx.AsyncClient) -> str | None:
 def plant_session_cookie(client: httpx.AsyncClient, value: str) -> None:
     """Put a session cookie into the client's jar as if the server had set it."""
     client.cookies.set(SESSION_COOKIE, value, domain=client.base_url.host)
+
+
+async def finish_jobs(app: Any) -> None:
+    """Wait for the background jobs the app queued (Enable, Recompute and Accept score in the
+    background) to finish, as a member who waits for the page to say so would."""
+    await app.state.runtime.jobs.queue.drain()

@@ -18,7 +18,7 @@ from coop.types import utcnow
 from coop.vault import Vault
 from coop.web.templating import static_url
 from tests.scoring.factories import add_records, posts
-from tests.web.journeys import log_in_new_member, post_form
+from tests.web.journeys import finish_jobs, log_in_new_member, post_form
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -52,11 +52,12 @@ async def test_scorers_page_lists_what_each_scorer_reads(
 
 
 async def test_enabling_scores_and_the_dashboard_explains(
-    member_client: httpx.AsyncClient, vault: Vault
+    app: Any, member_client: httpx.AsyncClient, vault: Vault
 ) -> None:
     member = await member_with_records(vault)
     enabled = await post_form(member_client, "/scorers/reach/enable", page="/scorers")
     assert enabled.status_code == 303
+    await finish_jobs(app)
     assert await Score.filter(member_id=member.id, scorer="reach").count() == 1
     scorers = await member_client.get("/scorers")
     assert ">Disable</button>" in scorers.text
@@ -73,13 +74,15 @@ async def test_enabling_scores_and_the_dashboard_explains(
 
 
 async def test_recompute_draws_history_and_says_why_it_changed(
-    member_client: httpx.AsyncClient, vault: Vault
+    app: Any, member_client: httpx.AsyncClient, vault: Vault
 ) -> None:
     member = await member_with_records(vault)
     await post_form(member_client, "/scorers/reach/enable", page="/scorers")
+    await finish_jobs(app)
     await add_records(vault, member.id, posts(utcnow(), 3, start=500))
     done = await post_form(member_client, "/scores/recompute", page="/")
     assert done.status_code == 303
+    await finish_jobs(app)
     home = await member_client.get("/")
     assert "<svg" in home.text and "<polyline" in home.text
     assert "new data" in home.text
@@ -92,9 +95,12 @@ async def test_recompute_draws_history_and_says_why_it_changed(
     assert "half-life" in detail.text
 
 
-async def test_disabling_deletes_the_scores(member_client: httpx.AsyncClient, vault: Vault) -> None:
+async def test_disabling_deletes_the_scores(
+    app: Any, member_client: httpx.AsyncClient, vault: Vault
+) -> None:
     member = await member_with_records(vault)
     await post_form(member_client, "/scorers/cadence/enable", page="/scorers")
+    await finish_jobs(app)
     assert await Score.filter(member_id=member.id).count() == 1
     off = await post_form(member_client, "/scorers/cadence/disable", page="/scorers")
     assert off.status_code == 303

@@ -71,3 +71,19 @@ def test_posts_and_activity_count_on_every_network_and_weeks_name_them() -> None
     assert any(
         r.endswith("4 published (Bluesky 2, Facebook 1, LinkedIn 1)") for r in result.reasons
     )
+
+
+def test_reads_only_dates_and_networks_and_scores_the_same_without_counts() -> None:
+    meta = check_scorer(CadenceScorer)
+    assert dict(meta.fields) == {
+        "post": ("occurred_at", "network"),
+        "activity": ("occurred_at", "network"),
+    }
+    with_counts = [post(days_ago=week * 7 + 1, favourites=50) for week in range(WEEKS)]
+    without = [post(days_ago=week * 7 + 1) for week in range(WEEKS)]
+    given, plain = run_scorer(CadenceScorer, with_counts), run_scorer(CadenceScorer, without)
+    assert (given.value, given.reasons, given.breakdown) == (
+        plain.value,
+        plain.reasons,
+        plain.breakdown,
+    )

@@ -52,7 +52,7 @@ class CadenceScorer:
 
     api_version = API_VERSION
     name = "cadence"
-    version = "1.1.0"
+    version = "1.2.0"
     title = "Cadence"
     description = (
         "How steadily you publish over the last 12 weeks, on every network you connected. "
@@ -60,6 +60,8 @@ class CadenceScorer:
         f"than a burst: each week counts at most {WEEKLY_CAP} items."
     )
     reads = ("post", "activity")
+    # Only when and where: never reaction counts (members read "dates and networks only").
+    fields = {"post": ("occurred_at", "network"), "activity": ("occurred_at", "network")}
     range = (0.0, 100.0)
     needs_text = False
     homepage = "https://github.com/coop-dev/coop/tree/main/plugins/coop-score-cadence"

@@ -1,0 +1,66 @@
+"""Why there is no score, and how the latest run went, in the member's words (issue 16)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from coop.scoring.absence import Facts, latest_run, why_no_score
+
+ENABLED = Facts(
+    title="Reach",
+    installed=True,
+    scoring_available=True,
+    enabled=True,
+    ever_disabled=False,
+    last_status="",
+    last_run_at=None,
+    needs_consent=False,
+    kept=False,
+    has_records=True,
+    reads_words="posts you published: dates only",
+)
+CODES = ("plugin_error", "invalid_plugin_output", "sandbox_violation", "output_too_large")
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "words"),
+    [
+        ({"enabled": False}, "not_enabled", "You have not enabled Reach."),
+        ({"enabled": False, "ever_disabled": True}, "disabled", "You turned Reach off"),
+        ({"installed": False}, "not_installed", "no longer installed"),
+        ({"scoring_available": False}, "unavailable", "Scoring is not available"),
+        ({"needs_consent": True}, "needs_consent", "reads more of your data than you agreed"),
+        ({"kept": True}, "kept", "You chose to keep an earlier version's score"),
+        ({"last_status": "queued"}, "computing", "Your Reach score is being computed."),
+        ({"last_status": "plugin_timeout"}, "failed", "took longer than this cooperative allows"),
+        ({"has_records": False}, "no_records", "reads posts you published: dates only, and coop"),
+        ({}, "not_run", "Reach has not run on your data yet."),
+    ],
+)
+def test_each_state_has_one_plain_reason(changes: dict[str, object], code: str, words: str) -> None:
+    reason = why_no_score(replace(ENABLED, **changes))  # type: ignore[arg-type]
+    assert reason.code == code
+    assert words in reason.text
+    assert reason.computing == (code == "computing")
+
+
+@pytest.mark.parametrize("status", CODES)
+def test_a_failure_names_no_internals(status: str) -> None:
+    reason = why_no_score(replace(ENABLED, last_status=status))
+    assert reason.code == "failed"
+    assert "Reach could not compute your score." in reason.text
+    assert "the cooperative's operator has been told" in reason.text
+    assert status not in reason.text and "_" not in reason.text
+
+
+def test_the_latest_run_beside_a_score() -> None:
+    assert latest_run(title="Reach", last_status="queued", value=4.0).computing
+    assert latest_run(title="Reach", last_status="stored", value=4.0).text == (
+        "Recomputed: your Reach score is 4.0."
+    )
+    assert "unchanged at 4.0" in latest_run(title="Reach", last_status="unchanged", value=4.0).text
+    failed = latest_run(title="Reach", last_status="plugin_error", value=4.0)
+    assert failed.code == "failed" and failed.text.endswith("Your previous score stays.")
+    assert latest_run(title="Reach", last_status="needs_consent", value=4.0).code == ""

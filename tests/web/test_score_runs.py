@@ -1,0 +1,203 @@
+"""Enable and Recompute answer at once and score in the background; the score page says
+how the run went, and, where there is no score, why, in plain words (issue 16).
+
+The scorer's run is held at a gate the test opens, so the order of events is asserted
+(the answer came while the scorer was still running), never a duration."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from coop.errors import ScorerError, ScorerTimeoutError
+from coop.jobs import scoring as scoring_jobs
+from coop.members.models import Member
+from coop.scoring.models import Score, ScorerConsent
+from coop.types import utcnow
+from coop.vault import Vault
+from tests.scoring.factories import add_records, posts
+from tests.web.journeys import finish_jobs, log_in_new_member, post_form
+
+pytestmark = pytest.mark.timeout(90)
+
+
+class Gate:
+    """Holds every scorer run until `open()`, and logs what happened in order."""
+
+    def __init__(self, flow: scoring_jobs.ScoringFlow, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[str] = []
+        self._open = asyncio.Event()
+        self.fail: Exception | None = None
+        run = flow.runner.run
+
+        async def gated(**kwargs: Any) -> Any:
+            self.events.append("scorer started")
+            await self._open.wait()
+            try:
+                if self.fail is not None:
+                    raise self.fail
+                return await run(**kwargs)
+            finally:
+                self.events.append("scorer finished")
+
+        monkeypatch.setattr(flow.runner, "run", gated)
+
+    def open(self) -> None:
+        self._open.set()
+
+    def close(self) -> None:
+        self._open.clear()
+
+
+@pytest.fixture
+async def member_client(app: Any, client: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    await log_in_new_member(client)
+    yield client
+
+
+@pytest.fixture
+async def gate(app: Any, monkeypatch: pytest.MonkeyPatch) -> Gate:
+    flow = scoring_jobs.flow_for(app.state.runtime)
+    await flow.start()
+    return Gate(flow, monkeypatch)
+
+
+async def the_member(vault: Vault, records: int = 8) -> Member:
+    member = await Member.all().first()
+    assert member is not None
+    if records:
+        await add_records(vault, member.id, posts(utcnow(), records, every_days=4))
+    return member
+
+
+async def test_enable_answers_before_the_scorer_finishes_and_the_page_says_computing(
+    app: Any, member_client: httpx.AsyncClient, vault: Vault, gate: Gate
+) -> None:
+    member = await the_member(vault)
+    enabled = await post_form(member_client, "/scorers/reach/enable", page="/scorers")
+    gate.events.append("enable answered")
+    assert enabled.status_code == 303
+    assert await Score.filter(member_id=member.id).count() == 0
+    scorers = await member_client.get("/scorers")
+    assert "Reach is on. Your score is being computed" in scorers.text
+    assert "Your Reach score is being computed." in scorers.text
+    detail = await member_client.get("/scores/reach")
+    assert "Computing your score" in detail.text and "data-computing" in detail.text
+    assert 'href="/scores/reach">Check again</a>' in detail.text  # without JavaScript
+    home = await member_client.get("/")
+    assert "Computing: Reach." in home.text
+
+    gate.open()
+    await finish_jobs(app)
+    assert gate.events.index("enable answered") < gate.events.index("scorer finished")
+    assert await Score.filter(member_id=member.id, scorer="reach").count() == 1
+    detail = await member_client.get("/scores/reach")
+    assert "data-computing" not in detail.text
+    value = (await Score.get(member_id=member.id, scorer="reach")).value
+    assert f"Recomputed: your Reach score is {value:.1f}." in detail.text
+
+
+async def test_recompute_is_queued_then_shows_the_new_value(
+    app: Any, member_client: httpx.AsyncClient, vault: Vault, gate: Gate
+) -> None:
+    member = await the_member(vault)
+    gate.open()
+    await post_form(member_client, "/scorers/reach/enable", page="/scorers")
+    await finish_jobs(app)
+    gate.close()
+    gate.events.clear()
+    await add_records(vault, member.id, posts(utcnow(), 3, start=100))
+
+    asked = await post_form(
+        member_client, "/scores/recompute", {"scorer": "reach"}, page="/scores/reach"
+    )
+    gate.events.append("recompute answered")
+    assert asked.status_code == 303 and asked.headers["location"] == "/scores/reach"
+    queued = await member_client.get("/scores/reach")
+    assert "Recomputing your Reach score. This page shows the result when it is ready." in (
+        queued.text
+    )
+    assert "Your Reach score is being recomputed." in queued.text
+    assert "data-computing" in queued.text
+
+    gate.open()
+    await finish_jobs(app)
+    assert gate.events.index("recompute answered") < gate.events.index("scorer finished")
+    latest = await Score.filter(member_id=member.id, scorer="reach").order_by("-computed_at")
+    assert len(latest) == 2
+    done = await member_client.get("/scores/reach")
+    assert f"Recomputed: your Reach score is {latest[0].value:.1f}." in done.text
+    assert "Recomputing your Reach score" not in done.text  # the flash was shown once
+
+
+async def test_a_failed_recompute_says_why_in_plain_words_and_keeps_the_score(
+    app: Any, member_client: httpx.AsyncClient, vault: Vault, gate: Gate
+) -> None:
+    member = await the_member(vault)
+    gate.open()
+    await post_form(member_client, "/scorers/reach/enable", page="/scorers")
+    await finish_jobs(app)
+    gate.fail = ScorerError("raised KeyError")
+    await post_form(member_client, "/scores/recompute", {"scorer": "reach"}, page="/scores/reach")
+    await finish_jobs(app)
+    page = await member_client.get("/scores/reach")
+    assert "Reach could not compute your score." in page.text
+    assert "the cooperative&#39;s operator has been told" in page.text
+    assert "Your previous score stays." in page.text
+    assert "plugin_error" not in page.text and "KeyError" not in page.text
+    assert await Score.filter(member_id=member.id).count() == 1
+
+
+async def test_no_score_because_the_first_run_failed(
+    app: Any, member_client: httpx.AsyncClient, vault: Vault, gate: Gate
+) -> None:
+    await the_member(vault)
+    gate.fail = ScorerTimeoutError()
+    gate.open()
+    await post_form(member_client, "/scorers/reach/enable", page="/scorers")
+    await finish_jobs(app)
+    page = await member_client.get("/scores/reach")
+    assert "No score yet" in page.text
+    assert "Reach took longer than this cooperative allows and was stopped." in page.text
+    assert "not in your data or anything you did" in page.text
+    assert "No scores yet." not in page.text and "plugin_timeout" not in page.text
+    scorers = await member_client.get("/scorers")
+    assert "took longer than this cooperative allows" in scorers.text
+
+
+async def test_no_score_because_never_enabled_offers_enable(
+    member_client: httpx.AsyncClient, vault: Vault
+) -> None:
+    await the_member(vault)
+    page = await member_client.get("/scores/reach")
+    assert page.status_code == 200
+    assert "You have not enabled Reach. It reads nothing of yours until you do." in page.text
+    assert 'action="/scorers/reach/enable"' in page.text
+
+
+async def test_no_score_because_turned_off(
+    app: Any, member_client: httpx.AsyncClient, vault: Vault
+) -> None:
+    await the_member(vault)
+    await post_form(member_client, "/scorers/cadence/enable", page="/scorers")
+    await finish_jobs(app)
+    await post_form(member_client, "/scorers/cadence/disable", page="/scorers")
+    page = await member_client.get("/scores/cadence")
+    assert "You turned Cadence off" in page.text
+
+
+async def test_no_score_because_no_records_of_the_kinds_it_reads(
+    app: Any, member_client: httpx.AsyncClient, vault: Vault, gate: Gate
+) -> None:
+    member = await the_member(vault, records=0)
+    await post_form(member_client, "/scorers/reach/enable", page="/scorers")
+    # Enabled, not run yet (the run waits at the gate), no posts: the member learns why.
+    await ScorerConsent.filter(member_id=member.id, scorer="reach").update(last_status="")
+    page = await member_client.get("/scores/reach")
+    assert "and coop has none of yours yet" in page.text
+    assert 'href="/connectors">Connect a source</a>' in page.text
+    gate.open()
