@@ -43,7 +43,9 @@ async def test_disabling_a_scorer_says_its_scores_go_and_deletes_them(
     await expect(page.get_by_role("heading", name=re.compile(r"^Reach: "))).to_be_visible()
     await expect(page.get_by_role("heading", name=re.compile(r"^Cadence"))).to_have_count(0)
     await page.goto("/scores/cadence")
-    await expect(page.locator("main")).to_contain_text("No scores yet.")
+    await expect(page.locator("main")).to_contain_text(
+        "You turned Cadence off, so it does not run and its scores were deleted."
+    )
 
 
 async def test_enabling_a_scorer_lists_what_it_reads_and_scores_again(
