@@ -694,6 +694,7 @@ def cmd_proposals_open(args: argparse.Namespace, settings: Settings) -> int:
     from coop.errors import GovernanceOffError
     from coop.governance import service as governance
     from coop.jobs.scoring import flow_for
+    from coop.jobs.statistics import preview_statistics
 
     if not settings.governance:
         raise GovernanceOffError(
@@ -719,13 +720,17 @@ def cmd_proposals_open(args: argparse.Namespace, settings: Settings) -> int:
                     code="scorer_unavailable",
                 )
             await governance.record_baseline(metas=list(metas.values()))
-            return await governance.open_proposal(
+            opened = await governance.open_proposal(
                 vault=runtime.vault,
                 meta=meta,
                 rules=flow.rules,
                 retire=args.retire,
                 distribution_hash=flow.distribution_hash(meta.name),
             )
+            await preview_statistics(
+                flow=flow, proposal_id=opened.id, minimum=settings.governance_min_sharers
+            )
+            return await governance.get_proposal(proposal_id=opened.id)
         finally:
             await flow.close()
 
@@ -734,6 +739,10 @@ def cmd_proposals_open(args: argparse.Namespace, settings: Settings) -> int:
         f"opened {opened.id}: {opened.kind} {opened.scorer} {opened.version}, voting until "
         f"{opened.closes_at:%Y-%m-%d %H:%M}Z, {opened.tally.eligible} members on the roll"
     )
+    shared = opened.statistics
+    if shared:
+        shown = "shown" if shared.get("shown") else f"not shown (fewer than {shared['minimum']})"
+        print(f"preview statistics from {shared['sharers']} sharing members: {shown}")
     return 0
 
 

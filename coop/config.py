@@ -117,6 +117,11 @@ def _percent(env: Mapping[str, str], name: str, default: int, low: int, high: in
     return value
 
 
+# The floor under COOP_GOVERNANCE_MIN_SHARERS: fewer members than this are never aggregated
+# (an average over two people tells each of them the other's result).
+MIN_SHARERS_FLOOR = 5
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob coop reads. Build with `Settings.from_env()`; tests pass overrides."""
@@ -169,6 +174,7 @@ class Settings:
     governance_quorum: int = 25
     governance_majority: int = 50
     governance_voting_hours: int = 7 * 24
+    governance_min_sharers: int = 10
     extra: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -238,6 +244,9 @@ class Settings:
             governance_quorum=_percent(env, "COOP_GOVERNANCE_QUORUM", 25, 1, 100),
             governance_majority=_percent(env, "COOP_GOVERNANCE_MAJORITY", 50, 50, 99),
             governance_voting_hours=_int(env, "COOP_GOVERNANCE_VOTING_HOURS", 7 * 24, minimum=1),
+            governance_min_sharers=_int(
+                env, "COOP_GOVERNANCE_MIN_SHARERS", 10, minimum=MIN_SHARERS_FLOOR
+            ),
             extra={k: v for k, v in env.items() if k.startswith("COOP_")},
         )
 

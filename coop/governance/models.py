@@ -9,6 +9,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from coop.members.models import Member
+
 
 class Proposal(Model):
     """One question put to the members: offer a scorer (version), or retire a scorer."""
@@ -39,6 +41,9 @@ class Proposal(Model):
     no = fields.IntField(default=0)
     abstain = fields.IntField(default=0)
     eligible = fields.IntField(default=0)
+    # Aggregate preview statistics (coop.governance.statistics.summarise): never a member's
+    # own value; empty until computed.
+    statistics: dict[str, Any] = fields.JSONField(default=dict)
 
     class Meta:
         table = "governance_proposal"
@@ -106,3 +111,19 @@ class GovernanceState(Model):
 
     class Meta:
         table = "governance_state"
+
+
+class StatisticsConsent(Model):
+    """A member's choice to let proposed scorers run on their data, in the sandbox, only to
+    count in the aggregate statistics shown on proposals. No row: not shared."""
+
+    id = fields.UUIDField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="statistics_consents", on_delete=fields.CASCADE
+    )
+    member_id: uuid.UUID
+    shared_at = fields.DatetimeField()
+
+    class Meta:
+        table = "governance_statistics_consent"
+        unique_together = (("member_id",),)

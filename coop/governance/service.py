@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -87,6 +87,7 @@ class ProposalView:
     closed_at: datetime | None
     outcome: str
     tally: Tally
+    statistics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:
@@ -115,6 +116,7 @@ def _view(row: Proposal, tally: Tally) -> ProposalView:
         closed_at=row.closed_at,
         outcome=row.outcome,
         tally=tally,
+        statistics=dict(row.statistics or {}),
     )
 
 

@@ -88,6 +88,7 @@ class ScoringFlow:
     # COOP_GOVERNANCE: only versions the members approved are offered and run.
     governance: bool = False
     rules: Rules = field(default_factory=Rules.defaults)
+    min_sharers: int = 10  # COOP_GOVERNANCE_MIN_SHARERS
     queue: JobQueue | None = None
     defer: Defer | None = None
     _declared: frozenset[str] | None = field(default=None, init=False, repr=False)
@@ -136,15 +137,18 @@ class ScoringFlow:
             return
         self._discovered = True
         await governance.record_baseline(metas=metas)
+        from coop.jobs.statistics import preview_statistics  # it builds on this flow
+
         for meta in metas:
             if await governance.never_proposed(scorer=meta.name, version=meta.version):
-                await governance.open_proposal(
+                opened = await governance.open_proposal(
                     vault=self.vault,
                     meta=meta,
                     rules=self.rules,
                     distribution_hash=self.distribution_hash(meta.name),
                     opened_by=governance.DISCOVERY,
                 )
+                await preview_statistics(flow=self, proposal_id=opened.id, minimum=self.min_sharers)
 
     def distribution_hash(self, name: str) -> str:
         """The scorer distribution's content hash (coop.scoring.disthash; the RECORD hash
@@ -367,6 +371,7 @@ def flow_for(runtime: RuntimeLike) -> ScoringFlow:
             runner=sandbox,
             governance=runtime.settings.governance,
             rules=Rules.from_settings(runtime.settings),
+            min_sharers=runtime.settings.governance_min_sharers,
         )
         if runtime.jobs is not None:  # rescore after each sync
             flow.register(runtime.jobs.engine)

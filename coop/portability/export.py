@@ -35,6 +35,7 @@ from coop.consent.models import (
 from coop.db import db_kind
 from coop.errors import IntegrityError
 from coop.governance import service as governance
+from coop.governance.models import StatisticsConsent
 from coop.members.models import Member, WebSession
 from coop.portability import consent_receipts
 from coop.portability.zipstream import ZipStream
@@ -54,6 +55,7 @@ BUNDLES = "bundles/"  # proof bundles, one per current score: bundles/<scorer>.j
 COVERAGE = {
     "member": "profile.json",
     "sharing_pause": "profile.json",
+    "governance_statistics_consent": "profile.json",
     "web_session": "sessions.json",
     "personal_token": "personal_tokens.json",
     "connection": "connections.json",
@@ -165,6 +167,7 @@ async def _pages(
 
 async def _profile(member: Member, cipher: MemberCipher) -> dict[str, Any]:
     pause = await SharingPause.get_or_none(member_id=member.id)
+    shares = await StatisticsConsent.get_or_none(member_id=member.id)
     return {
         "id": str(member.id),
         "email": cipher.open_text(
@@ -176,6 +179,7 @@ async def _profile(member: Member, cipher: MemberCipher) -> dict[str, Any]:
         "created_at": _iso(member.created_at),
         "password_changed_at": _iso(member.password_changed_at),
         "sharing_paused_since": _iso(pause.since) if pause else None,
+        "shares_previews_since": _iso(shares.shared_at) if shares else None,
     }
 
 

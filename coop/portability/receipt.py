@@ -46,6 +46,10 @@ KINDS: dict[str, tuple[str, str]] = {
     "scorer_consent_event": ("scorer choice history entry", "scorer choice history entries"),
     # Votes are not member-keyed rows (docs/governance.md): erase counts them itself.
     "governance_ballot": ("vote on a cooperative proposal", "votes on cooperative proposals"),
+    "governance_statistics_consent": (
+        "choice to share previews for the cooperative's statistics",
+        "choices to share previews for the cooperative's statistics",
+    ),
 }
 KIND_LABELS = {table: plural for table, (_, plural) in KINDS.items()}
 _SINGULAR = {plural: singular for singular, plural in KINDS.values()}

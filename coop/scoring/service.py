@@ -304,6 +304,12 @@ async def _previous(member_id: uuid.UUID, scorer: str) -> Score | None:
     return await Score.filter(member_id=member_id, scorer=scorer).order_by(*NEWEST_FIRST).first()
 
 
+async def latest_value(*, member_id: uuid.UUID, scorer: str) -> tuple[float, str] | None:
+    """The member's current score of `scorer` as (value, scorer version), or None."""
+    row = await _previous(member_id, scorer)
+    return None if row is None else (row.value, row.scorer_version)
+
+
 async def _record_run(member_id: uuid.UUID, scorer: str, status: str) -> None:
     await ScorerConsent.filter(member_id=member_id, scorer=scorer).update(
         last_run_at=utcnow(), last_status=status

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 from coop.connectors.spec import KINDS
 from coop.errors import CoopError, GovernanceOffError, InvalidChoiceError
 from coop.governance import service as governance
+from coop.governance import statistics
 from coop.governance.rules import CHOICES, Rules
 from coop.http.auth import require_member
 from coop.http.csrf import read_form
@@ -34,6 +35,8 @@ async def cooperative_page(request: Request) -> Response:
         "closed": [m for m in found if not m.proposal.is_open],
         "kinds": KINDS,
         "choices": CHOICE_WORDS,
+        "sharing": await statistics.is_sharing(member_id=member.id),
+        "min_sharers": runtime.settings.governance_min_sharers,
     }
     return render(request, "cooperative.html", context)
 
@@ -62,8 +65,23 @@ async def vote(request: Request) -> Response:
     )
 
 
+async def share(request: Request) -> Response:
+    """Share (or stop sharing) previews for the aggregate statistics on proposals."""
+    member = await require_member(request)
+    form = await read_form(request)
+    on = form.get("share") == "yes"
+    await statistics.set_sharing(member_id=member.id, share=on)
+    message = (
+        "You share your previews for the cooperative's statistics, from the next proposal on."
+        if on
+        else "You no longer share your previews for the cooperative's statistics."
+    )
+    return redirect_with_flash(f"{PAGE}#statistics-heading", message)
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route(PAGE, cooperative_page, methods=["GET"]),
+        Route(f"{PAGE}/statistics", share, methods=["POST"]),
         Route(f"{PAGE}/proposals/{{proposal_id:uuid}}/vote", vote, methods=["POST"]),
     ]

@@ -87,3 +87,46 @@ async def test_bad_votes_on_the_page_say_why_and_change_nothing(
     )
     assert "proposal_not_found" in text_of((await client.get(unknown.headers["location"])).text)
     assert not await Ballot.exists()
+
+
+async def test_a_member_chooses_to_share_previews_and_proposals_show_only_totals(
+    client: httpx.AsyncClient, vault: Vault
+) -> None:
+    from coop.governance import statistics
+    from coop.governance.models import Proposal
+
+    creds = await log_in_new_member(client)
+    me = await Member.get(email_index=vault.blind_index(creds.email.lower(), purpose="email"))
+    assert "You do not share your previews." in text_of((await client.get("/cooperative")).text)
+    shared = await post_form(
+        client, "/cooperative/statistics", {"share": "yes"}, page="/cooperative"
+    )
+    assert shared.status_code == 303
+    page = text_of((await client.get("/cooperative")).text)
+    assert "You share your previews." in page and "from the next proposal on" in page
+    assert await statistics.is_sharing(member_id=me.id)
+
+    opened = await governance.open_proposal(vault=vault, meta=REACH_2, rules=RULES)
+    await statistics.store(
+        proposal_id=opened.id, summary={"sharers": 3, "minimum": 10, "shown": False}
+    )
+    page = text_of((await client.get("/cooperative")).text)
+    assert "fewer than 10 members share their previews" in page
+    summary = {
+        "sharers": 12,
+        "minimum": 10,
+        "shown": True,
+        "mean": 41.5,
+        "compared": 11,
+        "up": 7,
+        "down": 3,
+        "same": 1,
+        "mean_change": 2.25,
+    }
+    await Proposal.filter(id=opened.id).update(statistics=summary)
+    page = text_of((await client.get("/cooperative")).text)
+    assert "(12 members who share their previews): would-be score on average 41.5" in page
+    assert "7 up, 3 down, 1 about the same; on average +2.2" in page
+
+    await post_form(client, "/cooperative/statistics", {"share": "no"}, page="/cooperative")
+    assert not await statistics.is_sharing(member_id=me.id)

@@ -45,6 +45,7 @@ def exported_counts(files: dict[str, Any]) -> dict[str, int]:
     counts = {
         "member": 1,
         "sharing_pause": 1 if files["profile.json"]["sharing_paused_since"] else 0,
+        "governance_statistics_consent": 1 if files["profile.json"]["shares_previews_since"] else 0,
         "web_session": len(files["sessions.json"]),
         "personal_token": len(files["personal_tokens.json"]),
         "connection": len(files["connections.json"]),
