@@ -33,6 +33,7 @@ from coop.scoring import (
     protocol,
     versions,
 )
+from coop.scoring.bands import band_of, bands_of
 from coop.scoring.changes import Change
 from coop.scoring.feeding import unfed_kinds
 from coop.scoring.models import Score, ScorerConsent, ScorerConsentEvent
@@ -316,13 +317,32 @@ async def _record_run(member_id: uuid.UUID, scorer: str, status: str) -> None:
     )
 
 
-def _unchanged(previous: Score | None, digest: str, version: str, value: float) -> bool:
-    return (
-        previous is not None
-        and previous.inputs_digest == digest
-        and previous.scorer_version == version
-        and abs(previous.value - value) <= causes.EPSILON
-    )
+# A run whose inputs and scorer version are those of the current score stores nothing new
+# unless its value moved by more than this share of the scorer's declared range, or into
+# another band: a decaying score (reach) would otherwise store a row at every sync.
+# docs/plugins/reference.md ("When a score is stored") gives the rule and why.
+VALUE_TOLERANCE = 0.005
+
+
+def value_tolerance(meta: ScorerMeta) -> float:
+    """How far a score's value may drift, inputs and version unchanged, before it is stored."""
+    low, high = meta.range
+    return max(causes.EPSILON, VALUE_TOLERANCE * (float(high) - float(low)))
+
+
+def _unchanged(previous: Score | None, digest: str, meta: ScorerMeta, value: float) -> bool:
+    """Whether a run's result adds nothing to the member's history: same inputs, same
+    version, the value within `value_tolerance` of the current score's and in its band."""
+    if previous is None or previous.inputs_digest != digest:
+        return False
+    if previous.scorer_version != meta.version:
+        return False
+    if abs(previous.value - value) <= causes.EPSILON:
+        return True
+    edges = bands_of(meta.range, meta.bands)
+    return abs(previous.value - value) <= value_tolerance(meta) and band_of(
+        previous.value, edges
+    ) == band_of(value, edges)
 
 
 async def _change(
@@ -431,7 +451,7 @@ async def _keep(
         )
     for _ in range(3):  # the change is measured against the latest score: retry on a race
         previous = await _previous(member_id, scorer)
-        if _unchanged(previous, digest, meta.version, result.value):
+        if _unchanged(previous, digest, meta, result.value):
             break
         change = None
         if previous is not None:  # re-runs the scorer: outside any transaction

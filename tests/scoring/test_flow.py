@@ -15,6 +15,7 @@ from coop.connectors.models import Record
 from coop.jobs.engine import SyncOutcome
 from coop.jobs.scoring import ScoringFlow
 from coop.scoring import service
+from coop.scoring.models import Score
 from coop.scoring.sandbox import Sandbox
 from coop.types import clock, utcnow
 from coop.vault import Vault
@@ -142,3 +143,41 @@ def test_the_app_rescores_after_every_sync(settings: Settings) -> None:
     runtime = app.state.runtime
     flow = runtime.scoring
     assert flow.after_sync in runtime.jobs.engine.after_sync
+
+
+async def test_syncs_without_new_data_store_no_new_score_rows_and_new_data_does(
+    db: str, vault: Vault, flow: ScoringFlow, settings: Settings
+) -> None:
+    """reach decays with time: each sync gives a slightly lower value for the same inputs.
+    Within the tolerance (and the same band) no row is stored; new data, or enough time for
+    the value to move past the tolerance, stores one whose change says why."""
+    member = await make_member(vault)
+    await add_records(vault, member, posts(utcnow(), 5))
+    [first] = await flow.enable(member_id=member, scorer="reach")
+    assert first.status == "stored"
+    synced = SyncOutcome(uuid.uuid4(), member, "feed", "ok", records_added=0)
+    for _ in range(5):
+        clock.advance(settings.sync_interval_seconds)
+        await flow.after_sync(synced)
+        [again] = await flow.recompute_member(member_id=member)
+        assert again.status == "unchanged"
+    assert await Score.filter(member_id=member).count() == 1
+    current = (await service.list_current_scores(vault=vault, member_id=member))[0]
+    assert current.id == first.score_id
+
+    new_ids = await add_records(vault, member, posts(utcnow(), 2, start=100))
+    await flow.after_sync(SyncOutcome(uuid.uuid4(), member, "feed", "ok", records_added=2))
+    assert await Score.filter(member_id=member).count() == 2
+    latest = (await service.list_history(vault=vault, member_id=member, scorer="reach"))[0]
+    assert latest.change is not None
+    assert {c.record_id for c in latest.change.causes if c.kind == "new_data"} == {
+        str(i) for i in new_ids
+    }
+
+    clock.advance(timedelta(days=10).total_seconds())
+    [decayed] = await flow.recompute_member(member_id=member)
+    assert decayed.status == "stored"
+    newest = (await service.list_history(vault=vault, member_id=member, scorer="reach"))[0]
+    assert newest.change is not None
+    assert [c.kind for c in newest.change.causes] == ["time_passed"]
+    assert abs(newest.change.delta) > service.value_tolerance(flow.runner.meta("reach"))
