@@ -22,7 +22,9 @@ from coop.jobs import pgqueue
 from coop.jobs import scoring as scoring_jobs
 from coop.jobs import sync as sync_jobs
 from coop.jobs.housekeeping import Housekeeping
+from coop.jobs.leader import Leader, lock_for
 from coop.portability import lifecycle as portability_lifecycle
+from coop.portability import notices as portability_notices
 from coop.portability import webhooks
 from coop.scoring.bands import bands_of
 from coop.vault import Vault, load_keyring, load_secret_key
@@ -83,17 +85,44 @@ async def scorer_band_edges(flow: scoring_jobs.ScoringFlow) -> dict[str, tuple[f
 async def start_in_process_jobs(
     stack: AsyncExitStack, settings: Settings, runtime: Runtime, jobs: sync_jobs.Jobs
 ) -> None:
-    """The embedded default's background work, in this process: scheduler, housekeeping,
-    deletion notices (runs go to `jobs.queue`)."""
-    jobs.scheduler.start()
-    stack.push_async_callback(jobs.scheduler.stop)
+    """The embedded default's background work: scheduler, housekeeping, deletion and score
+    notices (runs go to `jobs.queue`), in the one process of those sharing this data folder
+    that holds its jobs lock (coop.jobs.leader): at once, or when that process stops."""
     housekeeping = Housekeeping(settings)
     runtime.housekeeping = housekeeping
-    housekeeping.start()
-    stack.push_async_callback(housekeeping.stop)
     notices = portability_lifecycle.WebhookWorker(settings, runtime.vault)
-    notices.start()
+
+    async def start() -> None:
+        jobs.scheduler.start()
+        housekeeping.start()
+        notices.start()
+
+    # Stopped in reverse order: the standby first, then whatever it started.
+    stack.push_async_callback(jobs.scheduler.stop)
+    stack.push_async_callback(housekeeping.stop)
     stack.push_async_callback(notices.stop)
+    leader = Leader(lock_for(settings.data_dir), start)
+    stack.push_async_callback(leader.stop)
+    await leader.begin()
+
+
+def no_jobs_notice(settings: Settings) -> str:
+    """What `coop serve --no-jobs` says at start: what it leaves undone, and who must do it."""
+    who = (
+        "run `coop serve` without --no-jobs on the same COOP_DATA_DIR (SQLite has no `coop worker`)"
+        if settings.is_sqlite
+        else "run at least one `coop worker` (or a `coop serve` without --no-jobs) on this database"
+    )
+    return (
+        "--no-jobs: this process runs no background work (scheduled syncs, scoring after "
+        f"syncs, housekeeping, notices); {who}"
+    )
+
+
+async def deliver_notices(settings: Settings, vault: Vault) -> int:
+    """Every kind of notice due to apps: deauthorizations (deletions) and score changes."""
+    sent = await webhooks.deliver_due(settings, vault)
+    return sent + await portability_notices.deliver_due_notices(settings, vault)
 
 
 async def open_shared_queue(
@@ -118,7 +147,7 @@ async def open_shared_queue(
         runtime.vault,
         jobs.engine,
         scoring,
-        notices=lambda: webhooks.deliver_due(settings, runtime.vault),
+        notices=partial(deliver_notices, settings, runtime.vault),
     )
     worker = pgqueue.WorkerRun(queue, workload, concurrency=concurrency)
     if run_jobs:
@@ -162,6 +191,8 @@ def build_app(
                 )
             elif background:
                 await start_in_process_jobs(stack, settings, runtime, jobs)
+            if not run_jobs:
+                log.warning(no_jobs_notice(settings), extra={"code": "no_jobs"})
             # Start-up objects live for the whole process: keep them out of the collector's
             # scans (GC pauses otherwise dominate the tail latency, docs/benchmarks.md).
             gc.freeze()

@@ -315,3 +315,37 @@ class CoopPostgresClient(AsyncpgDBClient):
 
 # tortoise loads an engine module and uses its `client_class`.
 client_class = CoopPostgresClient
+
+
+# -- the shared job queue's rows of one member (PostgreSQL) ----------------------------------
+
+QUEUE_TABLE = "procrastinate_jobs"
+# Jobs name their member in this argument (coop.jobs.pgqueue); an index on it keeps dropping
+# a member's jobs independent of the queue's length (created by `coop migrate`).
+QUEUE_MEMBER_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS coop_queue_member_idx ON {QUEUE_TABLE} ((args->>'member_id'))"
+)
+_queue_present = False
+
+
+async def drop_queued_jobs(member_id: Any) -> int:
+    """Delete every job of the shared queue that names `member_id` and is not running now:
+    an erased member's waiting syncs and scorings never start (ER-07), and the queue keeps
+    no id of theirs (ER-04). A running one stops at its next check of the member's key.
+    Nothing to do on SQLite (in-process jobs) or before the queue's tables exist."""
+    global _queue_present
+    from tortoise import connections
+
+    if db_kind() != "postgres":
+        return 0
+    conn = connections.get("default")
+    if not _queue_present:
+        _, rows = await conn.execute_query(f"SELECT to_regclass('{QUEUE_TABLE}') AS t")
+        if not rows or rows[0]["t"] is None:
+            return 0
+        _queue_present = True
+    deleted, _ = await conn.execute_query(
+        f"DELETE FROM {QUEUE_TABLE} WHERE args->>'member_id' = $1 AND status <> 'doing'",  # noqa: S608
+        [str(member_id)],
+    )
+    return int(deleted)

@@ -234,10 +234,12 @@ async def finish(
 
 
 async def release_withdrawn(claim: Claim) -> None:
-    """A run that lost its connection's generation gives the (re-authorized) row back."""
-    await Connection.filter(id=claim.connection_id, status="syncing").update(
-        status="ok", status_reason="", lease_until=None, next_sync_at=utcnow()
-    )
+    """A run that lost its connection's generation gives the (re-authorized) row back; the
+    row of an erased member is left to the erasure's purge (never queued again, ER-07)."""
+    if await MemberKey.filter(member_id=claim.member_id).exists():
+        await Connection.filter(id=claim.connection_id, status="syncing").update(
+            status="ok", status_reason="", lease_until=None, next_sync_at=utcnow()
+        )
     await SyncRun.filter(id=claim.run_id).update(finished_at=utcnow(), outcome="withdrawn")
 
 

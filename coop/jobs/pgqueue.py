@@ -33,6 +33,7 @@ from procrastinate import exceptions as procrastinate_errors
 
 from coop.config import Settings
 from coop.connectors import store
+from coop.db import QUEUE_MEMBER_INDEX
 from coop.jobs.engine import SyncEngine, SyncOutcome
 from coop.jobs.housekeeping import Housekeeping
 from coop.jobs.scoring import ScoringFlow
@@ -198,10 +199,11 @@ async def apply_schema(settings: Settings) -> bool:
         rows = await app.connector.execute_query_one_async(
             "SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS present"
         )
-        if rows and rows["present"]:
-            return False
-        await app.schema_manager.apply_schema_async()
-    return True
+        created = not (rows and rows["present"])
+        if created:
+            await app.schema_manager.apply_schema_async()
+        await app.connector.execute_query_async(QUEUE_MEMBER_INDEX)
+    return created
 
 
 class WorkerRun:

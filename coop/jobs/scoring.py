@@ -16,7 +16,7 @@ from typing import Protocol
 from coop.config import Settings
 from coop.connectors import service as connectors
 from coop.consent import notices
-from coop.errors import SandboxUnavailableError, ScorerUnavailableError
+from coop.errors import KeyMissingError, SandboxUnavailableError, ScorerUnavailableError
 from coop.governance import service as governance
 from coop.governance.rules import Rules
 from coop.jobs.engine import SyncEngine, SyncOutcome
@@ -301,6 +301,10 @@ class ScoringFlow:
     ) -> list[scoring.ScoreOutcome]:
         """Score the member with each enabled scorer (or the enabled ones among `scorers`)."""
         await self.start()
+        try:
+            await self.vault.cipher_for(member_id)
+        except KeyMissingError:  # erased (or being erased): nothing to score (ER-07)
+            return []
         enabled = await scoring.list_enabled_scorers(member_id=member_id)
         names = [n for n in enabled if scorers is None or n in scorers]
         metas = []
@@ -312,7 +316,10 @@ class ScoringFlow:
         if not metas:
             return []
         kinds = sorted({kind for meta in metas for kind in meta.reads})
-        records = await load_member_records(vault=self.vault, member_id=member_id, kinds=kinds)
+        try:
+            records = await load_member_records(vault=self.vault, member_id=member_id, kinds=kinds)
+        except KeyMissingError:  # erased meanwhile: nothing to score, nothing to store (ER-07)
+            return []
         outcomes = []
         for meta in metas:
             held = await self._held(member_id, meta)

@@ -26,7 +26,7 @@ from coop.apps import service as apps
 from coop.config import Settings
 from coop.connectors.registry import Registry
 from coop.consent.models import Grant
-from coop.db import db_kind
+from coop.db import db_kind, drop_queued_jobs
 from coop.governance import service as governance
 from coop.members.models import LoginThrottle, Member
 from coop.portability import inventory, ledger, upstream, webhooks
@@ -138,6 +138,7 @@ async def _lock_out(vault: Vault, member_id: uuid.UUID, ledger_id: uuid.UUID) ->
     for holding in inventory.holdings():
         if holding.carries_authority:
             await holding.purge(member_id)
+    await drop_queued_jobs(member_id)  # waiting syncs and scorings never start (ER-07)
 
 
 async def _create_delivery(entry: DeletionLedger, notice: Notice) -> None:
@@ -164,7 +165,8 @@ async def _create_delivery(entry: DeletionLedger, notice: Notice) -> None:
 
 
 async def _purge(member_id: uuid.UUID) -> int:
-    total = 0
+    # Again: a sync that ended between the key's destruction and now may have queued one.
+    total = await drop_queued_jobs(member_id)
     for holding in inventory.holdings():
         total += await holding.purge(member_id)
     return total
