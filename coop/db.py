@@ -12,10 +12,16 @@ from urllib.parse import urlencode, urlsplit
 
 import asyncpg
 from tortoise import Tortoise
-from tortoise.backends.asyncpg.client import AsyncpgDBClient
+from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+from tortoise.backends.base.client import (
+    NestedTransactionContext,
+    TransactionContext,
+    TransactionContextPooled,
+)
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.connection import connections as tortoise_connections
 from tortoise.connection import get_connection
-from tortoise.exceptions import DBConnectionError, OperationalError
+from tortoise.exceptions import DBConnectionError, OperationalError, TransactionManagementError
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from coop.config import Settings
@@ -289,9 +295,79 @@ class _Pool(asyncpg.Pool):  # type: ignore[misc]
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
 
+class _SerialTransaction(TransactionWrapper):
+    """tortoise's transaction client, with BEGIN, COMMIT and ROLLBACK (and savepoints) taken
+    under the same lock as its queries, shared with the savepoints nested in it.
+
+    tortoise serialises a transaction's queries (asyncio.gather inside one transaction) but
+    not its BEGIN/COMMIT/ROLLBACK: when one of two queries run together fails, the error
+    leaves the `async with` while the other is still running on the connection, and the
+    ROLLBACK then fails with asyncpg's "cannot perform operation: another operation is in
+    progress" instead of the error that caused it (and, raised from the pool's release, left
+    the task bound to the released connection). Under the lock the ROLLBACK waits for the
+    running query, and the first error is the one raised."""
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)
+        if isinstance(connection, _SerialTransaction):
+            self._lock = connection._lock  # one connection, one lock
+
+    def _in_transaction(self) -> TransactionContext:
+        return NestedTransactionContext(_SerialTransaction(self))
+
+    async def begin(self) -> None:
+        async with self._lock:
+            await super().begin()
+
+    async def commit(self) -> None:
+        async with self._lock:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        async with self._lock:
+            await super().rollback()
+
+
+class _TransactionContext(TransactionContextPooled):
+    """tortoise's pooled transaction context, made exception-safe: a failed BEGIN releases
+    its connection (tortoise leaves it out of the pool for good, since `__aexit__` does not
+    run when `__aenter__` raises), and the task's connection is restored before the pool
+    release, which may itself fail (it resets the connection on a dead server)."""
+
+    async def __aenter__(self) -> Any:
+        before = self.client._connection
+        try:
+            return await super().__aenter__()
+        except BaseException:
+            token = getattr(self, "token", None)
+            if token is not None:
+                tortoise_connections.reset(token)
+            acquired = self.client._connection
+            if acquired is not before and self.client._parent._pool:
+                await self.client._parent._pool.release(acquired)
+            raise
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        try:
+            if not self.client._finalized:
+                if exc_type:
+                    if exc_type is not TransactionManagementError:
+                        await self.client.rollback()
+                else:
+                    await self.client.commit()
+        finally:
+            tortoise_connections.reset(self.token)
+            if self.client._parent._pool:
+                await self.client._parent._pool.release(self.client._connection)
+
+
 class CoopPostgresClient(AsyncpgDBClient):
     """tortoise's asyncpg client, building a pool whose `acquire` is bounded
-    (`COOP_DB_ACQUIRE_TIMEOUT`); connect and statement bounds are asyncpg's own options."""
+    (`COOP_DB_ACQUIRE_TIMEOUT`); connect and statement bounds are asyncpg's own options;
+    transactions are serialised and exception-safe (`_SerialTransaction`)."""
+
+    def _in_transaction(self) -> TransactionContext:
+        return _TransactionContext(_SerialTransaction(self), self._pool_init_lock)
 
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
         acquire_timeout = kwargs.pop("acquire_timeout", None)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 
 from coop.config import Settings
@@ -70,12 +72,27 @@ def env_settings(env: dict[str, str]) -> Settings:
     return Settings.from_env({**env, "COOP_DATABASE_URL": env["COOP_TEST_DIRECT_URL"]})
 
 
+@asynccontextmanager
+async def env_db(env: dict[str, str]) -> AsyncIterator[None]:
+    """Tortoise on the processes' database, in this test process. Tortoise caches INSERT
+    statements per connection *name*: the session database's (perhaps SQLite `?`) must not
+    be used here, nor this one's kept for the session's other tests."""
+    saved = dict(EXECUTOR_CACHE)
+    EXECUTOR_CACHE.clear()
+    try:
+        async with TortoiseContext() as ctx:
+            await ctx.init(config=tortoise_config(env_settings(env)))
+            yield
+    finally:
+        EXECUTOR_CACHE.clear()
+        EXECUTOR_CACHE.update(saved)
+
+
 async def seed_member(env: dict[str, str]) -> Seeded:
     settings = env_settings(env)
     vault = Vault(load_keyring(settings), load_secret_key(settings))
     email = f"m-{secrets.token_hex(5)}@example.org"
-    async with TortoiseContext() as ctx:
-        await ctx.init(config=tortoise_config(settings))
+    async with env_db(env):
         member = await members.create_member(vault=vault, email=email, password=PASSWORD)
         _, session = await sessions.start(
             vault=vault, settings=settings, member=member, user_agent="test"
@@ -96,8 +113,7 @@ async def seed_feed_connection(env: dict[str, str], member: Seeded, url: str) ->
     settings = env_settings(env)
     vault = Vault(load_keyring(settings), load_secret_key(settings))
     registry = Registry.load(settings.connector_env(), allowed=settings.plugins)
-    async with TortoiseContext() as ctx:
-        await ctx.init(config=tortoise_config(settings))
+    async with env_db(env):
         view = await service.create_connection(
             vault=vault,
             registry=registry,

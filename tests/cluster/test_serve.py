@@ -16,12 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tortoise.context import TortoiseContext
 
 from coop.connectors.models import Connection, SyncRun
-from coop.db import tortoise_config
 from coop.jobs.leader import LOCK_NAME
-from tests.cluster.conftest import env_settings, migrated_env, seed_feed_connection, seed_member
+from tests.cluster.conftest import env_db, migrated_env, seed_feed_connection, seed_member
 from tests.cluster.pg import PgCluster
 from tests.cluster.processes import CoopProcess, coop, coop_env
 from tests.conftest import ENGINES
@@ -56,8 +54,7 @@ def sqlite_env(folder: Path) -> dict[str, str]:
 
 async def runs_of(env: dict[str, str], connection_id: uuid.UUID) -> tuple[str, int, list[str]]:
     """(status, records, outcome of every sync run) of one connection."""
-    async with TortoiseContext() as ctx:
-        await ctx.init(config=tortoise_config(env_settings(env)))
+    async with env_db(env):
         row = await Connection.get(id=connection_id)
         runs = await SyncRun.filter(connection_id=connection_id).values_list("outcome", flat=True)
     return str(row.status), int(row.records_count), [str(o) for o in runs]
