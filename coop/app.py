@@ -97,11 +97,13 @@ async def start_in_process_jobs(
         housekeeping.start()
         notices.start()
 
-    # Stopped in reverse order: the standby first, then whatever it started.
+    # Undone in reverse order: the standby stops first, then whatever it started, and the
+    # lock goes last (no other process takes over while a round is still running here).
+    leader = Leader(lock_for(settings.data_dir), start)
+    stack.callback(leader.lock.release)
     stack.push_async_callback(jobs.scheduler.stop)
     stack.push_async_callback(housekeeping.stop)
     stack.push_async_callback(notices.stop)
-    leader = Leader(lock_for(settings.data_dir), start)
     stack.push_async_callback(leader.stop)
     await leader.begin()
 

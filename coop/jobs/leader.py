@@ -89,12 +89,12 @@ class Leader:
         await self._start()
 
     async def stop(self) -> None:
+        """Stop waiting for the lock (the caller releases it once the work has stopped)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        self.lock.release()
 
 
 def lock_for(data_dir: Path) -> JobsLock:
