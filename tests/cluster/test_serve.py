@@ -26,6 +26,9 @@ from tests.conftest import ENGINES
 from tests.fakes.blog import Blog
 from tests.fakes.server import LiveServer
 
+# Starting a cluster and several coop processes takes minutes on a loaded machine.
+pytestmark = pytest.mark.timeout(400)
+
 POSTS = 3
 STARTED_HERE = "background jobs run in this process"
 STARTED_ELSEWHERE = "background jobs run in another process"

@@ -34,6 +34,9 @@ from tests.fakes.server import LiveServer
 from tests.oauth.support import pkce, query_of, terms_version_from
 from tests.web.journeys import csrf_token_in, new_credentials
 
+# Starting a cluster and several coop processes takes minutes on a loaded machine.
+pytestmark = pytest.mark.timeout(400)
+
 LIMIT = 4  # API reads per minute per (app, member), for the whole cooperative
 REDIRECT = "https://app.example/callback"
 POSTS = 4
