@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -118,6 +119,28 @@ class _NoDriverTraces(logging.Filter):
         )
 
 
+# A job's call string, `coop.score[12](member_id='…', scorer='reach')`: its name and id say
+# which job it was; its arguments are member ids (ER-04: an erased member leaves no trace).
+_JOB_CALL = re.compile(r"(\b[\w.]+\[\d+\])\([^)]*\)")
+_JOB_ARGUMENTS = ("task_kwargs", "call_string", "args", "kwargs")
+
+
+class _NoJobArguments(logging.Filter):
+    """The job queue logs each job with its arguments (in the message and in a `job` extra):
+    keep the task name, id, status and timing; drop the arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("procrastinate"):
+            message = record.getMessage()
+            scrubbed = _JOB_CALL.sub(r"\1(…)", message)
+            if scrubbed != message:
+                record.msg, record.args = scrubbed, None
+            job = getattr(record, "job", None)
+            if isinstance(job, Mapping):
+                record.job = {k: v for k, v in job.items() if k not in _JOB_ARGUMENTS}
+        return True
+
+
 def configure_logging(settings: Settings) -> None:
     """JSON lines on stderr at INFO; chatty libraries only from WARNING."""
     handler = logging.StreamHandler(sys.stderr)
@@ -134,3 +157,4 @@ def configure_logging(settings: Settings) -> None:
     for noisy in QUIET_LOGGERS:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     handler.addFilter(_NoDriverTraces())
+    handler.addFilter(_NoJobArguments())

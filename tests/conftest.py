@@ -23,6 +23,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from coop.config import Settings
+from coop.consent.ratelimit import TABLE as RATE_LIMIT_TABLE
 from coop.db import MODEL_MODULES, tortoise_config
 from coop.types import clock
 from coop.vault import Vault, load_keyring, load_secret_key
@@ -93,11 +94,17 @@ async def database_url(engine: str, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 async def truncate_all() -> None:
+    """Empty every model table, and on PostgreSQL the shared rate-limit buckets, which live
+    outside the models (an unlogged table created on first use): left over, one test's requests
+    would count against the next test's budget."""
     conn = connections.get("default")
     tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]  # type: ignore[index]
     if conn.capabilities.dialect == "postgres":
         quoted = ", ".join(f'"{t}"' for t in tables)
         await conn.execute_script(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+        found = await conn.execute_query_dict("SELECT to_regclass($1) AS t", [RATE_LIMIT_TABLE])
+        if found[0]["t"] is not None:
+            await conn.execute_script(f'TRUNCATE "{RATE_LIMIT_TABLE}"')
     else:
         await conn.execute_script("PRAGMA foreign_keys=OFF")
         for table in tables:

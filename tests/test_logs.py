@@ -107,3 +107,38 @@ def test_outbound_http_urls_are_not_logged_at_info() -> None:
             assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
     finally:
         root.handlers[:], root.level = saved
+
+
+def test_job_queue_lines_keep_the_job_and_drop_its_arguments(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """procrastinate logs every job with its call string and a `job` extra holding its
+    arguments (member ids): the line keeps the task, id and status, never the arguments."""
+    from procrastinate.jobs import Job
+
+    from coop.logs import configure_logging
+
+    member = "5d0c1f9e-erased-member"
+    job = Job(
+        id=12,
+        queue="default",
+        lock=None,
+        queueing_lock=None,
+        task_name="coop.score",
+        task_kwargs={"member_id": member, "scorer": "reach"},
+    )
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging(Settings())
+        logging.getLogger("procrastinate.worker").error(
+            "Job %s ended with status: Error",
+            job.call_string,
+            extra={"action": "job_error", "job": job.log_context()},
+        )
+    finally:
+        root.handlers[:], root.level = saved
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["msg"] == "Job coop.score[12](…) ended with status: Error"
+    assert line["job"]["id"] == 12 and line["job"]["task_name"] == "coop.score"
+    assert member not in json.dumps(line)
