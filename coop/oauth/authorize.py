@@ -23,7 +23,7 @@ from coop.apps import service as apps
 from coop.apps.models import App
 from coop.apps.redirects import Origin, parse_redirect_uri
 from coop.consent import grants, tokens
-from coop.consent.disclosure import chosen_scopes
+from coop.consent.disclosure import chosen_scopes, parse_score_scope
 from coop.consent.scopes import (
     known_scorer_names,
     parse_scopes,
@@ -36,7 +36,9 @@ from coop.http.csrf import read_form
 from coop.http.middleware import CSP
 from coop.http.runtime import get_runtime
 from coop.http.stepup import step_up
+from coop.jobs.scoring import flow_for
 from coop.oauth.responses import redirect_to_client
+from coop.scoring.validate import ScorerMeta
 from coop.web.scopes import consent_rows
 from coop.web.templating import render
 
@@ -191,7 +193,9 @@ async def _consent_page(
         {
             "app": req.app,
             "redirect_host": req.origin.netloc,
-            "scopes": consent_rows(req.scopes, terms, req.bands),
+            "scopes": consent_rows(
+                req.scopes, terms, req.bands, await _installed(request, req.scopes)
+            ),
             "terms": terms,
             "lifetimes": list(grants.LIFETIME_LABELS.items()),
             "default_lifetime": DEFAULT_LIFETIME,
@@ -203,6 +207,21 @@ async def _consent_page(
     )
     response.headers["Content-Security-Policy"] = consent_csp(req.origin)
     return response
+
+
+async def _installed(request: Request, scopes: list[str]) -> dict[str, ScorerMeta] | None:
+    """The installed scorers by name, to say what each requested score's scorer reads; None
+    when no score is asked for or the scorers cannot be listed right now."""
+    if not any(parse_score_scope(s) for s in scopes):
+        return None
+    runtime = get_runtime(request)
+    try:
+        metas = await flow_for(runtime).installed()
+    except CoopError:
+        return None
+    if not metas and await known_scorer_names(runtime.known_scorers) is None:
+        return None  # no plugin registry here (in-process runner): nothing to say
+    return {m.name: m for m in metas}
 
 
 async def _allows(request: Request) -> bool:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from coop.apps.terms import Terms
 from coop.consent.disclosure import HISTORY, LevelChoice, level_choices, parse_score_scope
 from coop.consent.scopes import describe_scope
+from coop.scoring import declared
 from coop.scoring.bands import band_example
+from coop.scoring.validate import ScorerMeta
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class ScopeRow:
     purpose: str | None
     scorer: str = ""
     choices: Sequence[LevelChoice] = ()
+    # What the scorer reads, in the Scores page's words ("posts you published: dates only");
+    # empty when not known here, and `missing` when the scorer is not installed.
+    reads: Sequence[str] = ()
+    missing: bool = False
 
 
 def example_band(bands: Mapping[str, tuple[float, ...]], scorer: str) -> str | None:
@@ -32,10 +38,14 @@ def example_band(bands: Mapping[str, tuple[float, ...]], scorer: str) -> str | N
 
 
 def consent_rows(
-    scopes: Sequence[str], terms: Terms, bands: Mapping[str, tuple[float, ...]]
+    scopes: Sequence[str],
+    terms: Terms,
+    bands: Mapping[str, tuple[float, ...]],
+    scorers: Mapping[str, ScorerMeta] | None = None,
 ) -> list[ScopeRow]:
     """A row per scope; a score's `choices` start with its own level (on the Apps page the
-    ones after it are what the member may lower it to)."""
+    ones after it are what the member may lower it to). With `scorers` (the installed ones by
+    name) each score row also says what its scorer reads, or that it is not installed."""
     rows = []
     for scope in scopes:
         parsed = parse_score_scope(scope)
@@ -51,6 +61,12 @@ def consent_rows(
                 purpose,
                 scorer=parsed.scorer,
                 choices=level_choices(scope, example),
+                reads=_reads(scorers.get(parsed.scorer)) if scorers is not None else (),
+                missing=scorers is not None and parsed.scorer not in scorers,
             )
         )
     return rows
+
+
+def _reads(meta: ScorerMeta | None) -> tuple[str, ...]:
+    return tuple(declared.describe(meta.read_fields())) if meta is not None else ()

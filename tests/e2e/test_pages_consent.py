@@ -58,6 +58,9 @@ async def test_the_member_lowers_exact_to_a_band_and_the_app_gets_only_the_band(
     band = reach.get_by_role("radio", name=re.compile(r"a range such as \d+\u2013\d+"))
     await band.check()
     await expect(reach.get_by_role("radio", name="the exact value and why")).not_to_be_checked()
+    await expect(reach).to_contain_text(
+        "What this scorer reads: posts you published, with their reaction counts"
+    )
     await shots(page, "consent-levels")
     callback = re.compile(re.escape(module_app.server.url("/callback")) + r"\?.*code=")
     async with page.expect_request(callback):
