@@ -82,6 +82,8 @@ class ScorerInfo:
     reads: Sequence[str]
     range: tuple[float, float]
     homepage: str = ""
+    # Kinds read with only some fields, in `reads` order (ScorerMeta.fields).
+    fields: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -106,4 +106,5 @@ def scorer_info(meta: ScorerMeta) -> ScorerInfo:
         reads=list(meta.reads),
         range=(float(meta.range[0]), float(meta.range[1])),
         homepage=meta.homepage,
+        fields=meta.fields,
     )

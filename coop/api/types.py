@@ -22,6 +22,7 @@ from coop.api.context import ApiContext
 from coop.api.disclosed import disclosed
 from coop.consent.bearer import CurrentScore
 from coop.consent.disclosure import Reveals
+from coop.scoring import declared
 from coop.scoring.bands import band_of, bands_of
 
 
@@ -239,6 +240,21 @@ class Score(Node):
         )
 
 
+@strawberry.type(description="One record kind a scorer reads, and which of its fields.")
+class ReadKind:
+    kind: str = strawberry.field(description="The record kind (`post`, `repository`, ...).")
+    fields: list[str] | None = strawberry.field(
+        description=(
+            "The fields of each record it gets (`occurred_at`, `counts`, `network`; the date "
+            "always), when the scorer declares them; null means every field. Text is never "
+            "among them: a scorer gets text only when it needs it, which the member sees."
+        )
+    )
+    words: str = strawberry.field(
+        description='What it reads, in the words members see ("posts you published: dates only").'
+    )
+
+
 @strawberry.type(description="An installed scorer, as the public catalogue lists it.")
 class Scorer:
     name: str = strawberry.field(description="Stable name, used in scopes (`score:<name>`).")
@@ -248,6 +264,9 @@ class Scorer:
     reads: list[str] = strawberry.field(description="The record kinds it reads.")
     range: ScoreRange = strawberry.field(description="Its output range.")
     homepage: str = strawberry.field(description="Where its source and documentation live.")
+    reads_fields: list[ReadKind] = strawberry.field(
+        description="Each kind in `reads` with the fields it reads (null: all of them)."
+    )
 
     @staticmethod
     def of(info: ScorerInfo) -> Scorer:
@@ -259,7 +278,23 @@ class Scorer:
             reads=list(info.reads),
             range=ScoreRange.of(info.range),
             homepage=info.homepage,
+            reads_fields=read_kinds(info),
         )
+
+
+def read_kinds(info: ScorerInfo) -> list[ReadKind]:
+    declared_fields = dict(info.fields)
+    reads = declared.reads_of(info.reads, declared_fields)
+    return [
+        ReadKind(
+            kind=kind,
+            fields=list(declared.ordered(declared_fields[kind]))
+            if kind in declared_fields
+            else None,
+            words=declared.words(kind, reads[kind]),
+        )
+        for kind in info.reads
+    ]
 
 
 @strawberry.type(description="Relay page information.")
