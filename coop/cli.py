@@ -474,6 +474,14 @@ def _runs_json(runs: Any) -> dict[str, Any]:
     return {"last_24h": runs.runs, "failures": runs.failures, "last_failure": last}
 
 
+def _reads_line(meta: Any) -> str:
+    """`reads post (fields occurred_at, network), repository`: the declared fields of a kind
+    after it, a kind read whole alone."""
+    fields = dict(meta.fields)
+    kinds = [f"{k} (fields {', '.join(fields[k])})" if k in fields else k for k in meta.reads]
+    return f"reads {', '.join(kinds)}"
+
+
 def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
     from coop.scoring.sandbox import Sandbox, SandboxConfig
 
@@ -507,6 +515,8 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
                 "editable": not p.entry.content_sha256,
                 "record_sha256": p.entry.record_sha256,
                 "reads": list(p.meta.reads) if p.meta else [],
+                # kinds read with only some fields; a kind of `reads` not here: all fields
+                "fields": {k: list(f) for k, f in p.meta.fields} if p.meta else {},
                 "runs": _runs_json(recent.get(p.entry.name)),
                 "warnings": _warnings(p, drifts.get(p.entry.name, []), recent.get(p.entry.name)),
             }
@@ -521,7 +531,7 @@ def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
         status = statuses[e.name]
         digest = e.content_sha256 or "(editable install: no content hash)"
         print(f"{e.name:<16} {status:<12} {e.dist:<28} {e.dist_version:<10} {digest}")
-        detail = f"reads {', '.join(p.meta.reads)}" if p.meta else p.reason
+        detail = _reads_line(p.meta) if p.meta else p.reason
         print(f"{'':<16} {detail}")
         if status == "failing" and runs is not None:
             print(f"{'':<16} {runs.failure_line()}")
