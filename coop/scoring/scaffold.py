@@ -132,7 +132,8 @@ README = """\
 
 A scorer plugin for coop (a consent-first data cooperative server) named `{name}`.
 
-- Reads: `post` records (it uses their dates only; declare `fields = {{"post": ("occurred_at",)}}` to read nothing else).
+- Reads: `post` records (it uses their dates only; declare
+  `fields = {{"post": ("occurred_at",)}}` to read nothing else).
 - Range: 0 to 100.
 - Formula: the number of posts in the last 30 days, capped at 100.
 
