@@ -64,7 +64,11 @@ async def test_consent_shows_promises_and_a_change_waits_for_the_member(
         await page.goto(promising_app.server.url("/login"))
         # A score is a group of level choices (issue 14); its purpose describes the group.
         reach = page.get_by_role("group", name=re.compile("Your Reach score"))
-        await expect(reach).to_have_accessible_description(f"Why: {REACH_WHY}")
+        # ...and so does what its scorer reads (the consent page says it since issue 16).
+        await expect(reach).to_have_accessible_description(
+            f"Why: {REACH_WHY} What this scorer reads: posts you published, with their reaction"
+            " counts; your public repositories, with star and fork counts"
+        )
         profile = page.get_by_role("checkbox", name=re.compile("your handle"))
         await expect(profile).to_have_accessible_description(f"Why: {PURPOSE}")
         main = page.locator("main")
