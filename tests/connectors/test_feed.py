@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 
 import pytest
 from tortoise import connections
@@ -18,6 +17,7 @@ from coop.vault import Vault
 from tests.connectors.helpers import scan_rows
 from tests.fakes.blog import Blog
 from tests.fakes.server import LiveServer
+from tests.sqlite_files import sqlite_bytes
 
 CANARY = "Canary title 7f3a"
 
@@ -49,8 +49,7 @@ async def test_connecting_a_feed_stores_its_posts_sealed(
     assert not scan_rows(rows, "127.0.0.1")  # the feed URL is sealed too
     if database_url.startswith("sqlite://"):
         await connections.get("default").execute_script("PRAGMA wal_checkpoint(TRUNCATE)")
-        path = Path(database_url.removeprefix("sqlite://").split("?", 1)[0])
-        assert CANARY.encode() not in await asyncio.to_thread(path.read_bytes)
+        assert CANARY.encode() not in await asyncio.to_thread(sqlite_bytes, database_url)
 
 
 async def test_connection_health_shows_ok_with_counts_and_next_sync(

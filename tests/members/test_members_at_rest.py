@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 from tortoise import connections
 
 from coop.db import db_kind
 from coop.members.models import Member
+from tests.sqlite_files import sqlite_bytes
 from tests.web.journeys import Credentials, log_in, session_cookie, sign_up
 
 CANARY = "canary-7f3a9c"
 CREDS = Credentials(f"{CANARY}@plaintext-check.example", "secret passphrase 91d2e")
-
-
-def _sqlite_bytes(database_url: str) -> bytes:
-    path = Path(database_url.removeprefix("sqlite://").split("?", 1)[0])
-    data = b""
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-journal")):
-        if candidate.exists():
-            data += candidate.read_bytes()
-    assert data, "the SQLite database file was not found"
-    return data
 
 
 async def _postgres_hits(needle: str) -> list[str]:
@@ -60,7 +49,7 @@ async def test_no_email_password_or_token_in_the_database_after_sign_up_and_logi
     (member,) = await Member.all()
     if db_kind() == "sqlite":
         await connections.get("default").execute_script("PRAGMA wal_checkpoint(FULL)")
-        raw = _sqlite_bytes(database_url)
+        raw = sqlite_bytes(database_url)
         assert member.email_index.encode() in raw
         for needle in needles:
             assert needle.encode() not in raw, needle

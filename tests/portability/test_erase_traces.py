@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 from tortoise import Tortoise, connections
 
@@ -15,18 +14,7 @@ from coop.portability import erase
 from coop.vault import Vault
 from tests.conftest import PG_ADMIN_URL
 from tests.portability.factories import make_app, make_person
-
-
-def sqlite_bytes(url: str) -> bytes:
-    """The database file and its WAL, read by a child process.
-
-    Opening and closing the file here would drop this process's POSIX locks on it, which the
-    open SQLite connection relies on: another process (a CLI test) would then think it is the
-    last connection and delete the WAL and shared-memory files under our connection's feet.
-    """
-    path = Path(url.removeprefix("sqlite://").split("?", 1)[0])
-    files = [str(p) for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
-    return subprocess.run(["cat", *files], capture_output=True, check=True, timeout=60).stdout
+from tests.sqlite_files import sqlite_bytes
 
 
 async def postgres_hits(marker: str) -> dict[str, int]:
