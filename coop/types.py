@@ -15,19 +15,27 @@ MemberId = NewType("MemberId", uuid.UUID)
 
 
 class Clock:
-    """The wall clock coop reads. Tests shift it (`clock.advance(seconds)`) instead of sleeping."""
+    """The wall clock coop reads. Tests shift it (`clock.advance(seconds)`) instead of sleeping,
+    and may stop it (`clock.freeze()`) so that no real time passes between two readings."""
 
     def __init__(self) -> None:
         self.offset = 0.0
+        self.stopped_at: datetime | None = None
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.offset)
+        base = datetime.now(UTC) if self.stopped_at is None else self.stopped_at
+        return base + timedelta(seconds=self.offset)
 
     def advance(self, seconds: float) -> None:
         self.offset += seconds
 
+    def freeze(self) -> None:
+        """Stop at the present instant: from now on only `advance` moves the clock."""
+        self.stopped_at = datetime.now(UTC)
+
     def reset(self) -> None:
         self.offset = 0.0
+        self.stopped_at = None
 
 
 clock = Clock()

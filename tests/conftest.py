@@ -25,7 +25,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from coop.config import Settings
 from coop.consent.ratelimit import TABLE as RATE_LIMIT_TABLE
 from coop.db import MODEL_MODULES, tortoise_config
-from coop.types import clock
+from coop.types import Clock, clock
 from coop.vault import Vault, load_keyring, load_secret_key
 
 # Hypothesis keeps failing examples in .hypothesis/ between local runs (replayed first); CI
@@ -121,6 +121,17 @@ async def db(database_url: str) -> AsyncIterator[str]:
     finally:
         clock.reset()
         await truncate_all()
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[Clock]:
+    """coop's clock stopped at the present instant, so that a test can compare two readings
+    exactly however slowly a loaded machine runs it; `clock.advance` moves it."""
+    clock.freeze()
+    try:
+        yield clock
+    finally:
+        clock.reset()
 
 
 def make_master_key() -> str:

@@ -18,7 +18,7 @@ from coop.connectors.registry import Registry
 from coop.errors import ConflictError
 from coop.jobs import sync as sync_jobs
 from coop.jobs.engine import RetryBudget, SyncOutcome
-from coop.types import clock, utcnow
+from coop.types import Clock, clock, utcnow
 from coop.vault import Vault
 from tests.connectors.helpers import FakeSleep
 from tests.fakes.blog import Blog
@@ -183,7 +183,11 @@ async def test_a_crash_inside_a_commit_keeps_neither_its_items_nor_its_cursor(
 
 
 async def test_throttling_waits_the_given_time_and_resumes_from_the_same_cursor(
-    jobs: sync_jobs.Jobs, member: uuid.UUID, scripted: ScriptedConnector, fake_sleep: FakeSleep
+    jobs: sync_jobs.Jobs,
+    member: uuid.UUID,
+    scripted: ScriptedConnector,
+    fake_sleep: FakeSleep,
+    frozen_clock: Clock,
 ) -> None:
     connection_id = await new_connection(jobs, member)
     scripted.faults = [None, spec.Throttled(retry_after=3)]
@@ -191,12 +195,13 @@ async def test_throttling_waits_the_given_time_and_resumes_from_the_same_cursor(
     assert outcome.outcome == "throttled"
     row = await Connection.get(id=connection_id)
     assert row.status == "throttled"
-    assert row.next_sync_at is not None and row.next_sync_at >= utcnow() + timedelta(seconds=2.9)
+    assert row.next_sync_at == utcnow() + timedelta(seconds=3)
     assert await cursor_of(jobs, connection_id) == "1"
     assert fake_sleep.delays == []  # no busy retry inside the run
 
+    frozen_clock.advance(2.999)
     assert await jobs.scheduler.tick() == 0  # not before the reset
-    clock.advance(3)
+    frozen_clock.advance(0.001)
     assert await jobs.scheduler.tick() == 1
     await jobs.queue.drain()
     assert scripted.fetched == [0, 1, 2]
