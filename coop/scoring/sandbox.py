@@ -97,6 +97,11 @@ class Sandbox:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None and self._ctl is not None
 
+    @property
+    def running(self) -> int:
+        """How many scorer children have started and not yet been reaped or abandoned."""
+        return sum(1 for job in self._jobs.values() if job.started.done())
+
     async def start(self) -> None:
         async with self._start_lock:
             if not self.alive:

@@ -60,7 +60,11 @@ async def test_a_hanging_scorer_does_not_take_the_server_down(
     enabling = asyncio.create_task(
         client.post("/scorers/hostile/enable", data={"csrf_token": token})
     )
-    await asyncio.sleep(0.5)  # the hostile scorer is now sleeping in its sandbox
+    sandbox = app.state.runtime.scoring.runner
+    async with asyncio.timeout(60):  # bounded, and generous: a loaded machine forks slowly
+        # until the hostile scorer sleeps in its sandbox (no event tells a child started)
+        while sandbox.running == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
     health = await client.get("/healthz")
     assert health.status_code == 200
     home = await client.get("/")
