@@ -49,10 +49,17 @@ async def test_concurrent_app_reads_never_succeed_after_the_key_is_destroyed(
             return False
         return True
 
+    read_before = asyncio.Event()  # a read succeeded: the readers are running
+    read_after = asyncio.Event()  # as many reads as readers, begun after the key went, ended
+
     async def reader() -> None:
         while not stop.is_set():
             started = time.monotonic()
             reads.append((started, await read_once()))
+            if reads[-1][1]:
+                read_before.set()
+            if committed and sum(t >= committed[0] for t, _ in reads) >= len(readers):
+                read_after.set()
             await asyncio.sleep(0)
 
     async def mark(step: str) -> None:
@@ -60,11 +67,11 @@ async def test_concurrent_app_reads_never_succeed_after_the_key_is_destroyed(
             committed.append(time.monotonic())
 
     readers = [asyncio.create_task(reader()) for _ in range(8)]
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(read_before.wait(), 60)  # events, not sleeps: load-proof
     await erase.erase_member(
         vault=vault, settings=settings, member_id=person.member_id, after_step=mark
     )
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(read_after.wait(), 60)
     stop.set()
     await asyncio.gather(*readers)
 
