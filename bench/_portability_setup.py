@@ -60,6 +60,15 @@ async def make_member(vault: Vault, records: int) -> uuid.UUID:
         created_at=now,
         password_changed_at=now,
     )
+    await add_posts(vault, member_id, records)
+    return member_id
+
+
+async def add_posts(vault: Vault, member_id: uuid.UUID, records: int) -> uuid.UUID:
+    """One feed connection of the member's with `records` sealed posts of about 300 bytes
+    each, sealed as the sync engine seals them; the connection's id."""
+    cipher = await vault.cipher_for(member_id)
+    now = utcnow()
     connection_id = uuid.uuid4()
     await Connection.create(
         id=connection_id,
@@ -98,4 +107,4 @@ async def make_member(vault: Vault, records: int) -> uuid.UUID:
             batch = []
     if batch:
         await Record.bulk_create(batch)
-    return member_id
+    return connection_id

@@ -1,27 +1,39 @@
 """Per-member operations against the number of OTHER members, on PostgreSQL (issue 15).
 
-For each size (default 1,000 and 100,000 members) a scratch database is filled with bulk SQL:
-every member with a key row, two web sessions, a grant to one app with its event, code and two
-token rows, a personal token, an export link and five access-log rows. Then a few real members
-are made through coop's services, and for each the bench measures, in this process:
+For each size (default 1,000, 100,000 and 1,000,000 members) a scratch database gets coop's
+schema from its migrations (`coop migrate`) and is filled server-side (`FILL`: one
+`INSERT … SELECT … FROM generate_series` per table) with members shaped like real ones:
+a key, two sessions (one expired), a grant to one of five apps with its event, a used code,
+two tokens (one rotated), a personal token, a used export link, five access-log rows, a feed
+connection with one sync run and five records, two enabled scorers with their consent
+events and a score each. Indexes and constraints are dropped for the fill and re-created
+exactly as the migrations defined them (definitions read back from the catalog, foreign keys
+validated), then VACUUM ANALYZE: the planner sees the statistics of a settled database.
 
-- read: the authorized read's token check (`consent.resolve_bearer`, the hot path's query),
+Then members are made through coop's services (100 posts, both reference scorers scored
+in-process, a grant with a token, a personal token) and for each the bench measures, in this
+process, p50 wall time and this process's CPU time of:
+
+- read: the authorized score read (`consent.resolve_bearer`: token, grant, app and current
+  scores in one statement; then `consent.authorize_read`: the access-log row, committed),
 - login: a new web session (`sessions.start`, which first purges the member's dead sessions),
+- export: the member's whole export ZIP, streamed (`portability.export.stream_export`),
 - revoke: revoking the member's grant (its tokens and codes with it),
 - erase: `erase_member`, split into "key" (the transaction that destroys the key) and the purge.
 
-It prints p50 wall time and CPU time per operation for each size, and the ratio of the
-largest size to the smallest (flat = close to 1). Needs a PostgreSQL server where it may
-create and drop databases (`COOP_BENCH_POSTGRES_URL`, default the test server).
+The sizes are measured in alternating slices (all databases stay filled; each round measures
+a few members on every size, in turns), so load from other work on a shared machine hits every
+size alike. It prints the ratio of each size to the smallest (flat = close to 1; target
+<= 1.2). Needs a PostgreSQL server where it may create and drop databases
+(`COOP_BENCH_POSTGRES_URL`, default the test server); the databases are dropped at the end.
 
-Usage: python bench/scale.py [--sizes 1000 100000] [--members 15]
+Usage: python bench/scale.py [--sizes 1000 100000 1000000] [--members 15] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import os
 import secrets
 import statistics
@@ -30,14 +42,20 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "bench") not in sys.path:
+    sys.path.insert(0, str(ROOT / "bench"))
 
 import asyncpg  # noqa: E402
-from tortoise import Tortoise  # noqa: E402
+from _portability_setup import add_posts  # noqa: E402
+from _scale_fill import APPS, fill  # noqa: E402
+from scoring import scorer_objects  # noqa: E402
+from tortoise.context import TortoiseContext  # noqa: E402
 
 from coop.apps import service as apps  # noqa: E402
 from coop.config import Settings  # noqa: E402
@@ -46,82 +64,17 @@ from coop.consent import service as consent  # noqa: E402
 from coop.consent.models import OAuthToken  # noqa: E402
 from coop.consent.tokens import ACCESS_PREFIX, token_hash  # noqa: E402
 from coop.db import tortoise_config  # noqa: E402
+from coop.jobs.scoring import ScoringFlow  # noqa: E402
 from coop.members import service as members  # noqa: E402
 from coop.members import sessions  # noqa: E402
-from coop.portability import erase  # noqa: E402
+from coop.portability import erase, export  # noqa: E402
+from coop.scoring import service as scoring  # noqa: E402
+from coop.scoring.runner import InProcessRunner  # noqa: E402
 from coop.types import utcnow  # noqa: E402
 from coop.vault import Vault, load_keyring, load_secret_key  # noqa: E402
+from tests.cluster.processes import coop, coop_env  # noqa: E402
 
 ADMIN = os.environ.get("COOP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-FILL = [
-    """INSERT INTO member (id, email_index, email_sealed, handle_sealed, password_hash,
-       created_at, password_changed_at)
-       SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, 'fill' || g,
-              '\\x00', '\\x00', '!', now(), now() FROM generate_series(1, $1) g""",
-    """INSERT INTO vault_member_key (member_id, kek_id, wrapped, created_at)
-       SELECT id, 'fill', '\\x00', now() FROM member WHERE email_index LIKE 'fill%'""",
-    """INSERT INTO web_session (id, token_hash, member_id, created_at, last_seen_at,
-       expires_at, reauthenticated_at)
-       SELECT gen_random_uuid(), md5(random()::text) || md5(random()::text), m.id, now(),
-              now(), now() + interval '1 hour', now()
-       FROM member m CROSS JOIN generate_series(1, 2) WHERE m.email_index LIKE 'fill%'""",
-    """INSERT INTO consent_grant (id, member_id, app_id, subject, scopes, status, held,
-       created_at, terms_version)
-       SELECT gen_random_uuid(), id, $1::uuid, md5(id::text), '["score:reach"]', 'active', false,
-              now(), 0
-       FROM member WHERE email_index LIKE 'fill%'""",
-    """INSERT INTO grant_event (id, grant_id, kind, at, scopes)
-       SELECT gen_random_uuid(), id, 'created', now(), '[]' FROM consent_grant""",
-    """INSERT INTO authorization_code (id, code_hash, grant_id, client_id, redirect_uri,
-       redirect_uri_given, code_challenge, scopes, created_at, expires_at, used_at)
-       SELECT gen_random_uuid(), md5(random()::text) || md5(random()::text), id, 'fill',
-              'https://x.example/cb', true, 'x', '[]', now(), now(), now()
-       FROM consent_grant""",
-    """INSERT INTO oauth_token (id, access_hash, refresh_hash, grant_id, client_id, family_id,
-       scopes, created_at, access_expires_at)
-       SELECT gen_random_uuid(), md5(random()::text) || md5(random()::text),
-              md5(random()::text) || md5(random()::text), g.id, 'fill', gen_random_uuid(),
-              '[]', now(), now() + interval '1 hour'
-       FROM consent_grant g CROSS JOIN generate_series(1, 2)""",
-    """INSERT INTO personal_token (id, member_id, name, token_hash, scopes, created_at)
-       SELECT gen_random_uuid(), id, 'fill', md5(random()::text) || md5(random()::text), '[]',
-              now() FROM member WHERE email_index LIKE 'fill%'""",
-    """INSERT INTO export_link (id, member_id, token_hash, created_at, expires_at)
-       SELECT gen_random_uuid(), id, md5(random()::text) || md5(random()::text), now(), now()
-       FROM member WHERE email_index LIKE 'fill%'""",
-    """INSERT INTO access_log (id, member_id, grant_id, app_id, app_name, scope, resource, at)
-       SELECT gen_random_uuid(), g.member_id, g.id, g.app_id, 'Fill', 'score:reach',
-              'score:reach', now() FROM consent_grant g CROSS JOIN generate_series(1, 5)""",
-]
-
-
-def settings_for(url: str) -> Settings:
-    folder = Path(tempfile.mkdtemp(prefix="coop-bench-scale-"))
-    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
-    return Settings(
-        data_dir=folder / "var",
-        database_url=url,
-        master_key=f"bench:{key}",
-        secret_key=secrets.token_urlsafe(48),
-    )
-
-
-async def fill(url: str, size: int, app_id: uuid.UUID) -> float:
-    started = time.perf_counter()
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-    try:
-        for statement in FILL:
-            if "$1::uuid" in statement:
-                await conn.execute(statement, app_id)
-            elif "$1" in statement:
-                await conn.execute(statement, size)
-            else:
-                await conn.execute(statement)
-        await conn.execute("ANALYZE")
-    finally:
-        await conn.close()
-    return time.perf_counter() - started
 
 
 async def timed(work: Callable[[], Awaitable[object]]) -> tuple[float, float]:
@@ -130,99 +83,220 @@ async def timed(work: Callable[[], Awaitable[object]]) -> tuple[float, float]:
     return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
-async def one_member(
-    vault: Vault, settings: Settings, app: apps.RegisteredApp
-) -> dict[str, tuple[float, float]]:
-    member = await members.create_member(
-        vault=vault, email=f"b-{secrets.token_hex(6)}@example.org", password="x" * 12
-    )
-    grant = await grants.create_grant(
-        member_id=member.id, app_id=app.app.id, scopes=["score:reach"], lifetime="30d"
-    )
-    access = ACCESS_PREFIX + secrets.token_urlsafe(32)
-    await OAuthToken.create(
-        id=uuid.uuid4(),
-        access_hash=token_hash(access),
-        grant=grant,
-        client_id=app.app.client_id,
-        family_id=uuid.uuid4(),
-        scopes=["score:reach"],
-        created_at=utcnow(),
-        access_expires_at=grant.expires_at,
-    )
-    await personal.create_personal_token(
-        member_id=member.id, name="b", scopes=["profile"], lifetime="30d"
-    )
-    out: dict[str, tuple[float, float]] = {}
-    out["read"] = await timed(lambda: consent.resolve_bearer(access))
-    out["login"] = await timed(
-        lambda: sessions.start(vault=vault, settings=settings, member=member, user_agent="b")
-    )
-    out["revoke"] = await timed(lambda: grants.revoke_grant(member_id=member.id, grant_id=grant.id))
-    marks: dict[str, float] = {}
-
-    async def mark(step: str) -> None:
-        marks[step] = time.perf_counter()
-
-    cpu = time.process_time()
-    await erase.erase_member(vault=vault, settings=settings, member_id=member.id, after_step=mark)
-    out["erase (key)"] = ((marks["key_destroyed"] - marks["plan"]) * 1000, 0.0)
-    out["erase (purge)"] = ((marks["purged"] - marks["upstream"]) * 1000, 0.0)
-    out["erase (all)"] = (
-        (marks["notified"] - marks["plan"]) * 1000,
-        (time.process_time() - cpu) * 1000,
-    )
-    return out
-
-
-async def measure(size: int, samples: int) -> tuple[float, dict[str, tuple[float, float]]]:
-    name = f"coop_scale_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = "postgres://" + ADMIN.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
+def _cpu_ticks(pid: int) -> int | None:
+    """utime + stime of a process on this machine, in clock ticks (None if not visible)."""
     try:
-        settings = settings_for(url)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await Tortoise.init(config=tortoise_config(settings))
-        await Tortoise.generate_schemas()
-        vault = Vault(load_keyring(settings), load_secret_key(settings))
-        app = await apps.create_app(
-            name="Bench", redirect_uris=["https://x.example/cb"], vault=vault
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+class Target:
+    """One filled database, its settings and the apps its members grant."""
+
+    def __init__(self, size: int, env: dict[str, str], url: str, parallel: int) -> None:
+        self.size = size
+        self.parallel = parallel
+        self.env = env
+        self.url = url
+        self.settings = Settings.from_env(env)
+        self.vault = Vault(load_keyring(self.settings), load_secret_key(self.settings))
+        runner = InProcessRunner()
+        for scorer in scorer_objects().values():
+            runner.add(scorer)
+        self.runner = runner
+        self.app: apps.RegisteredApp | None = None
+        self.runs: list[dict[str, tuple[float, float]]] = []
+        self.reads = 50  # authorized reads per member (their median is the member's figure)
+        self.server_ticks = 0  # PostgreSQL's CPU over the measured reads
+        self.server_reads = 0
+
+    def server_us_per_read(self) -> float:
+        return self.server_ticks / os.sysconf("SC_CLK_TCK") * 1e6 / max(self.server_reads, 1)
+
+    async def prepare(self) -> float:
+        """Schema from the migrations, the apps, then the fill; seconds the fill took."""
+        done = coop(self.env, "migrate")
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        async with TortoiseContext() as ctx:
+            await ctx.init(config=tortoise_config(self.settings))
+            made = [
+                await apps.create_app(
+                    name=f"App {i}", redirect_uris=["https://x.example/cb"], vault=self.vault
+                )
+                for i in range(APPS)
+            ]
+        self.app = made[0]
+        return await fill(self.url, self.size, self.vault.keyring.active_id, self.parallel)
+
+    async def slice(self, members: int) -> None:
+        """One warm-up member, then `members` measured ones."""
+        self.monitor = await asyncpg.connect(self.url)
+        try:
+            async with TortoiseContext() as ctx:
+                await ctx.init(config=tortoise_config(self.settings))
+                await self.one_member(measured=False)
+                for _ in range(members):
+                    self.runs.append(await self.one_member(measured=True))
+        finally:
+            await self.monitor.close()
+
+    async def backend_ticks(self) -> dict[int, int]:
+        """CPU clock ticks used so far by each PostgreSQL backend serving this database
+        (the server is on this machine; empty when /proc does not show them)."""
+        pids = await self.monitor.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
-        filled = await fill(url, size, app.app.id)
-        await one_member(vault, settings, app)  # warm-up
-        runs = [await one_member(vault, settings, app) for _ in range(samples)]
-        await Tortoise.close_connections()
+        found = {pid: _cpu_ticks(pid) for (pid,) in pids}
+        return {pid: ticks for pid, ticks in found.items() if ticks is not None}
+
+    async def one_member(self, *, measured: bool) -> dict[str, tuple[float, float]]:
+        assert self.app is not None
+        vault, settings, app = self.vault, self.settings, self.app
+        member = await members.create_member(
+            vault=vault, email=f"b-{secrets.token_hex(6)}@example.org", password="x" * 12
+        )
+        await add_posts(vault, member.id, 100)
+        flow = ScoringFlow(vault, self.runner)
+        for name in ("reach", "cadence"):
+            await scoring.enable_scorer(member_id=member.id, meta=self.runner.meta(name))
+        await flow.recompute_member(member_id=member.id, now=utcnow() + timedelta(seconds=1))
+        grant = await grants.create_grant(
+            member_id=member.id, app_id=app.app.id, scopes=["score:reach"], lifetime="30d"
+        )
+        access = ACCESS_PREFIX + secrets.token_urlsafe(32)
+        await OAuthToken.create(
+            id=uuid.uuid4(),
+            access_hash=token_hash(access),
+            grant=grant,
+            client_id=app.app.client_id,
+            family_id=uuid.uuid4(),
+            scopes=["score:reach"],
+            created_at=utcnow(),
+            access_expires_at=grant.expires_at,
+        )
+        await personal.create_personal_token(
+            member_id=member.id, name="b", scopes=["profile"], lifetime="30d"
+        )
+
+        async def read() -> None:
+            principal = await consent.resolve_bearer(access)
+            assert principal is not None and "reach" in principal.scores
+            allowed = await consent.authorize_read(
+                principal=principal, scope="score:reach", resource="score:reach"
+            )
+            assert allowed
+
+        async def export_all() -> None:
+            async for _ in await export.stream_export(vault=vault, member_id=member.id):
+                pass
+
+        out: dict[str, tuple[float, float]] = {}
+        before = await self.backend_ticks()
+        reads = [await timed(read) for _ in range(self.reads)]
+        after = await self.backend_ticks()
+        if measured:
+            self.server_ticks += sum(t - before.get(pid, t) for pid, t in after.items())
+            self.server_reads += len(reads)
+        out["read"] = (
+            statistics.median(r[0] for r in reads),
+            statistics.median(r[1] for r in reads),
+        )
+        out["login"] = await timed(
+            lambda: sessions.start(vault=vault, settings=settings, member=member, user_agent="b")
+        )
+        out["export"] = await timed(export_all)
+        out["revoke"] = await timed(
+            lambda: grants.revoke_grant(member_id=member.id, grant_id=grant.id)
+        )
+        marks: dict[str, float] = {}
+
+        async def mark(step: str) -> None:
+            marks[step] = time.perf_counter()
+
+        cpu = time.process_time()
+        await erase.erase_member(
+            vault=vault, settings=settings, member_id=member.id, after_step=mark
+        )
+        out["erase (key)"] = ((marks["key_destroyed"] - marks["plan"]) * 1000, 0.0)
+        out["erase (purge)"] = ((marks["purged"] - marks["upstream"]) * 1000, 0.0)
+        out["erase (all)"] = (
+            (marks["notified"] - marks["plan"]) * 1000,
+            (time.process_time() - cpu) * 1000,
+        )
+        return out
+
+    def p50(self) -> dict[str, tuple[float, float]]:
+        return {
+            op: (
+                statistics.median(r[op][0] for r in self.runs),
+                statistics.median(r[op][1] for r in self.runs),
+            )
+            for op in self.runs[0]
+        }
+
+
+async def main(sizes: list[int], samples: int, rounds: int, parallel: int) -> None:
+    admin = await asyncpg.connect(ADMIN)
+    base = ADMIN.split("://", 1)[1].rsplit("/", 1)[0]
+    folder = Path(tempfile.mkdtemp(prefix="coop-bench-scale-"))
+    env = coop_env(folder, "", COOP_DEV="1", COOP_SCHEDULER="0")
+    names = [f"bench_scale_{size}_{secrets.token_hex(3)}" for size in sizes]
+    targets: list[Target] = []
+    try:
+        for size, name in zip(sizes, names, strict=True):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            url = f"postgresql://{base}/{name}"
+            target = Target(size, {**env, "COOP_DATABASE_URL": url}, url, parallel)
+            filled = await target.prepare()
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"{size:>9,} members: filled in {filled:.1f} s (load average {load})", flush=True)
+            targets.append(target)
+        per_slice = max(1, samples // rounds)
+        for turn in range(rounds):
+            for target in targets if turn % 2 == 0 else reversed(targets):
+                await target.slice(per_slice)
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"round {turn + 1}/{rounds} done (load average {load})", flush=True)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-    p50 = {
-        op: (
-            statistics.median(r[op][0] for r in runs),
-            statistics.median(r[op][1] for r in runs),
+    report([(t.size, t.p50()) for t in targets])
+    first = targets[0].server_us_per_read()
+    print(
+        "PostgreSQL CPU per authorized read (all its backends for this database, "
+        + ", ".join(
+            f"{t.server_reads} reads at {t.size:,}: {t.server_us_per_read():.0f} µs"
+            + (f" x{t.server_us_per_read() / first:.2f}" if first and t is not targets[0] else "")
+            for t in targets
         )
-        for op in runs[0]
-    }
-    return filled, p50
+        + ")"
+    )
 
 
-async def main(sizes: list[int], samples: int) -> None:
-    results = []
-    for size in sizes:
-        filled, p50 = await measure(size, samples)
-        print(f"{size:>9,} members: filled in {filled:.1f} s", flush=True)
-        results.append((size, p50))
-    ops = list(results[0][1])
-    print(f"\n{'operation':<15}" + "".join(f"{s:>12,} ms (cpu)" for s, _ in results) + "   ratio")
-    for op in ops:
-        cells = "".join(f"{p[op][0]:>9.2f} ({p[op][1]:>5.2f})" for _, p in results)
-        ratio = results[-1][1][op][0] / results[0][1][op][0]
-        print(f"{op:<15}{cells}   x{ratio:.2f}")
+def report(results: list[tuple[int, dict[str, tuple[float, float]]]]) -> None:
+    smallest, first = results[0]
+    print(f"\np50 ms (this process's CPU ms) per size; ratios to {smallest:,} members")
+    for op in first:
+        cells = [f"{smallest:,}: {first[op][0]:.2f} ({first[op][1]:.2f})"]
+        for size, p50 in results[1:]:
+            wall, cpu = p50[op]
+            ratio = f"x{wall / first[op][0]:.2f}"
+            if first[op][1]:
+                ratio += f", cpu x{cpu / first[op][1]:.2f}"
+            cells.append(f"{size:,}: {wall:.2f} ({cpu:.2f}) {ratio}")
+        print(f"{op:<14} " + " | ".join(cells))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
     parser.add_argument("--members", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--fill-connections", type=int, default=2)
     args = parser.parse_args()
-    asyncio.run(main(args.sizes, args.members))
+    asyncio.run(main(args.sizes, args.members, args.rounds, args.fill_connections))
