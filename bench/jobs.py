@@ -1,13 +1,25 @@
-"""Sync throughput per `coop worker` on PostgreSQL (issue 15): syncs per second with one worker
-and with two, measured in one run against the same connections.
+"""Job throughput per `coop worker` on PostgreSQL (issue 15): syncs per second and members
+scored per second, with one worker and with two, measured in one run on the same members.
 
 A scratch database (on `COOP_BENCH_POSTGRES_URL`, default the test server) gets `--members`
-members, each with one feed connection to a small feed on loopback (20 posts). For each worker
-count, every connection is made due at once; the workers' scheduler claims them and the
-workers run the syncs. Throughput = syncs / (last run's end - first run's start), from the
-sync runs' own timestamps (so the 15 s scheduler tick does not count).
+members, each with one feed connection to a small feed on loopback (`--posts` posts).
 
-Usage: python bench/jobs.py [--members 200] [--workers 1 2]
+- Syncs: for each worker count, every connection is made due at once; the workers' scheduler
+  claims them and the workers run the syncs. Throughput = syncs / (last run's end - first
+  run's start), from the sync runs' own timestamps (so the 15 s scheduler tick does not
+  count).
+- Scoring: then every member enables both reference scorers, and for each worker count one
+  `coop.score` job per member is queued at once (their scores deleted first, so each run
+  stores them anew). The workers score through the real sandbox: bubblewrap's reduced view,
+  network namespace, private scratch and uid drop, required (`COOP_SCORER_REQUIRE_ISOLATION=1`:
+  a worker without them refuses to score and the bench fails). A warm-up batch first starts
+  every worker's sandbox template. Throughput = members / (last job's end - first job's
+  start), from the queue's own job events.
+
+It prints what a million members at the default interval (6 h: every member synced, then
+scored, once per interval) need in workers at the measured rates.
+
+Usage: python bench/jobs.py [--members 200] [--posts 20] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -19,33 +31,43 @@ import secrets
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if str(ROOT / "bench") not in sys.path:
+    sys.path.insert(0, str(ROOT / "bench"))
 
 import asyncpg  # noqa: E402
+from scoring import scorer_objects  # noqa: E402
 from tortoise.context import TortoiseContext  # noqa: E402
 
 from coop.config import Settings  # noqa: E402
 from coop.connectors import service  # noqa: E402
 from coop.connectors.registry import Registry  # noqa: E402
 from coop.db import tortoise_config  # noqa: E402
+from coop.jobs import pgqueue  # noqa: E402
 from coop.members import service as members  # noqa: E402
+from coop.scoring import service as scoring  # noqa: E402
+from coop.scoring.runner import InProcessRunner  # noqa: E402
 from coop.vault import Vault, load_keyring, load_secret_key  # noqa: E402
 from tests.cluster.processes import CoopProcess, coop, coop_env  # noqa: E402
 from tests.fakes.blog import Blog  # noqa: E402
 from tests.fakes.server import LiveServer  # noqa: E402
 
 ADMIN = os.environ.get("COOP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+INTERVAL = 6 * 60 * 60  # COOP_SYNC_INTERVAL_SECONDS' default
+SCORERS = ("reach", "cadence")
 
 
-async def seed(env: dict[str, str], count: int, feed_url: str) -> None:
+async def seed(env: dict[str, str], count: int, feed_url: str) -> list[uuid.UUID]:
     settings = Settings.from_env(env)
     vault = Vault(load_keyring(settings), load_secret_key(settings))
     registry = Registry.load(settings.connector_env(), allowed=settings.plugins)
+    made = []
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(settings))
         for i in range(count):
@@ -59,17 +81,34 @@ async def seed(env: dict[str, str], count: int, feed_url: str) -> None:
                 connector="feed",
                 config={"url": feed_url},
             )
+            made.append(member.id)
+    return made
 
 
-async def run_once(
+async def enable_scorers(env: dict[str, str], member_ids: list[uuid.UUID]) -> None:
+    """Every member enables both reference scorers (the metadata the sandbox will load)."""
+    settings = Settings.from_env(env)
+    runner = InProcessRunner()
+    for scorer in scorer_objects().values():
+        runner.add(scorer)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(settings))
+        for member_id in member_ids:
+            for name in SCORERS:
+                await scoring.enable_scorer(member_id=member_id, meta=runner.meta(name))
+
+
+def start_workers(env: dict[str, str], workers: int, folder: Path, tag: str) -> list[CoopProcess]:
+    logs = [folder / f"{tag}{workers}-{i}.log" for i in range(workers)]
+    return [CoopProcess(env, "worker", "--concurrency", "4", log_path=log) for log in logs]
+
+
+async def run_syncs(
     conn: asyncpg.Connection, env: dict[str, str], workers: int, count: int, folder: Path
 ) -> float:
     await conn.execute("DELETE FROM sync_run")
     started = await conn.fetchval("SELECT now()")
-    processes = [
-        CoopProcess(env, "worker", "--concurrency", "4", log_path=folder / f"w{workers}-{i}.log")
-        for i in range(workers)
-    ]
+    processes = start_workers(env, workers, folder, "sync")
     try:
         await asyncio.sleep(3)  # workers up
         await conn.execute(
@@ -94,7 +133,82 @@ async def run_once(
     return count / max((last - first).total_seconds(), 1e-3)
 
 
-async def main(count: int, worker_counts: list[int]) -> None:
+# The workers delete succeeded jobs with their events: the bench keeps its own record of
+# when each job started (its status event) and ended (deleted, or failed).
+KEEP_EVENTS = """
+CREATE TABLE bench_job_event (job_id bigint, type text, at timestamptz);
+CREATE FUNCTION bench_keep_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO bench_job_event VALUES (NEW.job_id, NEW.type::text, clock_timestamp());
+    RETURN NEW;
+END $$;
+CREATE TRIGGER bench_keep_event AFTER INSERT ON procrastinate_events
+    FOR EACH ROW EXECUTE FUNCTION bench_keep_event();
+CREATE FUNCTION bench_keep_deletion() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO bench_job_event VALUES (OLD.id, 'deleted', clock_timestamp());
+    RETURN OLD;
+END $$;
+CREATE TRIGGER bench_keep_deletion BEFORE DELETE ON procrastinate_jobs
+    FOR EACH ROW EXECUTE FUNCTION bench_keep_deletion();
+"""
+
+
+async def score_batch(
+    conn: asyncpg.Connection, env: dict[str, str], member_ids: list[uuid.UUID]
+) -> tuple[int, float]:
+    """Queue one `coop.score` job per member at once and wait for all of them: (jobs not
+    done, i.e. failed, seconds from the first job's start to the last job's end)."""
+    await conn.execute("DELETE FROM score")
+    app = pgqueue.build(Settings.from_env(env))
+    async with app.open_async():
+        ids = await app.tasks["coop.score"].batch_defer_async(
+            *({"member_id": str(m)} for m in member_ids)
+        )
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM procrastinate_jobs WHERE id = ANY($1) "
+            "AND status IN ('todo', 'doing')",
+            ids,
+        )
+        if not waiting:
+            break
+        await asyncio.sleep(0.5)
+    failed, first, last = await conn.fetchrow(
+        """SELECT (SELECT count(*) FROM procrastinate_jobs WHERE id = ANY($1)),
+                  min(at) FILTER (WHERE type = 'started'),
+                  max(at) FILTER (WHERE type IN ('deleted', 'succeeded', 'failed'))
+           FROM bench_job_event WHERE job_id = ANY($1)""",
+        ids,
+    )
+    return failed, (last - first).total_seconds()
+
+
+async def run_scoring(
+    conn: asyncpg.Connection,
+    env: dict[str, str],
+    workers: int,
+    member_ids: list[uuid.UUID],
+    folder: Path,
+) -> float:
+    processes = start_workers(env, workers, folder, "score")
+    try:
+        await asyncio.sleep(3)  # workers up
+        # Warm-up: enough jobs for every worker to start its sandbox template.
+        await score_batch(conn, env, member_ids[: 8 * workers])
+        failed, took = await score_batch(conn, env, member_ids)
+        stored = await conn.fetchval("SELECT count(DISTINCT member_id) FROM score")
+    finally:
+        for process in processes:
+            process.stop()
+    if failed or stored != len(member_ids):
+        logs = "\n".join(p.log()[-2000:] for p in processes)
+        raise RuntimeError(f"{failed} jobs failed, {stored} members scored:\n{logs}")
+    return len(member_ids) / max(took, 1e-3)
+
+
+async def main(count: int, posts: int, worker_counts: list[int]) -> None:
     name = f"coop_jobs_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(ADMIN)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -102,36 +216,68 @@ async def main(count: int, worker_counts: list[int]) -> None:
     folder = Path(tempfile.mkdtemp(prefix="coop-bench-jobs-"))
     feed = Blog()
     now = datetime.now(UTC)
-    for i in range(20):
+    for i in range(posts):
         feed.add_post(f"post {i}", body="<p>hello</p>", published=now - timedelta(hours=i + 1))
+    syncs: dict[int, float] = {}
+    scored: dict[int, float] = {}
     try:
         with LiveServer(feed.app()) as server:
-            env = coop_env(folder, url, COOP_DEV="1", COOP_SYNC_INTERVAL_SECONDS="86400")
+            env = coop_env(
+                folder,
+                url,
+                COOP_DEV="1",
+                COOP_SYNC_INTERVAL_SECONDS="86400",
+                COOP_SCORER_REQUIRE_ISOLATION="1",
+            )
             done = coop(env, "migrate")
             assert done.returncode == 0, done.stderr
-            await seed(env, count, server.url("/rss.xml"))
+            member_ids = await seed(env, count, server.url("/rss.xml"))
             conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-            rates = {}
             for workers in worker_counts:
-                rates[workers] = await run_once(conn, env, workers, count, folder)
-                print(f"{workers} worker(s): {rates[workers]:.1f} syncs/s", flush=True)
+                syncs[workers] = await run_syncs(conn, env, workers, count, folder)
+                print(f"{workers} worker(s): {syncs[workers]:.1f} syncs/s", flush=True)
+            await conn.execute(
+                "DELETE FROM procrastinate_jobs WHERE status = 'todo' AND task_name = 'coop.score'"
+            )
+            await enable_scorers(env, member_ids)
+            await conn.execute(KEEP_EVENTS)
+            records = await conn.fetchval("SELECT count(*) FROM connector_record") / count
+            for workers in worker_counts:
+                scored[workers] = await run_scoring(conn, env, workers, member_ids, folder)
+                print(
+                    f"{workers} worker(s): {scored[workers]:.1f} members scored/s "
+                    f"({len(SCORERS)} scorers, {records:.0f} records each, sandboxed)",
+                    flush=True,
+                )
             await conn.close()
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-    base = rates[worker_counts[0]]
-    for workers, rate in rates.items():
-        print(f"{workers} worker(s): x{rate / base:.2f} of {worker_counts[0]}")
-    needed = 1_000_000 / 21_600
+    summary(syncs, scored)
+
+
+def summary(syncs: dict[int, float], scored: dict[int, float]) -> None:
+    first = next(iter(syncs))
+    for workers in syncs:
+        print(
+            f"{workers} worker(s): syncs x{syncs[workers] / syncs[first]:.2f}, "
+            f"scoring x{scored[workers] / scored[first]:.2f} of {first}"
+        )
+    needed = 1_000_000 / INTERVAL
+    sync_rate, score_rate = syncs[first] / first, scored[first] / first
+    # One worker's seconds per member per interval: its sync plus its scoring.
+    both = needed * (1 / sync_rate + 1 / score_rate)
     print(
-        f"1M connections every 6 h need {needed:.0f} syncs/s: "
-        f"about {needed / base * worker_counts[0]:.0f} workers at the first rate"
+        f"1M members every {INTERVAL // 3600} h: {needed:.0f} syncs/s and {needed:.0f} members "
+        f"scored/s; at one worker's rates here that is {needed / sync_rate:.1f} workers "
+        f"for the syncs + {needed / score_rate:.1f} for the scoring = {both:.1f} workers"
     )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--posts", type=int, default=20)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
-    asyncio.run(main(args.members, args.workers))
+    asyncio.run(main(args.members, args.posts, args.workers))
