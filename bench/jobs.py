@@ -98,6 +98,32 @@ async def enable_scorers(env: dict[str, str], member_ids: list[uuid.UUID]) -> No
                 await scoring.enable_scorer(member_id=member_id, meta=runner.meta(name))
 
 
+def _proc_stat(pid: str) -> tuple[int, int] | None:
+    """(parent pid, CPU ticks of the process and of its reaped children), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+
+
+def tree_cpu(roots: list[CoopProcess]) -> float:
+    """CPU seconds used so far by the worker processes and everything under them (the
+    sandbox's template and its per-member children, counted in their parents once reaped)."""
+    stats = {pid: _proc_stat(pid) for pid in os.listdir("/proc") if pid.isdigit()}
+    children: dict[int, list[int]] = {}
+    for pid, stat in stats.items():
+        if stat is not None:
+            children.setdefault(stat[0], []).append(int(pid))
+    todo, ticks = [p.process.pid for p in roots], 0
+    while todo:
+        pid = todo.pop()
+        stat = stats.get(str(pid))
+        ticks += stat[1] if stat else 0
+        todo.extend(children.get(pid, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def start_workers(env: dict[str, str], workers: int, folder: Path, tag: str) -> list[CoopProcess]:
     logs = [folder / f"{tag}{workers}-{i}.log" for i in range(workers)]
     return [CoopProcess(env, "worker", "--concurrency", "4", log_path=log) for log in logs]
@@ -105,12 +131,14 @@ def start_workers(env: dict[str, str], workers: int, folder: Path, tag: str) -> 
 
 async def run_syncs(
     conn: asyncpg.Connection, env: dict[str, str], workers: int, count: int, folder: Path
-) -> float:
+) -> tuple[float, float]:
+    """(syncs per second, worker CPU seconds per sync)."""
     await conn.execute("DELETE FROM sync_run")
     started = await conn.fetchval("SELECT now()")
     processes = start_workers(env, workers, folder, "sync")
     try:
         await asyncio.sleep(3)  # workers up
+        cpu = tree_cpu(processes)
         await conn.execute(
             "UPDATE connection SET next_sync_at = now(), status = 'ok', lease_until = NULL"
         )
@@ -123,6 +151,7 @@ async def run_syncs(
             if done >= count:
                 break
             await asyncio.sleep(0.5)
+        cpu = tree_cpu(processes) - cpu
         first, last = await conn.fetchrow(
             "SELECT min(started_at), max(finished_at) FROM sync_run WHERE started_at > $1", started
         )
@@ -130,7 +159,7 @@ async def run_syncs(
         for process in processes:
             process.stop()
     await conn.execute("UPDATE connection SET next_sync_at = now() + interval '1 day'")
-    return count / max((last - first).total_seconds(), 1e-3)
+    return count / max((last - first).total_seconds(), 1e-3), cpu / count
 
 
 # The workers delete succeeded jobs with their events: the bench keeps its own record of
@@ -191,13 +220,16 @@ async def run_scoring(
     workers: int,
     member_ids: list[uuid.UUID],
     folder: Path,
-) -> float:
+) -> tuple[float, float]:
+    """(members scored per second, worker CPU seconds per member, sandbox included)."""
     processes = start_workers(env, workers, folder, "score")
     try:
         await asyncio.sleep(3)  # workers up
         # Warm-up: enough jobs for every worker to start its sandbox template.
         await score_batch(conn, env, member_ids[: 8 * workers])
+        cpu = tree_cpu(processes)
         failed, took = await score_batch(conn, env, member_ids)
+        cpu = tree_cpu(processes) - cpu
         stored = await conn.fetchval("SELECT count(DISTINCT member_id) FROM score")
     finally:
         for process in processes:
@@ -205,7 +237,7 @@ async def run_scoring(
     if failed or stored != len(member_ids):
         logs = "\n".join(p.log()[-2000:] for p in processes)
         raise RuntimeError(f"{failed} jobs failed, {stored} members scored:\n{logs}")
-    return len(member_ids) / max(took, 1e-3)
+    return len(member_ids) / max(took, 1e-3), cpu / len(member_ids)
 
 
 async def main(count: int, posts: int, worker_counts: list[int]) -> None:
@@ -218,8 +250,8 @@ async def main(count: int, posts: int, worker_counts: list[int]) -> None:
     now = datetime.now(UTC)
     for i in range(posts):
         feed.add_post(f"post {i}", body="<p>hello</p>", published=now - timedelta(hours=i + 1))
-    syncs: dict[int, float] = {}
-    scored: dict[int, float] = {}
+    syncs: dict[int, tuple[float, float]] = {}
+    scored: dict[int, tuple[float, float]] = {}
     try:
         with LiveServer(feed.app()) as server:
             env = coop_env(
@@ -234,8 +266,12 @@ async def main(count: int, posts: int, worker_counts: list[int]) -> None:
             member_ids = await seed(env, count, server.url("/rss.xml"))
             conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
             for workers in worker_counts:
-                syncs[workers] = await run_syncs(conn, env, workers, count, folder)
-                print(f"{workers} worker(s): {syncs[workers]:.1f} syncs/s", flush=True)
+                syncs[workers] = rate, cpu = await run_syncs(conn, env, workers, count, folder)
+                print(
+                    f"{workers} worker(s): {rate:.1f} syncs/s, {cpu * 1e3:.0f} ms worker CPU "
+                    f"per sync (load average {os.getloadavg()[0]:.1f})",
+                    flush=True,
+                )
             await conn.execute(
                 "DELETE FROM procrastinate_jobs WHERE status = 'todo' AND task_name = 'coop.score'"
             )
@@ -243,10 +279,13 @@ async def main(count: int, posts: int, worker_counts: list[int]) -> None:
             await conn.execute(KEEP_EVENTS)
             records = await conn.fetchval("SELECT count(*) FROM connector_record") / count
             for workers in worker_counts:
-                scored[workers] = await run_scoring(conn, env, workers, member_ids, folder)
+                scored[workers] = rate, cpu = await run_scoring(
+                    conn, env, workers, member_ids, folder
+                )
                 print(
-                    f"{workers} worker(s): {scored[workers]:.1f} members scored/s "
-                    f"({len(SCORERS)} scorers, {records:.0f} records each, sandboxed)",
+                    f"{workers} worker(s): {rate:.1f} members scored/s ({len(SCORERS)} scorers, "
+                    f"{records:.0f} records each, sandboxed), {cpu * 1e3:.0f} ms worker CPU per "
+                    f"member (load average {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
             await conn.close()
@@ -256,21 +295,27 @@ async def main(count: int, posts: int, worker_counts: list[int]) -> None:
     summary(syncs, scored)
 
 
-def summary(syncs: dict[int, float], scored: dict[int, float]) -> None:
+def summary(syncs: dict[int, tuple[float, float]], scored: dict[int, tuple[float, float]]) -> None:
     first = next(iter(syncs))
     for workers in syncs:
         print(
-            f"{workers} worker(s): syncs x{syncs[workers] / syncs[first]:.2f}, "
-            f"scoring x{scored[workers] / scored[first]:.2f} of {first}"
+            f"{workers} worker(s): syncs x{syncs[workers][0] / syncs[first][0]:.2f}, "
+            f"scoring x{scored[workers][0] / scored[first][0]:.2f} of {first}"
         )
     needed = 1_000_000 / INTERVAL
-    sync_rate, score_rate = syncs[first] / first, scored[first] / first
-    # One worker's seconds per member per interval: its sync plus its scoring.
-    both = needed * (1 / sync_rate + 1 / score_rate)
+    sync_rate, score_rate = syncs[first][0] / first, scored[first][0] / first
     print(
         f"1M members every {INTERVAL // 3600} h: {needed:.0f} syncs/s and {needed:.0f} members "
         f"scored/s; at one worker's rates here that is {needed / sync_rate:.1f} workers "
-        f"for the syncs + {needed / score_rate:.1f} for the scoring = {both:.1f} workers"
+        f"for the syncs + {needed / score_rate:.1f} for the scoring"
+    )
+    # CPU, not wall time, is what a worker needs of a core (the rates above share 2 busy cores).
+    sync_cpu = min(cpu for _, cpu in syncs.values())
+    score_cpu = min(cpu for _, cpu in scored.values())
+    print(
+        f"in worker CPU: {sync_cpu * 1e3:.0f} ms per sync + {score_cpu * 1e3:.0f} ms per member "
+        f"scored = {needed * (sync_cpu + score_cpu):.1f} cores busy for 1M members every "
+        f"{INTERVAL // 3600} h (PostgreSQL and the sources not counted)"
     )
 
 
