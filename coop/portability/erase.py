@@ -176,15 +176,18 @@ async def checkpoint() -> None:
     """Scrub what the database engine keeps of deleted rows (best effort, never fatal).
 
     SQLite: secure_delete zeroes freed pages; the WAL checkpoint removes old page copies.
-    PostgreSQL: a deleted row is a dead tuple until VACUUM: vacuum the (small) key table now,
-    so the destroyed key's bytes leave the table file within the erasure itself. The other
-    tables' dead tuples (ciphertext under that key, a few clear columns) are left to
-    autovacuum (docs/operations.md).
+    PostgreSQL: a deleted row is a dead tuple until VACUUM: vacuum the key table now, so the
+    destroyed key's bytes leave the table file within the erasure itself. The other tables'
+    dead tuples (ciphertext under that key, a few clear columns) are left to autovacuum
+    (docs/operations.md). INDEX_CLEANUP OFF: pruning the heap page is what removes the key's
+    bytes (the indexes hold member ids only); with it on, one dead row made VACUUM scan the
+    whole primary-key index, 110-194 ms at a million members instead of about 1 ms, so the
+    erasure grew with the number of other members. Autovacuum reclaims the index entries.
     """
     conn = connections.get("default")
     try:
         if db_kind() != "sqlite":
-            await conn.execute_script(f'VACUUM "{MemberKey._meta.db_table}"')
+            await conn.execute_script(f'VACUUM (INDEX_CLEANUP OFF) "{MemberKey._meta.db_table}"')
             return
         _, rows = await conn.execute_query("PRAGMA secure_delete")
         if not rows or int(next(iter(dict(rows[0]).values()))) != 1:
