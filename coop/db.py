@@ -286,6 +286,19 @@ def is_unavailable(exc: BaseException | None) -> bool:
     return False
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing beyond what asyncpg always does first (roll back
+    an open transaction, drop listeners).
+
+    asyncpg's default reset sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL` on every release: one more round trip for each query outside a transaction
+    (the API's token read, each access-log flush), which cost ≈ 90 µs of the web process's
+    CPU and ≈ 55 µs of PostgreSQL's per release (docs/benchmarks.md, "Web processes").
+    coop leaves no session state on pooled connections to undo: no `SET` (settings are
+    connection parameters), no `LISTEN` (the job queue has its own psycopg connections), no
+    advisory locks, no cursors outliving their transaction."""
+
+
 class _Pool(asyncpg.Pool):  # type: ignore[misc]
     """asyncpg's pool with a default bound on waiting for a free connection."""
 
@@ -379,7 +392,7 @@ class CoopPostgresClient(AsyncpgDBClient):
             connect=None,
             setup=None,
             init=None,
-            reset=None,
+            reset=kwargs.pop("reset", _keep_session),
             loop=kwargs.pop("loop", None),
             connection_class=kwargs.pop("connection_class", asyncpg.Connection),
             record_class=asyncpg.Record,
