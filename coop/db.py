@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
@@ -219,6 +221,16 @@ async def read_rows(sql: str, params: Sequence[object]) -> list[Row]:
     if conn.capabilities.dialect == "sqlite" and filename != ":memory:":
         return _sqlite_reader(filename).execute(sql, params).fetchall()
     return list(await conn.execute_query_dict(sql, list(params)))
+
+
+def as_uuid(value: object) -> uuid.UUID:
+    """A UUID column of a raw read (SQLite gives its text)."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def as_datetime(value: object) -> datetime:
+    """A datetime column of a raw read (SQLite gives the ISO text tortoise stored)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 async def _migration_writers(settings: Settings) -> list[Any]:

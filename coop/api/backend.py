@@ -164,7 +164,13 @@ class Backend(Protocol):
     ) -> dict[uuid.UUID, ScoreStateView]: ...
 
     async def score_history(
-        self, principal: Principal, scorer: str, first: int, after: str | None
+        self,
+        principal: Principal,
+        scorer: str,
+        first: int,
+        after: str | None,
+        *,
+        contributions: bool = True,
     ) -> Page[HistoryEntryView] | None: ...
 
     async def catalogue(self) -> Sequence[ScorerInfo]: ...

@@ -54,6 +54,7 @@ from coop.jobs.scoring import ScoringFlow, flow_for
 from coop.jobs.sync import Jobs, get_jobs
 from coop.members import service as members
 from coop.portability import erase, links
+from coop.scoring import reads as score_reads
 from coop.scoring import service as scoring
 from coop.scoring.validate import ScorerMeta
 from coop.types import together
@@ -152,7 +153,7 @@ class ServiceBackend:
         self, principal: Principal, scores: Sequence[CurrentScore]
     ) -> dict[uuid.UUID, ExplanationView]:
         """The explanations of scores already read (and logged): two round trips in all."""
-        opened = await scoring.read_explanations(
+        opened = await score_reads.read_explanations(
             vault=self.runtime.vault,
             member_id=principal.member_id,
             score_ids=[s.id for s in scores],
@@ -163,7 +164,7 @@ class ServiceBackend:
         self, principal: Principal, scores: Sequence[CurrentScore]
     ) -> dict[uuid.UUID, ScoreStateView]:
         """Changes and staleness of current scores already read (and logged)."""
-        states = await scoring.current_states(
+        states = await score_reads.current_states(
             vault=self.runtime.vault,
             member_id=principal.member_id,
             score_ids=[s.id for s in scores],
@@ -177,27 +178,32 @@ class ServiceBackend:
         }
 
     async def score_history(
-        self, principal: Principal, scorer: str, first: int, after: str | None
+        self,
+        principal: Principal,
+        scorer: str,
+        first: int,
+        after: str | None,
+        *,
+        contributions: bool = True,
     ) -> Page[HistoryEntryView] | None:
+        """A page of an enabled scorer's history (None, logged nothing: not granted, not
+        enabled, no history); its explanations opened only for `contributions`."""
         scope = f"score:{scorer}:history"
         if not history_readable(principal.scopes, scorer):
             return None
-        enabled = await scoring.list_enabled_scorers(member_id=principal.member_id)
-        if scorer not in enabled:
-            return None
         skip = offset_of(after)
-        rows = await scoring.list_history(
+        rows = await score_reads.read_history(
             vault=self.runtime.vault,
             member_id=principal.member_id,
             scorer=scorer,
             offset=skip,
             limit=first + 1,
-            explain=True,
+            explain=contributions,
         )
         exists = bool(rows)
         if not rows and skip:  # past the end: an empty page, if there is any history at all
             exists = bool(
-                await scoring.list_history(
+                await score_reads.read_history(
                     vault=self.runtime.vault, member_id=principal.member_id, scorer=scorer, limit=1
                 )
             )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import strawberry
 from strawberry import Info
+from strawberry.types.nodes import SelectedField, Selection
 
 from coop.api import ids
 from coop.api.context import ApiContext
@@ -88,15 +90,8 @@ class Viewer(Node):
             str | None, strawberry.argument(description="The `endCursor` of the previous page.")
         ] = None,
     ) -> ScoreHistoryConnection | None:
-        check_page(first)
-        ctx = info.context
-        page = await ctx.backend.score_history(ctx.principal, scorer, first, after)
-        if page is None:
-            raise not_found()
-        edges = [ScoreHistoryEdge(cursor=e.id, node=ScoreHistoryEntry.of(e)) for e in page.items]
-        return ScoreHistoryConnection(
-            edges=edges, page_info=page_info(page.has_next, [e.cursor for e in edges])
-        )
+        wanted = _selects(info.selected_fields, "contributions")
+        return await read_history(info.context, scorer, first, after, contributions=wanted)
 
     @strawberry.field(
         description="Your connected data sources and their health (scope `member:manage`).",
@@ -167,6 +162,32 @@ async def read_scores(ctx: ApiContext) -> list[Score]:
         ctx.known_score(name, view)
     subject = ctx.principal.subject
     return [Score.of(found[name], subject) for name in sorted(found)]
+
+
+async def read_history(
+    ctx: ApiContext, scorer: str, first: int, after: str | None = None, *, contributions: bool
+) -> ScoreHistoryConnection:
+    """`viewer.scoreHistory`: a page, or NOT_FOUND whatever the reason; the entries'
+    explanations opened only when the document asks for their `contributions`. Shared by
+    the resolver and the compiled plans (coop.api.plans)."""
+    check_page(first)
+    page = await ctx.backend.score_history(
+        ctx.principal, scorer, first, after, contributions=contributions
+    )
+    if page is None:
+        raise not_found()
+    edges = [ScoreHistoryEdge(cursor=e.id, node=ScoreHistoryEntry.of(e)) for e in page.items]
+    return ScoreHistoryConnection(
+        edges=edges, page_info=page_info(page.has_next, [e.cursor for e in edges])
+    )
+
+
+def _selects(selections: Sequence[Selection], name: str) -> bool:
+    """Whether a field called `name` is selected anywhere below (fragments included)."""
+    return any(
+        (isinstance(s, SelectedField) and s.name == name) or _selects(s.selections, name)
+        for s in selections
+    )
 
 
 def viewer_for(ctx: ApiContext) -> Viewer:

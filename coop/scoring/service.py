@@ -19,7 +19,6 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from coop import db
 from coop.errors import KeyMissingError, NotFoundError, ScorerError
 from coop.scoring import (
     absence,
@@ -578,7 +577,8 @@ def breakdown_rows(stored: object) -> list[tuple[str, float]]:
     return []
 
 
-def _explanation(data: Mapping[str, Any]) -> Explanation:
+def explanation_of(data: Mapping[str, Any]) -> Explanation:
+    """A score's explanation from its opened `explanation_sealed` JSON."""
     return Explanation(
         contributions=tuple(
             sorted(
@@ -600,7 +600,7 @@ def _explanation(data: Mapping[str, Any]) -> Explanation:
 def _view(row: Score, cipher: MemberCipher, *, explain: bool, stale_reason: str = "") -> ScoreView:
     explanation = None
     if explain:
-        explanation = _explanation(
+        explanation = explanation_of(
             cipher.open_json(
                 row.explanation_sealed, table=TABLE, column="explanation_sealed", row=row.id
             )
@@ -687,56 +687,8 @@ async def open_explanations(
         return {}
     cipher = await vault.cipher_for(member_id)
     return {
-        score_id: _explanation(
+        score_id: explanation_of(
             cipher.open_json(blob, table=TABLE, column="explanation_sealed", row=score_id)
         )
         for score_id, blob in sealed.items()
     }
-
-
-_EXPLANATIONS_SQL = (
-    "SELECT id, explanation_sealed FROM score WHERE member_id = {member} AND id IN ({ids})"
-)
-
-
-async def read_explanations(
-    *, vault: Vault, member_id: uuid.UUID, score_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Explanation]:
-    """The explanations of several of the member's scores: one raw read (the API's hot path,
-    see coop.db.read_rows) and one unwrap of the member's key."""
-    if not score_ids:
-        return {}
-    marks = ", ".join(db.placeholder(i + 2) for i in range(len(score_ids)))
-    sql = _EXPLANATIONS_SQL.format(member=db.placeholder(1), ids=marks)
-    ids: list[object] = [member_id, *score_ids]
-    if db.db_kind() != "postgres":
-        ids = [str(i) for i in ids]
-    rows = await db.read_rows(sql, ids)
-    sealed = {_as_uuid(row["id"]): bytes(row["explanation_sealed"]) for row in rows}
-    return await open_explanations(vault=vault, member_id=member_id, sealed=sealed)
-
-
-def _as_uuid(value: object) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
-@dataclass(frozen=True)
-class ScoreState:
-    change: Change | None
-    stale_reason: str
-
-
-async def current_states(
-    *, vault: Vault, member_id: uuid.UUID, score_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, ScoreState]:
-    """The change and staleness of some of the member's current scores (by score id)."""
-    rows = await Score.filter(member_id=member_id, id__in=list(score_ids))
-    if not rows:
-        return {}
-    cipher = await vault.cipher_for(member_id)
-    stale = await versions.stale_reasons(member_id=member_id)
-    found = {}
-    for row in rows:
-        view = _view(row, cipher, explain=False, stale_reason=stale.get(row.scorer, ""))
-        found[row.id] = ScoreState(view.change, view.stale_reason)
-    return found

@@ -116,12 +116,27 @@ class Vault:
             raise KeyMissingError()
         return MemberCipher(member_id, self._unwrap(row))
 
+    def open_key(
+        self, member_id: uuid.UUID, kek_id: str | None, wrapped: bytes | None
+    ) -> MemberCipher:
+        """Unwrap a member's data key from the columns of their `vault_member_key` row, read
+        by the caller in the same statement as the data it opens (the API's hot reads, raw
+        SQL through coop.db.read_rows). None columns (no row: the key is shredded) raise
+        KeyMissingError, as `cipher_for` does. Nothing is cached: the next read of an erased
+        member finds no row."""
+        if kek_id is None or wrapped is None:
+            raise KeyMissingError()
+        return MemberCipher(member_id, self._open_wrapped(member_id, str(kek_id), bytes(wrapped)))
+
     def _unwrap(self, row: MemberKey) -> bytes:
-        kek = self.keyring.get(row.kek_id)
+        return self._open_wrapped(row.member_id, row.kek_id, bytes(row.wrapped))
+
+    def _open_wrapped(self, member_id: uuid.UUID, kek_id: str, wrapped: bytes) -> bytes:
+        kek = self.keyring.get(kek_id)
         try:
-            return cipher.open_sealed(kek, bytes(row.wrapped), _dek_aad(row.member_id, row.kek_id))
+            return cipher.open_sealed(kek, wrapped, _dek_aad(member_id, kek_id))
         except IntegrityError:
-            log.error("integrity: wrapped data key failed to open", extra={"kek": row.kek_id})
+            log.error("integrity: wrapped data key failed to open", extra={"kek": kek_id})
             raise
 
     async def shred(self, member_id: uuid.UUID) -> bool:
