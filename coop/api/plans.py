@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from graphql import (
@@ -52,6 +53,7 @@ from graphql import (
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLSchema,
     NamedTypeNode,
     NonNullTypeNode,
@@ -61,10 +63,12 @@ from graphql import (
     StringValueNode,
     VariableDefinitionNode,
     VariableNode,
+    get_argument_values,
     get_variable_values,
     is_leaf_type,
     located_error,
 )
+from graphql.execution.values import VariableValues
 from graphql.pyutils import inspect, is_iterable
 from strawberry import Schema
 from strawberry.types.field import StrawberryField
@@ -72,7 +76,8 @@ from strawberry.types.field import StrawberryField
 from coop.api.compat import core_schema
 from coop.api.context import ApiContext
 from coop.api.disclosed import Disclosed, check_disclosure
-from coop.api.viewer import read_score, read_scores, viewer_for
+from coop.api.types import read_change, read_explanation, read_stale
+from coop.api.viewer import read_history, read_score, read_scores, viewer_for
 from coop.consent.disclosure import Reveals
 from coop.types import together
 
@@ -85,12 +90,34 @@ PLANNED_ASYNC: dict[tuple[str, str], tuple[str | None, Callable[..., Awaitable[A
     ("Viewer", "score"): ("scorer", read_score),
     ("Viewer", "scores"): (None, read_scores),
 }
+# (type, field) -> the function of (ctx, the parent object) its resolver calls; the plan runs
+# the field's disclosure gate (if any) first, as the field's extension does.
+PLANNED_ON_SOURCE: dict[tuple[str, str], Callable[[ApiContext, Any], Awaitable[Any]]] = {
+    ("Score", "explanation"): read_explanation,
+    ("Score", "change"): read_change,
+    ("Score", "stale"): read_stale,
+}
+# (type, field) -> given the field's node, the function its resolver calls, as
+# (ctx, **arguments): every argument a String, Int or Boolean (no conversion: strawberry
+# passes those as graphql-core coerces them), coerced by graphql-core's get_argument_values.
+PLANNED_WITH_ARGUMENTS: dict[
+    tuple[str, str], Callable[[FieldNode], Callable[..., Awaitable[Any]]]
+] = {
+    ("Viewer", "scoreHistory"): lambda node: partial(
+        read_history, contributions=_selects(node, "contributions")
+    ),
+}
+PLAIN_ARGUMENT_TYPES = frozenset({"String", "Int", "Boolean"})
 
 
 # Where a value sits in the response: keys and list indexes (GraphQLError.path).
 Path = list[str | int]
 # The response keys of one object, and their JSON values.
 Data = dict[str, Any]
+
+
+# A document's coerced variables (graphql-core's, as its executor keeps them).
+_NO_VARIABLES = VariableValues(sources={}, coerced={})
 
 
 class _Null(Exception):
@@ -115,7 +142,11 @@ class _Field:
     items: bool = False  # a list: `serialize` or `fields` describe each item
     item_nullable: bool = True
     reads: bool = False  # it, or a field below it, calls a planned async function
+    below: bool = False  # a field below it calls one
     late_null: bool = False  # it may null its parent after it has started reading
+    on_source: bool = False  # `call` takes (ctx, the parent object), after `gate`
+    definition: GraphQLField | None = None  # `call` takes (ctx, **the coerced arguments),
+    names: tuple[tuple[str, str], ...] = ()  # by their Python names: (GraphQL, Python)
 
 
 class Plan:
@@ -139,7 +170,7 @@ class Plan:
         hide_suggestions: bool,
     ) -> tuple[Any, list[GraphQLError]]:
         """(data, errors) as graphql-core's `execute` would give them."""
-        values: dict[str, Any] = {}
+        values = _NO_VARIABLES
         if self.variables:
             coerced = get_variable_values(
                 self.schema,
@@ -150,7 +181,7 @@ class Plan:
             )
             if isinstance(coerced, list):
                 return None, coerced
-            values = coerced.coerced
+            values = coerced
         errors: list[GraphQLError] = []
         try:
             data = await _object(self.fields, None, context, [], errors, values)
@@ -165,8 +196,40 @@ async def _object(
     ctx: ApiContext,
     path: Path,
     errors: list[GraphQLError],
-    values: dict[str, Any],
+    values: VariableValues,
 ) -> Data:
+    result, pending = _fill(fields, source, ctx, path, errors, values)
+    if pending:
+        settled = await together([awaitable for _, awaitable in pending])
+        for (field, _), value in zip(pending, settled, strict=True):
+            result[field.key] = value
+    return result
+
+
+def _object_now(
+    fields: tuple[_Field, ...],
+    source: Any,
+    ctx: ApiContext,
+    path: Path,
+    errors: list[GraphQLError],
+    values: VariableValues,
+) -> Data:
+    """An object none of whose fields read: completed at once, without a coroutine."""
+    result, pending = _fill(fields, source, ctx, path, errors, values)
+    assert not pending
+    return result
+
+
+def _fill(
+    fields: tuple[_Field, ...],
+    source: Any,
+    ctx: ApiContext,
+    path: Path,
+    errors: list[GraphQLError],
+    values: VariableValues,
+) -> tuple[Data, list[tuple[_Field, Coroutine[Any, Any, Any]]]]:
+    """An object's fields in order: the values of those that read nothing, and the reads
+    not yet awaited (their keys hold None until they settle)."""
     result: Data = {}
     pending: list[tuple[_Field, Coroutine[Any, Any, Any]]] = []
     for field in fields:
@@ -174,7 +237,8 @@ async def _object(
             result[field.key] = field.typename
         elif field.call is not None:
             result[field.key] = None  # keeps the selection order; filled below
-            pending.append((field, _async_field(field, ctx, [*path, field.key], errors, values)))
+            at = [*path, field.key]
+            pending.append((field, _async_field(field, ctx, source, at, errors, values)))
         else:
             try:
                 if field.sync is not None:
@@ -192,9 +256,8 @@ async def _object(
                     sub = _complete(field, value, ctx, [*path, field.key], errors, values)
                     pending.append((field, sub))
                 else:  # a leaf, list or object that reads nothing: completed in order
-                    result[field.key] = await _complete(
-                        field, value, ctx, [*path, field.key], errors, values
-                    )
+                    at = [*path, field.key]
+                    result[field.key] = _complete_now(field, value, ctx, at, errors, values)
             except _Null:
                 # The parent is null: like graphql-core, never start the reads not begun.
                 for _, started in pending:
@@ -203,11 +266,7 @@ async def _object(
             except Exception as exc:
                 at = [*path, field.key]
                 result[field.key] = _failed(field, exc, at, errors, nullable=field.nullable)
-    if pending:
-        settled = await together([awaitable for _, awaitable in pending])
-        for (field, _), value in zip(pending, settled, strict=True):
-            result[field.key] = value
-    return result
+    return result, pending
 
 
 def _none(field: _Field, path: Path, errors: list[GraphQLError], *, nullable: bool) -> Any:
@@ -233,12 +292,25 @@ def _leaf(
 
 
 async def _async_field(
-    field: _Field, ctx: ApiContext, path: Path, errors: list[GraphQLError], values: dict[str, Any]
+    field: _Field,
+    ctx: ApiContext,
+    source: Any,
+    path: Path,
+    errors: list[GraphQLError],
+    values: VariableValues,
 ) -> Any:
     assert field.call is not None
-    argument = field.argument if field.variable is None else values[field.variable]
+    argument = field.argument if field.variable is None else values.coerced[field.variable]
     try:
-        value = await (field.call(ctx) if argument is None else field.call(ctx, argument))
+        if field.on_source:
+            gated = field.gate is not None and not check_disclosure(ctx, source, field.gate)
+            value = None if gated else await field.call(ctx, source)
+        elif field.definition is not None:
+            given = get_argument_values(field.definition, field.node, values)
+            names = dict(field.names)
+            value = await field.call(ctx, **{names[k]: v for k, v in given.items()})
+        else:
+            value = await (field.call(ctx) if argument is None else field.call(ctx, argument))
     except Exception as exc:
         return _failed(field, exc, path, errors, nullable=field.nullable)
     return await _complete(field, value, ctx, path, errors, values)
@@ -250,22 +322,42 @@ async def _complete(
     ctx: ApiContext,
     path: Path,
     errors: list[GraphQLError],
-    values: dict[str, Any],
+    values: VariableValues,
 ) -> Any:
-    if value is None:
-        return _none(field, path, errors, nullable=field.nullable)
-    if field.items:
-        return await _list(field, value, ctx, path, errors, values)
-    return await _value(field, value, ctx, path, errors, values, nullable=field.nullable)
+    """The value of a field that reads, or whose object has fields that read."""
+    if value is None or field.items or not field.below:
+        return _complete_now(field, value, ctx, path, errors, values)
+    try:
+        return await _object(field.fields, value, ctx, path, errors, values)
+    except _Null:
+        if field.nullable:
+            return None
+        raise
 
 
-async def _list(
+def _complete_now(
     field: _Field,
     value: Any,
     ctx: ApiContext,
     path: Path,
     errors: list[GraphQLError],
-    values: dict[str, Any],
+    values: VariableValues,
+) -> Any:
+    """The value of a field below which nothing reads: completed without a coroutine."""
+    if value is None:
+        return _none(field, path, errors, nullable=field.nullable)
+    if field.items:
+        return _list(field, value, ctx, path, errors, values)
+    return _value(field, value, ctx, path, errors, values, nullable=field.nullable)
+
+
+def _list(
+    field: _Field,
+    value: Any,
+    ctx: ApiContext,
+    path: Path,
+    errors: list[GraphQLError],
+    values: VariableValues,
 ) -> Any:
     """Each item in order (they read nothing more), as graphql-core completes a list: the
     first item that may not be null and is nulls the list."""
@@ -281,7 +373,7 @@ async def _list(
                 completed.append(_none(field, at, errors, nullable=field.item_nullable))
             else:
                 completed.append(
-                    await _value(field, item, ctx, at, errors, values, nullable=field.item_nullable)
+                    _value(field, item, ctx, at, errors, values, nullable=field.item_nullable)
                 )
     except _Null:
         if field.nullable:
@@ -290,21 +382,22 @@ async def _list(
     return completed
 
 
-async def _value(
+def _value(
     field: _Field,
     value: Any,
     ctx: ApiContext,
     path: Path,
     errors: list[GraphQLError],
-    values: dict[str, Any],
+    values: VariableValues,
     *,
     nullable: bool,
 ) -> Any:
-    """A value that is not None: a leaf serialized, an object's selections run."""
+    """A value that is not None and reads nothing: a leaf serialized, an object's
+    selections completed."""
     if field.serialize is not None:
         return _leaf(field, value, path, errors, nullable=nullable)
     try:
-        return await _object(field.fields, value, ctx, path, errors, values)
+        return _object_now(field.fields, value, ctx, path, errors, values)
     except _Null:
         if nullable:
             return None
@@ -392,6 +485,8 @@ def _field_plan(
         return None
     common = _how_resolved(strawberry_field, parent.name, node)
     if common is None:
+        common = _with_arguments(schema, strawberry_field, definition, parent.name, node)
+    if common is None:
         return None
     output, nullable = _unwrap(definition.type)
     common.update(key=key, node=node, nullable=nullable, parent=parent.name)
@@ -420,9 +515,8 @@ def _field_plan(
     if common.get("items") and any(f.reads for f in inner):
         return None  # items that read: graphql-core completes them concurrently
     late = not nullable and (calls or any(f.late_null for f in inner))
-    return _Field(
-        fields=inner, reads=calls or any(f.reads for f in inner), late_null=late, **common
-    )
+    below = any(f.reads for f in inner)
+    return _Field(fields=inner, reads=calls or below, below=below, late_null=late, **common)
 
 
 def _unwrap(kind: Any) -> tuple[Any, bool]:
@@ -436,11 +530,14 @@ def _how_resolved(field: StrawberryField, parent: str, node: FieldNode) -> dict[
     """How the plan resolves `field`: a planned function, a gated or plain basic field; None
     when it cannot (arguments it does not take, any other extension or resolver)."""
     gate = _disclosure_gate(field.extensions)
-    if field.extensions and (gate is None or field.base_resolver):
+    on_source = PLANNED_ON_SOURCE.get((parent, node.name.value))
+    if field.extensions and (gate is None or (field.base_resolver and on_source is None)):
         return None  # a plan must never step around a field's permission check
     planned_sync = PLANNED_SYNC.get((parent, node.name.value))
     planned_async = PLANNED_ASYNC.get((parent, node.name.value))
     arguments = node.arguments or ()
+    if on_source is not None:
+        return None if arguments else {"call": on_source, "on_source": True, "gate": gate}
     if planned_sync is not None:
         return None if arguments else {"sync": planned_sync}
     if planned_async is not None:
@@ -460,6 +557,38 @@ def _how_resolved(field: StrawberryField, parent: str, node: FieldNode) -> dict[
     if gate is not None:
         return {"gate": gate, "resolve": _basic_result(field)}
     return {"resolve": _basic_result(field)} if field.is_basic_field else None
+
+
+def _with_arguments(
+    schema: Schema,
+    field: StrawberryField,
+    definition: GraphQLField,
+    parent: str,
+    node: FieldNode,
+) -> dict[str, Any] | None:
+    """A PLANNED_WITH_ARGUMENTS field without extensions whose arguments are all plain
+    scalars, with its call and the Python names of its arguments; None otherwise."""
+    factory = PLANNED_WITH_ARGUMENTS.get((parent, node.name.value))
+    if factory is None or field.extensions or field.base_resolver is None:
+        return None
+    for argument in definition.args.values():
+        kind, _ = _unwrap(argument.type)
+        if not isinstance(kind, GraphQLScalarType) or kind.name not in PLAIN_ARGUMENT_TYPES:
+            return None
+    convert = schema.config.name_converter
+    names = tuple((convert.from_argument(a), a.python_name) for a in field.arguments)
+    if {graphql for graphql, _ in names} != set(definition.args):
+        return None
+    return {"call": factory(node), "definition": definition, "names": names}
+
+
+def _selects(node: FieldNode, name: str) -> bool:
+    """Whether a field called `name` is selected anywhere below `node` (a planned document
+    has no fragments)."""
+    selections = node.selection_set.selections if node.selection_set else ()
+    return any(
+        isinstance(s, FieldNode) and (s.name.value == name or _selects(s, name)) for s in selections
+    )
 
 
 def _disclosure_gate(extensions: Any) -> Reveals | None:

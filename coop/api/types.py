@@ -193,8 +193,7 @@ class Score(Node):
         )
     )
     async def stale(self, info: Info[ApiContext, None]) -> bool:
-        state: ScoreStateView = await info.context.states.load(self.view)
-        return state.stale
+        return await read_stale(info.context, self)
 
     @strawberry.field(
         description=(
@@ -204,8 +203,7 @@ class Score(Node):
         extensions=disclosed(Reveals.VALUE),
     )
     async def change(self, info: Info[ApiContext, None]) -> ScoreChange | None:
-        state: ScoreStateView = await info.context.states.load(self.view)
-        return None if state.change is None else ScoreChange.of(state.change)
+        return await read_change(info.context, self)
 
     @strawberry.field(
         description=(
@@ -215,12 +213,7 @@ class Score(Node):
         extensions=disclosed(Reveals.VALUE),
     )
     async def explanation(self, info: Info[ApiContext, None]) -> Explanation | None:
-        found: ExplanationView = await info.context.explanations.load(self.view)
-        return Explanation(
-            contributions=Contribution.of(found.contributions),
-            reasons=list(found.reasons),
-            breakdown=[BreakdownRow(name=k, value=v) for k, v in found.breakdown],
-        )
+        return await read_explanation(info.context, self)
 
     @staticmethod
     def of(view: CurrentScore, subject: str) -> Score:
@@ -238,6 +231,29 @@ class Score(Node):
             version=view.scorer_version,
             view=view,
         )
+
+
+# The resolvers of Score's fields that read, shared with the compiled plans (coop.api.plans),
+# which call them after the same disclosure gate.
+
+
+async def read_stale(ctx: ApiContext, score: Score) -> bool:
+    state: ScoreStateView = await ctx.states.load(score.view)
+    return state.stale
+
+
+async def read_change(ctx: ApiContext, score: Score) -> ScoreChange | None:
+    state: ScoreStateView = await ctx.states.load(score.view)
+    return None if state.change is None else ScoreChange.of(state.change)
+
+
+async def read_explanation(ctx: ApiContext, score: Score) -> Explanation:
+    found: ExplanationView = await ctx.explanations.load(score.view)
+    return Explanation(
+        contributions=Contribution.of(found.contributions),
+        reasons=list(found.reasons),
+        breakdown=[BreakdownRow(name=k, value=v) for k, v in found.breakdown],
+    )
 
 
 @strawberry.type(description="One record kind a scorer reads, and which of its fields.")

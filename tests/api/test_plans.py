@@ -28,7 +28,7 @@ from coop.api.operation import Operations
 from coop.api.plans import compile_plan
 from coop.api.schema import schema
 from coop.api.services import ServiceBackend
-from coop.api.types import Score
+from coop.api.types import Contribution, Score, ScoreHistoryEntry
 from coop.consent.models import AccessLogEntry
 from coop.jobs.scoring import ScoringFlow
 from coop.vault import Vault
@@ -37,6 +37,23 @@ from tests.api.factories import grant_token, make_app, make_member, personal_tok
 from tests.api.test_authorization_matrix import PLANNED
 
 HOT = '{ viewer { score(scorer: "reach") { value } } }'
+EXPLAINED = (
+    '{ viewer { score(scorer: "reach") { value explanation { reasons '
+    "contributions { amount reason record } breakdown { name value } } } } }"
+)
+CHANGED = (
+    '{ viewer { score(scorer: "reach") { change { previous delta '
+    "causes { kind amount reason record } } } } }"
+)
+HISTORY = (
+    '{ viewer { scoreHistory(scorer: "reach", first: 1) { edges { cursor node { value '
+    "scorerVersion computedAt change delta } } pageInfo { hasNextPage endCursor } } } }"
+)
+HISTORY_EXPLAINED = (
+    "query H($s: String!, $a: String!) { viewer { h: scoreHistory(scorer: $s, first: 5, "
+    "after: $a) { edges { node { value contributions { amount reason record } } } "
+    "pageInfo { hasNextPage } } } }"
+)
 
 PLANNED_DOCUMENTS = [
     HOT,
@@ -51,15 +68,24 @@ PLANNED_DOCUMENTS = [
     '{ viewer { score(scorer: "reach") { band { low high } atLeast threshold value } } }',
     'query Q($s: String! = "reach", $t: String!) { viewer { a: score(scorer: $s) { value } '
     "b: score(scorer: $t) { scorer { name } } } }",
+    EXPLAINED,
+    CHANGED,
+    HISTORY,
+    HISTORY_EXPLAINED,
+    '{ viewer { score(scorer: "reach") { stale value } } }',
+    "query Q($s: String!) { viewer { a: score(scorer: $s) { explanation { reasons } } "
+    'b: score(scorer: "cadence") { change { delta } explanation { reasons } } '
+    'c: scoreHistory(scorer: $s, first: 100, after: "o1") { edges { cursor } } } }',
 ]
 # Variable values for the documents above: valid, missing, null, of the wrong type.
 INPUTS: list[dict[str, Any] | None] = [
     None,
-    {"s": "reach", "t": "cadence"},
+    {"s": "reach", "t": "cadence", "a": "o1"},
     {"t": "reach"},
     {"s": None, "t": "reach"},
     {"s": 5, "t": ["reach"]},
     {"s": "nope", "t": "", "u": "ignored"},
+    {"s": "reach", "a": "o9"},
 ]
 NOT_PLANNED = [
     # fragments, variables, directives, several operations, duplicate keys
@@ -71,11 +97,15 @@ NOT_PLANNED = [
     "query A { viewer { id } } query B { viewer { id } }",
     '{ viewer { score(scorer: "reach") { value } score(scorer: "reach") { id } } }',
     # resolvers without a plan, permission-gated fields, lists, interfaces, mutations
-    '{ viewer { score(scorer: "reach") { explanation { reasons } } } }',
+    "{ viewer { scores { explanation { reasons } } } }",
     "{ viewer { handle } }",
+    # a scoreHistory argument from a variable that is not a String!
+    'query Q($n: Int!) { viewer { scoreHistory(scorer: "reach", first: $n) '
+    "{ edges { cursor } } } }",
     "{ scorers { name } }",
     # a non-null reading field beside another reading field
     '{ viewer { scores { value } score(scorer: "reach") { value } } }',
+    '{ viewer { score(scorer: "reach") { stale change { delta } } } }',
     '{ node(id: "x") { id } }',
     "mutation { setSharingPaused(paused: true) { __typename } }",
 ]
@@ -124,6 +154,13 @@ def score_fields(draw: Any) -> str:
                 st.just("band { low high }"),
                 RANGE.map(lambda f: "range { " + " ".join(f) + " }"),
                 REF.map(lambda f: "scorer { " + " ".join(f) + " }"),
+                st.sampled_from(
+                    [
+                        "explanation { reasons contributions { amount reason record } }",
+                        "explanation { breakdown { name value } __typename }",
+                        "change { previous delta causes { kind amount reason record } }",
+                    ]
+                ),
             )
         )
     )
@@ -131,8 +168,38 @@ def score_fields(draw: Any) -> str:
 
 
 @st.composite
+def history_fields(draw: Any) -> str:
+    node = draw(
+        selections(
+            st.sampled_from(
+                [
+                    "value",
+                    "scorerVersion",
+                    "computedAt",
+                    "change",
+                    "delta",
+                    "contributions { amount reason }",
+                    "__typename",
+                ]
+            )
+        )
+    )
+    first = draw(st.sampled_from([1, 2, 100]))
+    after = draw(st.sampled_from(["", ', after: "o1"', ', after: "o7"', ', after: "x"']))
+    scorer = draw(st.sampled_from(SCORERS))
+    return (
+        f'scoreHistory(scorer: "{scorer}", first: {first}{after}) '
+        f"{{ edges {{ cursor node {node} }} pageInfo {{ hasNextPage endCursor }} }}"
+    )
+
+
+@st.composite
 def documents(draw: Any) -> str:
-    viewer = draw(selections(st.one_of(st.sampled_from(["id", "__typename"]), score_fields())))
+    viewer = draw(
+        selections(
+            st.one_of(st.sampled_from(["id", "__typename"]), score_fields(), history_fields())
+        )
+    )
     root = draw(selections(st.sampled_from(["viewer " + viewer, "__typename"])))
     return root
 
@@ -169,10 +236,16 @@ async def test_plans_answer_exactly_like_graphql_core(
 ) -> None:
     member = await make_member(vault)
     await give_score(flow, member, "reach")
+    await give_score(flow, member, "reach", posts=5)  # a change, and two in the history
     await give_score(flow, member, "cadence")  # scored, but not granted below
     backend = ServiceBackend(app.state.runtime)
-    # Every disclosure level: exact, band and threshold (the gate refuses and nulls fields).
-    levels = [["score:reach"], ["score:reach:band"], ["score:reach:atleast:40", "score:cadence"]]
+    # Every disclosure level: exact, band and threshold (the gate refuses and nulls fields);
+    # history granted with the exact level, and with a level that does not allow it.
+    levels = [
+        ["score:reach", "score:reach:history"],
+        ["score:reach:band", "score:reach:history"],
+        ["score:reach:atleast:40", "score:cadence", "score:cadence:history"],
+    ]
     tokens = [
         (await grant_token(member, await make_app(vault), scopes)).access_token for scopes in levels
     ]
@@ -232,11 +305,17 @@ FORCED_DOCUMENTS: list[tuple[str, dict[str, Any] | None]] = [
         {"s": "reach"},
     ),
     ('{ viewer { score(scorer: "reach") { band { low high } atLeast threshold value } } }', None),
+    (EXPLAINED, None),
+    (CHANGED, None),
+    ('{ viewer { score(scorer: "reach") { stale } } }', None),
+    (HISTORY, None),
+    (HISTORY_EXPLAINED, {"s": "reach", "a": "o1"}),
+    ('{ viewer { scoreHistory(scorer: "reach", first: 0) { edges { cursor } } } }', None),
 ]
 # Each scope set is a token: exact for both scorers, band, a threshold, one scorer denied,
 # no score scope at all.
 FORCED_SCOPES = [
-    ["score:reach", "score:cadence"],
+    ["score:reach", "score:cadence", "score:reach:history"],
     ["score:reach:band", "score:cadence"],
     ["score:reach:atleast:40"],
     ["score:cadence"],
@@ -253,8 +332,26 @@ def _score_of(change: Callable[[Score], Score | None]) -> Callable[[Any, str], S
     return of
 
 
-def _set(**values: Any) -> Callable[[Score], Score]:
-    def change(score: Score) -> Score:
+def _entry_of(change: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    original = ScoreHistoryEntry.of
+
+    def of(view: Any) -> Any:
+        return change(original(view))
+
+    return of
+
+
+def _contributions_of(change: Callable[[list[Any]], Any]) -> Callable[[Any], Any]:
+    original = Contribution.of
+
+    def of(views: Any) -> Any:
+        return change(original(views))
+
+    return of
+
+
+def _set(**values: Any) -> Callable[[Any], Any]:
+    def change(score: Any) -> Any:
         for name, value in values.items():
             setattr(score, name, value)
         return score
@@ -264,6 +361,14 @@ def _set(**values: Any) -> Callable[[Score], Score]:
 
 def _raise(*_: Any, **__: Any) -> Any:
     raise RuntimeError("forced fault")
+
+
+def _then_none(items: list[Any]) -> list[Any]:
+    return [*items, None]
+
+
+def _none(_: Any) -> None:
+    return None
 
 
 def _only_reach(score: Score) -> Score | None:
@@ -279,6 +384,22 @@ FAULTS: dict[str, tuple[Any, str, Any]] = {
     "serializer refuses": (Score, "of", staticmethod(_score_of(_set(value="high")))),
     "resolver raises": (ServiceBackend, "scores", _raise),
     "sync resolver raises": (ids, "encode", _raise),
+    "explanation resolver raises": (ServiceBackend, "explain", _raise),
+    "change resolver raises": (ServiceBackend, "score_states", _raise),
+    "history resolver raises": (ServiceBackend, "score_history", _raise),
+    "contribution item null": (Contribution, "of", staticmethod(_contributions_of(_then_none))),
+    "contributions null": (Contribution, "of", staticmethod(_contributions_of(_none))),
+    "history leaf null": (ScoreHistoryEntry, "of", staticmethod(_entry_of(_set(value=None)))),
+    "history serializer refuses": (
+        ScoreHistoryEntry,
+        "of",
+        staticmethod(_entry_of(_set(value="high"))),
+    ),
+    "history enum refuses": (
+        ScoreHistoryEntry,
+        "of",
+        staticmethod(_entry_of(_set(change="sideways"))),
+    ),
 }
 
 
@@ -288,6 +409,7 @@ async def test_plans_answer_exactly_like_graphql_core_on_every_error_path(
 ) -> None:
     member = await make_member(vault)
     await give_score(flow, member, "reach")
+    await give_score(flow, member, "reach", posts=5)
     await give_score(flow, member, "cadence")
     backend = ServiceBackend(app.state.runtime)
     principals = []
