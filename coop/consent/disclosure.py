@@ -16,6 +16,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 
 EXACT, BAND, ATLEAST, HISTORY = "exact", "band", "atleast", "history"
 LEVELS = (EXACT, BAND, ATLEAST)
@@ -51,6 +52,7 @@ def score_scope(scorer: str, level: str = EXACT, threshold: str | None = None) -
     return f"score:{scorer}:{level}"
 
 
+@lru_cache(maxsize=1024)  # a pure function of the text, asked several times per API read
 def parse_score_scope(scope: str) -> ScoreScope | None:
     """The parsed scope, or None when `scope` is not a well-formed `score:…` scope."""
     parts = scope.split(":")
