@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,7 @@ class CoopServer:
         )
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return _read(self.log_path)
 
 
 def _server_env(data_dir: Path, database_url: str, port: int) -> dict[str, str]:
@@ -93,21 +94,13 @@ def _stop_server(process: subprocess.Popen[bytes]) -> None:
     stop_process(process)
 
 
-@pytest.fixture(scope="session")
-async def coop_server(
-    engine: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[CoopServer]:
-    """A real coop server (one uvicorn worker) on a free loopback port, for this engine."""
-    data_dir = tmp_path_factory.mktemp(f"e2e-{engine}")
-    pg_name = None
-    if engine == "sqlite":
-        database_url = f"sqlite://{data_dir / 'coop.sqlite3'}"
-    else:
-        pg_name = await create_pg_database()
-        database_url = _pg_url(pg_name)
-    port = free_port()
-    env = _server_env(data_dir, database_url, port)
-    migrate = await asyncio.create_subprocess_exec(
+# Bounded, and generous: on a loaded machine `coop migrate` and `coop serve` start slowly.
+STARTUP_SECONDS = 120
+
+
+async def migrate(env: dict[str, str]) -> None:
+    """Run `coop migrate` for a server's environment, as an operator does before `serve`."""
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "coop",
@@ -116,30 +109,104 @@ async def coop_server(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await asyncio.wait_for(migrate.communicate(), timeout=120)
-    assert migrate.returncode == 0, output.decode(errors="replace")
-    log_path = data_dir / "server.log"
-    process = await asyncio.to_thread(_start_server, env, port, log_path)
-    server = CoopServer(f"http://127.0.0.1:{port}", env, data_dir, database_url, process, log_path)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=STARTUP_SECONDS)
+    assert process.returncode == 0, output.decode(errors="replace")
+
+
+def _read(log_path: Path) -> str:
+    return log_path.read_text(errors="replace")
+
+
+async def wait_healthy(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+    """Return once `coop serve` answers /healthz; fail with its log if it exits or never does."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    async with httpx.AsyncClient() as client:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"coop serve exited early:\n{_read(log_path)}")
+            try:
+                if (await client.get(base_url + "/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"coop serve did not become healthy:\n{_read(log_path)}")
+            await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def database(engine: str, folder: Path) -> AsyncIterator[str]:
+    """A fresh database URL for `engine`: a SQLite file in `folder`, or a PostgreSQL database
+    created for the caller and dropped afterwards."""
+    if engine == "sqlite":
+        yield f"sqlite://{folder / 'coop.sqlite3'}"
+        return
+    pg_name = await create_pg_database()
     try:
-        deadline = time.monotonic() + 30
-        async with httpx.AsyncClient() as client:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"coop serve exited early:\n{server.log()}")
-                try:
-                    if (await client.get(server.url("/healthz"))).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"coop serve did not become healthy:\n{server.log()}")
-                await asyncio.sleep(0.1)
-        yield server
+        yield _pg_url(pg_name)
     finally:
-        await asyncio.to_thread(_stop_server, process)
-        if pg_name:
-            await drop_pg_database(pg_name)
+        await drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="session")
+async def coop_server(
+    engine: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[CoopServer]:
+    """A real coop server (one uvicorn worker) on a free loopback port, for this engine."""
+    data_dir = tmp_path_factory.mktemp(f"e2e-{engine}")
+    async with database(engine, data_dir) as database_url:
+        port = free_port()
+        env = _server_env(data_dir, database_url, port)
+        await migrate(env)
+        log_path = data_dir / "server.log"
+        process = await asyncio.to_thread(_start_server, env, port, log_path)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            await wait_healthy(process, base_url, log_path)
+            yield CoopServer(base_url, env, data_dir, database_url, process, log_path)
+        finally:
+            await asyncio.to_thread(_stop_server, process)
+
+
+@dataclass
+class Operator:
+    """A coop server of a test's own, which the test may restart (after upgrading a plugin)."""
+
+    env: dict[str, str]
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.process = await asyncio.to_thread(_start_server, self.env, self.port, self.log)
+        await wait_healthy(self.process, self.base_url, self.log)
+
+    async def stop(self) -> None:
+        assert self.process is not None
+        await asyncio.to_thread(_stop_server, self.process)
+
+
+@asynccontextmanager
+async def operated(engine: str, folder: Path, **extra_env: str) -> AsyncIterator[Operator]:
+    """A migrated, healthy server of the test's own on a fresh database for `engine`, with
+    `extra_env` set (COOP_PLUGIN_PATH, COOP_GOVERNANCE…); its data folder is `folder/data`
+    (beside any plugin folder: the sandbox never shows the data dir)."""
+    data = folder / "data"
+    data.mkdir()
+    async with database(engine, folder) as url:
+        port = free_port()
+        env = {**_server_env(data, url, port), **extra_env}
+        await migrate(env)
+        running = Operator(env, port, data / "server.log")
+        await running.start()
+        try:
+            yield running
+        finally:
+            await running.stop()
 
 
 @pytest.fixture(scope="session")

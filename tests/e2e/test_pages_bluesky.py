@@ -6,22 +6,17 @@ Set COOP_E2E_SCREENSHOTS=<folder> to save the connect form at desktop and phone 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
-from tests.conftest import _pg_url, create_pg_database, drop_pg_database
-from tests.e2e.conftest import _server_env
+from tests.e2e.conftest import Operator, operated
 from tests.e2e.test_journey import sign_up_and_log_in
-from tests.e2e.test_pages_upgrade import Operator
 from tests.fakes.bluesky import HANDLE, FakeBluesky, running_bluesky
-from tests.fakes.server import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -43,30 +38,10 @@ def pds() -> Iterator[FakeBluesky]:
 @pytest.fixture
 async def server(engine: str, tmp_path: Path, pds: FakeBluesky) -> AsyncIterator[Operator]:
     """A coop server whose Bluesky resolver and PLC directory are the fake."""
-    pg_name = None
-    if engine == "sqlite":
-        url = f"sqlite://{tmp_path / 'coop.sqlite3'}"
-    else:
-        pg_name = await create_pg_database()
-        url = _pg_url(pg_name)
-    port = free_port()
-    env = {
-        **_server_env(tmp_path, url, port),
-        "COOP_BLUESKY_RESOLVER_URL": pds.url,
-        "COOP_BLUESKY_PLC_URL": pds.url,
-    }
-    migrate = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "coop", "migrate", env=env, stdout=asyncio.subprocess.DEVNULL
-    )
-    assert await migrate.wait() == 0
-    running = Operator(env, port, tmp_path / "server.log")
-    await running.start()
-    try:
+    async with operated(
+        engine, tmp_path, COOP_BLUESKY_RESOLVER_URL=pds.url, COOP_BLUESKY_PLC_URL=pds.url
+    ) as running:
         yield running
-    finally:
-        await running.stop()
-        if pg_name:
-            await drop_pg_database(pg_name)
 
 
 @pytest.fixture

@@ -16,39 +16,17 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.conftest import _pg_url, create_pg_database, drop_pg_database
-from tests.e2e.conftest import _server_env
+from tests.e2e.conftest import Operator, operated
 from tests.e2e.test_journey import nav, shot, sign_up_and_log_in
-from tests.e2e.test_pages_upgrade import Operator, flash
-from tests.fakes.server import free_port
+from tests.e2e.test_pages_upgrade import flash
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
 async def cooperative(engine: str, tmp_path: Path) -> AsyncIterator[Operator]:
-    pg_name = None
-    if engine == "sqlite":
-        url = f"sqlite://{tmp_path / 'coop.sqlite3'}"
-    else:
-        pg_name = await create_pg_database()
-        url = _pg_url(pg_name)
-    port = free_port()
-    data = tmp_path / "data"
-    data.mkdir()
-    env = {**_server_env(data, url, port), "COOP_GOVERNANCE": "1"}
-    migrate = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "coop", "migrate", env=env, stdout=asyncio.subprocess.DEVNULL
-    )
-    assert await migrate.wait() == 0
-    running = Operator(env, port, data / "server.log")
-    await running.start()
-    try:
+    async with operated(engine, tmp_path, COOP_GOVERNANCE="1") as running:
         yield running
-    finally:
-        await running.stop()
-        if pg_name:
-            await drop_pg_database(pg_name)
 
 
 def operator_cli(server: Operator, *args: str) -> str:

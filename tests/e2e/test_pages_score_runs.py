@@ -12,18 +12,14 @@ Set COOP_E2E_SCREENSHOTS=<folder> to save the pages at desktop and phone width.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.conftest import _pg_url, create_pg_database, drop_pg_database
-from tests.e2e.conftest import _server_env
+from tests.e2e.conftest import Operator, operated
 from tests.e2e.test_journey import shot, sign_up_and_log_in
-from tests.e2e.test_pages_upgrade import Operator
-from tests.fakes.server import free_port
 from tests.scoring.test_upgrade import pip_install
 
 pytestmark = pytest.mark.timeout(300)
@@ -91,28 +87,8 @@ def distribution(root: Path) -> Path:
 async def server(engine: str, tmp_path: Path) -> AsyncIterator[Operator]:
     site = tmp_path / "site"
     await asyncio.to_thread(pip_install, distribution(tmp_path), site)
-    pg_name = None
-    if engine == "sqlite":
-        url = f"sqlite://{tmp_path / 'coop.sqlite3'}"
-    else:
-        pg_name = await create_pg_database()
-        url = _pg_url(pg_name)
-    port = free_port()
-    data = tmp_path / "data"
-    data.mkdir()
-    env = {**_server_env(data, url, port), "COOP_PLUGIN_PATH": str(site)}
-    migrate = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "coop", "migrate", env=env, stdout=asyncio.subprocess.DEVNULL
-    )
-    assert await migrate.wait() == 0
-    running = Operator(env, port, data / "server.log")
-    await running.start()
-    try:
+    async with operated(engine, tmp_path, COOP_PLUGIN_PATH=str(site)) as running:
         yield running
-    finally:
-        await running.stop()
-        if pg_name:
-            await drop_pg_database(pg_name)
 
 
 async def member_page(browser: Browser, server: Operator, email: str) -> tuple[Page, list[str]]:

@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.conftest import _pg_url, create_pg_database, drop_pg_database
-from tests.e2e.conftest import _server_env, _start_server, _stop_server
+from tests.e2e.conftest import Operator, operated
 from tests.e2e.test_journey import shot, sign_up_and_log_in
-from tests.fakes.server import free_port
 from tests.scoring.test_upgrade import pip_install
 
 pytestmark = pytest.mark.timeout(300)
@@ -80,67 +74,19 @@ def release(root: Path, version: str, value: float, reads: tuple[str, ...]) -> P
     return src
 
 
-@dataclass
-class Operator:
-    """One coop server whose plugin folder the test upgrades, restarting the server."""
-
-    env: dict[str, str]
-    port: int
-    log: Path
-    process: object = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.process = await asyncio.to_thread(_start_server, self.env, self.port, self.log)
-        deadline = time.monotonic() + 30
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                try:
-                    if (await client.get(f"{self.base_url}/healthz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(self.log.read_text(errors="replace"))
-
-    async def stop(self) -> None:
-        await asyncio.to_thread(_stop_server, self.process)  # type: ignore[arg-type]
-
-    async def upgrade(self, source: Path) -> None:
-        await self.stop()
-        await asyncio.to_thread(pip_install, source, Path(self.env["COOP_PLUGIN_PATH"]))
-        await self.start()
-
-
 @pytest.fixture
 async def operator(engine: str, tmp_path: Path) -> AsyncIterator[Operator]:
     site = tmp_path / "site"
     await asyncio.to_thread(pip_install, release(tmp_path, "1.0.0", 63.0, ("post",)), site)
-    pg_name = None
-    if engine == "sqlite":
-        url = f"sqlite://{tmp_path / 'coop.sqlite3'}"
-    else:
-        pg_name = await create_pg_database()
-        url = _pg_url(pg_name)
-    port = free_port()
-    data = tmp_path / "data"  # beside the plugin folder: the sandbox never shows the data dir
-    data.mkdir()
-    env = {**_server_env(data, url, port), "COOP_PLUGIN_PATH": str(site)}
-    migrate = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "coop", "migrate", env=env, stdout=asyncio.subprocess.DEVNULL
-    )
-    assert await migrate.wait() == 0
-    running = Operator(env, port, data / "server.log")
-    await running.start()
-    try:
+    async with operated(engine, tmp_path, COOP_PLUGIN_PATH=str(site)) as running:
         yield running
-    finally:
-        await running.stop()
-        if pg_name:
-            await drop_pg_database(pg_name)
+
+
+async def upgrade(server: Operator, source: Path) -> None:
+    """Install `source` over the server's plugin folder and restart it, as an operator does."""
+    await server.stop()
+    await asyncio.to_thread(pip_install, source, Path(server.env["COOP_PLUGIN_PATH"]))
+    await server.start()
 
 
 async def flash(page: Page, text: str) -> None:
@@ -163,7 +109,7 @@ async def test_a_member_previews_keeps_accepts_and_disables_new_versions(
     await expect(page.get_by_role("heading", level=1)).to_have_text("Upgrade: 63.0")
 
     # The operator installs 1.1.0 (same reads, another formula): a preview, not a score.
-    await operator.upgrade(release(tmp_path, "1.1.0", 58.0, ("post",)))
+    await upgrade(operator, release(tmp_path, "1.1.0", 58.0, ("post",)))
     await page.goto("/scores/upgrade")
     await page.get_by_role("button", name="Recompute").click()
     notice = page.get_by_role("region", name="Version 1.1.0 would give 58.0 (now 63.0)")
@@ -190,7 +136,7 @@ async def test_a_member_previews_keeps_accepts_and_disables_new_versions(
     await expect(page.locator("main")).to_contain_text("new scorer version")
 
     # 2.0.0 also reads public activity: it does not run until the member answers.
-    await operator.upgrade(release(tmp_path, "2.0.0", 70.0, ("post", "activity")))
+    await upgrade(operator, release(tmp_path, "2.0.0", 70.0, ("post", "activity")))
     await page.goto("/")
     asked = page.get_by_role("region", name="Version 2.0.0 of Upgrade asks to read more")
     await page.get_by_role("button", name="Recompute").first.click()
