@@ -12,8 +12,18 @@ import httpx
 import pytest
 
 from tests.api.test_hostile_documents import alias_bomb, chain, depth_chain, diamond
-from tests.e2e.conftest import _server_env, _start_server, _stop_server
+from tests.e2e.conftest import (
+    STARTUP_SECONDS,
+    _server_env,
+    _start_server,
+    _stop_server,
+    wait_healthy,
+)
 from tests.fakes.server import free_port
+
+# `served` starts three Python processes (migrate, a token, serve), each bounded by
+# STARTUP_SECONDS: slow on a loaded machine, and counted in the test's own bound.
+pytestmark = pytest.mark.timeout(3 * STARTUP_SECONDS + 120)
 
 TOKEN_SCRIPT = """
 import asyncio
@@ -54,7 +64,7 @@ async def _run(*args: str, env: dict[str, str]) -> str:
     process = await asyncio.create_subprocess_exec(
         sys.executable, *args, env=env, stdout=asyncio.subprocess.PIPE
     )
-    out, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=STARTUP_SECONDS)
     assert process.returncode == 0
     return out.decode()
 
@@ -69,13 +79,7 @@ async def served(tmp_path: Path) -> tuple[str, str, int]:  # type: ignore[misc]
     process = await asyncio.to_thread(_start_server, env, port, tmp_path / "server.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                try:
-                    if (await client.get(base + "/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+        await wait_healthy(process, base, tmp_path / "server.log")
         yield base, token, process.pid
     finally:
         await asyncio.to_thread(_stop_server, process)

@@ -7,12 +7,20 @@ import asyncio
 import json
 
 import httpx
+import pytest
 
 from tests.api.test_hostile_server import served  # noqa: F401  (fixture)
 from tests.connectors.test_archive import make_zip
+from tests.e2e.conftest import STARTUP_SECONDS
 from tests.web.journeys import log_in_new_member, page_token
 
 POSTS = 60_000
+
+# Building, reading and sealing the posts takes about 30 CPU-seconds (test and server), and
+# the fixture starts three Python processes; on a machine loaded 10-20 deep they get a
+# fraction of a core: the bounds are generous, not endless.
+UPLOAD_SECONDS = 600
+pytestmark = pytest.mark.timeout(UPLOAD_SECONDS + 3 * STARTUP_SECONDS)
 
 
 def peak_rss(pid: int) -> int:
@@ -53,7 +61,7 @@ async def test_a_large_upload_is_read_while_health_answers_within_a_memory_bound
             assert (await client.get(base + "/healthz")).status_code == 200
             answered += 1
 
-    timeout = httpx.Timeout(300.0)
+    timeout = httpx.Timeout(UPLOAD_SECONDS)
     async with (
         httpx.AsyncClient(base_url=base, timeout=timeout) as member,
         httpx.AsyncClient(timeout=timeout) as health,
