@@ -95,7 +95,7 @@ def _stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 # Bounded, and generous: on a loaded machine `coop migrate` and `coop serve` start slowly.
-STARTUP_SECONDS = 120
+STARTUP_SECONDS = 300
 
 
 async def migrate(env: dict[str, str]) -> None:
