@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import uuid
@@ -216,7 +217,10 @@ async def read_rows(sql: str, params: Sequence[object]) -> list[Row]:
     otherwise queue behind the access log's group-commit transaction, while WAL lets a second
     connection read committed data at any time in microseconds. On PostgreSQL: the pool.
     """
-    conn = get_connection("default")
+    return await _read(get_connection("default"), sql, params)
+
+
+async def _read(conn: Any, sql: str, params: Sequence[object]) -> list[Row]:
     filename = getattr(conn, "filename", ":memory:")
     if conn.capabilities.dialect == "sqlite" and filename != ":memory:":
         return _sqlite_reader(filename).execute(sql, params).fetchall()
@@ -231,6 +235,42 @@ def as_uuid(value: object) -> uuid.UUID:
 def as_datetime(value: object) -> datetime:
     """A datetime column of a raw read (SQLite gives the ISO text tortoise stored)."""
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+_dialect_sql: dict[tuple[str, str], str] = {}
+
+
+async def read(template: str, *params: object) -> list[Row]:
+    """`read_rows` of `template`, whose parameter markers are `{1}`, `{2}`… (on SQLite in
+    order), written for the active dialect once per template; UUID parameters are passed
+    as the engine compares them (text on SQLite)."""
+    conn = get_connection("default")
+    kind = "postgres" if conn.capabilities.dialect == "postgres" else "sqlite"
+    sql = _dialect_sql.get((template, kind))
+    if sql is None:
+        markers = [f"${i}" if kind == "postgres" else "?" for i in range(template.count("{") + 1)]
+        sql = _dialect_sql[(template, kind)] = template.format(*markers)
+    if kind == "sqlite":
+        params = tuple(str(p) if isinstance(p, uuid.UUID) else p for p in params)
+    return await _read(conn, sql, params)
+
+
+# Column values of a raw read as the ORM would give them: SQLite hands back text for UUIDs,
+# datetimes and JSON and integers for booleans; PostgreSQL (asyncpg) the Python types, but
+# JSON as text.
+
+
+def as_time(value: object) -> datetime | None:
+    """A timestamp column (stored in UTC, with its offset) as an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def as_strings(value: object) -> list[str]:
+    """A JSON array column of strings (anything else: empty)."""
+    data = json.loads(value) if isinstance(value, str | bytes) else value
+    return [str(item) for item in data] if isinstance(data, list) else []
 
 
 async def _migration_writers(settings: Settings) -> list[Any]:

@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import cast
 
 from coop.api.backend import (
     AccessLogView,
@@ -36,8 +35,9 @@ from coop.api.convert import (
     offset_of,
     scorer_info,
 )
-from coop.apps.models import App
+from coop.connectors import health
 from coop.connectors import service as connectors
+from coop.consent import overview
 from coop.consent import service as consent
 from coop.consent.bearer import CurrentScore, Principal
 from coop.consent.disclosure import (
@@ -56,6 +56,7 @@ from coop.members import service as members
 from coop.portability import erase, links
 from coop.scoring import reads as score_reads
 from coop.scoring import service as scoring
+from coop.scoring import versions
 from coop.scoring.validate import ScorerMeta
 from coop.types import together
 
@@ -220,15 +221,23 @@ class ServiceBackend:
         return [scorer_info(m) for m in sorted(metas, key=lambda m: m.name)]
 
     async def member_scorers(self, principal: Principal) -> Sequence[MemberScorerView]:
-        enabled = set(await scoring.list_enabled_scorers(member_id=principal.member_id))
-        waiting = await self._flow().pending_versions(member_id=principal.member_id)
+        """The catalogue, each scorer with whether the member enabled it and what a waiting
+        new version reads more: the scorers' metadata once, the member's consents in one
+        statement (`versions.member_settings`)."""
+        try:
+            metas = sorted(await self._flow().available(), key=lambda m: m.name)
+        except CoopError:
+            return []
+        found = await versions.member_settings(member_id=principal.member_id, metas=metas)
         return [
             MemberScorerView(
-                info=i,
-                enabled=i.name in enabled,
-                awaiting_consent=waiting[i.name].gap.what_is_new() if i.name in waiting else "",
+                info=scorer_info(meta),
+                enabled=meta.name in found.enabled,
+                awaiting_consent=(
+                    found.pending[meta.name].gap.what_is_new() if meta.name in found.pending else ""
+                ),
             )
-            for i in await self.catalogue()
+            for meta in metas
         ]
 
     async def accept_scorer_version(self, principal: Principal, name: str) -> None:
@@ -254,11 +263,22 @@ class ServiceBackend:
         return get_jobs(self.runtime)
 
     async def connections(self, principal: Principal) -> Sequence[ConnectionView]:
-        jobs = self._jobs()
-        views = await connectors.list_connections(
-            vault=jobs.vault, registry=jobs.registry, member_id=principal.member_id
+        found = await health.list_health(
+            registry=self._jobs().registry, member_id=principal.member_id
         )
-        return [connection_view(v) for v in views]
+        return [
+            ConnectionView(
+                id=c.id,
+                connector=c.connector,
+                title=c.title,
+                state=c.status,
+                last_sync_at=c.last_sync_at,
+                next_sync_at=c.next_sync_at,
+                records=c.records_count,
+                failure_reason=c.status_reason or None,
+            )
+            for c in found
+        ]
 
     async def sync_connection(
         self, principal: Principal, connection_id: uuid.UUID
@@ -275,20 +295,18 @@ class ServiceBackend:
 
     # -- grants and the access log ----------------------------------------------------------
     async def grants(self, principal: Principal) -> Sequence[GrantView]:
-        rows = await consent.list_grants(member_id=principal.member_id, live_only=False)
-        last = await consent.last_access(member_id=principal.member_id)
         return [
             GrantView(
                 id=g.id,
-                app_name=cast(App, g.app).name,  # list_grants loads each grant's app
+                app_name=g.app_name,
                 scopes=list(g.scopes),
                 status=g.status,
                 created_at=g.created_at,
                 expires_at=g.expires_at,
-                last_access_at=last.get(g.id),
+                last_access_at=g.last_access_at,
                 held=g.held,
             )
-            for g in rows
+            for g in await overview.grant_summaries(member_id=principal.member_id)
         ]
 
     async def change_grant(
@@ -314,24 +332,17 @@ class ServiceBackend:
             await consent.resume_sharing(member_id=principal.member_id)
 
     async def sharing_paused(self, principal: Principal) -> bool:
-        return await consent.is_sharing_paused(member_id=principal.member_id)
+        return await overview.sharing_paused(member_id=principal.member_id)
 
     async def access_log(
         self, principal: Principal, first: int, after: str | None
     ) -> Page[AccessLogView]:
-        """Newest first. Cursors are 1-based positions ("o<n>"); a client that keeps the same
-        `first` reads whole pages of consent's listing, any other skip is sliced."""
+        """Newest first. Cursors are 1-based positions ("o<n>")."""
         skip = offset_of(after)
-        if skip % first == 0:
-            found = await consent.list_entries(
-                member_id=principal.member_id, page=skip // first + 1, per_page=first
-            )
-            entries, has_next = found.entries, found.has_next
-        else:
-            found = await consent.list_entries(
-                member_id=principal.member_id, page=1, per_page=skip + first
-            )
-            entries, has_next = found.entries[skip:], found.has_next
+        lines = await overview.log_lines(
+            member_id=principal.member_id, offset=skip, limit=first + 1
+        )
+        entries, has_next = lines[:first], len(lines) > first
         items = [
             AccessLogView(
                 id=f"o{skip + i + 1}",

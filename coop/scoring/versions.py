@@ -12,11 +12,12 @@ by disabling the scorer. Reading less (a kind, or fields of a kind) is noted, ne
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from tortoise.transactions import in_transaction
 
+from coop import db
 from coop.errors import ConflictError, NotFoundError
 from coop.scoring import declared
 from coop.scoring.models import Score, ScorePreview, ScorerConsent, ScorerConsentEvent
@@ -71,18 +72,18 @@ class Gap:
 
 
 def accepted_of(consent: ScorerConsent, meta: ScorerMeta) -> Accepted | None:
-    if not consent.accepted_version:
-        return None
-    reads = declared.decode(consent.accepted_reads)
-    return Accepted(consent.accepted_version, reads, consent.accepted_text)
+    return _accepted(consent.accepted_version, consent.accepted_reads, consent.accepted_text)
 
 
-async def _legacy(consent: ScorerConsent, meta: ScorerMeta) -> Accepted:
+def _accepted(version: str, reads: str, text: bool) -> Accepted | None:
+    """What a consent row's accepted_* columns say was accepted (None: not recorded)."""
+    return Accepted(version, declared.decode(reads), text) if version else None
+
+
+async def _legacy(member_id: uuid.UUID, scorer: str, meta: ScorerMeta) -> Accepted:
     """Consents given before coop recorded them: what the last "enabled" event showed."""
     event = (
-        await ScorerConsentEvent.filter(
-            member_id=consent.member_id, scorer=consent.scorer, action="enabled"
-        )
+        await ScorerConsentEvent.filter(member_id=member_id, scorer=scorer, action="enabled")
         .order_by("-at")
         .first()
     )
@@ -108,7 +109,10 @@ def gap(accepted: Accepted, meta: ScorerMeta) -> Gap:
 
 
 async def gap_for(consent: ScorerConsent, meta: ScorerMeta) -> Gap:
-    return gap(accepted_of(consent, meta) or await _legacy(consent, meta), meta)
+    accepted = accepted_of(consent, meta)
+    if accepted is None:
+        accepted = await _legacy(consent.member_id, consent.scorer, meta)
+    return gap(accepted, meta)
 
 
 def stale_reason(found: Gap) -> str:
@@ -282,6 +286,43 @@ async def pending(*, member_id: uuid.UUID, metas: Iterable[ScorerMeta]) -> dict[
             if gap.is_new or gap.needs_consent:
                 found[meta.name] = Pending(gap, consent.kept_version == meta.version)
     return found
+
+
+# The member's consent rows as `member_settings` reads them (one raw statement).
+_CONSENTS = """
+SELECT scorer, enabled, accepted_version, accepted_reads, accepted_text, kept_version
+FROM scorer_consent WHERE member_id = {1}"""
+
+
+@dataclass(frozen=True)
+class MemberSettings:
+    """Which scorers a member enabled and which of those have a version waiting for them."""
+
+    enabled: frozenset[str]
+    pending: Mapping[str, Pending]  # as `pending` finds them (without previews)
+
+
+async def member_settings(*, member_id: uuid.UUID, metas: Iterable[ScorerMeta]) -> MemberSettings:
+    """`list_enabled_scorers` and `pending` in one raw statement (the API's
+    `viewer.scorerSettings`; tests/scoring/test_versions.py holds them equal). Committed
+    data only: not for use inside a transaction that changed consents."""
+    read = await db.read(_CONSENTS, member_id)
+    rows = [row for row in read if row["enabled"]]
+    by_name = {str(r["scorer"]): r for r in rows}
+    pending: dict[str, Pending] = {}
+    for meta in metas:
+        row = by_name.get(meta.name)
+        if row is None:
+            continue
+        accepted = _accepted(
+            str(row["accepted_version"]), str(row["accepted_reads"]), bool(row["accepted_text"])
+        )
+        if accepted is None:
+            accepted = await _legacy(member_id, meta.name, meta)
+        found = gap(accepted, meta)
+        if found.is_new or found.needs_consent:
+            pending[meta.name] = Pending(found, str(row["kept_version"]) == meta.version)
+    return MemberSettings(enabled=frozenset(by_name), pending=pending)
 
 
 async def stale_reasons(*, member_id: uuid.UUID) -> dict[str, str]:

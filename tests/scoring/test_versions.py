@@ -167,3 +167,36 @@ async def test_accepting_needs_the_scorer_enabled(vault: Vault, member: uuid.UUI
         await versions.accept_version(
             member_id=member, meta=runner_of(WiderDecayScorer).meta("decay")
         )
+
+
+async def _settings_match_the_orm(member: uuid.UUID) -> versions.MemberSettings:
+    """`member_settings` (one raw statement) says what `list_enabled_scorers` and `pending`
+    (the ORM) say, for every installed version tried here."""
+    last = None
+    for scorer in (DecayScorer, WiderDecayScorer, TextDecayScorer, NarrowerDecayScorer):
+        metas = [runner_of(scorer).meta("decay")]
+        found = await versions.member_settings(member_id=member, metas=metas)
+        assert found.enabled == set(await service.list_enabled_scorers(member_id=member))
+        assert found.pending == await versions.pending(member_id=member, metas=metas)
+        last = found
+    assert last is not None
+    return last
+
+
+async def test_member_settings_read_what_the_orm_reads_in_every_consent_state(
+    vault: Vault, member: uuid.UUID
+) -> None:
+    assert (await _settings_match_the_orm(member)).enabled == {"decay"}
+    await compute(vault, runner_of(DecayScorer), member, member_records(3))
+    newer = runner_of(NarrowerDecayScorer)
+    assert (await compute(vault, newer, member, member_records(3))).status == "previewed"
+    assert "decay" in (await _settings_match_the_orm(member)).pending
+    await versions.keep_current(member_id=member, meta=newer.meta("decay"))
+    assert (await _settings_match_the_orm(member)).pending["decay"].kept
+    # A consent from before versions were recorded: the enable event says what was accepted.
+    await ScorerConsent.filter(member_id=member).update(accepted_version="", accepted_reads="")
+    await _settings_match_the_orm(member)
+    await ScorerConsentEvent.filter(member_id=member).delete()
+    await _settings_match_the_orm(member)
+    await service.disable_scorer(member_id=member, scorer="decay")
+    assert await _settings_match_the_orm(member) == versions.MemberSettings(frozenset(), {})
