@@ -169,8 +169,9 @@ def build_app(
     jobs = sync_jobs.setup(settings, runtime.vault)
     runtime.jobs = jobs
     scoring = scoring_jobs.flow_for(runtime)  # rescores after each sync; sandbox starts lazily
-    # Apps may ask for `score:<name>` only for scorers installed here (metadata, no import).
-    runtime.known_scorers = scoring.declared_scorer_names
+    # Apps may ask for `score:<name>` only for scorers installed here (metadata, no import)
+    # and, with governance on, approved by the members.
+    runtime.known_scorers = scoring.offered_scorer_names
     runtime.scorer_bands = partial(scorer_band_edges, scoring)
 
     @asynccontextmanager

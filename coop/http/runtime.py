@@ -34,7 +34,7 @@ class Runtime:
     jobs: Jobs | None = None  # connectors' registry, sync engine, queue and scheduler
     scoring: ScoringFlow | None = None  # built on first use: coop.jobs.scoring.flow_for
     housekeeping: Housekeeping | None = None  # when this process runs the background work
-    known_scorers: KnownScorers = None  # the installed scorer names (None: accept any)
+    known_scorers: KnownScorers = None  # the offered scorer names (None: accept any)
     scorer_bands: ScorerBands = None  # the loaded scorers' band edges
     graphql: Endpoint | None = None  # built on first use: coop.api.routes
 

@@ -16,7 +16,7 @@ from typing import Protocol
 from coop.config import Settings
 from coop.connectors import service as connectors
 from coop.consent import notices
-from coop.errors import KeyMissingError, SandboxUnavailableError, ScorerUnavailableError
+from coop.errors import CoopError, KeyMissingError, SandboxUnavailableError, ScorerUnavailableError
 from coop.governance import service as governance
 from coop.governance.rules import Rules
 from coop.jobs.engine import SyncEngine, SyncOutcome
@@ -113,6 +113,20 @@ class ScoringFlow:
             entries = discover(allow=config.allow, paths=config.plugin_path)
             self._declared = frozenset(e.name for e in entries if e.allowed)
         return self._declared
+
+    async def offered_scorer_names(self) -> frozenset[str] | None:
+        """The scorers an app may ask scopes for and a member may grant: the declared ones,
+        and with governance on only those `available` (the installed version approved), as
+        the Scorers page and the API's `scorers` offer them. None without a plugin registry
+        (accept any well-formed name). Scorers that cannot be listed now: none is offered."""
+        declared = self.declared_scorer_names()
+        if declared is None or not self.governance:
+            return declared
+        try:
+            metas = await self.available()
+        except CoopError:
+            return frozenset()
+        return declared & {m.name for m in metas}
 
     async def installed(self) -> list[ScorerMeta]:
         """The scorers loaded on this server (contract-valid), offered or not."""

@@ -194,7 +194,7 @@ async def _consent_page(
             "app": req.app,
             "redirect_host": req.origin.netloc,
             "scopes": consent_rows(
-                req.scopes, terms, req.bands, await _installed(request, req.scopes)
+                req.scopes, terms, req.bands, await _offered(request, req.scopes)
             ),
             "terms": terms,
             "lifetimes": list(grants.LIFETIME_LABELS.items()),
@@ -209,14 +209,15 @@ async def _consent_page(
     return response
 
 
-async def _installed(request: Request, scopes: list[str]) -> dict[str, ScorerMeta] | None:
-    """The installed scorers by name, to say what each requested score's scorer reads; None
-    when no score is asked for or the scorers cannot be listed right now."""
+async def _offered(request: Request, scopes: list[str]) -> dict[str, ScorerMeta] | None:
+    """The scorers members may use (with governance on: approved), by name, to say what each
+    requested score's scorer reads; None when no score is asked for or the scorers cannot be
+    listed right now."""
     if not any(parse_score_scope(s) for s in scopes):
         return None
     runtime = get_runtime(request)
     try:
-        metas = await flow_for(runtime).installed()
+        metas = await flow_for(runtime).available()
     except CoopError:
         return None
     if not metas and await known_scorer_names(runtime.known_scorers) is None:
