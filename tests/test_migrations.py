@@ -219,3 +219,56 @@ def test_the_migrations_form_one_line() -> None:
     depended_on = {dep for deps in parents.values() for dep in deps}
     leaves = sorted(names - depended_on)
     assert len(leaves) == 1, f"more than one newest migration: {leaves}"
+
+
+_MIGRATE_TO = """
+import asyncio, sys
+from tortoise import Tortoise, connections
+from tortoise.migrations.api.migrate import migrate
+from coop.config import Settings
+from coop.db import tortoise_config
+
+async def main(url, target, sql):
+    config = tortoise_config(Settings(), url=url)
+    try:
+        await migrate(config=config, target=target)
+        if sql:
+            print(await connections.get("default").execute_query_dict(sql))
+    finally:
+        await Tortoise.close_connections()
+
+asyncio.run(main(*sys.argv[1:4]))
+"""
+
+
+def _migrate_to(url: str, target: str, sql: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", _MIGRATE_TO, url, target, sql],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("COOP_")},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_the_last_weeks_run_counts_move_to_the_per_session_table(
+    two_databases: tuple[str, str],
+) -> None:
+    """0013 replaces `scorer_runs` (one row per scorer, hour and kind, updated by every
+    worker) with `scorer_run_counts` (rows per database session): the counts come along."""
+    url, _ = two_databases
+    insert = (
+        "INSERT INTO scorer_runs (id, scorer, hour, kind, runs, failures, last_failure, "
+        "last_failure_version) VALUES ('7d0f4c1e-7c39-4bf8-9c55-1d5f7ab9b0d1', 'reach', "
+        "'2026-12-01 10:00:00+00:00', '', 7, 2, 'plugin_error', '1.0')"
+    )
+    _migrate_to(url, "models.0012_governance_statistics", insert)
+    moved = _migrate_to(
+        url,
+        "models",
+        "SELECT scorer, kind, shard, runs, failures, last_failure FROM scorer_run_counts",
+    )
+    assert "'scorer': 'reach', 'kind': '', 'shard': 0, 'runs': 7, 'failures': 2" in moved
+    assert "'last_failure': 'plugin_error'" in moved

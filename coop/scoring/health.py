@@ -1,7 +1,8 @@
 """How scorers behave at run time, for the operator: per scorer and hour, how many runs, how
 many failed (and how the last one failed), and which kinds the runs received. No member data:
 counts, error codes and where in the plugin it failed. `coop plugins list` reads the last 24
-hours from a few rows per scorer (an index on the hour), never from the members' tables."""
+hours from a few rows per scorer and database session (an index on the hour), never from the
+members' tables."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 
-from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise import connections
 
+from coop import db
 from coop.errors import ScorerError
-from coop.scoring.models import ScorerRuns
+from coop.scoring.models import ScorerRunCounts
 from coop.types import utcnow
 
 log = logging.getLogger("coop.scoring")
@@ -80,21 +81,43 @@ def _hour(now: datetime) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0)
 
 
-async def _count(scorer: str, hour: datetime, kinds: list[str]) -> None:
-    """runs += 1 on each (scorer, hour, kind) row, creating the rows an hour lacks."""
-    rows = ScorerRuns.filter(scorer=scorer, hour=hour, kind__in=kinds)
-    if await rows.update(runs=F("runs") + 1) == len(kinds):
-        return
-    have = {str(kind) for kind in await rows.values_list("kind", flat=True)}
-    for kind in kinds:
-        if kind in have:
-            continue
-        try:
-            await ScorerRuns.create(id=uuid.uuid4(), scorer=scorer, hour=hour, kind=kind, runs=1)
-        except IntegrityError:  # another run created it first
-            await ScorerRuns.filter(scorer=scorer, hour=hour, kind=kind).update(runs=F("runs") + 1)
-    if ALL not in have:  # the scorer's first run this hour: forget old hours
-        await ScorerRuns.filter(hour__lt=hour - KEEP).delete()
+# One statement counts a run in the calling session's own rows (`shard`), creating them the
+# first time: no other session ever writes them, so many workers recording runs of one
+# scorer at once never wait on a row lock (they did on one shared row per scorer and hour).
+# Only the row of kind ALL carries a failure. `excluded` is the row this run would insert.
+_UPSERT = """
+INSERT INTO scorer_run_counts
+    (id, scorer, hour, kind, shard, runs, failures, last_failure_at, last_failure,
+     last_failure_version)
+VALUES {values}
+ON CONFLICT (scorer, hour, kind, shard) DO UPDATE SET
+    runs = scorer_run_counts.runs + 1,
+    failures = scorer_run_counts.failures + excluded.failures,
+    last_failure_at = CASE WHEN excluded.failures > 0
+        THEN excluded.last_failure_at ELSE scorer_run_counts.last_failure_at END,
+    last_failure = CASE WHEN excluded.failures > 0
+        THEN excluded.last_failure ELSE scorer_run_counts.last_failure END,
+    last_failure_version = CASE WHEN excluded.failures > 0
+        THEN excluded.last_failure_version ELSE scorer_run_counts.last_failure_version END
+RETURNING kind, runs
+"""
+_COLUMNS = 10
+
+
+def _upsert(rows: int) -> str:
+    """The statement for `rows` rows, with the dialect's markers and session id."""
+    shard = "pg_backend_pid()" if db.db_kind() == "postgres" else "0"
+    marks = []
+    for row in range(rows):
+        first = row * (_COLUMNS - 1) + 1
+        given = [db.placeholder(first + i) for i in range(_COLUMNS - 1)]
+        marks.append(f"({', '.join(given[:4])}, {shard}, {', '.join(given[4:])})")
+    return _UPSERT.format(values=", ".join(marks))
+
+
+def _db_time(value: datetime | None) -> object:
+    field = ScorerRunCounts._meta.fields_map["hour"]
+    return None if value is None else field.to_db_value(value, ScorerRunCounts)
 
 
 async def record_run(
@@ -106,40 +129,69 @@ async def record_run(
     now: datetime | None = None,
 ) -> None:
     """Count one run of `scorer`: the kinds it received, and how it failed (if it did).
-    Call it outside any transaction (a lost race to create a row is retried)."""
+    One statement; call it outside any transaction (its rows stay locked until the end)."""
     now = now or utcnow()
-    hour = _hour(now)
-    await _count(scorer, hour, [ALL, *sorted(set(kinds_given))])
-    if error is not None:
-        await ScorerRuns.filter(scorer=scorer, hour=hour, kind=ALL).update(
-            failures=F("failures") + 1,
-            last_failure_at=now,
-            last_failure=describe(error),
-            last_failure_version=version[:64],
-        )
+    hour = _db_time(_hour(now))
+    failure = (
+        (1, _db_time(now), describe(error), version[:64])
+        if error is not None
+        else (0, None, "", "")
+    )
+    params: list[object] = []
+    for kind in [ALL, *sorted(set(kinds_given))]:
+        failed = failure if kind == ALL else (0, None, "", "")
+        params += [str(uuid.uuid4()), scorer, hour, kind, 1, *failed]
+    sql = _upsert(len(params) // (_COLUMNS - 1))
+    counted = await connections.get("default").execute_query_dict(sql, params)
+    if any(row["kind"] == ALL and row["runs"] == 1 for row in counted):
+        # This session's first run of the scorer this hour: forget hours past the week.
+        await ScorerRunCounts.filter(hour__lt=_hour(now) - KEEP).delete()
+
+
+@dataclass
+class _Sum:
+    runs: int = 0
+    failures: int = 0
+    last_failure_at: datetime | None = None
+    last_failure: str = ""
+    last_failure_version: str = ""
+    fed: dict[str, int] = field(default_factory=dict)
+
+    def add(self, row: ScorerRunCounts) -> None:
+        if row.kind != ALL:
+            self.fed[row.kind] = self.fed.get(row.kind, 0) + row.runs
+            return
+        self.runs += row.runs
+        self.failures += row.failures
+        at = row.last_failure_at
+        if (
+            row.failures
+            and at is not None
+            and (self.last_failure_at is None or at > self.last_failure_at)
+        ):
+            self.last_failure_at = at
+            self.last_failure = row.last_failure
+            self.last_failure_version = row.last_failure_version
 
 
 async def recent(*, now: datetime | None = None) -> dict[str, Health]:
-    """Every scorer's runs in the last 24 hours."""
+    """Every scorer's runs in the last 24 hours (every session's rows summed)."""
     since = _hour((now or utcnow()) - RECENT)
-    rows = await ScorerRuns.filter(hour__gte=since).order_by("hour")
-    found: dict[str, Health] = {}
-    for row in rows:
-        health = found.setdefault(row.scorer, Health(row.scorer))
-        if row.kind != ALL:
-            health.fed[row.kind] = health.fed.get(row.kind, 0) + row.runs
-            continue
-        last = row.last_failure_at if row.failures else None
-        found[row.scorer] = Health(
-            scorer=row.scorer,
-            runs=health.runs + row.runs,
-            failures=health.failures + row.failures,
-            last_failure_at=last or health.last_failure_at,
-            last_failure=row.last_failure if last else health.last_failure,
-            last_failure_version=row.last_failure_version if last else health.last_failure_version,
-            fed=health.fed,
+    sums: dict[str, _Sum] = {}
+    for row in await ScorerRunCounts.filter(hour__gte=since):
+        sums.setdefault(row.scorer, _Sum()).add(row)
+    return {
+        scorer: Health(
+            scorer=scorer,
+            runs=total.runs,
+            failures=total.failures,
+            last_failure_at=total.last_failure_at,
+            last_failure=total.last_failure,
+            last_failure_version=total.last_failure_version,
+            fed=total.fed,
         )
-    return found
+        for scorer, total in sums.items()
+    }
 
 
 class UnfedLog:

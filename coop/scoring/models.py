@@ -117,15 +117,20 @@ class ScorerDrift(Model):
         unique_together = (("scorer", "scorer_version"),)
 
 
-class ScorerRuns(Model):
+class ScorerRunCounts(Model):
     """How one scorer's runs went in one hour, with no member data. The row of `kind` ""
     counts every run, its failures and how the last one failed, and the row of kind K counts
-    the runs that received records of kind K. `coop plugins list` reads the last 24 hours."""
+    the runs that received records of kind K. `coop plugins list` reads the last 24 hours.
+
+    Each database session counts in rows of its own (`shard`: PostgreSQL's backend pid, 0 on
+    SQLite), summed when read: workers never wait on one another's row. (It replaced
+    `scorer_runs`, one row per scorer, hour and kind that every worker updated.)"""
 
     id = fields.UUIDField(primary_key=True)
     scorer = fields.CharField(max_length=40)
     hour = fields.DatetimeField()
     kind = fields.CharField(max_length=40, default="")
+    shard = fields.IntField(default=0)
     runs = fields.IntField(default=0)
     failures = fields.IntField(default=0)
     last_failure_at = fields.DatetimeField(null=True)
@@ -135,6 +140,6 @@ class ScorerRuns(Model):
     last_failure_version = fields.CharField(max_length=64, default="")
 
     class Meta:
-        table = "scorer_runs"
-        unique_together = (("scorer", "hour", "kind"),)
+        table = "scorer_run_counts"
+        unique_together = (("scorer", "hour", "kind", "shard"),)
         indexes = (("hour",),)

@@ -4,6 +4,7 @@ scorer reads but none of its runs received are warned about, there and in the lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -14,10 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from tortoise import connections
+from tortoise.transactions import in_transaction
 
 from coop.connectors import spec
 from coop.scoring import health, service
-from coop.scoring.models import ScorerRuns
+from coop.scoring.models import ScorerRunCounts
 from coop.scoring.sandbox import Sandbox
 from coop.types import utcnow
 from coop.vault import Vault
@@ -54,7 +57,7 @@ async def test_runtime_failures_are_counted_with_their_kind_and_place_but_no_mes
     assert found.last_failure.endswith(" in score")
     assert found.last_failure_version == "6.6.6"
     assert found.last_failure_at is not None
-    stored = await ScorerRuns.all().values_list("last_failure", flat=True)
+    stored = await ScorerRunCounts.all().values_list("last_failure", flat=True)
     assert not any(SECRET in str(text) or text == "ok" for text in stored)
     # It reads four kinds; its runs received posts only.
     assert found.fed == {"post": 2}
@@ -79,7 +82,7 @@ async def test_runs_older_than_24_hours_are_not_recent(db: str) -> None:
 async def test_hours_older_than_a_week_are_deleted_when_a_new_hour_starts(db: str) -> None:
     await health.record_run(scorer="x", version="1", kinds_given=[], now=utcnow() - timedelta(8))
     await health.record_run(scorer="x", version="1", kinds_given=[])
-    assert await ScorerRuns.filter(scorer="x").count() == 1
+    assert await ScorerRunCounts.filter(scorer="x").count() == 1
 
 
 async def test_the_log_warns_once_about_kinds_a_run_lacked_without_member_data(
@@ -134,3 +137,46 @@ async def test_plugins_list_shows_a_runtime_failure_and_exits_1(
     assert table.returncode == 1
     assert "FAILING: 1 of 1 runs in the last 24 h failed; last at " in table.stdout
     assert SECRET not in table.stdout
+
+
+async def _lock_waiters() -> int:
+    """Sessions of this database waiting for a lock held by another session."""
+    conn = connections.get("default")
+    await conn.execute_query("SELECT pg_stat_clear_snapshot()")  # a transaction caches it
+    rows = await conn.execute_query_dict(
+        "SELECT count(*) AS n FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return int(rows[0]["n"])
+
+
+async def test_a_run_is_recorded_while_another_worker_holds_its_run_row(
+    engine: str, db: str
+) -> None:
+    """Workers share PostgreSQL: one worker's open transaction that recorded a run (or a
+    slow commit) must not make every other worker's scoring wait on the same row."""
+    if engine != "postgres":
+        pytest.skip("row locks between sessions (SQLite has one writer)")
+    go = asyncio.Event()
+
+    async def other_worker() -> None:  # its own connection: started outside the transaction
+        await go.wait()
+        await health.record_run(scorer="x", version="1", kinds_given=["post"])
+
+    other = asyncio.create_task(other_worker())
+    await health.record_run(scorer="x", version="1", kinds_given=["post"])  # the hour's rows
+    blocked = False
+    try:
+        async with in_transaction():
+            await health.record_run(scorer="x", version="1", kinds_given=["post"])
+            go.set()
+            while not other.done():
+                if await _lock_waiters():
+                    blocked = True
+                    break
+                await asyncio.sleep(0.01)
+    finally:
+        await other  # the rollback or commit above let it through either way
+    assert not blocked, "recording a run waited on another session's row lock"
+    found = (await health.recent())["x"]
+    assert (found.runs, found.fed) == (3, {"post": 3})
