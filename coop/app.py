@@ -22,7 +22,8 @@ from coop.jobs import pgqueue
 from coop.jobs import scoring as scoring_jobs
 from coop.jobs import sync as sync_jobs
 from coop.jobs.housekeeping import Housekeeping
-from coop.jobs.leader import Leader, lock_for
+from coop.jobs.leader import Leader, lock_for, processes_lock_for
+from coop.jobs.recovery import recover_interrupted
 from coop.portability import lifecycle as portability_lifecycle
 from coop.portability import notices as portability_notices
 from coop.portability import webhooks
@@ -184,6 +185,10 @@ def build_app(
                 await runtime.vault.check_keyring()
                 # Erasures are finished and the ledger re-applied before serving (ER-05).
                 await portability_lifecycle.converge(vault=runtime.vault, settings=settings)
+                if settings.is_sqlite:  # runs left queued by a process that died
+                    processes = processes_lock_for(settings.data_dir)
+                    stack.callback(processes.release)
+                    await processes.join(recover_interrupted)
             stack.push_async_callback(jobs.queue.close)
             stack.push_async_callback(api.close, runtime)
             stack.push_async_callback(scoring_jobs.close, runtime)

@@ -243,6 +243,17 @@ async def release_withdrawn(claim: Claim) -> None:
     await SyncRun.filter(id=claim.run_id).update(finished_at=utcnow(), outcome="withdrawn")
 
 
+async def release_interrupted(*, now: datetime) -> int:
+    """Give back every claim left by runs that cannot finish (their process is gone, see
+    coop.jobs.recovery): the connection syncs again soon, the run is recorded `interrupted`.
+    Returns how many connections were released."""
+    released = await Connection.filter(status="syncing").update(
+        status="ok", status_reason="", lease_until=None, next_sync_at=now
+    )
+    await SyncRun.filter(outcome="running").update(finished_at=now, outcome="interrupted")
+    return int(released)
+
+
 _CLAIM_DUE = """
 WITH due AS (
     SELECT id FROM connection
@@ -318,6 +329,7 @@ __all__ = [
     "load_state",
     "record_id",
     "record_key",
+    "release_interrupted",
     "release_withdrawn",
     "save_credentials",
     "still_wanted",

@@ -101,4 +101,53 @@ def lock_for(data_dir: Path) -> JobsLock:
     return JobsLock(data_dir / LOCK_NAME)
 
 
-__all__ = ["LOCK_NAME", "JobsLock", "Leader", "lock_for"]
+PROCESSES_NAME = "processes.lock"
+
+
+class ProcessesLock:
+    """Every process serving a data folder holds a shared `flock` on
+    `DATA_DIR/processes.lock` while it lives (the kernel drops it at exit, kill -9 too).
+
+    `join(recover)` runs `recover` only when no other process holds it (an exclusive lock is
+    granted): every in-process run state then found in the database (queued, syncing) was
+    left by processes that are gone. The shared lock is taken after `recover` has finished,
+    so a process starting at the same moment waits for it before serving."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    async def join(self, recover: Callable[[], Awaitable[object]]) -> bool:
+        """Join the processes of this folder; True if this one was alone and recovered."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._fd = fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            alone = False
+        else:
+            alone = True
+            await recover()
+        # Converting (or waiting for a starting process's recovery to end): not on the loop.
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_SH)
+        return alone
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def processes_lock_for(data_dir: Path) -> ProcessesLock:
+    return ProcessesLock(data_dir / PROCESSES_NAME)
+
+
+__all__ = [
+    "LOCK_NAME",
+    "PROCESSES_NAME",
+    "JobsLock",
+    "Leader",
+    "ProcessesLock",
+    "lock_for",
+    "processes_lock_for",
+]

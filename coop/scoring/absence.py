@@ -13,6 +13,7 @@ from datetime import datetime
 
 # Run statuses beyond coop.scoring.service's (stored, unchanged, previewed, failed codes):
 QUEUED = "queued"  # asked for (Enable, Recompute, Accept), not finished yet
+INTERRUPTED = "interrupted"  # queued in a process that stopped before the run (SQLite)
 
 TIMEOUT_CODES = frozenset({"plugin_timeout"})
 OK_STATUSES = frozenset({"stored", "unchanged", "previewed"})
@@ -58,6 +59,11 @@ def failure_words(title: str, status: str) -> str:
         what = f"{title} took longer than this cooperative allows and was stopped"
     elif status == "sandbox_unavailable":
         return "Scoring is not available on this cooperative right now; it resumes by itself."
+    elif status == INTERRUPTED:
+        return (
+            f"coop restarted before it could compute your {title} score. Nothing is wrong "
+            "with your data: Recompute to run it now (it also runs after your next sync)."
+        )
     else:
         what = f"{title} could not compute your score"
     return (

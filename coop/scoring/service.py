@@ -202,6 +202,16 @@ async def mark_queued(*, member_id: uuid.UUID, scorers: Sequence[str] | None) ->
     return names
 
 
+async def mark_interrupted(*, now: datetime) -> int:
+    """Record every queued run as `interrupted` (its process is gone, see
+    coop.jobs.recovery): the member sees that it did not finish and can recompute."""
+    return int(
+        await ScorerConsent.filter(last_status=absence.QUEUED).update(
+            last_run_at=now, last_status=absence.INTERRUPTED
+        )
+    )
+
+
 async def record_runs(*, member_id: uuid.UUID, scorers: Sequence[str], status: str) -> None:
     """Record how a run of these scorers ended when it ended before scoring (no sandbox)."""
     await ScorerConsent.filter(member_id=member_id, scorer__in=list(scorers)).update(
