@@ -24,7 +24,11 @@ class RequireScope(BasePermission):
         self.error_extensions = {"code": Code.FORBIDDEN.value, "required_scope": scope}
 
     def has_permission(self, source: Any, info: Info[ApiContext, None], **kwargs: Any) -> bool:
-        return info.context.has_scope(self.scope)
+        return self.allows(info.context)
+
+    def allows(self, context: ApiContext) -> bool:
+        """The decision (compiled plans call it too, then `on_unauthorized` to refuse)."""
+        return context.has_scope(self.scope)
 
 
 def needs_scope(scope: str) -> list[FieldExtension]:

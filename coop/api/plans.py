@@ -22,8 +22,12 @@ document runs through graphql-core as before):
   object type, read as strawberry reads it (`StrawberryField.get_result`) and serialized with
   the same scalar; `__typename`; a list (of leaves or objects, not of lists) whose items read
   nothing more. Interfaces and unions are not planned;
-- no field with a field extension or permission class, planned or not: a plan never steps
-  around a permission check (a test holds this). A planned async field that may not be null
+- the self-service fields (`Viewer.grants`, `sharingPaused`, `connections`, `scorerSettings`,
+  `accessLog(…)`), each behind its `needs_scope` permission, which the plan checks as
+  strawberry's PermissionExtension does (`RequireScope.allows`, then the permission's own
+  `on_unauthorized`), after the arguments and before the resolver's function;
+- no field with any other field extension or permission class, planned or not: a plan never
+  steps around a permission check (tests hold this). A planned async field that may not be null
   must be the only field of its selection that reads (its failure nulls the parent: with no
   sibling still running, that is exactly what graphql-core does). The
   one extension planned is the disclosure gate (`coop.api.disclosed`) on a basic field: the
@@ -34,8 +38,9 @@ Errors are located (`graphql.located_error`) and null is propagated to the neare
 field exactly as the GraphQL specification (and graphql-core) does; sibling resolver fields
 run concurrently, as in graphql-core, so their access-log entries share one commit.
 Sub-objects that read nothing are completed in order, as graphql-core completes them.
-tests/api/test_plans.py runs documents through both paths and compares every answer byte for
-byte, with every error path forced. Which library versions this mirrors: coop.api.compat.
+tests/api/test_plans.py and test_plans_self_service.py run documents through both paths and
+compare every answer byte for byte, with every error path forced. Which library versions
+this mirrors: coop.api.compat.
 """
 
 from __future__ import annotations
@@ -71,13 +76,25 @@ from graphql import (
 from graphql.execution.values import VariableValues
 from graphql.pyutils import inspect, is_iterable
 from strawberry import Schema
+from strawberry.permission import PermissionExtension
 from strawberry.types.field import StrawberryField
 
 from coop.api.compat import core_schema
 from coop.api.context import ApiContext
 from coop.api.disclosed import Disclosed, check_disclosure
+from coop.api.permissions import RequireScope
 from coop.api.types import read_change, read_explanation, read_stale
-from coop.api.viewer import read_history, read_score, read_scores, viewer_for
+from coop.api.viewer import (
+    read_access_log,
+    read_connections,
+    read_grants,
+    read_history,
+    read_score,
+    read_scorer_settings,
+    read_scores,
+    read_sharing_paused,
+    viewer_for,
+)
 from coop.consent.disclosure import Reveals
 from coop.types import together
 
@@ -89,6 +106,11 @@ PLANNED_ASYNC: dict[tuple[str, str], tuple[str | None, Callable[..., Awaitable[A
     # field -> (its one String! argument or None, the function: (ctx) or (ctx, argument))
     ("Viewer", "score"): ("scorer", read_score),
     ("Viewer", "scores"): (None, read_scores),
+    # the self-service reads, behind their `needs_scope` permission (see `_scope_gate`)
+    ("Viewer", "grants"): (None, read_grants),
+    ("Viewer", "sharingPaused"): (None, read_sharing_paused),
+    ("Viewer", "connections"): (None, read_connections),
+    ("Viewer", "scorerSettings"): (None, read_scorer_settings),
 }
 # (type, field) -> the function of (ctx, the parent object) its resolver calls; the plan runs
 # the field's disclosure gate (if any) first, as the field's extension does.
@@ -106,6 +128,7 @@ PLANNED_WITH_ARGUMENTS: dict[
     ("Viewer", "scoreHistory"): lambda node: partial(
         read_history, contributions=_selects(node, "contributions")
     ),
+    ("Viewer", "accessLog"): lambda node: read_access_log,  # behind its scope permission
 }
 PLAIN_ARGUMENT_TYPES = frozenset({"String", "Int", "Boolean"})
 
@@ -144,6 +167,7 @@ class _Field:
     reads: bool = False  # it, or a field below it, calls a planned async function
     below: bool = False  # a field below it calls one
     late_null: bool = False  # it may null its parent after it has started reading
+    scopes: tuple[RequireScope, ...] = ()  # the field's scope permission (`_scope_gate`)
     on_source: bool = False  # `call` takes (ctx, the parent object), after `gate`
     definition: GraphQLField | None = None  # `call` takes (ctx, **the coerced arguments),
     names: tuple[tuple[str, str], ...] = ()  # by their Python names: (GraphQL, Python)
@@ -308,12 +332,22 @@ async def _async_field(
         elif field.definition is not None:
             given = get_argument_values(field.definition, field.node, values)
             names = dict(field.names)
+            _check_scopes(field, ctx)  # after the arguments, as in graphql-core and strawberry
             value = await field.call(ctx, **{names[k]: v for k, v in given.items()})
         else:
+            _check_scopes(field, ctx)
             value = await (field.call(ctx) if argument is None else field.call(ctx, argument))
     except Exception as exc:
         return _failed(field, exc, path, errors, nullable=field.nullable)
     return await _complete(field, value, ctx, path, errors, values)
+
+
+def _check_scopes(field: _Field, ctx: ApiContext) -> None:
+    """The field's scope permission, as strawberry's PermissionExtension checks it: the
+    permission's own decision, then its own refusal (it raises)."""
+    for permission in field.scopes:
+        if not permission.allows(ctx):
+            permission.on_unauthorized()
 
 
 async def _complete(
@@ -529,6 +563,14 @@ def _unwrap(kind: Any) -> tuple[Any, bool]:
 def _how_resolved(field: StrawberryField, parent: str, node: FieldNode) -> dict[str, Any] | None:
     """How the plan resolves `field`: a planned function, a gated or plain basic field; None
     when it cannot (arguments it does not take, any other extension or resolver)."""
+    scopes = _scope_gate(field.extensions)
+    if scopes is not None:
+        # A planned async field without arguments behind its scope permission, which the
+        # plan checks as strawberry does (`_check_scopes`); with arguments: `_with_arguments`.
+        planned = PLANNED_ASYNC.get((parent, node.name.value))
+        if planned is None or planned[0] is not None or node.arguments:
+            return None
+        return {"call": planned[1], "scopes": scopes}
     gate = _disclosure_gate(field.extensions)
     on_source = PLANNED_ON_SOURCE.get((parent, node.name.value))
     if field.extensions and (gate is None or (field.base_resolver and on_source is None)):
@@ -569,7 +611,8 @@ def _with_arguments(
     """A PLANNED_WITH_ARGUMENTS field without extensions whose arguments are all plain
     scalars, with its call and the Python names of its arguments; None otherwise."""
     factory = PLANNED_WITH_ARGUMENTS.get((parent, node.name.value))
-    if factory is None or field.extensions or field.base_resolver is None:
+    scopes = _scope_gate(field.extensions)
+    if factory is None or (field.extensions and scopes is None) or field.base_resolver is None:
         return None
     for argument in definition.args.values():
         kind, _ = _unwrap(argument.type)
@@ -579,7 +622,7 @@ def _with_arguments(
     names = tuple((convert.from_argument(a), a.python_name) for a in field.arguments)
     if {graphql for graphql, _ in names} != set(definition.args):
         return None
-    return {"call": factory(node), "definition": definition, "names": names}
+    return {"call": factory(node), "definition": definition, "names": names, "scopes": scopes or ()}
 
 
 def _selects(node: FieldNode, name: str) -> bool:
@@ -589,6 +632,21 @@ def _selects(node: FieldNode, name: str) -> bool:
     return any(
         isinstance(s, FieldNode) and (s.name.value == name or _selects(s, name)) for s in selections
     )
+
+
+def _scope_gate(extensions: Any) -> tuple[RequireScope, ...] | None:
+    """The scope permissions of a field guarded by `needs_scope` alone (strawberry's
+    PermissionExtension with coop's RequireScope only, refusing with an error); None for
+    any other extensions."""
+    if len(extensions) != 1 or not isinstance(extensions[0], PermissionExtension):
+        return None
+    extension = extensions[0]
+    permissions = tuple(extension.permissions)
+    if extension.fail_silently or not permissions:
+        return None
+    if not all(type(p) is RequireScope for p in permissions):
+        return None
+    return permissions  # type: ignore[return-value]  # (checked just above)
 
 
 def _disclosure_gate(extensions: Any) -> Reveals | None:

@@ -98,31 +98,28 @@ class Viewer(Node):
         extensions=needs_scope(MEMBER_MANAGE),
     )
     async def connections(self, info: Ctx) -> list[Connection] | None:
-        ctx = info.context
-        return [Connection.of(v) for v in await ctx.backend.connections(ctx.principal)]
+        return await read_connections(info.context)
 
     @strawberry.field(
         description="Every installed scorer and whether you enabled it (scope `member:manage`).",
         extensions=needs_scope(MEMBER_MANAGE),
     )
     async def scorer_settings(self, info: Ctx) -> list[MemberScorer] | None:
-        ctx = info.context
-        return [MemberScorer.of(v) for v in await ctx.backend.member_scorers(ctx.principal)]
+        return await read_scorer_settings(info.context)
 
     @strawberry.field(
         description="The grants you gave apps (scope `member:manage`).",
         extensions=needs_scope(MEMBER_MANAGE),
     )
     async def grants(self, info: Ctx) -> list[Grant] | None:
-        ctx = info.context
-        return [Grant.of(v) for v in await ctx.backend.grants(ctx.principal)]
+        return await read_grants(info.context)
 
     @strawberry.field(
         description="Whether all sharing is paused (scope `member:manage`).",
         extensions=needs_scope(MEMBER_MANAGE),
     )
     async def sharing_paused(self, info: Ctx) -> bool | None:
-        return await info.context.backend.sharing_paused(info.context.principal)
+        return await read_sharing_paused(info.context)
 
     @strawberry.field(
         description="Who read your data, newest first (scope `member:manage`).",
@@ -136,13 +133,7 @@ class Viewer(Node):
             str | None, strawberry.argument(description="The `endCursor` of the previous page.")
         ] = None,
     ) -> AccessLogConnection | None:
-        check_page(first)
-        ctx = info.context
-        page = await ctx.backend.access_log(ctx.principal, first, after)
-        edges = [AccessLogEdge(cursor=e.id, node=AccessLogEntry.of(e)) for e in page.items]
-        return AccessLogConnection(
-            edges=edges, page_info=page_info(page.has_next, [e.cursor for e in edges])
-        )
+        return await read_access_log(info.context, first=first, after=after)
 
 
 async def read_score(ctx: ApiContext, scorer: str) -> Score:
@@ -187,6 +178,38 @@ def _selects(selections: Sequence[Selection], name: str) -> bool:
     return any(
         (isinstance(s, SelectedField) and s.name == name) or _selects(s.selections, name)
         for s in selections
+    )
+
+
+# The self-service reads (scope `member:manage`, checked by the fields' permission before
+# these run). Shared by the resolvers and the compiled plans (coop.api.plans).
+
+
+async def read_grants(ctx: ApiContext) -> list[Grant]:
+    return [Grant.of(v) for v in await ctx.backend.grants(ctx.principal)]
+
+
+async def read_sharing_paused(ctx: ApiContext) -> bool:
+    return await ctx.backend.sharing_paused(ctx.principal)
+
+
+async def read_connections(ctx: ApiContext) -> list[Connection]:
+    return [Connection.of(v) for v in await ctx.backend.connections(ctx.principal)]
+
+
+async def read_scorer_settings(ctx: ApiContext) -> list[MemberScorer]:
+    return [MemberScorer.of(v) for v in await ctx.backend.member_scorers(ctx.principal)]
+
+
+async def read_access_log(
+    ctx: ApiContext, *, first: int, after: str | None = None
+) -> AccessLogConnection:
+    """`viewer.accessLog` (the plans pass its arguments by their Python names)."""
+    check_page(first)
+    page = await ctx.backend.access_log(ctx.principal, first, after)
+    edges = [AccessLogEdge(cursor=e.id, node=AccessLogEntry.of(e)) for e in page.items]
+    return AccessLogConnection(
+        edges=edges, page_info=page_info(page.has_next, [e.cursor for e in edges])
     )
 
 
