@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,22 +39,21 @@ def _dek_aad(member_id: uuid.UUID, kek_id: str) -> bytes:
 class MemberCipher:
     """Seals and opens one member's data. AAD binds each blob to (member, table, column, row)."""
 
-    __slots__ = ("_dek", "member_id")
+    __slots__ = ("_dek", "_opener", "member_id")
 
     def __init__(self, member_id: uuid.UUID, dek: bytes) -> None:
         self.member_id = member_id
         self._dek = dek
+        self._opener: cipher.Opener | None = None
 
     def _aad(self, table: str, column: str, row: object) -> bytes:
         return _aad("coop-data-v1", str(self.member_id), table, column, str(row))
 
-    def seal(self, plaintext: bytes | str, *, table: str, column: str, row: object) -> bytes:
-        data = plaintext.encode() if isinstance(plaintext, str) else plaintext
-        return cipher.seal(self._dek, data, self._aad(table, column, row))
-
-    def open(self, blob: bytes, *, table: str, column: str, row: object) -> bytes:
+    def _open_with(self, aad: bytes, blob: bytes, table: str, column: str) -> bytes:
+        if self._opener is None:
+            self._opener = cipher.Opener(self._dek)
         try:
-            return cipher.open_sealed(self._dek, bytes(blob), self._aad(table, column, row))
+            return self._opener.open(bytes(blob), aad)
         except IntegrityError:
             # An integrity event: tampering, or a blob moved to another place (ids only).
             log.error(
@@ -61,6 +61,25 @@ class MemberCipher:
                 extra={"member_id": str(self.member_id), "table": table, "column": column},
             )
             raise
+
+    def seal(self, plaintext: bytes | str, *, table: str, column: str, row: object) -> bytes:
+        data = plaintext.encode() if isinstance(plaintext, str) else plaintext
+        return cipher.seal(self._dek, data, self._aad(table, column, row))
+
+    def open(self, blob: bytes, *, table: str, column: str, row: object) -> bytes:
+        return self._open_with(self._aad(table, column, row), blob, table, column)
+
+    def column_opener(self, *, table: str, column: str) -> Callable[[bytes, str], bytes]:
+        """`open` for many rows of one column (`opener(blob, row_id)`): the associated data's
+        prefix is built once, so a long read (the export's records) pays only for its row."""
+        prefix = self._aad(table, column, "")[:-2]  # without the empty row's length prefix
+
+        def open_row(blob: bytes, row: str) -> bytes:
+            part = row.encode()
+            aad = prefix + len(part).to_bytes(2, "big") + part
+            return self._open_with(aad, blob, table, column)
+
+        return open_row
 
     def open_text(self, blob: bytes, *, table: str, column: str, row: object) -> str:
         return self.open(blob, table=table, column=column, row=row).decode()

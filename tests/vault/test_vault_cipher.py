@@ -71,6 +71,43 @@ def test_a_failed_open_is_logged_as_an_integrity_event_with_ids_only(
     assert "private text" not in JsonFormatter().format(record)
 
 
+def test_a_column_opener_opens_each_row_sealed_in_its_column(alice: MemberCipher) -> None:
+    open_row = alice.column_opener(table="record", column="body")
+    for row in ("r-1", "r-2", "x" * 300):
+        blob = alice.seal(f"text of {row}", table="record", column="body", row=row)
+        assert open_row(blob, row) == f"text of {row}".encode()
+
+
+@pytest.mark.parametrize(
+    ("sealed_at", "opened_as"),
+    [
+        ({"table": "record", "column": "body", "row": "r-1"}, "r-2"),  # another row
+        ({"table": "record", "column": "title", "row": "r-1"}, "r-1"),  # another column
+        ({"table": "score", "column": "body", "row": "r-1"}, "r-1"),  # another table
+    ],
+    ids=["row", "column", "table"],
+)
+def test_a_column_opener_refuses_a_blob_from_elsewhere_and_logs_it(
+    alice: MemberCipher,
+    sealed_at: dict[str, str],
+    opened_as: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blob = alice.seal("private", **sealed_at)
+    with pytest.raises(IntegrityError):
+        alice.column_opener(table="record", column="body")(blob, opened_as)
+    (record,) = [r for r in caplog.records if r.name == "coop.vault"]
+    assert record.getMessage() == "integrity: sealed value failed to open"
+
+
+def test_a_column_opener_refuses_another_members_blob() -> None:
+    dek = new_key()  # same key: only the member id in the associated data differs
+    alice, bob = MemberCipher(uuid.uuid4(), dek), MemberCipher(uuid.uuid4(), dek)
+    blob = alice.seal("private", **PLACE)
+    with pytest.raises(IntegrityError):
+        bob.column_opener(table="record", column="body")(blob, "r-1")
+
+
 def test_aad_parts_cannot_be_shifted_between_fields(alice: MemberCipher) -> None:
     blob = alice.seal("x", table="ab", column="c", row="d")
     with pytest.raises(IntegrityError):
