@@ -273,6 +273,17 @@ def as_strings(value: object) -> list[str]:
     return [str(item) for item in data] if isinstance(data, list) else []
 
 
+async def read_tuples(sql: str, params: Sequence[object]) -> list[Sequence[Any]]:
+    """`read_rows` for reads of many rows: each row a sequence in the SELECT's column order
+    (sqlite3.Row or asyncpg's Record as the driver gives it, no dict built per row)."""
+    conn = get_connection("default")
+    filename = getattr(conn, "filename", ":memory:")
+    if conn.capabilities.dialect == "sqlite" and filename != ":memory:":
+        return _sqlite_reader(filename).execute(sql, params).fetchall()
+    result: tuple[int, Sequence[Any]] = await conn.execute_query(sql, list(params))
+    return list(result[1])
+
+
 async def _migration_writers(settings: Settings) -> list[Any]:
     from tortoise.context import TortoiseContext
     from tortoise.migrations.autodetector import MigrationAutodetector

@@ -10,6 +10,7 @@ import zipfile
 from typing import Any
 
 import jsonschema
+import pytest
 
 from coop.config import Settings
 from coop.consent.models import OAuthToken, PersonalToken
@@ -159,3 +160,43 @@ async def test_export_memory_stays_flat_as_records_grow(
     small_peak, large_peak = await peak(small.member_id), await peak(large.member_id)
     # 10x the records must not cost anywhere near 10x the memory (pages of 500 rows).
     assert large_peak < small_peak * 3, (small_peak, large_peak)
+
+
+async def test_records_cross_page_boundaries_each_once_in_key_order(
+    db: str, vault: Vault, settings: Settings
+) -> None:
+    from coop.connectors.models import Connection, Record
+
+    person = await make_person(vault, settings, records=0, connectors=("feed", "mastodon"))
+    connections = await Connection.filter(member_id=person.member_id).order_by("created_at")
+    sizes = (export.PAGE * 2 + 1, export.PAGE)  # a page boundary, and a last page that is full
+    for connection, n in zip(connections, sizes, strict=True):
+        await add_records(vault, person.member_id, connection.id, person.canary, n)
+
+    records = files_of(await collect(vault, person.member_id))["records.json"]
+
+    expected = []
+    for connection in connections:
+        keys = await Record.filter(connection_id=connection.id).order_by("external_key")
+        expected += [str(r.id) for r in keys]
+    assert [r["id"] for r in records] == expected
+    texts = {r["text"] for r in records}
+    assert len(texts) == max(sizes)  # add_records numbers the posts of each connection from 0
+    assert all(r["text"].endswith(f"by {person.canary}") for r in records)
+
+
+async def test_a_record_of_another_member_under_the_members_connection_stops_the_export(
+    db: str, vault: Vault, settings: Settings
+) -> None:
+    from coop.connectors.models import Connection, Record
+    from coop.errors import IntegrityError
+
+    person = await make_person(vault, settings, records=3, connectors=("feed",))
+    other = await make_person(vault, settings, records=0, connectors=())
+    connection = await Connection.get(member_id=person.member_id)
+    moved = await Record.filter(connection_id=connection.id).first()
+    assert moved is not None
+    await Record.filter(id=moved.id).update(member_id=other.member_id)
+
+    with pytest.raises(IntegrityError):
+        await collect(vault, person.member_id)
