@@ -1,9 +1,12 @@
-"""Shared set-up for bench/export.py and bench/erase.py: a throw-away SQLite database with
-coop's schema and members whose records are sealed exactly as the sync engine seals them."""
+"""Shared set-up for bench/export.py and bench/erase.py: a throw-away database (SQLite, or
+one the caller made on PostgreSQL) with coop's schema and members whose records are sealed
+exactly as the sync engine seals them."""
 
 from __future__ import annotations
 
 import base64
+import itertools
+import random
 import secrets
 import sys
 import tempfile
@@ -26,12 +29,13 @@ from coop.types import utcnow  # noqa: E402
 from coop.vault import Vault, load_keyring, load_secret_key  # noqa: E402
 
 
-def make_settings() -> Settings:
+def make_settings(database_url: str | None = None) -> Settings:
+    """Settings with fresh keys; a new SQLite file unless `database_url` names a database."""
     folder = Path(tempfile.mkdtemp(prefix="coop-bench-"))
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
     return Settings(
         data_dir=folder / "var",
-        database_url=f"sqlite://{folder / 'coop.sqlite3'}",
+        database_url=database_url or f"sqlite://{folder / 'coop.sqlite3'}",
         master_key=f"bench:{key}",
         secret_key=secrets.token_urlsafe(48),
     )
@@ -44,8 +48,28 @@ async def open_db(settings: Settings) -> Vault:
     return Vault(load_keyring(settings), load_secret_key(settings))
 
 
+def _vocabulary(size: int = 5000) -> tuple[list[str], list[float]]:
+    """Made-up words with Zipf frequencies: text that compresses about as real posts do (a
+    repeated sentence would flatter the archive's deflate, which costs more on real text)."""
+    rng = random.Random(0)
+    syllables = [a + b for a in "bcdfghklmnprstvwz" for b in "aeiou"] + ["th", "ing", "er"]
+    words = sorted({"".join(rng.choices(syllables, k=rng.randint(1, 4))) for _ in range(size)})
+    rng.shuffle(words)
+    return words, list(itertools.accumulate(1 / rank for rank in range(1, len(words) + 1)))
+
+
+WORDS, WEIGHTS = _vocabulary()
+
+
+def post_text(i: int) -> str:
+    """Post `i`'s text: 10 to 60 words, about 240 characters on average, the same every run."""
+    rng = random.Random(i)
+    words = rng.choices(WORDS, cum_weights=WEIGHTS, k=rng.randint(10, 60))
+    return " ".join(words).capitalize() + "."
+
+
 async def make_member(vault: Vault, records: int) -> uuid.UUID:
-    """A member with one connection and `records` sealed posts of about 300 bytes each."""
+    """A member with one connection and `records` sealed posts of about 350 bytes each."""
     member_id = uuid.uuid4()
     cipher = await vault.create_key(member_id)
     now = utcnow()
@@ -86,7 +110,7 @@ async def add_posts(vault: Vault, member_id: uuid.UUID, records: int) -> uuid.UU
             external_id=f"item-{i}",
             occurred_at=now - timedelta(minutes=i),
             counts={"likes": i % 50, "boosts": i % 7, "replies": i % 3},
-            text=f"A post about cooperatives and data, number {i}. " * 4,
+            text=post_text(i),
             title=f"Post {i}",
             url=f"https://example.org/posts/{i}",
         )
