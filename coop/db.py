@@ -220,10 +220,18 @@ async def read_rows(sql: str, params: Sequence[object]) -> list[Row]:
     return await _read(get_connection("default"), sql, params)
 
 
-async def _read(conn: Any, sql: str, params: Sequence[object]) -> list[Row]:
+def _reader_for(conn: Any) -> sqlite3.Connection | None:
+    """The read-only connection beside `conn`'s SQLite file (None: PostgreSQL or in-memory)."""
     filename = getattr(conn, "filename", ":memory:")
     if conn.capabilities.dialect == "sqlite" and filename != ":memory:":
-        return _sqlite_reader(filename).execute(sql, params).fetchall()
+        return _sqlite_reader(filename)
+    return None
+
+
+async def _read(conn: Any, sql: str, params: Sequence[object]) -> list[Row]:
+    reader = _reader_for(conn)
+    if reader is not None:
+        return reader.execute(sql, params).fetchall()
     return list(await conn.execute_query_dict(sql, list(params)))
 
 
@@ -277,9 +285,9 @@ async def read_tuples(sql: str, params: Sequence[object]) -> list[Sequence[Any]]
     """`read_rows` for reads of many rows: each row a sequence in the SELECT's column order
     (sqlite3.Row or asyncpg's Record as the driver gives it, no dict built per row)."""
     conn = get_connection("default")
-    filename = getattr(conn, "filename", ":memory:")
-    if conn.capabilities.dialect == "sqlite" and filename != ":memory:":
-        return _sqlite_reader(filename).execute(sql, params).fetchall()
+    reader = _reader_for(conn)
+    if reader is not None:
+        return reader.execute(sql, params).fetchall()
     result: tuple[int, Sequence[Any]] = await conn.execute_query(sql, list(params))
     return list(result[1])
 

@@ -13,14 +13,17 @@ transaction that wrote what they read.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from coop import db
 from coop.scoring import changes
 from coop.scoring.changes import Change
 from coop.scoring.service import HISTORY_LIMIT, TABLE, Explanation, ScoreView, explanation_of
 from coop.vault import MemberCipher, Vault
+
+T = TypeVar("T")
 
 # Each statement ends with the member's key columns (k.kek_id, k.wrapped) through
 # "LEFT JOIN vault_member_key k ON k.member_id = s.member_id"; `{…}` are placeholders.
@@ -91,34 +94,44 @@ async def read_explanations(
     *, vault: Vault, member_id: uuid.UUID, score_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, Explanation]:
     """The explanations of several of the member's scores (absent: not the member's)."""
-    if not score_ids:
-        return {}
-    rows = await db.read_rows(*_in(member_id, score_ids, _EXPLANATIONS_SQL))
-    if not rows:
-        return {}
-    cipher = _cipher(vault, member_id, rows[0])
-    found = {}
-    for row in rows:
-        score_id = db.as_uuid(row["id"])
-        found[score_id] = _explanation(cipher, score_id, row["explanation_sealed"])
-    return found
+
+    def opened(cipher: MemberCipher, score_id: uuid.UUID, row: db.Row) -> Explanation:
+        return _explanation(cipher, score_id, row["explanation_sealed"])
+
+    return await _by_score(vault, member_id, score_ids, _EXPLANATIONS_SQL, opened)
 
 
 async def current_states(
     *, vault: Vault, member_id: uuid.UUID, score_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, ScoreState]:
     """The change and staleness of some of the member's current scores (by score id)."""
+
+    def opened(cipher: MemberCipher, score_id: uuid.UUID, row: db.Row) -> ScoreState:
+        change = _change(cipher, score_id, row["change_sealed"])
+        return ScoreState(change, str(row["stale_reason"] or ""))
+
+    return await _by_score(vault, member_id, score_ids, _STATES_SQL, opened)
+
+
+async def _by_score(
+    vault: Vault,
+    member_id: uuid.UUID,
+    score_ids: Sequence[uuid.UUID],
+    template: str,
+    opened: Callable[[MemberCipher, uuid.UUID, db.Row], T],
+) -> dict[uuid.UUID, T]:
+    """One read of `template` for these of the member's scores, each row opened under the
+    member's key (unwrapped once, from the first row)."""
     if not score_ids:
         return {}
-    rows = await db.read_rows(*_in(member_id, score_ids, _STATES_SQL))
+    rows = await db.read_rows(*_in(member_id, score_ids, template))
     if not rows:
         return {}
     cipher = _cipher(vault, member_id, rows[0])
     found = {}
     for row in rows:
         score_id = db.as_uuid(row["id"])
-        change = _change(cipher, score_id, row["change_sealed"])
-        found[score_id] = ScoreState(change, str(row["stale_reason"] or ""))
+        found[score_id] = opened(cipher, score_id, row)
     return found
 
 
