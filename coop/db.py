@@ -235,6 +235,20 @@ async def _read(conn: Any, sql: str, params: Sequence[object]) -> list[Row]:
     return list(await conn.execute_query_dict(sql, list(params)))
 
 
+async def ping() -> None:
+    """Raise unless the database answers a read (for /healthz).
+
+    On SQLite through the read-only connection: WAL lets it read beside a long write
+    transaction, which tortoise's one connection would make it queue behind. It reads the
+    schema, not `SELECT 1` (which never opens the file), so a database file that is gone or is
+    not a database fails. On PostgreSQL: a pooled connection, as every other query."""
+    conn = get_connection("default")
+    if _reader_for(conn) is not None:
+        await _read(conn, "SELECT count(*) FROM sqlite_master", ())
+    else:
+        await conn.execute_query("SELECT 1")
+
+
 def as_uuid(value: object) -> uuid.UUID:
     """A UUID column of a raw read (SQLite gives its text)."""
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

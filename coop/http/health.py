@@ -12,8 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from tortoise import connections
 
+from coop.db import ping
 from coop.errors import NotFoundError
 from coop.http.runtime import get_runtime
 
@@ -36,7 +36,7 @@ async def healthz(request: Request) -> Response:
     try:
         # A database that hangs must not hang the probe: answer 503 quickly instead.
         async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
-            await connections.get("default").execute_query("SELECT 1")
+            await ping()
     except Exception as exc:  # any driver error or the timeout means "not ready"
         log.warning("health check: database unavailable (%s)", type(exc).__name__)
         return JSONResponse(

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import httpx
+import pytest
 from tortoise.context import TortoiseContext
+from tortoise.transactions import in_transaction
 
 from coop.app import build_app
 from coop.config import Settings
-from coop.db import tortoise_config
+from coop.db import close_readers, sqlite_sidecars, tortoise_config
 from coop.http.health import HEALTH_TIMEOUT_SECONDS
+from coop.vault import Vault
+from tests.scoring.factories import make_member
 
 
 async def test_healthz_reports_database_up(client: httpx.AsyncClient) -> None:
@@ -41,6 +46,56 @@ async def test_healthz_is_503_with_retry_after_when_the_database_is_down(
             response = await c.get("/healthz")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
+    assert response.json() == {"status": "unavailable", "database": "down"}
+
+
+async def test_healthz_does_not_wait_behind_a_long_write_transaction(
+    client: httpx.AsyncClient, vault: Vault
+) -> None:
+    """A large upload writes in long transactions; on SQLite tortoise runs every query through
+    one connection behind a lock, so a probe on it would wait out its timeout and answer 503."""
+    written = asyncio.Event()
+    release = asyncio.Event()
+
+    async def long_write() -> None:
+        async with in_transaction():
+            await make_member(vault)
+            written.set()
+            await release.wait()  # the transaction stays open until the probe has answered
+
+    writer = asyncio.create_task(long_write())
+    try:
+        await written.wait()
+        response = await client.get("/healthz")
+        still_writing = not writer.done()
+    finally:
+        release.set()
+        await writer
+    assert still_writing
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "up"}
+
+
+@pytest.mark.parametrize("fault", ["removed", "not a database"])
+async def test_healthz_is_503_when_the_sqlite_file_is_gone_or_is_not_a_database(
+    settings: Settings, tmp_path: Path, fault: str
+) -> None:
+    path = tmp_path / "coop.sqlite3"
+    app = build_app(settings, manage_db=False)
+    try:
+        async with TortoiseContext() as ctx:
+            await ctx.init(config=tortoise_config(settings, url=f"sqlite://{path}"))
+            await ctx.generate_schemas()
+            for file in [path, *sqlite_sidecars(path)]:
+                file.unlink(missing_ok=True)
+            if fault == "not a database":
+                path.write_bytes(b"not a database, " * 512)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+                response = await c.get("/healthz")
+    finally:
+        close_readers()  # the probe's read-only connection to this test's file
+    assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "down"}
 
 
