@@ -39,10 +39,10 @@ test-fast: $(STAMP)
 	COOP_TEST_ENGINES=sqlite $(BIN)/pytest -m "not e2e and not slow" -n auto -q
 
 check: $(STAMP)
-	$(BIN)/ruff check coop tests bench plugins
-	$(BIN)/ruff format --check coop tests bench plugins
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy coop
-	$(BIN)/pytest -q tests/test_layers.py tests/test_migrations.py
+	$(BIN)/pytest -q tests/test_layers.py tests/test_migrations.py tests/test_docs.py
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -18,13 +18,15 @@ anything); toml blocks are parsed.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DOCS = ROOT / "docs" / "plugins"
 
-_FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```\s*$", re.M | re.S)
+# A fence may be indented (a block inside a list item); its closing fence is indented alike.
+_FENCE = re.compile(r"^([ \t]*)```([\w-]*)[^\n]*\n(.*?)^\1```[ \t]*$", re.M | re.S)
 _MARK = re.compile(r"<!-- doc-test: ([\w-]+)(?::? ?(.*?))? -->\s*$")
 _SETUP = re.compile(r"<!-- doc-test: setup\n(.*?)-->", re.S)
 
@@ -55,12 +57,13 @@ def blocks(page: Path) -> list[Block]:
     for match in _FENCE.finditer(text):
         before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         mark = _MARK.search(before)
+        code = textwrap.dedent(match.group(3))
         found.append(
             Block(
                 page=page.name,
                 line=text.count("\n", 0, match.start()) + 1,
-                lang=_lang(match.group(1), match.group(2)),
-                code=match.group(2),
+                lang=_lang(match.group(2), code),
+                code=code,
                 mark=mark.group(1) if mark else "",
                 arg=(mark.group(2) or "") if mark else "",
             )
