@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import procrastinate
 from procrastinate import exceptions as procrastinate_errors
+from procrastinate.jobs import Status
 
 from coop.config import Settings
 from coop.connectors import store
@@ -168,12 +169,37 @@ async def schedule_due(app: procrastinate.App, engine: SyncEngine) -> int:
 
 
 async def retry_stalled(app: procrastinate.App) -> int:
-    """Retry the jobs of workers that stopped sending heartbeats (killed, machine lost)."""
+    """Retry the jobs of workers that stopped sending heartbeats (killed, machine lost);
+    returns how many were retried. Each job on its own: one that cannot be retried never
+    keeps the others stalled."""
     stalled = list(await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_SECONDS))
+    retried = 0
     for job in stalled:
-        log.warning("retrying a stalled job", extra={"job": job.task_name, "job_id": job.id})
-        await app.job_manager.retry_job(job)
-    return len(stalled)
+        assert job.id is not None
+        extra = {"job": job.task_name, "job_id": job.id}
+        try:
+            await app.job_manager.retry_job(job)
+        except procrastinate_errors.UniqueViolation:
+            # The same work waits already: a job with this queueing lock (the member's next
+            # rescore, the next periodic tick) was queued while this one hung. Two waiting
+            # copies are not allowed, and the waiting one does all of it.
+            await _drop_covered(app, job.id, extra)
+            continue
+        except procrastinate_errors.ConnectorException as exc:
+            # E.g. another worker's pass retried it a moment ago: it is no longer "doing".
+            log.warning("a stalled job was not retried", extra={**extra, "error": str(exc)})
+            continue
+        log.warning("retrying a stalled job", extra=extra)
+        retried += 1
+    return retried
+
+
+async def _drop_covered(app: procrastinate.App, job_id: int, extra: dict[str, object]) -> None:
+    log.warning("dropping a stalled job: the same work is queued again", extra=extra)
+    with contextlib.suppress(procrastinate_errors.ConnectorException):  # gone meanwhile
+        await app.job_manager.finish_job_by_id_async(
+            job_id=job_id, status=Status.ABORTED, delete_job=True
+        )
 
 
 def dispatcher(app: procrastinate.App) -> Callable[[store.Claim], Awaitable[None]]:
