@@ -101,6 +101,7 @@ async def claim(*, connection_id: uuid.UUID, lease_seconds: float) -> Claim | No
     if updated != 1:
         return None
     row = await Connection.get(id=connection_id)
+    await _interrupt_open_runs([row.id], now)
     run = await SyncRun.create(id=uuid.uuid4(), connection_id=row.id, started_at=now)
     return Claim(row.id, row.member_id, row.connector, row.generation, run.id)  # type: ignore[attr-defined]
 
@@ -121,9 +122,29 @@ async def load_state(*, vault: Vault, claim: Claim) -> SyncState:
 
 
 async def still_wanted(claim: Claim) -> bool:
-    """True while the connection exists under the same generation and the member has a key."""
+    """True while the connection exists under the same generation, the member has a key and
+    the claim's run is still open (not finished, nor interrupted and claimed again)."""
     alive = await Connection.filter(id=claim.connection_id, generation=claim.generation).exists()
-    return alive and await MemberKey.filter(member_id=claim.member_id).exists()
+    return (
+        alive
+        and await MemberKey.filter(member_id=claim.member_id).exists()
+        and await run_open(claim)
+    )
+
+
+async def run_open(claim: Claim) -> bool:
+    """Whether the claim's run is still to be finished: a job that runs again after it was
+    (a retried copy of a job whose worker died after the run ended, or whose claim expired and
+    was taken again) must change nothing."""
+    return await SyncRun.filter(id=claim.run_id, finished_at__isnull=True).exists()
+
+
+async def _interrupt_open_runs(connection_ids: Sequence[uuid.UUID], now: datetime) -> None:
+    """A new claim on a connection ends the runs whose claims expired (their process died):
+    recorded `interrupted`, and a retried copy of their job finds them closed."""
+    await SyncRun.filter(connection_id__in=list(connection_ids), finished_at__isnull=True).update(
+        finished_at=now, outcome="interrupted"
+    )
 
 
 async def _lock_live(claim: Claim) -> None:
@@ -135,6 +156,8 @@ async def _lock_live(claim: Claim) -> None:
         .first()
     )
     if row is None or not await MemberKey.filter(member_id=claim.member_id).exists():
+        raise Withdrawn()
+    if not await run_open(claim):
         raise Withdrawn()
 
 
@@ -225,22 +248,28 @@ async def finish(
         }
         if outcome == "ok":
             values["last_sync_at"] = now
+        closed = await SyncRun.filter(id=claim.run_id, finished_at__isnull=True).update(
+            finished_at=now, outcome=outcome, error_code=error_code, records_added=records_added
+        )
+        if not closed:  # ended already: the connection belongs to a later claim, if any
+            return
         await Connection.filter(id=claim.connection_id, generation=claim.generation).update(
             **values
-        )
-        await SyncRun.filter(id=claim.run_id).update(
-            finished_at=now, outcome=outcome, error_code=error_code, records_added=records_added
         )
 
 
 async def release_withdrawn(claim: Claim) -> None:
     """A run that lost its connection's generation gives the (re-authorized) row back; the
     row of an erased member is left to the erasure's purge (never queued again, ER-07)."""
+    closed = await SyncRun.filter(id=claim.run_id, finished_at__isnull=True).update(
+        finished_at=utcnow(), outcome="withdrawn"
+    )
+    if not closed:  # the run had ended: its claim is not this job's to give back
+        return
     if await MemberKey.filter(member_id=claim.member_id).exists():
         await Connection.filter(id=claim.connection_id, status="syncing").update(
             status="ok", status_reason="", lease_until=None, next_sync_at=utcnow()
         )
-    await SyncRun.filter(id=claim.run_id).update(finished_at=utcnow(), outcome="withdrawn")
 
 
 async def release_interrupted(*, now: datetime) -> int:
@@ -288,6 +317,7 @@ async def claim_due(*, now: datetime, limit: int, lease_seconds: float) -> list[
     ]
     if claims:
         n = len(claims)
+        await _interrupt_open_runs([c.connection_id for c in claims], now)
         await conn.execute_query(
             _RUNS,
             [
@@ -331,6 +361,7 @@ __all__ = [
     "record_key",
     "release_interrupted",
     "release_withdrawn",
+    "run_open",
     "save_credentials",
     "still_wanted",
 ]
