@@ -25,17 +25,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 async def with_db(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
-    """Run `work` with tortoise initialised on the configured database."""
+    """Run `work` with tortoise initialised on the configured database. On SQLite the
+    command counts as one of the data folder's live processes (coop.jobs.leader): runs it
+    claims (`coop dev` syncs its sample) are never released by a `coop serve` starting now."""
     from tortoise import Tortoise
 
     from coop.db import ensure_data_dir, tortoise_config
+    from coop.jobs.leader import processes_lock_for
 
     ensure_data_dir(settings)
-    await Tortoise.init(config=tortoise_config(settings))
+    processes = processes_lock_for(settings.data_dir)
+    if settings.is_sqlite:
+        await processes.attend()
     try:
-        return await work()
+        await Tortoise.init(config=tortoise_config(settings))
+        try:
+            return await work()
+        finally:
+            await Tortoise.close_connections()
     finally:
-        await Tortoise.close_connections()
+        processes.release()
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

@@ -132,6 +132,14 @@ class ProcessesLock:
         await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_SH)
         return alone
 
+    async def attend(self) -> None:
+        """Join without ever recovering (a CLI command, which may claim runs of its own but
+        cannot tell whether other processes are gone): a process starting meanwhile is then
+        not alone and releases nothing; one recovering now is waited for."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._fd = fd
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_SH)
+
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -128,3 +130,53 @@ async def test_a_process_starting_beside_a_live_one_releases_nothing(
         first.kill()
         if second is not None:
             second.stop()
+
+
+# A CLI command on the data folder (what `coop dev` does while it syncs its sample member):
+# it claims a run through the CLI's database entry point, then waits for a line on stdin.
+CLI_HOLDING_A_CLAIM = """
+import asyncio, sys, uuid
+from coop.cli import with_db
+from coop.config import Settings
+from coop.connectors import store
+
+async def work():
+    claim = await store.claim(connection_id=uuid.UUID(sys.argv[1]), lease_seconds=600)
+    print("claimed", claim.run_id, flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+
+asyncio.run(with_db(Settings.from_env(), work))
+"""
+
+
+async def test_a_serve_starting_beside_a_cli_command_releases_nothing_it_claimed(
+    blog: tuple[LiveServer, Blog], tmp_path: Path
+) -> None:
+    server, _ = blog
+    env = sqlite_env(tmp_path)
+    member = await seed_member(env)
+    connection_id = await seed_feed_connection(env, member, server.url("/rss.xml"))
+    serve: CoopProcess | None = None
+    with subprocess.Popen(
+        [sys.executable, "-c", CLI_HOLDING_A_CLAIM, str(connection_id)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as cli:
+        try:
+            assert cli.stdout is not None and cli.stdin is not None
+            line = await asyncio.to_thread(cli.stdout.readline)  # marker: the claim is held
+            assert line.startswith("claimed"), line
+            serve = CoopProcess(env, "serve", log_path=tmp_path / "serve.log")
+            serve.wait_healthy()  # its start-up (and any release of runs) is over
+            assert '"code": "runs_interrupted"' not in serve.log()
+            assert await runs_of(env, connection_id) == ("syncing", 0, ["running"])
+            cli.stdin.write("done\n")
+            cli.stdin.flush()
+            assert await asyncio.to_thread(cli.wait, 60) == 0
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+            if serve is not None:
+                serve.stop()
