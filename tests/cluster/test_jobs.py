@@ -1,7 +1,6 @@
 """Background jobs on PostgreSQL through the shared queue, across real processes: web
 processes that run no jobs (`coop serve --no-jobs`), and `coop worker` processes that do.
-A worker killed with -9 in the middle of a sync leaves nothing stuck: another worker
-finishes the run (same run, resumed from the committed cursor) and nothing is done twice."""
+Workers killed with -9 in the middle of a job: tests/cluster/test_crash.py."""
 
 from __future__ import annotations
 
@@ -103,39 +102,3 @@ async def test_a_web_process_without_jobs_leaves_the_sync_to_a_worker(
     finally:
         worker.stop()
     assert "Traceback" not in worker.log()
-
-
-async def test_a_worker_killed_mid_sync_leaves_nothing_stuck_and_nothing_twice(
-    env: dict[str, str], web: CoopProcess, blog: tuple[LiveServer, Blog], tmp_path: Path
-) -> None:
-    server, feed = blog
-    feed.delay = 8.0  # /slow.xml holds the first worker inside the run
-    member = await seed_member(env)
-    connection_id = await seed_feed_connection(env, member, server.url("/slow.xml"))
-    first = CoopProcess(env, "worker", log_path=tmp_path / "first.log")
-    try:
-
-        async def claimed() -> bool:
-            return (await connection_state(env, connection_id))[0] == "syncing"
-
-        await wait_for(claimed, 40, "the first worker claims the run")
-        await asyncio.sleep(1.0)
-    finally:
-        first.kill()  # SIGKILL: no clean-up of any kind
-    assert (await connection_state(env, connection_id))[0] == "syncing"
-    feed.delay = 0.0
-    second = CoopProcess(env, "worker", log_path=tmp_path / "second.log")
-    try:
-
-        async def finished() -> bool:
-            return await connection_state(env, connection_id) == ("ok", POSTS, 0)
-
-        await wait_for(finished, 90, "a second worker finishes the killed run")
-    finally:
-        second.stop()
-    runs = await fetch(env, "SELECT outcome FROM sync_run WHERE connection_id = $1", connection_id)
-    assert [r["outcome"] for r in runs] == ["ok"]  # one run, resumed: not a second one
-    failed = await fetch(
-        env, "SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'failed'"
-    )
-    assert failed[0]["n"] == 0

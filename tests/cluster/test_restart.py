@@ -149,6 +149,16 @@ asyncio.run(with_db(Settings.from_env(), work))
 """
 
 
+def cli_holding_a_claim(env: dict[str, str], connection_id: uuid.UUID) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", CLI_HOLDING_A_CLAIM, str(connection_id)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
 async def test_a_serve_starting_beside_a_cli_command_releases_nothing_it_claimed(
     blog: tuple[LiveServer, Blog], tmp_path: Path
 ) -> None:
@@ -157,13 +167,7 @@ async def test_a_serve_starting_beside_a_cli_command_releases_nothing_it_claimed
     member = await seed_member(env)
     connection_id = await seed_feed_connection(env, member, server.url("/rss.xml"))
     serve: CoopProcess | None = None
-    with subprocess.Popen(
-        [sys.executable, "-c", CLI_HOLDING_A_CLAIM, str(connection_id)],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as cli:
+    with cli_holding_a_claim(env, connection_id) as cli:
         try:
             assert cli.stdout is not None and cli.stdin is not None
             line = await asyncio.to_thread(cli.stdout.readline)  # marker: the claim is held

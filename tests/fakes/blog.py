@@ -9,7 +9,9 @@ Routes: /rss.xml, /atom.xml (the posts), /billion-laughs.xml, /xxe.xml, /huge.xm
 generated lazily, never held in memory), /redirect-internal (302 to the metadata address),
 /redirect?to=URL, /moved (302 to /rss.xml), /status/{code} (with `Retry-After` for 429/503),
 /flaky.xml (fails `blog.failures` times with 503, then serves RSS), /slow.xml (waits
-`blog.delay` seconds first), /not-a-feed. Every request is logged in `blog.requests`.
+`blog.delay` seconds first), /gated.xml (logs the request at once, answers once `blog.gate`
+is set: a test knows a sync is inside its request and holds it there), /not-a-feed. Every
+request is logged in `blog.requests`.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Blog:
     failures: int = 0
     delay: float = 0.0
     huge_sent: int = 0
+    gate: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_post(
@@ -196,6 +199,13 @@ class Blog:
             await asyncio.sleep(blog.delay)
             return Response(blog.rss(), media_type="application/rss+xml")
 
+        async def gated(request: Request) -> Response:
+            log(request)
+            # Set from the test's thread (an asyncio.Event is not thread-safe): poll it.
+            while not blog.gate.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            return Response(blog.rss(), media_type="application/rss+xml")
+
         async def not_a_feed(request: Request) -> Response:
             log(request)
             return Response(b"<html><body>hello</body></html>", media_type="text/html")
@@ -213,6 +223,7 @@ class Blog:
                 Route("/status/{code:int}", status),
                 Route("/flaky.xml", flaky),
                 Route("/slow.xml", slow),
+                Route("/gated.xml", gated),
                 Route("/not-a-feed", not_a_feed),
             ]
         )
