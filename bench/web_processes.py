@@ -31,9 +31,12 @@ processes themselves scale.
 
 Usage: python bench/web_processes.py [--engine postgres|sqlite] [--seconds 12] [--rounds 4]
            [--connections 64] [--members 32] [--server-cpus 0] [--generator-cpu 1]
-           [--rate-limit 0] [--jobs]
-(--rate-limit N turns the API rate limit on at N requests per minute per client: the
-PostgreSQL bucket table then takes one upsert per request.)
+           [--rate-limit 0] [--jobs] [--compare workers|rate-limit]
+(--rate-limit N turns the API rate limit on at N requests per minute per client: on
+PostgreSQL every read then also charges the client's shared bucket. `--compare rate-limit`
+measures that cost instead: two `--workers 1` servers, the limit off and on (at
+--rate-limit, default 100000000: every read charged, none refused), and prints the CPU per
+request with the limit against without.)
 """
 
 from __future__ import annotations
@@ -337,6 +340,7 @@ def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def start_server(
     env: dict[str, str], workers: int, cpus: str, jobs: bool
 ) -> tuple[int, subprocess.Popen[bytes]]:
+    """`coop serve --workers N` on a free port, pinned to `cpus`."""
     port = gq.free_port()
     command = ["taskset", "-c", cpus, sys.executable, "-m", "coop", "serve"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
@@ -369,10 +373,8 @@ async def run(args: argparse.Namespace, env: dict[str, str], database: str | Non
         json.dump(tokens, f)
         tokens_file = f.name
     try:
-        for workers in (1, 2):
-            servers[f"{workers} process{'es' if workers > 1 else ''}"] = start_server(
-                env, workers, args.server_cpus, args.jobs
-            )
+        for name, (workers, server_env) in server_specs(args, env).items():
+            servers[name] = start_server(server_env, workers, args.server_cpus, args.jobs)
         for port, proc in servers.values():
             wait_healthy(port, proc)
             for token in tokens:  # every web process has seen every query shape
@@ -403,6 +405,19 @@ async def run(args: argparse.Namespace, env: dict[str, str], database: str | Non
     return 0
 
 
+def server_specs(
+    args: argparse.Namespace, env: dict[str, str]
+) -> dict[str, tuple[int, dict[str, str]]]:
+    """The two servers compared: name -> (web processes, environment)."""
+    if args.compare == "rate-limit":
+        limit = str(args.rate_limit or 100_000_000)
+        return {
+            "limit off": (1, {**env, "COOP_RATE_LIMIT": "0"}),
+            "limit on": (1, {**env, "COOP_RATE_LIMIT": limit}),
+        }
+    return {"1 process": (1, env), "2 processes": (2, env)}
+
+
 def idle_cpu(
     servers: dict[str, tuple[int, subprocess.Popen[bytes]]], seconds: float = 5.0
 ) -> dict[str, float]:
@@ -425,7 +440,12 @@ def report(
         f"{args.engine}, {args.members} members, {args.connections} connections, "
         f"{args.seconds:g} s per server in {args.rounds} alternating slices; servers on CPUs "
         f"{args.server_cpus}, generator on CPU {args.generator_cpu}; "
-        f"{'jobs on' if args.jobs else '--no-jobs'}, rate limit {args.rate_limit or 'off'}"
+        f"{'jobs on' if args.jobs else '--no-jobs'}, rate limit "
+        + (
+            f"off against {args.rate_limit or 100_000_000}/min"
+            if args.compare == "rate-limit"
+            else f"{args.rate_limit or 'off'}"
+        )
     )
     print(
         f"{'':12} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'fail':>5} "
@@ -442,6 +462,9 @@ def report(
             f"  {name}: idle {idle[name]:.3f} CPU s/s; PostgreSQL backends per sample: {r['waits']}"
         )
     one, two = results.values()
+    if args.compare == "rate-limit":
+        report_rate_limit(one, two, ratios)
+        return
     measured = two["rps"] / one["rps"] if one["rps"] else 0.0
     capacity = 2 * one["server_us"] / two["server_us"] if two["server_us"] else 0.0
     print(
@@ -455,6 +478,18 @@ def report(
             f"two web processes at full speed need about {cores:.1f} cores here (2 for the web "
             "processes, the rest for PostgreSQL and the generator at their CPU per request)"
         )
+
+
+def report_rate_limit(off: dict[str, Any], on: dict[str, Any], ratios: list[float]) -> None:
+    """What charging the shared bucket costs a read: CPU per request, on against off."""
+    web = on["server_us"] / off["server_us"] if off["server_us"] else 0.0
+    pg = on["pg_us"] / off["pg_us"] if off["pg_us"] else 0.0
+    print(
+        f"limit on / off: web CPU per request {web:.2f} (+{on['server_us'] - off['server_us']:.0f}"
+        f" us), PostgreSQL CPU per request {pg:.2f} (+{on['pg_us'] - off['pg_us']:.0f} us), "
+        f"throughput {on['rps'] / off['rps'] if off['rps'] else 0.0:.2f} (median of slice "
+        f"pairs {statistics.median(ratios):.2f})"
+    )
 
 
 async def admin(statement: str) -> None:
@@ -481,6 +516,7 @@ def main() -> int:
     parser.add_argument("--generator-cpu", default=str(cpus[-1]))
     parser.add_argument("--rate-limit", type=int, default=0)
     parser.add_argument("--jobs", action="store_true", help="serve without --no-jobs")
+    parser.add_argument("--compare", choices=("workers", "rate-limit"), default="workers")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="coop-bench-web-") as tmp:
