@@ -81,9 +81,10 @@ class ServiceBackend:
         self._metas: dict[str, tuple[ScorerMeta | None, float]] = {}
 
     # -- who is calling --------------------------------------------------------------------
-    async def authenticate(self, token: str) -> Principal | None:
-        """Who is calling, with the member's current scores: consent's one decision."""
-        return await consent.resolve_bearer(token)
+    async def authenticate(self, token: str, *, rate_limit: int = 0) -> Principal | None:
+        """Who is calling, with the member's current scores: consent's one decision (and,
+        with `rate_limit` on PostgreSQL, the shared rate-limit bucket charged with it)."""
+        return await consent.resolve_bearer(token, rate_limit=rate_limit)
 
     async def _allowed(self, principal: Principal, scope: str, resource: str) -> bool:
         decision = await consent.authorize_read(principal=principal, scope=scope, resource=resource)

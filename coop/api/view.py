@@ -141,7 +141,11 @@ class GraphQLEndpoint:
             await _send(send, 405, body, [(b"allow", b"POST")])
             return
         token, sent = bearer_token(scope)
-        principal = await self.backend.authenticate(token) if token else None
+        principal = None
+        if token:
+            # PostgreSQL: the bearer statement charges the shared bucket in the same trip.
+            charge = await self.limiter.bearer_charge() if self.limiter is not None else 0
+            principal = await self.backend.authenticate(token, rate_limit=charge)
         if principal is None:
             if sent:
                 message, header = "The access token is invalid, expired or revoked.", INVALID_TOKEN
@@ -152,7 +156,9 @@ class GraphQLEndpoint:
             return
         headers: list[tuple[bytes, bytes]] = []
         if self.limiter is not None:
-            decision = await self.limiter.hit(principal.rate_key)
+            decision = principal.rate
+            if decision is None:  # counted apart from the bearer statement (memory, Redis)
+                decision = await self.limiter.hit(principal.rate_key)
             headers = decision.headers()
             if not decision.allowed:
                 body = _error_body(

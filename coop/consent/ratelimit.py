@@ -3,10 +3,11 @@
 `limit` requests per minute, a burst of up to `limit`. Where the counts live decides whether
 several processes share them:
 
-- PostgreSQL (the default there): a token bucket per key in one UNLOGGED table, updated by
-  one atomic upsert per request, so every web process on every machine draws from the same
-  bucket. No extra service to run; the cost is one small write per API request (measured in
-  docs/benchmarks.md). The table is UNLOGGED: no WAL, and a crash merely refills buckets.
+- PostgreSQL (the default there): a token bucket per key in one UNLOGGED table, so every web
+  process on every machine draws from the same bucket. No extra service to run, and no extra
+  round trip: the API's bearer statement (`coop.consent.bearer`) charges the client's bucket
+  in the same statement that reads the token (`charge_sql`, an atomic upsert in a
+  data-modifying CTE). The table is UNLOGGED: no WAL, and a crash merely refills buckets.
 - Redis (`COOP_REDIS_URL`): a moving window kept by the `limits` library, for deployments
   that already run Redis and want those writes off the database.
 - SQLite (the embedded default, one process): the bucket in process memory.
@@ -22,9 +23,9 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError, OperationalError
@@ -72,6 +73,11 @@ class Limiter(Protocol):
 
     async def hit(self, key: str) -> Decision: ...
 
+    async def bearer_charge(self) -> int:
+        """The limit the bearer statement should charge in its own round trip (PostgreSQL),
+        or 0 when this limiter counts in `hit`."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -86,6 +92,9 @@ class MemoryLimiter:
 
     async def hit(self, key: str) -> Decision:
         return self.hit_now(key)
+
+    async def bearer_charge(self) -> int:
+        return 0
 
     async def close(self) -> None:
         return None
@@ -110,16 +119,53 @@ CREATE UNLOGGED TABLE IF NOT EXISTS {TABLE} (
     at timestamptz NOT NULL,
     allowed boolean NOT NULL
 )"""
-# One statement: refill by the time passed, take one token if there is one, say which.
-# In ON CONFLICT ... DO UPDATE, `b.` is the row before this update.
-_REFILLED = "least($2, b.tokens + extract(epoch FROM now() - b.at) * $3)"
-_HIT = f"""
-INSERT INTO {TABLE} AS b (key, tokens, at, allowed) VALUES ($1, $2 - 1, now(), true)
+# Refill by the time passed, take one token if there is one, say which. In ON CONFLICT ...
+# DO UPDATE, `b.` is the row before this update; a concurrent upsert of the same key waits
+# for the row lock and then sees the other's result (no lost update). $2 is the limit and $3
+# the refill rate in tokens per second, in every statement below.
+_REFILLED = "least($2::float8, b.tokens + extract(epoch FROM now() - b.at) * $3::float8)"
+_UPSERT = f"""
+INSERT INTO {TABLE} AS b (key, tokens, at, allowed) {{rows}}
 ON CONFLICT (key) DO UPDATE SET
     tokens = CASE WHEN {_REFILLED} >= 1 THEN {_REFILLED} - 1 ELSE {_REFILLED} END,
     allowed = {_REFILLED} >= 1,
     at = now()
-RETURNING tokens, allowed"""  # noqa: S608 (constant table name)
+RETURNING key, tokens, allowed"""
+_HIT = _UPSERT.format(rows="VALUES ($1, $2::float8 - 1, now(), true)")
+# Gives back the token a charge took for a request that was then refused (never above the
+# limit: the bucket ends as if that request had not been charged).
+_REFUND = f"UPDATE {TABLE} SET tokens = least($2::float8, tokens + 1) WHERE key = $1"  # noqa: S608
+
+
+def key_sql(key: str) -> str:
+    """SQL for `stored_key` of the text expression `key` (PostgreSQL)."""
+    return f"left(encode(sha256(convert_to({key}, 'UTF8')), 'hex'), 32)"
+
+
+def charge_sql(*, key: str, source: str) -> str:
+    """An upsert charging one request to the bucket of each row of `source` (a FROM item,
+    say a CTE), keyed by the text expression `key` (as `Principal.rate_key` spells it);
+    RETURNING key (the stored key), tokens, allowed. For a data-modifying CTE in a statement
+    whose parameters $2 and $3 are `charge_params`."""
+    rows = f"SELECT {key_sql(key)}, $2::float8 - 1, now(), true FROM {source}"  # noqa: S608
+    return _UPSERT.format(rows=rows)
+
+
+def charge_params(limit: int) -> list[object]:
+    """The parameters $2 (limit) and $3 (rate) of `charge_sql` for this limit."""
+    return [float(limit), limit / 60.0]
+
+
+async def charged_rows(sql: str, params: Sequence[object]) -> list[dict[str, Any]]:
+    """The rows of a statement that embeds `charge_sql` (PostgreSQL). It runs in autocommit
+    on the pool: the charge is committed with the statement, its row lock held no longer."""
+    return list(await connections.get("default").execute_query_dict(sql, list(params)))
+
+
+async def refund(stored: str, limit: int) -> None:
+    """Give back the token a charge took from the bucket `stored` (a `stored_key`) for a
+    request that was refused after all; the bucket ends as if it had not been charged."""
+    await connections.get("default").execute_query(_REFUND, [stored, float(limit)])
 
 
 def stored_key(key: str) -> str:
@@ -141,10 +187,16 @@ class PostgresLimiter:
     async def hit(self, key: str) -> Decision:
         if not self._ready:
             await self._ensure_table()
-        params = [stored_key(key), float(self.limit), self.limit / 60.0]
+        params = [stored_key(key), *charge_params(self.limit)]
         rows = await connections.get("default").execute_query_dict(_HIT, params)
         row = rows[0]
         return bucket_decision(self.limit, float(row["tokens"]), bool(row["allowed"]))
+
+    async def bearer_charge(self) -> int:
+        """The bearer statement charges the bucket (the table exists from here on)."""
+        if not self._ready:
+            await self._ensure_table()
+        return self.limit
 
     async def close(self) -> None:
         return None
@@ -173,6 +225,9 @@ class RedisLimiter:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    async def bearer_charge(self) -> int:
+        return 0
 
     async def hit(self, key: str) -> Decision:
         name = stored_key(key)
@@ -222,6 +277,12 @@ __all__ = [
     "MemoryLimiter",
     "PostgresLimiter",
     "RedisLimiter",
+    "bucket_decision",
+    "charge_params",
+    "charge_sql",
+    "charged_rows",
     "limiter_for",
     "purge_idle",
+    "refund",
+    "stored_key",
 ]

@@ -40,12 +40,18 @@ def proxy(cluster: PgCluster) -> Iterator[TcpProxy]:
         yield running
 
 
-@pytest.fixture(scope="module")
+# The API rate limit off, and on (every read charging the shared bucket in its bearer
+# statement, too high a limit to refuse any).
+@pytest.fixture(scope="module", params=["0", "100000000"], ids=["limit-off", "limit-on"])
 def server(
-    cluster: PgCluster, proxy: TcpProxy, tmp_path_factory: pytest.TempPathFactory
+    cluster: PgCluster,
+    proxy: TcpProxy,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[CoopProcess]:
     folder: Path = tmp_path_factory.mktemp("faults")
-    env = migrated_env(cluster, folder, via_port=proxy.port, COOP_RATE_LIMIT="0", **TIMEOUTS)
+    limit = str(request.param)
+    env = migrated_env(cluster, folder, via_port=proxy.port, COOP_RATE_LIMIT=limit, **TIMEOUTS)
     process = CoopProcess(env, "serve", log_path=folder / "serve.log")
     try:
         process.wait_healthy()
