@@ -1,6 +1,8 @@
 """The API rate limit is one limit for the whole cooperative: limiters in different processes
 (here: different instances, each with its own memory) draw from the same bucket when it lives
-in PostgreSQL or Redis."""
+in PostgreSQL or Redis. On PostgreSQL the bearer statement charges that bucket itself (no
+round trip of its own): the same bucket, no charge lost under concurrency, none kept for a
+token the decision refuses."""
 
 from __future__ import annotations
 
