@@ -77,7 +77,10 @@ def parse_scopes(
         if parsed is None:
             raise InvalidScopeError(f"Unknown scope: {scope[:80]}")
         if known is not None and parsed.scorer not in known:
-            raise InvalidScopeError(f"Unknown scorer in scope: {scope[:80]}")
+            raise InvalidScopeError(
+                "No such scorer offered here (not installed, or with governance on not "
+                f"approved by the members): {scope[:80]}"
+            )
         bounds = (ranges or {}).get(parsed.scorer)
         if bounds is not None and not threshold_fits(parsed, bounds):
             raise InvalidScopeError(f"The threshold is outside the score's range: {scope[:80]}")

@@ -62,7 +62,7 @@ def failure_words(title: str, status: str) -> str:
     elif status == INTERRUPTED:
         return (
             f"coop restarted before it could compute your {title} score. Nothing is wrong "
-            "with your data: Recompute to run it now (it also runs after your next sync)."
+            "with your data or the scorer: it runs after your next sync, or now with Recompute."
         )
     else:
         what = f"{title} could not compute your score"
@@ -115,6 +115,8 @@ def why_no_score(facts: Facts) -> Reason:
             f"Your {title} score is being computed. This page shows it when it is ready.",
             computing=True,
         )
+    if facts.last_status == INTERRUPTED:  # not a failure: shown calmly, not as an error
+        return Reason("interrupted", failure_words(title, INTERRUPTED), act="recompute")
     if failed(facts.last_status):
         return Reason("failed", failure_words(title, facts.last_status), act="recompute")
     if not facts.has_records:
@@ -136,7 +138,7 @@ def why_no_score(facts: Facts) -> Reason:
 class RunState:
     """How the latest run went, for a page that already shows a score."""
 
-    code: str  # computing | failed | done | ""
+    code: str  # computing | failed | interrupted | done | ""
     text: str
 
     @property
@@ -151,7 +153,8 @@ def latest_run(*, title: str, last_status: str, value: float | None) -> RunState
         return RunState("computing", f"Your {title} score is being recomputed.")
     if failed(last_status):
         kept = " Your previous score stays." if value is not None else ""
-        return RunState("failed", failure_words(title, last_status) + kept)
+        code = "interrupted" if last_status == INTERRUPTED else "failed"
+        return RunState(code, failure_words(title, last_status) + kept)
     if value is not None and last_status == "stored":
         return RunState("done", f"Recomputed: your {title} score is {value:.1f}.")
     if value is not None and last_status == "unchanged":

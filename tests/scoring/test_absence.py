@@ -35,6 +35,7 @@ CODES = ("plugin_error", "invalid_plugin_output", "sandbox_violation", "output_t
         ({"kept": True}, "kept", "You chose to keep an earlier version's score"),
         ({"last_status": "queued"}, "computing", "Your Reach score is being computed."),
         ({"last_status": "plugin_timeout"}, "failed", "took longer than this cooperative allows"),
+        ({"last_status": "interrupted"}, "interrupted", "coop restarted before it could compute"),
         ({"has_records": False}, "no_records", "reads posts you published: dates only, and coop"),
         ({}, "not_run", "Reach has not run on your data yet."),
     ],
@@ -64,3 +65,14 @@ def test_the_latest_run_beside_a_score() -> None:
     failed = latest_run(title="Reach", last_status="plugin_error", value=4.0)
     assert failed.code == "failed" and failed.text.endswith("Your previous score stays.")
     assert latest_run(title="Reach", last_status="needs_consent", value=4.0).code == ""
+
+
+def test_a_run_a_restart_cut_short_is_not_a_failure() -> None:
+    """Interrupted (coop.jobs.recovery) is said calmly, with its own code (its own style),
+    and names what the member can do."""
+    reason = why_no_score(replace(ENABLED, last_status="interrupted"))
+    assert (reason.code, reason.act) == ("interrupted", "recompute")
+    assert "Nothing is wrong with your data or the scorer" in reason.text
+    assert "fault" not in reason.text
+    beside = latest_run(title="Reach", last_status="interrupted", value=4.0)
+    assert beside.code == "interrupted" and beside.text.endswith("Your previous score stays.")

@@ -15,6 +15,7 @@ import pytest
 
 from coop.errors import ScorerError, ScorerTimeoutError
 from coop.jobs import scoring as scoring_jobs
+from coop.jobs.recovery import recover_interrupted
 from coop.members.models import Member
 from coop.scoring.models import Score, ScorerConsent
 from coop.types import utcnow
@@ -167,6 +168,28 @@ async def test_no_score_because_the_first_run_failed(
     assert "No scores yet." not in page.text and "plugin_timeout" not in page.text
     scorers = await member_client.get("/scorers")
     assert "took longer than this cooperative allows" in scorers.text
+
+
+async def test_a_run_a_restart_cut_short_says_so_calmly_and_offers_recompute(
+    app: Any, member_client: httpx.AsyncClient, vault: Vault, gate: Gate
+) -> None:
+    """What a SQLite `coop serve` starting after a crash leaves (coop.jobs.recovery)."""
+    await the_member(vault)
+    await post_form(member_client, "/scorers/reach/enable", page="/scorers")  # held at the gate
+    assert (await recover_interrupted()).scorers == 1
+    page = await member_client.get("/scores/reach")
+    assert '<section class="card no-score run-interrupted"' in page.text
+    assert "coop restarted before it could compute your Reach score." in page.text
+    assert "Recompute (above)" not in page.text  # the words already say it
+    scorers = await member_client.get("/scorers")
+    assert "did not finish: coop restarted before it could compute" in scorers.text
+    assert "failed: coop restarted" not in scorers.text and "run-failed" not in scorers.text
+    card = scorers.text[scorers.text.index('id="scorer-reach"') :]
+    assert '<input type="hidden" name="scorer" value="reach">' in card.split("</section>")[0]
+    gate.open()
+    await post_form(member_client, "/scores/recompute", {"scorer": "reach"}, page="/scorers")
+    await finish_jobs(app)
+    assert "Recomputed: your Reach score is" in (await member_client.get("/scores/reach")).text
 
 
 async def test_no_score_because_never_enabled_offers_enable(
