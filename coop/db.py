@@ -297,11 +297,13 @@ def as_strings(value: object) -> list[str]:
 
 async def read_tuples(sql: str, params: Sequence[object]) -> list[Sequence[Any]]:
     """`read_rows` for reads of many rows: each row a sequence in the SELECT's column order
-    (sqlite3.Row or asyncpg's Record as the driver gives it, no dict built per row)."""
+    (a plain tuple on SQLite, asyncpg's Record on PostgreSQL; no dict built per row)."""
     conn = get_connection("default")
     reader = _reader_for(conn)
     if reader is not None:
-        return reader.execute(sql, params).fetchall()
+        cursor = reader.cursor()
+        cursor.row_factory = None  # tuples: no sqlite3.Row around each one
+        return cursor.execute(sql, params).fetchall()
     result: tuple[int, Sequence[Any]] = await conn.execute_query(sql, list(params))
     return list(result[1])
 

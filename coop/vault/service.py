@@ -55,12 +55,15 @@ class MemberCipher:
         try:
             return self._opener.open(bytes(blob), aad)
         except IntegrityError:
-            # An integrity event: tampering, or a blob moved to another place (ids only).
-            log.error(
-                "integrity: sealed value failed to open",
-                extra={"member_id": str(self.member_id), "table": table, "column": column},
-            )
+            self._integrity_event(table, column)
             raise
+
+    def _integrity_event(self, table: str, column: str) -> None:
+        # Tampering, or a blob moved to another place: logged with ids only.
+        log.error(
+            "integrity: sealed value failed to open",
+            extra={"member_id": str(self.member_id), "table": table, "column": column},
+        )
 
     def seal(self, plaintext: bytes | str, *, table: str, column: str, row: object) -> bytes:
         data = plaintext.encode() if isinstance(plaintext, str) else plaintext
@@ -73,11 +76,17 @@ class MemberCipher:
         """`open` for many rows of one column (`opener(blob, row_id)`): the associated data's
         prefix is built once, so a long read (the export's records) pays only for its row."""
         prefix = self._aad(table, column, "")[:-2]  # without the empty row's length prefix
+        if self._opener is None:
+            self._opener = cipher.Opener(self._dek)
+        open_blob = self._opener.open
 
         def open_row(blob: bytes, row: str) -> bytes:
             part = row.encode()
-            aad = prefix + len(part).to_bytes(2, "big") + part
-            return self._open_with(aad, blob, table, column)
+            try:
+                return open_blob(bytes(blob), prefix + len(part).to_bytes(2, "big") + part)
+            except IntegrityError:
+                self._integrity_event(table, column)
+                raise
 
         return open_row
 

@@ -200,3 +200,114 @@ async def test_a_record_of_another_member_under_the_members_connection_stops_the
 
     with pytest.raises(IntegrityError):
         await collect(vault, person.member_id)
+
+
+def _as_sealed(i: int, canary: str) -> dict[str, Any]:
+    """Record `i`'s fields, varied where encoding can go wrong: escapes, non-ASCII text, empty
+    and missing fields, a network, timestamps with and without microseconds."""
+    from datetime import UTC, datetime, timedelta
+
+    from coop.connectors import spec
+
+    texts = ['say "hi"\\n\u00e9\u00e8 \u6f22\u5b57 \U0001f600', "tab\there\u2028", "", None]
+    return {
+        "kind": spec.POST if i % 3 else spec.ACTIVITY,
+        "external_id": f"{canary}-{i}",
+        "occurred_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i, microseconds=i % 2),
+        "counts": {} if i % 4 == 0 else {"likes": i, "replies": 0},
+        "text": texts[i % len(texts)],
+        "title": None if i % 5 == 0 else f"t\u00eftle {i}",
+        "url": None if i % 7 == 0 else f"https://{canary}.example/{i}?a=1&b=<2>",
+        "network": "bluesky" if i % 2 else None,
+    }
+
+
+async def _store_varied_records(
+    vault: Vault, member_id: Any, connection_id: Any, canary: str, n: int
+) -> None:
+    from coop.connectors import spec, store
+    from coop.connectors.models import Record
+    from coop.types import utcnow
+
+    cipher = await vault.cipher_for(member_id)
+    rows = []
+    for i in range(n):
+        record = spec.Record(**_as_sealed(i, canary))
+        key = store.record_key(vault, connection_id, record.external_id)
+        row_id = store.record_id(connection_id, key)
+        rows.append(
+            Record(
+                id=row_id,
+                member_id=member_id,
+                connection_id=connection_id,
+                kind=record.kind,
+                external_key=key,
+                occurred_at=record.occurred_at,
+                body_sealed=store.seal_body(cipher, row_id, record),
+                updated_at=utcnow().replace(microsecond=0) if i % 2 else utcnow(),
+            )
+        )
+    await Record.bulk_create(rows)
+
+
+async def test_records_json_is_each_record_as_the_orm_reads_it_byte_for_byte(
+    db: str, vault: Vault, settings: Settings
+) -> None:
+    """The export reads records raw and fast; this reads them through the ORM, the slow
+    and obvious way, and encodes them with json.dumps: the bytes must be the same."""
+    from coop.connectors import store
+    from coop.connectors.models import Connection, Record
+
+    person = await make_person(vault, settings, records=0, connectors=("feed", "mastodon"))
+    connections = await Connection.filter(member_id=person.member_id).order_by("created_at")
+    for connection, n in zip(connections, (export.PAGE + 3, 11), strict=True):
+        await _store_varied_records(vault, person.member_id, connection.id, person.canary, n)
+
+    with zipfile.ZipFile(io.BytesIO(await collect(vault, person.member_id))) as zf:
+        exported = zf.read("records.json")
+
+    cipher = await vault.cipher_for(person.member_id)
+    items = []
+    for connection in connections:
+        for row in await Record.filter(connection_id=connection.id).order_by("external_key"):
+            body = cipher.open_json(
+                row.body_sealed, table=store.RECORD_TABLE, column="body_sealed", row=row.id
+            )
+            item = {
+                "id": str(row.id),
+                "connection_id": str(connection.id),
+                "kind": row.kind,
+                "occurred_at": row.occurred_at.isoformat(),
+                "updated_at": row.updated_at.isoformat(),
+                "counts": body.get("counts") or {},
+                "text": body.get("text"),
+                "title": body.get("title"),
+                "url": body.get("url"),
+                "network": body.get("network"),
+            }
+            items.append(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+    assert len(items) == export.PAGE + 14
+    assert exported == ("[\n" + ",\n".join(items) + "\n]\n").encode()
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        # as tortoise stores a datetime on SQLite (`isoformat(" ")`)
+        "2026-12-03 19:20:01.366783+00:00",
+        "2026-12-03 19:20:01+00:00",
+        "2026-12-03 19:20:01.000001+05:30",
+        "0999-01-02 03:04:05-03:00",
+        "2026-12-03 19:20:01",
+        "2026-12-03 19:20:01.5",
+        # written by anything else: parsed, as before
+        "2026-12-03 19:20:01.366+00:00",
+        "2026-12-03 19:20:01.000000+00:00",
+        "2026-12-03T19:20:01+00:00",
+        "2026-12-03 19:20:01.123456+05:30:15",
+    ],
+)
+def test_a_stored_timestamp_is_exported_as_parsing_it_would(stored: str) -> None:
+    from datetime import datetime
+
+    assert export._iso(stored) == datetime.fromisoformat(stored).isoformat()
