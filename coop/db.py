@@ -169,9 +169,7 @@ async def migrate(settings: Settings) -> None:
 
 def db_kind() -> str:
     """'sqlite' or 'postgres' for the active default connection."""
-    from tortoise import connections
-
-    dialect = connections.get("default").capabilities.dialect
+    dialect = get_connection("default").capabilities.dialect
     return "postgres" if dialect == "postgres" else dialect
 
 

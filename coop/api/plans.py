@@ -46,8 +46,9 @@ this mirrors: coop.api.compat.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
@@ -153,7 +154,7 @@ class _Field:
     node: FieldNode  # for error locations
     nullable: bool
     typename: str | None = None  # `__typename`: the answer
-    resolve: Callable[..., Any] | None = None  # a basic field: graphql-core's resolve function
+    resolve: Callable[[Any], Any] | None = None  # a basic field: reads it from its parent
     serialize: Callable[[Any], Any] | None = None  # a leaf: its coerce_output_value
     sync: Callable[[ApiContext], Any] | None = None  # a planned resolver field
     call: Callable[..., Awaitable[Any]] | None = None  # a planned async field
@@ -171,6 +172,8 @@ class _Field:
     on_source: bool = False  # `call` takes (ctx, the parent object), after `gate`
     definition: GraphQLField | None = None  # `call` takes (ctx, **the coerced arguments),
     names: tuple[tuple[str, str], ...] = ()  # by their Python names: (GraphQL, Python)
+    given: tuple[tuple[str, Any], ...] | None = None  # literal arguments, coerced once
+    pure: Callable[[Any], Any] | None = None  # completes a value below which nothing reads
 
 
 class Plan:
@@ -271,7 +274,7 @@ def _fill(
                     value = None
                 else:
                     assert field.resolve is not None
-                    value = field.resolve(source, None)
+                    value = field.resolve(source)
                 if value is None:
                     at = [*path, field.key]
                     result[field.key] = _none(field, at, errors, nullable=field.nullable)
@@ -329,6 +332,9 @@ async def _async_field(
         if field.on_source:
             gated = field.gate is not None and not check_disclosure(ctx, source, field.gate)
             value = None if gated else await field.call(ctx, source)
+        elif field.given is not None:  # literal arguments: coerced when compiled
+            _check_scopes(field, ctx)
+            value = await field.call(ctx, **dict(field.given))
         elif field.definition is not None:
             given = get_argument_values(field.definition, field.node, values)
             names = dict(field.names)
@@ -380,6 +386,11 @@ def _complete_now(
     """The value of a field below which nothing reads: completed without a coroutine."""
     if value is None:
         return _none(field, path, errors, nullable=field.nullable)
+    if field.pure is not None:
+        try:
+            return field.pure(value)
+        except Exception:  # noqa: S110  # a null, an error or a refusal below: see `_pure`
+            pass
     if field.items:
         return _list(field, value, ctx, path, errors, values)
     return _value(field, value, ctx, path, errors, values, nullable=field.nullable)
@@ -534,12 +545,13 @@ def _field_plan(
         if node.selection_set is not None:
             return None
         calls = common.get("call") is not None
-        return _Field(
+        leaf = _Field(
             serialize=output.coerce_output_value,
             reads=calls,
             late_null=calls and not nullable,
             **common,
         )
+        return replace(leaf, pure=_pure(leaf))
     if not isinstance(output, GraphQLObjectType) or node.selection_set is None:
         return None  # interfaces, unions
     inner = _selections(schema, core, output, node.selection_set)
@@ -550,7 +562,8 @@ def _field_plan(
         return None  # items that read: graphql-core completes them concurrently
     late = not nullable and (calls or any(f.late_null for f in inner))
     below = any(f.reads for f in inner)
-    return _Field(fields=inner, reads=calls or below, below=below, late_null=late, **common)
+    planned = _Field(fields=inner, reads=calls or below, below=below, late_null=late, **common)
+    return replace(planned, pure=None if below else _pure(planned))
 
 
 def _unwrap(kind: Any) -> tuple[Any, bool]:
@@ -622,7 +635,97 @@ def _with_arguments(
     names = tuple((convert.from_argument(a), a.python_name) for a in field.arguments)
     if {graphql for graphql, _ in names} != set(definition.args):
         return None
-    return {"call": factory(node), "definition": definition, "names": names, "scopes": scopes or ()}
+    planned = {"call": factory(node), "definition": definition, "names": names}
+    return {**planned, "scopes": scopes or (), "given": _literal_arguments(definition, node, names)}
+
+
+def _literal_arguments(
+    definition: GraphQLField, node: FieldNode, names: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, Any], ...] | None:
+    """A field's arguments by their Python names when none comes from a variable: coerced
+    once, by graphql-core's `get_argument_values`, as it would coerce them on every run (the
+    same literals give the same values). None: coerced per run (variables, or a failure,
+    which the run then reports as graphql-core does)."""
+    if any(isinstance(argument.value, VariableNode) for argument in node.arguments or ()):
+        return None
+    try:
+        given = get_argument_values(definition, node, _NO_VARIABLES)
+    except Exception:
+        return None
+    python = dict(names)
+    return tuple((python[name], value) for name, value in given.items())
+
+
+class _Slow(Exception):
+    """`_pure` met a null, an error or a refusal: complete the value the general way."""
+
+
+def _pure(field: _Field) -> Callable[[Any], Any] | None:
+    """A function completing a non-null value of `field` (below which nothing reads) in one
+    call, for the common case where nothing below is null where it may not be, fails or is
+    refused; it raises otherwise, and the plan completes the value again through
+    `_complete_now`'s general path, which records the errors as graphql-core does. Reading a
+    basic field and serializing a leaf have no side effects, so doing them twice changes
+    nothing. None when a field below is gated, resolved otherwise, or a list of lists."""
+    if field.items:
+        item = _pure_item(field)
+        if item is None:
+            return None
+        return partial(_pure_list, item, field.item_nullable)
+    return _pure_item(field)
+
+
+def _pure_item(field: _Field) -> Callable[[Any], Any] | None:
+    if field.serialize is not None:
+        return partial(_pure_leaf, field.serialize)
+    entries: list[tuple[str, Callable[[Any], Any] | None, Any, bool]] = []
+    for sub in field.fields:
+        if sub.typename is not None:
+            entries.append((sub.key, None, sub.typename, False))
+            continue
+        if sub.resolve is None or sub.gate is not None or sub.pure is None or sub.reads:
+            return None
+        entries.append((sub.key, sub.resolve, sub.pure, sub.nullable))
+    return partial(_pure_object, tuple(entries))
+
+
+def _pure_leaf(serialize: Callable[[Any], Any], value: Any) -> Any:
+    serialized = serialize(value)
+    if serialized is None:
+        raise _Slow
+    return serialized
+
+
+def _pure_list(item: Callable[[Any], Any], item_nullable: bool, value: Any) -> Any:
+    if type(value) is not list and type(value) is not tuple:
+        raise _Slow  # other iterables: once only, so the general path must read them
+    completed = []
+    for each in value:
+        if each is not None:
+            completed.append(item(each))
+        elif item_nullable:
+            completed.append(None)
+        else:
+            raise _Slow
+    return completed
+
+
+def _pure_object(
+    entries: tuple[tuple[str, Callable[[Any], Any] | None, Any, bool], ...], source: Any
+) -> Data:
+    result: Data = {}
+    for key, read, complete, nullable in entries:
+        if read is None:  # __typename
+            result[key] = complete
+            continue
+        value = read(source)
+        if value is not None:
+            result[key] = complete(value)
+        elif nullable:
+            result[key] = None
+        else:
+            raise _Slow
+    return result
 
 
 def _selects(node: FieldNode, name: str) -> bool:
@@ -656,12 +759,14 @@ def _disclosure_gate(extensions: Any) -> Reveals | None:
     return None
 
 
-def _basic_result(field: StrawberryField) -> Callable[[Any, Any], Any]:
+def _basic_result(field: StrawberryField) -> Callable[[Any], Any]:
     """Read a basic (resolver-less) field as strawberry does (`get_result`, which its own
     resolver for a basic field calls), without extensions (the plan has just run the one it
     may have, the disclosure gate)."""
+    if field.base_resolver is None and field.default_resolver is getattr:
+        return attrgetter(field.python_name)  # what `get_result` then does
 
-    def resolve(source: Any, _info: Any) -> Any:
+    def resolve(source: Any) -> Any:
         return field.get_result(source, info=None, args=[], kwargs={})
 
     return resolve

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
+from tortoise.connection import get_connection
 
 from coop.types import together, utcnow
 
@@ -73,7 +73,7 @@ Row = tuple[
 
 def _root_client() -> tuple[BaseDBAsyncClient, bool]:
     """The default connection outside any transaction, and whether the caller is in one."""
-    conn = connections.get("default")
+    conn = get_connection("default")
     in_tx = isinstance(conn, TransactionalDBClient)
     while isinstance(conn, TransactionalDBClient):
         conn = conn._parent
@@ -115,7 +115,7 @@ class AccessLogWriter:
         if in_tx:
             # Inside the caller's transaction the row commits (or rolls back) with it;
             # batching here would deadlock SQLite's single connection.
-            await insert_rows(connections.get("default"), [row])
+            await insert_rows(get_connection("default"), [row])
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, done))

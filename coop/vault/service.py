@@ -29,7 +29,12 @@ WEBHOOK_SECRET_PREFIX = "coop_whsec_"  # noqa: S105 (a public prefix, not a secr
 
 def _aad(*parts: str) -> bytes:
     # Length-prefix each part so no two different tuples encode to the same bytes.
-    return b"".join(len(p.encode()).to_bytes(2, "big") + p.encode() for p in parts)
+    joined = bytearray()
+    for part in parts:
+        encoded = part.encode()
+        joined += len(encoded).to_bytes(2, "big")
+        joined += encoded
+    return bytes(joined)
 
 
 def _dek_aad(member_id: uuid.UUID, kek_id: str) -> bytes:
@@ -124,6 +129,7 @@ class Vault:
         self._receipt_root = cipher.derive_key(secret, "coop receipt root v1")
         self._client_root = cipher.derive_key(secret, "coop atproto client root v1")
         self._client_key: EcKey | None = None
+        self._kek_openers: dict[str, tuple[bytes, cipher.Opener]] = {}
 
     # -- member keys ---------------------------------------------------------------------
     async def create_key(self, member_id: uuid.UUID) -> MemberCipher:
@@ -161,8 +167,13 @@ class Vault:
 
     def _open_wrapped(self, member_id: uuid.UUID, kek_id: str, wrapped: bytes) -> bytes:
         kek = self.keyring.get(kek_id)
+        # One AESGCM object per KEK (the keyring holds the key itself anyway), rebuilt when
+        # the keyring hands out another key under that id.
+        known = self._kek_openers.get(kek_id)
+        if known is None or known[0] is not kek:
+            known = self._kek_openers[kek_id] = (kek, cipher.Opener(kek))
         try:
-            return cipher.open_sealed(kek, wrapped, _dek_aad(member_id, kek_id))
+            return known[1].open(wrapped, _dek_aad(member_id, kek_id))
         except IntegrityError:
             log.error("integrity: wrapped data key failed to open", extra={"kek": kek_id})
             raise
