@@ -19,11 +19,19 @@ from coop.governance.service import ProposalView
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class ContributionView:
-    amount: float
-    reason: str
-    ref: str | None
+class ContributionView(Protocol):
+    """A contribution as the API renders it: the domain's own (coop.scoring.service), not
+    copied per read. Its record id is never rendered: the API's `Contribution` has amount,
+    reason and the scorer's opaque ref only."""
+
+    @property
+    def amount(self) -> float: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def ref(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

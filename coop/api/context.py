@@ -3,35 +3,67 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-from strawberry.dataloader import DataLoader
+from typing import Generic, TypeVar
 
 from coop.api.backend import Backend, ExplanationView, ScoreStateView
 from coop.consent.bearer import CurrentScore, Principal
 
-
-def _explanation_loader(
-    backend: Backend, principal: Principal
-) -> DataLoader[CurrentScore, ExplanationView]:
-    async def load(scores: Sequence[CurrentScore]) -> list[ExplanationView]:
-        found = await backend.explain(principal, scores)
-        empty = ExplanationView(contributions=[], reasons=[])
-        return [found.get(score.id, empty) for score in scores]
-
-    return DataLoader(load_fn=load, cache_key_fn=lambda score: score.id)
+V = TypeVar("V")
 
 
-def _state_loader(
-    backend: Backend, principal: Principal
-) -> DataLoader[CurrentScore, ScoreStateView]:
-    async def load(scores: Sequence[CurrentScore]) -> list[ScoreStateView]:
-        found = await backend.score_states(principal, scores)
-        fresh = ScoreStateView(change=None, stale=False)
-        return [found.get(score.id, fresh) for score in scores]
+class Batch(Generic[V]):
+    """One read about current scores already read (their explanations, or their changes and
+    staleness), batched per request: the scores fields ask for while they run concurrently
+    are read together in one call when the loop next turns, each score once per request; a
+    failed read fails every field that waits for it. What a DataLoader does here, with one
+    future per score and one task per batch (coroutines of graphql-core and of the plans
+    alike call `load`)."""
 
-    return DataLoader(load_fn=load, cache_key_fn=lambda score: score.id)
+    __slots__ = ("_found", "_missing", "_read", "_tasks", "_waiting")
+
+    def __init__(
+        self,
+        read: Callable[[Sequence[CurrentScore]], Awaitable[Mapping[uuid.UUID, V]]],
+        missing: V,
+    ) -> None:
+        self._read = read
+        self._missing = missing  # the answer for a score the read did not find
+        self._found: dict[uuid.UUID, asyncio.Future[V]] = {}
+        self._waiting: list[tuple[CurrentScore, asyncio.Future[V]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop holds tasks weakly
+
+    def load(self, score: CurrentScore) -> asyncio.Future[V]:
+        found = self._found.get(score.id)
+        if found is None or found.cancelled():
+            loop = asyncio.get_running_loop()
+            found = self._found[score.id] = loop.create_future()
+            if not self._waiting:
+                loop.call_soon(self._dispatch)
+            self._waiting.append((score, found))
+        return found
+
+    def _dispatch(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        task = asyncio.get_running_loop().create_task(self._settle(waiting))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, waiting: list[tuple[CurrentScore, asyncio.Future[V]]]) -> None:
+        if all(future.cancelled() for _, future in waiting):
+            return  # nobody waits: no read
+        try:
+            found = await self._read([score for score, _ in waiting])
+        except Exception as exc:
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for score, future in waiting:
+            if not future.done():
+                future.set_result(found.get(score.id, self._missing))
 
 
 @dataclass
@@ -44,10 +76,8 @@ class ApiContext:
     _scores: dict[str, asyncio.Future[CurrentScore | None]] = field(
         default_factory=dict, init=False
     )
-    _explanations: DataLoader[CurrentScore, ExplanationView] | None = field(
-        default=None, init=False
-    )
-    _states: DataLoader[CurrentScore, ScoreStateView] | None = field(default=None, init=False)
+    _explanations: Batch[ExplanationView] | None = field(default=None, init=False)
+    _states: Batch[ScoreStateView] | None = field(default=None, init=False)
 
     async def score(self, scorer: str) -> CurrentScore | None:
         """The current score of `scorer` if this token may read it (None otherwise: not
@@ -79,15 +109,21 @@ class ApiContext:
             self._scores[scorer] = done
 
     @property
-    def explanations(self) -> DataLoader[CurrentScore, ExplanationView]:
+    def explanations(self) -> Batch[ExplanationView]:
+        """The explanations of scores this request read (none found: empty)."""
         if self._explanations is None:
-            self._explanations = _explanation_loader(self.backend, self.principal)
+            principal, explain = self.principal, self.backend.explain
+            empty = ExplanationView(contributions=[], reasons=[])
+            self._explanations = Batch(lambda scores: explain(principal, scores), empty)
         return self._explanations
 
     @property
-    def states(self) -> DataLoader[CurrentScore, ScoreStateView]:
+    def states(self) -> Batch[ScoreStateView]:
+        """The changes and staleness of scores this request read (none found: fresh)."""
         if self._states is None:
-            self._states = _state_loader(self.backend, self.principal)
+            principal, states = self.principal, self.backend.score_states
+            fresh = ScoreStateView(change=None, stale=False)
+            self._states = Batch(lambda scores: states(principal, scores), fresh)
         return self._states
 
     def has_scope(self, scope: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from coop.api.backend import (
     CauseView,
     ChangeView,
@@ -45,15 +47,17 @@ def offset_of(after: str | None) -> int:
         return 0
 
 
-def contributions_of(explanation: scoring.Explanation | None) -> list[ContributionView]:
+def contributions_of(explanation: scoring.Explanation | None) -> Sequence[ContributionView]:
+    """The explanation's contributions as they are (largest first): the API renders their
+    amount, reason and ref, never their record id."""
     if explanation is None:
-        return []
-    return [ContributionView(c.amount, c.reason, c.ref) for c in explanation.contributions]
+        return ()
+    return explanation.contributions
 
 
 def explanation_view(explanation: scoring.Explanation) -> ExplanationView:
-    """An explanation opened by coop.scoring.service (`open_explanations`): contributions
-    with amount, reason and ref (never the record id), reasons and breakdown rows."""
+    """An explanation opened by coop.scoring.service (`open_explanations`): its contributions
+    (the API renders amount, reason and ref, never the record id), reasons and breakdown."""
     return ExplanationView(
         contributions=contributions_of(explanation),
         reasons=[str(r) for r in explanation.reasons],

@@ -446,3 +446,66 @@ async def test_plans_answer_exactly_like_graphql_core_on_every_error_path(
         changed += answers[0] != plain
     # The fault was met: it changed some answers (and without one, none changed).
     assert (changed > 0) is (fault is not None), changed
+
+
+# -- the plans' own shortcuts ---------------------------------------------------------------
+
+
+def _planned_field(fields: Any, name: str) -> Any:
+    """The compiled field called `name`, anywhere below `fields`."""
+    for field in fields:
+        if field.node.name.value == name:
+            return field
+        found = _planned_field(field.fields, name)
+        if found is not None:
+            return found
+    return None
+
+
+def test_values_below_which_nothing_reads_are_completed_in_one_call() -> None:
+    """An explanation's and a history page's values are completed by one compiled function
+    each (its general path behind it, taken on any null, error or refusal: the error paths
+    above), and literal arguments are coerced once, variables per run."""
+    explained = compile_plan(schema, parse(EXPLAINED))
+    history = compile_plan(schema, parse(HISTORY))
+    variable = compile_plan(schema, parse(HISTORY_EXPLAINED))
+    assert explained is not None and history is not None and variable is not None
+    assert _planned_field(explained.fields, "explanation").pure is not None
+    page = _planned_field(history.fields, "scoreHistory")
+    assert page.pure is not None
+    assert dict(page.given) == {"scorer": "reach", "first": 1, "after": None}
+    assert _planned_field(variable.fields, "scoreHistory").given is None
+    # a value read by a gated field is completed the general way, after the gate
+    assert _planned_field(explained.fields, "score").pure is None
+
+
+@pytest.mark.parametrize("shape", [tuple, iter], ids=["tuple", "iterator"])
+async def test_lists_given_as_other_sequences_answer_like_graphql_core(
+    app: Any,
+    vault: Vault,
+    flow: ScoringFlow,
+    monkeypatch: pytest.MonkeyPatch,
+    shape: Callable[[list[Any]], Any],
+) -> None:
+    """The one-call completion takes lists and tuples; any other iterable (read once only)
+    goes the general way. Both answer as graphql-core does."""
+    member = await make_member(vault)
+    await give_score(flow, member, "reach")
+    await give_score(flow, member, "reach", posts=5)
+    backend = ServiceBackend(app.state.runtime)
+    scopes = ["score:reach", "score:reach:history"]
+    token = (await grant_token(member, await make_app(vault), scopes)).access_token
+    principal = await backend.authenticate(token)
+    assert principal is not None
+    monkeypatch.setattr(Contribution, "of", staticmethod(_contributions_of(shape)))
+    with_plans, without = Operations(schema), Operations(schema, plans=False)
+    for text, variables in ((EXPLAINED, None), (HISTORY_EXPLAINED, {"s": "reach", "a": ""})):
+        bodies = []
+        for operations in (with_plans, without):
+            context = ApiContext(principal=principal, backend=backend, request_id="r-3")
+            body = await operations.run(
+                text, variables=variables, operation_name=None, context=context, request_id="r-3"
+            )
+            bodies.append(_bytes(body))
+        assert bodies[0] == bodies[1], text
+        assert b'"contributions":[{"amount":' in bodies[0], bodies[0]
