@@ -37,7 +37,11 @@ document runs through graphql-core as before):
 Errors are located (`graphql.located_error`) and null is propagated to the nearest nullable
 field exactly as the GraphQL specification (and graphql-core) does; sibling resolver fields
 run concurrently, as in graphql-core, so their access-log entries share one commit.
-Sub-objects that read nothing are completed in order, as graphql-core completes them.
+Sub-objects that read nothing are completed in order, as graphql-core completes them; a
+value below which nothing reads is completed by one function compiled with the plan
+(`_pure`), which hands anything unusual (a null where none may be, an exception, a refused
+serialization) back to the general path. Literal arguments are coerced once, when the plan
+is compiled, by the same `get_argument_values`.
 tests/api/test_plans.py and test_plans_self_service.py run documents through both paths and
 compare every answer byte for byte, with every error path forced. Which library versions
 this mirrors: coop.api.compat.
