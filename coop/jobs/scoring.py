@@ -235,8 +235,12 @@ class ScoringFlow:
     async def rescore_job(
         self, *, member_id: uuid.UUID, scorers: Sequence[str] | None = None
     ) -> list[scoring.ScoreOutcome]:
-        """The background job: score the member, and when no scorer can run here (no
-        sandbox), record that on the queued scorers instead of leaving them queued."""
+        """The background job: score the member. A job that cannot finish never leaves its
+        scorers queued: when no scorer can run here (no sandbox) that is recorded on them;
+        any other error (a record that cannot be opened, the database gone mid-job) records
+        `job_failed` on those still queued, and the next run (Recompute, the next sync)
+        computes them as usual. The error's text may name member data: only its type is
+        logged, and the job itself ends normally (nothing for the queue to retry or log)."""
         try:
             return await self.recompute_member(member_id=member_id, scorers=scorers)
         except SandboxUnavailableError as exc:
@@ -244,6 +248,14 @@ class ScoringFlow:
             await scoring.record_runs(member_id=member_id, scorers=names, status=exc.code)
             log.warning("scoring unavailable", extra={"error": exc.code})
             return []
+        except KeyMissingError:  # erased meanwhile: nothing more is written (ER-07)
+            return []
+        except Exception as exc:
+            error = type(exc).__name__
+        # Outside the handler, so that an error recording this does not carry the first one.
+        log.error("scoring job failed", extra={"code": absence.JOB_FAILED, "error": error})
+        await scoring.end_queued(member_id=member_id, scorers=scorers, status=absence.JOB_FAILED)
+        return []
 
     async def why_no_score(
         self, *, member_id: uuid.UUID, scorer: str, meta: ScorerMeta | None, available: bool

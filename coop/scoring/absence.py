@@ -8,12 +8,14 @@ pages only render it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 # Run statuses beyond coop.scoring.service's (stored, unchanged, previewed, failed codes):
 QUEUED = "queued"  # asked for (Enable, Recompute, Accept), not finished yet
 INTERRUPTED = "interrupted"  # queued in a process that stopped before the run (SQLite)
+JOB_FAILED = "job_failed"  # its job stopped on an error of coop's (coop.jobs.scoring)
 
 TIMEOUT_CODES = frozenset({"plugin_timeout"})
 OK_STATUSES = frozenset({"stored", "unchanged", "previewed"})
@@ -64,11 +66,27 @@ def failure_words(title: str, status: str) -> str:
             f"coop restarted before it could compute your {title} score. Nothing is wrong "
             "with your data or the scorer: it runs after your next sync, or now with Recompute."
         )
+    elif status == JOB_FAILED:
+        return job_failed_words([title])
     else:
         what = f"{title} could not compute your score"
     return (
         f"{what}. This is a fault in the scorer, not in your data or anything you did; "
         "the cooperative's operator has been told. Nothing was stored."
+    )
+
+
+def job_failed_words(titles: Sequence[str]) -> str:
+    """Scores whose job stopped on an error of coop's own (not the scorer's): one sentence
+    for one or several of them."""
+    if len(titles) == 1:
+        what = f"your {titles[0]} score"
+    else:
+        what = f"your {', '.join(titles[:-1])} and {titles[-1]} scores"
+    return (
+        f"coop ran into an error of its own before it could compute {what}. It was not "
+        "caused by anything you did, and nothing was stored: Recompute to try again (it also "
+        "runs after your next sync)."
     )
 
 

@@ -212,6 +212,16 @@ async def mark_interrupted(*, now: datetime) -> int:
     )
 
 
+async def end_queued(*, member_id: uuid.UUID, scorers: Sequence[str] | None, status: str) -> int:
+    """Record `status` as the run of those of the member's scorers (among `scorers`, or all)
+    that are still queued: a job that stopped early leaves none of them waiting. Scorers
+    whose run finished before it stopped keep their own status. Returns how many."""
+    query = ScorerConsent.filter(member_id=member_id, last_status=absence.QUEUED)
+    if scorers is not None:
+        query = query.filter(scorer__in=list(scorers))
+    return int(await query.update(last_run_at=utcnow(), last_status=status))
+
+
 async def record_runs(*, member_id: uuid.UUID, scorers: Sequence[str], status: str) -> None:
     """Record how a run of these scorers ended when it ended before scoring (no sandbox)."""
     await ScorerConsent.filter(member_id=member_id, scorer__in=list(scorers)).update(

@@ -135,8 +135,13 @@ async def dashboard(request: Request) -> Response:
         meta = metas.get(name)
         return meta.title if meta else name
 
+    def status(name: str) -> str:
+        return runs.get(name, (None, ""))[1]
+
+    stopped = [title(n) for n in enabled if status(n) == absence.JOB_FAILED]
     context = {
-        "computing": [title(n) for n in enabled if runs.get(n, (None, ""))[1] == absence.QUEUED],
+        "computing": [title(n) for n in enabled if status(n) == absence.QUEUED],
+        "stopped": absence.job_failed_words(stopped) if stopped else "",
         "unscored": [(n, title(n)) for n in enabled if n not in scored],
         "cards": cards,
         "records": records,

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from coop.scoring.absence import Facts, latest_run, why_no_score
+from coop.scoring.absence import Facts, job_failed_words, latest_run, why_no_score
 
 ENABLED = Facts(
     title="Reach",
@@ -36,6 +36,7 @@ CODES = ("plugin_error", "invalid_plugin_output", "sandbox_violation", "output_t
         ({"last_status": "queued"}, "computing", "Your Reach score is being computed."),
         ({"last_status": "plugin_timeout"}, "failed", "took longer than this cooperative allows"),
         ({"last_status": "interrupted"}, "interrupted", "coop restarted before it could compute"),
+        ({"last_status": "job_failed"}, "failed", "an error of its own before it could compute"),
         ({"has_records": False}, "no_records", "reads posts you published: dates only, and coop"),
         ({}, "not_run", "Reach has not run on your data yet."),
     ],
@@ -76,3 +77,16 @@ def test_a_run_a_restart_cut_short_is_not_a_failure() -> None:
     assert "fault" not in reason.text
     beside = latest_run(title="Reach", last_status="interrupted", value=4.0)
     assert beside.code == "interrupted" and beside.text.endswith("Your previous score stays.")
+
+
+def test_a_stopped_job_is_one_sentence_for_one_or_several_scores() -> None:
+    one = job_failed_words(["Reach"])
+    assert one.startswith(
+        "coop ran into an error of its own before it could compute your Reach score."
+    )
+    assert "not caused by anything you did" in one and "Recompute" in one
+    assert "your Cadence and Reach scores." in job_failed_words(["Cadence", "Reach"])
+    assert "your A, B and C scores." in job_failed_words(["A", "B", "C"])
+    beside = latest_run(title="Reach", last_status="job_failed", value=4.0)
+    assert beside.code == "failed" and not beside.computing
+    assert beside.text == one + " Your previous score stays."

@@ -7,12 +7,15 @@ The scorer's run is held at a gate the test opens, so the order of events is ass
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
+from coop.connectors.models import Record
 from coop.errors import ScorerError, ScorerTimeoutError
 from coop.jobs import scoring as scoring_jobs
 from coop.jobs.recovery import recover_interrupted
@@ -224,3 +227,73 @@ async def test_no_score_because_no_records_of_the_kinds_it_reads(
     assert "and coop has none of yours yet" in page.text
     assert 'href="/connectors">Connect a source</a>' in page.text
     gate.open()
+
+
+async def spoil(record_id: uuid.UUID) -> bytes:
+    """Flip one bit of a stored record's ciphertext (a damaged disk page, a bad restore): it
+    no longer opens. Returns the bytes to put back."""
+    row = await Record.get(id=record_id)
+    sealed = bytes(row.body_sealed)
+    await Record.filter(id=row.id).update(body_sealed=sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    return sealed
+
+
+async def statuses(member_id: uuid.UUID) -> dict[str, str]:
+    rows = await ScorerConsent.filter(member_id=member_id).values_list("scorer", "last_status")
+    return {str(name): str(status) for name, status in rows}
+
+
+async def test_a_rescore_stopped_by_an_error_is_not_left_computing_and_runs_again(
+    app: Any,
+    member_client: httpx.AsyncClient,
+    vault: Vault,
+    gate: Gate,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A record that cannot be decrypted makes the scoring job raise before any scorer
+    runs: both scores it marked queued say so, in one sentence on Scores, and a Recompute
+    once the record reads again computes them."""
+    member = await the_member(vault)
+    gate.open()
+    await post_form(member_client, "/scorers/reach/enable", page="/scorers")
+    await post_form(member_client, "/scorers/cadence/enable", page="/scorers")
+    await finish_jobs(app)
+    assert await Score.filter(member_id=member.id).count() == 2
+    # A new record that cannot be opened (the pages show none: no score points at it yet).
+    [record_id] = await add_records(vault, member.id, posts(utcnow(), 1, start=100))
+    sealed = await spoil(record_id)
+    gate.events.clear()
+
+    caplog.set_level(logging.INFO)
+    await post_form(member_client, "/scores/recompute", page="/")
+    assert await statuses(member.id) == {"cadence": "queued", "reach": "queued"}
+    await finish_jobs(app)
+    assert await statuses(member.id) == {"cadence": "job_failed", "reach": "job_failed"}
+    assert gate.events == []  # it stopped before any scorer ran
+    home = await member_client.get("/")
+    assert "Computing:" not in home.text and "data-computing" not in home.text
+    assert (
+        "coop ran into an error of its own before it could compute your Cadence and Reach "
+        "scores. It was not caused by anything you did, and nothing was stored: Recompute to "
+        "try again (it also runs after your next sync)."
+    ) in home.text
+    detail = await member_client.get("/scores/reach")
+    assert "data-computing" not in detail.text
+    assert "before it could compute your Reach score. It was not caused" in detail.text
+    assert "Your previous score stays." in detail.text
+    for page in (home.text, detail.text):
+        assert "job_failed" not in page and "ntegrity" not in page
+    failed = [r for r in caplog.records if r.getMessage() == "scoring job failed"]
+    assert [getattr(r, "error", None) for r in failed] == ["IntegrityError"]
+    assert not [r for r in caplog.records if r.exc_info or "integrity check" in r.getMessage()]
+    assert await Score.filter(member_id=member.id).count() == 2  # nothing stored, none lost
+
+    await Record.filter(id=record_id).update(body_sealed=sealed)  # as its next sync would
+    await post_form(member_client, "/scores/recompute", page="/")
+    await finish_jobs(app)
+    assert set((await statuses(member.id)).values()) <= {"stored", "unchanged"}
+    home = await member_client.get("/")
+    assert "ran into an error" not in home.text
+    detail = await member_client.get("/scores/reach")
+    assert "Recomputed: your Reach score" in detail.text
+    assert "ran into an error" not in detail.text
