@@ -7,7 +7,8 @@ The same job functions as the embedded default, run by whichever worker takes th
   scheduler does the same for due connections. A re-run continues from the last committed
   cursor (SY-02), so a job retried after a crash does nothing twice.
 - `coop.score`: rescore one member (deferred after each sync, and by Enable, Recompute and
-  Accept in the member's pages; one pending job per member).
+  Accept in the member's pages; one pending job per member). One that raises records
+  `job_failed` on the scores still queued and ends (ScoringFlow.rescore_job): no retry.
 - periodic: `coop.schedule` (due connections, every 15 s), `coop.webhooks` (due deletion
   notices, every 15 s), `coop.housekeeping` (hourly), `coop.recover` (every 30 s: jobs whose
   worker stopped sending heartbeats, e.g. killed with -9, are retried).
