@@ -158,6 +158,7 @@ class RunState:
 
     code: str  # computing | failed | interrupted | done | ""
     text: str
+    recompute: bool = False  # its words ask the member to Recompute: offer it beside them
 
     @property
     def computing(self) -> bool:
@@ -172,7 +173,8 @@ def latest_run(*, title: str, last_status: str, value: float | None) -> RunState
     if failed(last_status):
         kept = " Your previous score stays." if value is not None else ""
         code = "interrupted" if last_status == INTERRUPTED else "failed"
-        return RunState(code, failure_words(title, last_status) + kept)
+        again = last_status in (INTERRUPTED, JOB_FAILED)
+        return RunState(code, failure_words(title, last_status) + kept, recompute=again)
     if value is not None and last_status == "stored":
         return RunState("done", f"Recomputed: your {title} score is {value:.1f}.")
     if value is not None and last_status == "unchanged":

@@ -77,6 +77,7 @@ def test_a_run_a_restart_cut_short_is_not_a_failure() -> None:
     assert "fault" not in reason.text
     beside = latest_run(title="Reach", last_status="interrupted", value=4.0)
     assert beside.code == "interrupted" and beside.text.endswith("Your previous score stays.")
+    assert beside.recompute
 
 
 def test_a_stopped_job_is_one_sentence_for_one_or_several_scores() -> None:
@@ -88,5 +89,6 @@ def test_a_stopped_job_is_one_sentence_for_one_or_several_scores() -> None:
     assert "your Cadence and Reach scores." in job_failed_words(["Cadence", "Reach"])
     assert "your A, B and C scores." in job_failed_words(["A", "B", "C"])
     beside = latest_run(title="Reach", last_status="job_failed", value=4.0)
-    assert beside.code == "failed" and not beside.computing
+    assert beside.code == "failed" and not beside.computing and beside.recompute
+    assert not latest_run(title="Reach", last_status="plugin_error", value=4.0).recompute
     assert beside.text == one + " Your previous score stays."

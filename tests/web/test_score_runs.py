@@ -281,7 +281,11 @@ async def test_a_rescore_stopped_by_an_error_is_not_left_computing_and_runs_agai
     assert "data-computing" not in detail.text
     assert "before it could compute your Reach score. It was not caused" in detail.text
     assert "Your previous score stays." in detail.text
-    for page in (home.text, detail.text):
+    scorers = await member_client.get("/scorers")
+    assert "failed: coop ran into an error of its own" in scorers.text
+    card = scorers.text[scorers.text.index('id="scorer-reach"') :].split("</section>")[0]
+    assert '<input type="hidden" name="scorer" value="reach">' in card  # its Recompute
+    for page in (home.text, detail.text, scorers.text):
         assert "job_failed" not in page and "ntegrity" not in page
     failed = [r for r in caplog.records if r.getMessage() == "scoring job failed"]
     assert [getattr(r, "error", None) for r in failed] == ["IntegrityError"]
