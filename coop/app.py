@@ -201,6 +201,7 @@ def build_app(
                 await start_in_process_jobs(stack, settings, runtime, jobs)
             if not run_jobs:
                 log.warning(no_jobs_notice(settings), extra={"code": "no_jobs"})
+            await scoring.record_baseline_at_start()
             # Start-up objects live for the whole process: keep them out of the collector's
             # scans (GC pauses otherwise dominate the tail latency, docs/benchmarks.md).
             gc.freeze()
@@ -247,6 +248,7 @@ async def run_worker(settings: Settings, *, concurrency: int) -> None:
             worker = await open_shared_queue(
                 stack, settings, runtime, jobs, scoring, run_jobs=False, concurrency=concurrency
             )
+            await scoring.record_baseline_at_start()
             log.info("worker started", extra={"concurrency": concurrency})
             await worker.run_forever()
     finally:

@@ -164,6 +164,22 @@ class ScoringFlow:
                 )
                 await preview_statistics(flow=self, proposal_id=opened.id, minimum=self.min_sharers)
 
+    async def record_baseline_at_start(self) -> None:
+        """At start-up with governance on: record the baseline now (docs/governance.md), so
+        that a scorer installed after governance was switched on and the server restarted
+        needs a vote, even if no page listed the scorers in between. A sandbox that cannot
+        start is logged; the first listing records the baseline instead, as before."""
+        if not self.governance:
+            return
+        try:
+            await self.discover(await self.installed())
+        except CoopError as exc:
+            log.warning(
+                "governance: scorers not listed at start-up (%s); the baseline waits for "
+                "the first listing",
+                type(exc).__name__,
+            )
+
     def distribution_hash(self, name: str) -> str:
         """The scorer distribution's content hash (coop.scoring.disthash; the RECORD hash
         for an editable install), as `coop plugins list` shows it and COOP_PLUGINS pins it."""

@@ -4,12 +4,16 @@ and labelled. With governance off (the default) every installed scorer is offere
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from coop.config import Settings
 from coop.errors import ScorerNotApprovedError
 from coop.governance import service as governance
-from coop.governance.models import Approval, Proposal
+from coop.governance.models import Approval, GovernanceState, Proposal
 from coop.jobs import governance as governance_flow
+from coop.jobs.scoring import flow_for
 from coop.scoring import service as scoring
 from coop.scoring.models import Score
 from coop.scoring.runner import InProcessRunner
@@ -46,6 +50,33 @@ async def test_scorers_installed_when_governance_is_switched_on_count_as_approve
     assert not await Proposal.exists()
     # Approval enabled nothing: the member still chooses.
     assert await scoring.list_enabled_scorers(member_id=member.id) == []
+
+
+async def test_start_up_records_the_baseline_so_a_scorer_installed_later_needs_a_vote(
+    db: str, settings: Settings, vault: Vault
+) -> None:
+    """Governance on, server restarted, no page visited, then a scorer installed: the
+    baseline was taken at start-up (before, the first listing took it, and that listing
+    would have counted the newly installed scorer as approved)."""
+    from coop.app import build_app
+
+    off = build_app(settings, manage_db=False)
+    async with off.router.lifespan_context(off):
+        pass
+    assert not await GovernanceState.exists()  # governance off: nothing recorded
+
+    app = build_app(replace(settings, governance=True), manage_db=False)
+    async with app.router.lifespan_context(app):
+        assert await GovernanceState.exists()
+        installed = await flow_for(app.state.runtime).installed()
+        assert installed, "the reference scorers are installed in the test environment"
+        approved = {(a.scorer, a.version, a.source) for a in await Approval.all()}
+        assert approved == {(m.name, m.version, "baseline") for m in installed}
+
+    newly_installed = flow_with(vault, DecayScorer)  # a later process with one more scorer
+    assert await newly_installed.available() == []
+    [proposal] = await governance.list_proposals()
+    assert (proposal.scorer, proposal.kind, proposal.opened_by) == ("decay", "install", "discovery")
 
 
 async def test_a_new_version_is_proposed_on_discovery_and_not_offered_until_approved(
