@@ -299,6 +299,15 @@ async def _record_page(
     """One page of raw rows: RECORD_COLUMNS, then `mine`. Plain SQL on purpose: turning 100k
     rows into models (and their timestamps through tortoise's parser) costs more than
     decrypting them, and one statement per page is one write to the archive."""
+    sql, params = _record_page_query(connection_id, member_id, after)
+    if db_kind() == "postgres":
+        return await _along_the_index(sql, params)
+    return await read_tuples(sql, params)
+
+
+def _record_page_query(
+    connection_id: uuid.UUID, member_id: uuid.UUID, after: str | None
+) -> tuple[str, list[Any]]:
     postgres = db_kind() == "postgres"
     ids: list[Any] = (
         [member_id, connection_id] if postgres else [str(member_id), str(connection_id)]
@@ -316,9 +325,7 @@ async def _record_page(
         f'FROM "{Record._meta.db_table}" '
         f"WHERE {where.format(*marks[1:])} ORDER BY external_key LIMIT {PAGE}"
     )
-    if postgres:
-        return await _along_the_index(sql, params)
-    return await read_tuples(sql, params)
+    return sql, params
 
 
 async def _along_the_index(sql: str, params: list[Any]) -> list[Sequence[Any]]:

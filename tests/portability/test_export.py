@@ -311,3 +311,23 @@ def test_a_stored_timestamp_is_exported_as_parsing_it_would(stored: str) -> None
     from datetime import datetime
 
     assert export._iso(stored) == datetime.fromisoformat(stored).isoformat()
+
+
+async def test_record_pages_walk_the_index_on_postgres_even_without_statistics(
+    engine: str, db: str, vault: Vault, settings: Settings
+) -> None:
+    """Statistics that expect a few rows for the connection (never analyzed here) would make
+    each page a scan of all the connection's remaining rows plus a sort: quadratic."""
+    if engine != "postgres":
+        pytest.skip("the PostgreSQL planner (SQLite walks the index it is given)")
+    from coop.connectors.models import Connection
+
+    person = await make_person(vault, settings, records=0, connectors=("feed",))
+    connection = await Connection.get(member_id=person.member_id)
+    await add_records(vault, person.member_id, connection.id, person.canary, 2000)
+    sql, params = export._record_page_query(connection.id, person.member_id, "0")
+
+    plan = "\n".join(row[0] for row in await export._along_the_index("EXPLAIN " + sql, params))
+
+    assert "Sort" not in plan, plan
+    assert "Index Scan using" in plan, plan
