@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import json
 import os
 import sqlite3
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +20,8 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
 from tortoise.backends.base.client import (
-    NestedTransactionContext,
+    ConnectionWrapper,
+    TransactionalDBClient,
     TransactionContext,
     TransactionContextPooled,
 )
@@ -73,12 +77,14 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _connection(settings: Settings, db_url: str, *, long_statements: bool) -> str | dict[str, Any]:
-    """SQLite: the URL. PostgreSQL: coop's client (below) with the timeouts of LD-02/LD-03:
-    connecting, waiting for a pooled connection and running one statement are all bounded,
-    so a database that is down or hangs answers within seconds instead of never."""
+def _connection(settings: Settings, db_url: str, *, long_statements: bool) -> dict[str, Any]:
+    """SQLite: coop's client (coop/sqlite.py) with the URL's pragmas. PostgreSQL: coop's
+    client (below) with the timeouts of LD-02/LD-03: connecting, waiting for a pooled
+    connection and running one statement are all bounded, so a database that is down or
+    hangs answers within seconds instead of never. Both gate their transactions
+    (TransactionGate)."""
     if db_url.startswith("sqlite:"):
-        return db_url
+        return {**expand_db_url(db_url), "engine": "coop.sqlite"}
     credentials = expand_db_url(db_url)["credentials"]
     server_settings = dict(credentials.pop("server_settings", None) or {})
     # Migrations may build indexes over millions of rows: no statement bound for them.
@@ -384,6 +390,152 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
     advisory locks, no cursors outliving their transaction."""
 
 
+# -- transactions shared by tasks (both engines) ---------------------------------------------
+
+# The nested blocks (savepoints) the running code is inside, innermost last. A task started
+# inside a block inherits them with its context, so it counts as inside the block too.
+_inside: contextvars.ContextVar[tuple[object, ...]] = contextvars.ContextVar(
+    "coop_savepoints", default=()
+)
+
+
+class TransactionGate:
+    """Who may use one transaction's connection now: one statement at a time, and while a
+    nested `in_transaction()` block (a savepoint) is open, only the code inside it.
+
+    Savepoints nest as a stack whoever opened them: `ROLLBACK TO a` undoes every statement
+    since `SAVEPOINT a`, `RELEASE a` releases every savepoint opened after it. So when tasks
+    share a transaction (asyncio.gather inside `in_transaction()`) and one of them opens a
+    nested block, the others' statements and nested blocks wait until that block ends, and a
+    block's rollback undoes exactly its own work; the tasks the block starts are inside it.
+    Once the transaction has ended, a task that outlived it gets TransactionManagementError
+    instead of a connection the transaction has given back."""
+
+    __slots__ = ("_held", "_open", "_queue", "ended")
+
+    def __init__(self) -> None:
+        self._held = False
+        self._open: list[object] = []  # the open nested blocks, innermost last
+        # Waiting turns in arrival order, each with the blocks its task is inside.
+        self._queue: deque[tuple[asyncio.Future[None], tuple[object, ...]]] = deque()
+        self.ended = False
+
+    async def acquire(self) -> None:
+        """Wait for this task's turn (give it back with `release`)."""
+        entry = (asyncio.get_running_loop().create_future(), _inside.get())
+        self._queue.append(entry)
+        self._hand_over()
+        try:
+            await entry[0]  # no loop turn when it is handed over at once
+        except BaseException:
+            if entry[0].done() and not entry[0].cancelled():
+                self.release()  # handed over, then cancelled before it ran
+            else:
+                self._queue.remove(entry)
+            raise
+        if self.ended:
+            self.release()
+            raise TransactionManagementError(
+                "the transaction has ended: a task started inside it outlived it"
+            )
+
+    def release(self) -> None:
+        self._held = False
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give the free turn to the first waiting task allowed to take it."""
+        if self._held:
+            return
+        for entry in self._queue:
+            waiter, inside = entry
+            if not waiter.done() and (not self._open or self._open[-1] in inside):
+                self._queue.remove(entry)
+                self._held = True
+                waiter.set_result(None)
+                return
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    async def open(self, savepoint: Callable[[], Awaitable[None]]) -> object:
+        """Run `savepoint` (SAVEPOINT) and mark its block open, in one turn."""
+        async with self:
+            await savepoint()
+            block = object()
+            self._open.append(block)
+            return block
+
+    async def close(self, block: object, end: Callable[[], Awaitable[None]] | None) -> None:
+        """Run `end` (RELEASE or ROLLBACK TO) once `block` is the innermost open one (blocks
+        opened inside it by its tasks end first), and mark it closed even if `end` fails."""
+        try:
+            await self.acquire()
+        except BaseException:
+            # Cancelled again while waiting (or the transaction ended): nobody may wait for
+            # this block any longer, the transaction's own ROLLBACK included. Its savepoint
+            # stays open; a transaction whose task was cancelled is expected to roll back.
+            self._drop(block)
+            raise
+        try:
+            if end is not None:
+                await end()
+        finally:
+            self._drop(block)
+            self.release()
+
+    def _drop(self, block: object) -> None:
+        self._open.remove(block)
+        self._hand_over()
+
+
+class GatedConnection(ConnectionWrapper[Any]):
+    """tortoise's per-statement hold on a transaction's connection, taken at its gate."""
+
+    __slots__ = ("_gate",)
+
+    def __init__(self, gate: TransactionGate, client: Any) -> None:
+        self._gate = gate
+        self.client = client
+        self.connection = client._connection
+
+    async def __aenter__(self) -> Any:
+        await self._gate.acquire()
+        return self.connection
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._gate.release()
+
+
+class Savepoint(TransactionContext):
+    """A nested `in_transaction()` block: a savepoint opened and closed at the gate of the
+    transaction that `client` (a nested transaction client with a `_gate`) belongs to."""
+
+    __slots__ = ("_block", "_token", "client", "connection_name")
+
+    def __init__(self, client: Any) -> None:
+        self.client: Any = client
+        self.connection_name = client.connection_name
+
+    async def __aenter__(self) -> TransactionalDBClient:
+        self._block = await self.client._gate.open(self.client.savepoint)
+        self._token = _inside.set((*_inside.get(), self._block))
+        return self.client  # type: ignore[no-any-return]
+
+    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        end = None
+        # As tortoise: nothing to end after an explicit commit/rollback or a failed transaction.
+        if not self.client._finalized and exc_type is not TransactionManagementError:
+            end = self.client.savepoint_rollback if exc_type else self.client.release_savepoint
+        try:
+            await self.client._gate.close(self._block, end)
+        finally:
+            _inside.reset(self._token)
+
+
 class _Pool(asyncpg.Pool):  # type: ignore[misc]
     """asyncpg's pool with a default bound on waiting for a free connection."""
 
@@ -394,49 +546,67 @@ class _Pool(asyncpg.Pool):  # type: ignore[misc]
 
 
 class _SerialTransaction(TransactionWrapper):
-    """tortoise's transaction client, with BEGIN, COMMIT and ROLLBACK (and savepoints) taken
-    under the same lock as its queries, shared with the savepoints nested in it.
+    """tortoise's asyncpg transaction client, with every statement, BEGIN, COMMIT, ROLLBACK
+    and savepoint taken at the transaction's TransactionGate, shared with the nested blocks.
 
     tortoise serialises a transaction's queries (asyncio.gather inside one transaction) but
     not its BEGIN/COMMIT/ROLLBACK: when one of two queries run together fails, the error
     leaves the `async with` while the other is still running on the connection, and the
     ROLLBACK then fails with asyncpg's "cannot perform operation: another operation is in
     progress" instead of the error that caused it (and, raised from the pool's release, left
-    the task bound to the released connection). Under the lock the ROLLBACK waits for the
-    running query, and the first error is the one raised."""
+    the task bound to the released connection). At the gate the ROLLBACK waits for the
+    running query, and the first error is the one raised. Nor does it keep the savepoints of
+    tasks sharing the transaction apart: the gate does (see TransactionGate)."""
 
     def __init__(self, connection: Any) -> None:
         super().__init__(connection)
-        if isinstance(connection, _SerialTransaction):
-            self._lock = connection._lock  # one connection, one lock
+        nested = isinstance(connection, _SerialTransaction)
+        self._gate: TransactionGate = connection._gate if nested else TransactionGate()
 
     def _in_transaction(self) -> TransactionContext:
-        return NestedTransactionContext(_SerialTransaction(self))
+        return Savepoint(_SerialTransaction(self))
+
+    def acquire_connection(self) -> ConnectionWrapper[asyncpg.Connection]:
+        return GatedConnection(self._gate, self)
 
     async def begin(self) -> None:
-        async with self._lock:
+        async with self._gate:
             await super().begin()
 
     async def commit(self) -> None:
-        async with self._lock:
+        async with self._gate:
             await super().commit()
 
     async def rollback(self) -> None:
-        async with self._lock:
+        async with self._gate:
             await super().rollback()
+
+    # Savepoints run inside the gate's turn (Savepoint): tortoise's, without a second turn.
+    async def savepoint(self) -> None:
+        await super().begin()
+
+    async def release_savepoint(self) -> None:
+        await super().commit()
+
+    async def savepoint_rollback(self) -> None:
+        await super().rollback()
 
 
 class _TransactionContext(TransactionContextPooled):
     """tortoise's pooled transaction context, made exception-safe: a failed BEGIN releases
     its connection (tortoise leaves it out of the pool for good, since `__aexit__` does not
     run when `__aenter__` raises), and the task's connection is restored before the pool
-    release, which may itself fail (it resets the connection on a dead server)."""
+    release, which may itself fail (it resets the connection on a dead server). Its gate ends
+    with it."""
+
+    client: _SerialTransaction
 
     async def __aenter__(self) -> Any:
         before = self.client._connection
         try:
             return await super().__aenter__()
         except BaseException:
+            self.client._gate.ended = True
             token = getattr(self, "token", None)
             if token is not None:
                 tortoise_connections.reset(token)
@@ -454,6 +624,7 @@ class _TransactionContext(TransactionContextPooled):
                 else:
                     await self.client.commit()
         finally:
+            self.client._gate.ended = True
             tortoise_connections.reset(self.token)
             if self.client._parent._pool:
                 await self.client._parent._pool.release(self.client._connection)

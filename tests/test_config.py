@@ -161,7 +161,9 @@ def test_postgres_connections_carry_the_fault_timeouts_and_migrations_lift_the_s
     migrating = tortoise_config(settings, url=url, long_statements=True)["connections"]["default"]
     assert migrating["credentials"]["server_settings"]["statement_timeout"] == "0"
     assert migrating["credentials"]["command_timeout"] is None
-    assert isinstance(tortoise_config(settings)["connections"]["default"], str)  # SQLite
+    sqlite = tortoise_config(settings)["connections"]["default"]
+    assert sqlite["engine"] == "coop.sqlite"  # coop's client: its transactions are gated
+    assert sqlite["credentials"]["synchronous"] == "FULL"  # the pragmas still reach it
 
 
 def test_the_scorer_sandbox_settings_are_read_typed_into_its_config() -> None:
