@@ -15,7 +15,7 @@ from coop.connectors import spec, store
 from coop.connectors.models import Connection, Record, SyncRun
 from coop.connectors.outbound import Guard, Limits, OutboundClient
 from coop.connectors.registry import Registry
-from coop.errors import InvalidInputError, NotFoundError
+from coop.errors import IntegrityError, InvalidInputError, NotFoundError
 from coop.types import utcnow
 from coop.vault import MemberCipher, Vault
 
@@ -338,9 +338,14 @@ async def list_records(
     connection_id: uuid.UUID | None = None,
     latest: int | None = None,
     ids: Iterable[uuid.UUID] | None = None,
+    skip_unreadable: bool = False,
 ) -> list[StoredRecord]:
     """The member's records, decrypted, oldest first, in one query: optionally only some kinds,
-    one connection, the given `ids`, or the `latest` N (newest first)."""
+    one connection, the given `ids`, or the `latest` N (newest first).
+
+    A record whose ciphertext fails its integrity check raises IntegrityError, unless
+    `skip_unreadable` (pages that only decorate with records, such as the links of a score's
+    contributions): it is then left out and logged by id, without its content."""
     query = Record.filter(member_id=member_id)
     if ids is not None:
         query = query.filter(id__in=list(ids))
@@ -359,9 +364,18 @@ async def list_records(
     connectors = {str(cid): str(name) for cid, name in names}
     result = []
     for row in rows:
-        body = cipher.open_json(
-            row["body_sealed"], table=store.RECORD_TABLE, column="body_sealed", row=row["id"]
-        )
+        try:
+            body = cipher.open_json(
+                row["body_sealed"], table=store.RECORD_TABLE, column="body_sealed", row=row["id"]
+            )
+        except IntegrityError as exc:
+            if not skip_unreadable:
+                raise
+            log.warning(
+                "record unreadable",
+                extra={"record": str(row["id"]), "error": type(exc).__name__},
+            )
+            continue
         result.append(
             StoredRecord(
                 id=uuid.UUID(str(row["id"])),

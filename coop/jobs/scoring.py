@@ -329,7 +329,11 @@ class ScoringFlow:
         if not wanted:
             return {}
         # Only the records shown are read and decrypted, not the member's whole history.
-        stored = await connectors.list_records(vault=self.vault, member_id=member_id, ids=wanted)
+        # A record that no longer opens loses its link, not the page (the contribution's
+        # amount and reason are the explanation's own).
+        stored = await connectors.list_records(
+            vault=self.vault, member_id=member_id, ids=wanted, skip_unreadable=True
+        )
         return {
             str(r.id): RecordLink(str(r.id), r.kind, r.occurred_at, r.title, r.url) for r in stored
         }

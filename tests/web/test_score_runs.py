@@ -20,6 +20,7 @@ from coop.errors import ScorerError, ScorerTimeoutError
 from coop.jobs import scoring as scoring_jobs
 from coop.jobs.recovery import recover_interrupted
 from coop.members.models import Member
+from coop.scoring import service as scoring_service
 from coop.scoring.models import Score, ScorerConsent
 from coop.types import utcnow
 from coop.vault import Vault
@@ -301,3 +302,35 @@ async def test_a_rescore_stopped_by_an_error_is_not_left_computing_and_runs_agai
     detail = await member_client.get("/scores/reach")
     assert "Recomputed: your Reach score" in detail.text
     assert "ran into an error" not in detail.text
+
+
+async def test_a_damaged_record_behind_a_contribution_leaves_the_score_pages_readable(
+    app: Any,
+    member_client: httpx.AsyncClient,
+    vault: Vault,
+    gate: Gate,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The pages link each contribution to its record; a record that no longer opens loses
+    its link, not the page (it answered 500): the contribution's amount and reason come from
+    the score's own explanation, which still opens."""
+    member = await the_member(vault)
+    gate.open()
+    await post_form(member_client, "/scorers/reach/enable", page="/scorers")
+    await finish_jobs(app)
+    [current] = await scoring_service.list_current_scores(vault=vault, member_id=member.id)
+    assert current.explanation is not None
+    shown = [c for c in current.explanation.contributions if c.record_id]
+    assert shown, "reach explains its score by records"
+    before = (await member_client.get("/scores/reach")).text
+    await spoil(uuid.UUID(shown[0].record_id))
+
+    caplog.set_level(logging.WARNING)
+    for path in ("/scores/reach", "/"):
+        page = await member_client.get(path)
+        assert page.status_code == 200, (path, page.status_code)
+        assert shown[0].reason in page.text
+    detail = await member_client.get("/scores/reach")
+    assert detail.text.count("<li><strong>") == before.count("<li><strong>")
+    unreadable = [r for r in caplog.records if r.getMessage() == "record unreadable"]
+    assert unreadable and all(getattr(r, "error", None) == "IntegrityError" for r in unreadable)
