@@ -672,6 +672,8 @@ def _pure(field: _Field) -> Callable[[Any], Any] | None:
     basic field and serializing a leaf have no side effects, so doing them twice changes
     nothing. None when a field below is gated, resolved otherwise, or a list of lists."""
     if field.items:
+        if field.serialize is not None:  # a list of leaves: serialized without a call each
+            return partial(_pure_leaves, field.serialize, field.item_nullable)
         item = _pure_item(field)
         if item is None:
             return None
@@ -682,14 +684,17 @@ def _pure(field: _Field) -> Callable[[Any], Any] | None:
 def _pure_item(field: _Field) -> Callable[[Any], Any] | None:
     if field.serialize is not None:
         return partial(_pure_leaf, field.serialize)
-    entries: list[tuple[str, Callable[[Any], Any] | None, Any, bool]] = []
+    entries: list[tuple[str, Callable[[Any], Any] | None, Any, bool, bool]] = []
     for sub in field.fields:
         if sub.typename is not None:
-            entries.append((sub.key, None, sub.typename, False))
+            entries.append((sub.key, None, sub.typename, False, False))
             continue
         if sub.resolve is None or sub.gate is not None or sub.pure is None or sub.reads:
             return None
-        entries.append((sub.key, sub.resolve, sub.pure, sub.nullable))
+        if sub.serialize is not None and not sub.items:  # a leaf: its serializer, inline
+            entries.append((sub.key, sub.resolve, sub.serialize, sub.nullable, True))
+        else:
+            entries.append((sub.key, sub.resolve, sub.pure, sub.nullable, False))
     return partial(_pure_object, tuple(entries))
 
 
@@ -698,6 +703,24 @@ def _pure_leaf(serialize: Callable[[Any], Any], value: Any) -> Any:
     if serialized is None:
         raise _Slow
     return serialized
+
+
+def _pure_leaves(serialize: Callable[[Any], Any], item_nullable: bool, value: Any) -> Any:
+    """`_pure_list` of `_pure_leaf` items, without the call per item."""
+    if type(value) is not list and type(value) is not tuple:
+        raise _Slow
+    completed = []
+    for each in value:
+        if each is not None:
+            serialized = serialize(each)
+            if serialized is None:
+                raise _Slow
+            completed.append(serialized)
+        elif item_nullable:
+            completed.append(None)
+        else:
+            raise _Slow
+    return completed
 
 
 def _pure_list(item: Callable[[Any], Any], item_nullable: bool, value: Any) -> Any:
@@ -715,16 +738,19 @@ def _pure_list(item: Callable[[Any], Any], item_nullable: bool, value: Any) -> A
 
 
 def _pure_object(
-    entries: tuple[tuple[str, Callable[[Any], Any] | None, Any, bool], ...], source: Any
+    entries: tuple[tuple[str, Callable[[Any], Any] | None, Any, bool, bool], ...], source: Any
 ) -> Data:
     result: Data = {}
-    for key, read, complete, nullable in entries:
+    for key, read, complete, nullable, leaf in entries:
         if read is None:  # __typename
             result[key] = complete
             continue
         value = read(source)
         if value is not None:
-            result[key] = complete(value)
+            done = complete(value)
+            if leaf and done is None:  # as `_pure_leaf`: a serializer's null
+                raise _Slow
+            result[key] = done
         elif nullable:
             result[key] = None
         else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -350,6 +351,17 @@ def _contributions_of(change: Callable[[list[Any]], Any]) -> Callable[[Any], Any
     return of
 
 
+def _explained(change: Callable[[list[Any]], list[Any]]) -> Callable[..., Any]:
+    """ServiceBackend.explain with each explanation's reasons changed by `change`."""
+    original = ServiceBackend.explain
+
+    async def explain(self: Any, principal: Any, scores: Any) -> Any:
+        found = await original(self, principal, scores)
+        return {k: replace(v, reasons=change(list(v.reasons))) for k, v in found.items()}
+
+    return explain
+
+
 def _set(**values: Any) -> Callable[[Any], Any]:
     def change(score: Any) -> Any:
         for name, value in values.items():
@@ -389,6 +401,13 @@ FAULTS: dict[str, tuple[Any, str, Any]] = {
     "history resolver raises": (ServiceBackend, "score_history", _raise),
     "contribution item null": (Contribution, "of", staticmethod(_contributions_of(_then_none))),
     "contributions null": (Contribution, "of", staticmethod(_contributions_of(_none))),
+    # A list of leaves (`reasons: [String!]!`), completed without a call per item.
+    "reason item null": (ServiceBackend, "explain", _explained(_then_none)),
+    "reason serializer raises": (
+        ServiceBackend,
+        "explain",
+        _explained(lambda reasons: [*reasons, {"not": "a string"}]),
+    ),
     "history leaf null": (ScoreHistoryEntry, "of", staticmethod(_entry_of(_set(value=None)))),
     "history serializer refuses": (
         ScoreHistoryEntry,
