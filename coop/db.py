@@ -510,6 +510,37 @@ class GatedConnection(ConnectionWrapper[Any]):
         self._gate.release()
 
 
+class GatedTransaction:
+    """What both engines' transaction clients add to tortoise's (mixed in before it): one
+    TransactionGate per transaction, shared with its nested blocks' clients; every statement,
+    BEGIN, COMMIT and ROLLBACK taken at it; a nested `in_transaction()` is a `Savepoint`."""
+
+    _gate: TransactionGate
+
+    def __init__(self, connection: Any) -> None:
+        super().__init__(connection)  # type: ignore[call-arg]
+        nested = isinstance(connection, GatedTransaction)
+        self._gate = connection._gate if nested else TransactionGate()
+
+    def _in_transaction(self) -> TransactionContext:
+        return Savepoint(type(self)(self))
+
+    def acquire_connection(self) -> ConnectionWrapper[Any]:
+        return GatedConnection(self._gate, self)
+
+    async def begin(self) -> None:
+        async with self._gate:
+            await super().begin()  # type: ignore[misc]
+
+    async def commit(self) -> None:
+        async with self._gate:
+            await super().commit()  # type: ignore[misc]
+
+    async def rollback(self) -> None:
+        async with self._gate:
+            await super().rollback()  # type: ignore[misc]
+
+
 class Savepoint(TransactionContext):
     """A nested `in_transaction()` block: a savepoint opened and closed at the gate of the
     transaction that `client` (a nested transaction client with a `_gate`) belongs to."""
@@ -545,7 +576,7 @@ class _Pool(asyncpg.Pool):  # type: ignore[misc]
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
 
-class _SerialTransaction(TransactionWrapper):
+class _SerialTransaction(GatedTransaction, TransactionWrapper):
     """tortoise's asyncpg transaction client, with every statement, BEGIN, COMMIT, ROLLBACK
     and savepoint taken at the transaction's TransactionGate, shared with the nested blocks.
 
@@ -558,38 +589,16 @@ class _SerialTransaction(TransactionWrapper):
     running query, and the first error is the one raised. Nor does it keep the savepoints of
     tasks sharing the transaction apart: the gate does (see TransactionGate)."""
 
-    def __init__(self, connection: Any) -> None:
-        super().__init__(connection)
-        nested = isinstance(connection, _SerialTransaction)
-        self._gate: TransactionGate = connection._gate if nested else TransactionGate()
-
-    def _in_transaction(self) -> TransactionContext:
-        return Savepoint(_SerialTransaction(self))
-
-    def acquire_connection(self) -> ConnectionWrapper[asyncpg.Connection]:
-        return GatedConnection(self._gate, self)
-
-    async def begin(self) -> None:
-        async with self._gate:
-            await super().begin()
-
-    async def commit(self) -> None:
-        async with self._gate:
-            await super().commit()
-
-    async def rollback(self) -> None:
-        async with self._gate:
-            await super().rollback()
-
-    # Savepoints run inside the gate's turn (Savepoint): tortoise's, without a second turn.
+    # Savepoints run inside the gate's turn (Savepoint): tortoise's (its begin/commit/
+    # rollback on a nested client), not GatedTransaction's, which would take a second turn.
     async def savepoint(self) -> None:
-        await super().begin()
+        await TransactionWrapper.begin(self)
 
     async def release_savepoint(self) -> None:
-        await super().commit()
+        await TransactionWrapper.commit(self)
 
     async def savepoint_rollback(self) -> None:
-        await super().rollback()
+        await TransactionWrapper.rollback(self)
 
 
 class _TransactionContext(TransactionContextPooled):

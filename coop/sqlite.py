@@ -9,44 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise.backends.base.client import ConnectionWrapper, TransactionContext
+from tortoise.backends.base.client import TransactionContext
 from tortoise.backends.sqlite.client import (
     SqliteClient,
     SqliteTransactionContext,
     SqliteTransactionWrapper,
 )
 
-from coop.db import GatedConnection, Savepoint, TransactionGate
+from coop.db import GatedTransaction
 
 
-class _GatedTransaction(SqliteTransactionWrapper):
+class _GatedTransaction(GatedTransaction, SqliteTransactionWrapper):
     """tortoise's SQLite transaction client, every statement, BEGIN, COMMIT and ROLLBACK
     taken at the transaction's gate, shared with its nested blocks (tortoise gives each
     nested client a lock of its own, and runs savepoints under none)."""
-
-    def __init__(self, connection: SqliteClient) -> None:
-        super().__init__(connection)
-        self._gate: TransactionGate = (
-            connection._gate if isinstance(connection, _GatedTransaction) else TransactionGate()
-        )
-
-    def _in_transaction(self) -> TransactionContext:
-        return Savepoint(_GatedTransaction(self))
-
-    def acquire_connection(self) -> ConnectionWrapper[Any]:
-        return GatedConnection(self._gate, self)
-
-    async def begin(self) -> None:
-        async with self._gate:
-            await super().begin()
-
-    async def commit(self) -> None:
-        async with self._gate:
-            await super().commit()
-
-    async def rollback(self) -> None:
-        async with self._gate:
-            await super().rollback()
 
 
 class _TransactionContext(SqliteTransactionContext):
